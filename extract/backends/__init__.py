@@ -1,0 +1,1 @@
+"""Model backends: anything that maps prompts to responses (see :class:`base.Backend`)."""

@@ -1,0 +1,55 @@
+"""The ``phylo-llm`` command line: a thin layer over the public API.
+
+Subcommands live one per module in :mod:`phylo_llm.commands` (each defines
+``register(subparsers)``), plus any registered by installed plugins under the entry-point group
+``phylo_llm.commands`` (the ``extract`` package registers ``phylo-llm extract`` this way, so the
+core never imports it). A user's mistake (any :class:`ValueError`, missing file) becomes one line
+on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+from . import __version__, commands
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="phylo-llm",
+        description="Read the family tree of language models from their behaviour (DNA).",
+    )
+    parser.add_argument("--version", action="version", version=f"phylo-llm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
+    for ep in sorted(entry_points(group="phylo_llm.commands"), key=lambda e: e.name):
+        ep.load()(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        print(f"phylo-llm {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"phylo-llm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``phylo-llm`` subcommand; each defines ``register(subparsers)``."""

@@ -1,0 +1,516 @@
+"""DNA sets: labelled DNA vectors plus the provenance that makes them comparable.
+
+Two DNA vectors can only be compared when they were extracted with the same probes, the same
+embedder, the same generation settings and the same random projection. :class:`Provenance` records
+exactly that, and every operation that combines DNA sets checks it.
+
+File formats
+------------
+``*.json`` (ours)
+    ``{"format": "phylo_llm.dna", "version": 1, "provenance": {...}, "labels": [...],
+    "vectors": [[...], ...]}``. Floats are written with ``repr`` so they round-trip exactly.
+``*.csv``
+    ``model,d0,...,dN`` as published with the LLM-DNA paper. Carries no provenance: pass it.
+``<model>_dna.json`` (llm-dna, the reference extractor)
+    one model per file; see :func:`read_llm_dna_json`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .errors import PhyloLLMError, ProvenanceError
+
+__all__ = [
+    "Provenance",
+    "DnaSet",
+    "read_dna",
+    "write_dna",
+    "read_dna_csv",
+    "read_llm_dna_json",
+    "merge_dna",
+]
+
+FORMAT_NAME = "phylo_llm.dna"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How a set of DNA vectors was made. Equal provenance is required to compare DNA.
+
+    ``None`` means "not recorded". Two provenances are compatible only when every field is equal
+    (``None`` equals only ``None``): an unknown is never silently assumed to match a known value.
+
+    Parameters
+    ----------
+    probe_set
+        Content hash of the probe prompts (e.g. ``"sha256:3fa1..."``), or a published set's name.
+    n_probes
+        Number of probe prompts.
+    embedder
+        Sentence-embedding model used on the responses.
+    generation
+        Identifier of the generation settings (decoding, ``max_new_tokens``, chat template...).
+    recipe
+        How embeddings become DNA, including the version of any frozen reference statistics.
+    projection
+        Random-projection family, e.g. ``"gaussian-jl"``.
+    seed
+        Seed of the random projection.
+    dims
+        DNA dimension (length of every vector).
+
+    Examples
+    --------
+    >>> a = Provenance(embedder="all-MiniLM-L6-v2", seed=0, dims=128)
+    >>> b = Provenance(embedder="all-MiniLM-L6-v2", seed=1, dims=128)
+    >>> a.differences(b)
+    [('seed', 0, 1)]
+    """
+
+    probe_set: str | None = None
+    n_probes: int | None = None
+    embedder: str | None = None
+    generation: str | None = None
+    recipe: str | None = None
+    projection: str | None = None
+    seed: int | None = None
+    dims: int | None = None
+
+    def differences(self, other: Provenance) -> list[tuple[str, Any, Any]]:
+        """Fields whose values differ, as ``(field, self_value, other_value)``."""
+        return [
+            (f.name, getattr(self, f.name), getattr(other, f.name))
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+    def check_compatible(self, other: Provenance, *, what: str = "DNA sets") -> None:
+        """Raise :class:`ProvenanceError` naming the first differing field, if any."""
+        diff = self.differences(other)
+        if diff:
+            desc = "; ".join(f"{name}: {a!r} != {b!r}" for name, a, b in diff)
+            raise ProvenanceError(
+                f"cannot combine {what} extracted differently: provenance differs in {desc}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Provenance:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise PhyloLLMError(
+                f"unknown provenance field(s) {unknown}; expected a subset of {sorted(known)}"
+            )
+        return cls(**dict(data))
+
+
+def _readonly(a: NDArray[Any]) -> NDArray[Any]:
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True)
+class DnaSet:
+    """Labelled DNA vectors (one row per model) with their provenance.
+
+    Parameters
+    ----------
+    labels
+        Model ids, unique.
+    vectors
+        ``(n_models, dims)`` finite float array; stored read-only as float64.
+    provenance
+        How the vectors were made; ``provenance.dims`` must equal ``vectors.shape[1]`` when set.
+
+    Examples
+    --------
+    >>> dna = DnaSet(("a", "b"), [[0.0, 1.0], [1.0, 1.0]])
+    >>> dna.vector("b").tolist()
+    [1.0, 1.0]
+    >>> len(dna), dna.dims
+    (2, 2)
+    """
+
+    labels: tuple[str, ...]
+    vectors: NDArray[np.float64] = field(repr=False)
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def __post_init__(self) -> None:
+        labels = tuple(self.labels)
+        for lab in labels:
+            if not isinstance(lab, str) or lab == "":
+                raise PhyloLLMError(f"DNA labels must be non-empty strings, got {lab!r}")
+        vectors = np.array(self.vectors, dtype=np.float64, copy=True)
+        if vectors.ndim != 2:
+            raise PhyloLLMError(
+                f"DNA vectors must be a 2-D array (models x dims), got shape {vectors.shape}"
+            )
+        if vectors.shape[0] != len(labels):
+            raise PhyloLLMError(
+                f"number of labels ({len(labels)}) must match number of DNA vectors "
+                f"({vectors.shape[0]})"
+            )
+        _check_unique(labels, what="DNA labels")
+        bad = ~np.isfinite(vectors).all(axis=1)
+        if bad.any():
+            names = [labels[i] for i in np.flatnonzero(bad)[:5]]
+            raise PhyloLLMError(
+                f"DNA vectors must be finite; {int(bad.sum())} model(s) have NaN/inf values, "
+                f"e.g. {names}"
+            )
+        dims = self.provenance.dims
+        if dims is not None and vectors.shape[0] and dims != vectors.shape[1]:
+            raise PhyloLLMError(
+                f"provenance.dims ({dims}) must match the vectors' width ({vectors.shape[1]})"
+            )
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "vectors", _readonly(vectors))
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def dims(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def index(self, label: str) -> int:
+        """Row of ``label``; raises naming the label (and near matches) when absent."""
+        try:
+            return self._index[label]
+        except KeyError:
+            raise PhyloLLMError(_missing_label_message(label, self.labels)) from None
+
+    @property
+    def _index(self) -> dict[str, int]:
+        cached = self.__dict__.get("_index_cache")
+        if cached is None:
+            cached = {lab: i for i, lab in enumerate(self.labels)}
+            object.__setattr__(self, "_index_cache", cached)
+        return cached
+
+    def vector(self, label: str) -> NDArray[np.float64]:
+        return self.vectors[self.index(label)]
+
+    def subset(self, labels: Iterable[str]) -> DnaSet:
+        """A new set with only ``labels``, in that order."""
+        labels = tuple(labels)
+        rows = [self.index(lab) for lab in labels]
+        return DnaSet(labels, self.vectors[rows], self.provenance)
+
+    def drop(self, labels: Iterable[str]) -> DnaSet:
+        """A new set without ``labels`` (each must be present)."""
+        gone = set(labels)
+        for lab in gone:
+            self.index(lab)
+        return self.subset(lab for lab in self.labels if lab not in gone)
+
+
+def _check_unique(labels: Sequence[str], *, what: str) -> None:
+    if len(set(labels)) != len(labels):
+        seen: set[str] = set()
+        dups = []
+        for lab in labels:
+            if lab in seen and lab not in dups:
+                dups.append(lab)
+            seen.add(lab)
+        raise PhyloLLMError(f"{what} must be unique; duplicated: {dups[:10]}")
+
+
+def _missing_label_message(label: str, labels: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(label, list(labels), n=3)
+    hint = f"; did you mean {close}?" if close else ""
+    return f"model {label!r} is not in this set of {len(labels)} models{hint}"
+
+
+def merge_dna(sets: Sequence[DnaSet]) -> DnaSet:
+    """Concatenate DNA sets that share a provenance; labels must not repeat across sets.
+
+    Raises
+    ------
+    ProvenanceError
+        When any set's provenance differs from the first's; the message names the field.
+
+    Examples
+    --------
+    >>> p = Provenance(seed=1, dims=2)
+    >>> merged = merge_dna([DnaSet(("a",), [[0, 1]], p), DnaSet(("b",), [[1, 1]], p)])
+    >>> merged.labels
+    ('a', 'b')
+    """
+    if not sets:
+        raise PhyloLLMError("merge_dna needs at least one DNA set, got none")
+    first = sets[0]
+    for other in sets[1:]:
+        first.provenance.check_compatible(other.provenance)
+    labels = tuple(lab for s in sets for lab in s.labels)
+    dims = {s.dims for s in sets if len(s)}
+    if len(dims) > 1:
+        raise ProvenanceError(f"cannot merge DNA sets of different widths {sorted(dims)}")
+    vectors = np.concatenate([s.vectors for s in sets], axis=0) if labels else first.vectors
+    return DnaSet(labels, vectors, first.provenance)
+
+
+# ---------------------------------------------------------------------------------------------
+# I/O
+# ---------------------------------------------------------------------------------------------
+
+DnaFormat = Literal["auto", "phylo_llm", "csv", "llm-dna"]
+
+
+def write_dna(dna: DnaSet, path: str | Path) -> Path:
+    """Write ``dna`` to ``path``: our JSON format for ``*.json``, plain CSV for ``*.csv``.
+
+    The write is atomic (temporary file, then rename), so an interrupted run never leaves a
+    truncated file behind.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        doc = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "provenance": dna.provenance.to_dict(),
+            "labels": list(dna.labels),
+            "vectors": dna.vectors.tolist(),
+        }
+        text = json.dumps(doc, indent=None, separators=(",", ":"), allow_nan=False)
+    elif suffix == ".csv":
+        import io
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["model", *[f"d{i}" for i in range(dna.dims)]])
+        for lab, row in zip(dna.labels, dna.vectors):
+            w.writerow([lab, *map(repr, row.tolist())])
+        text = buf.getvalue()
+    else:
+        raise PhyloLLMError(
+            f"DNA file name must end in .json or .csv, got {path.name!r}"
+        )
+    atomic_write_text(path, text)
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary sibling and ``os.replace``."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_dna(
+    path: str | Path,
+    *,
+    format: DnaFormat = "auto",
+    provenance: Provenance | None = None,
+) -> DnaSet:
+    """Read a DNA set from a file or a directory of per-model files.
+
+    Parameters
+    ----------
+    path
+        Our ``.json`` file, a paper-style ``.csv``, an llm-dna ``<model>_dna.json``, or a directory
+        holding several of these (merged; their provenance must agree).
+    format
+        ``"auto"`` detects the format from the file's suffix and content.
+    provenance
+        Provenance for formats that carry none (CSV); ignored for our own format, which has it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = write_dna(DnaSet(("m1", "m2"), [[0.5, 1], [2, 3]], Provenance(dims=2)), d / "x.json")
+    >>> read_dna(d / "x.json").labels
+    ('m1', 'm2')
+    """
+    if format not in _READERS and format != "auto":
+        raise PhyloLLMError(
+            f"format must be one of {['auto', *sorted(_READERS)]}, got {format!r}"
+        )
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".csv"))
+        if not files:
+            raise PhyloLLMError(f"directory {str(path)!r} holds no .json or .csv DNA files")
+        return merge_dna([read_dna(p, format=format, provenance=provenance) for p in files])
+    if not path.exists():
+        raise PhyloLLMError(f"DNA file {str(path)!r} does not exist")
+    fmt = _detect_format(path) if format == "auto" else format
+    return _READERS[fmt](path, provenance)
+
+
+def _detect_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix == ".json":
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise PhyloLLMError(f"{str(path)!r} is not valid JSON: {exc}") from None
+        if isinstance(doc, dict) and doc.get("format") == FORMAT_NAME:
+            return "phylo_llm"
+        return "llm-dna"
+    raise PhyloLLMError(
+        f"cannot tell the format of {str(path)!r}: expected a .json or .csv file"
+    )
+
+
+def _read_ours(path: Path, provenance: Provenance | None) -> DnaSet:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise PhyloLLMError(f"{str(path)!r} is not a phylo_llm DNA file (no format marker)")
+    version = doc.get("version")
+    if version != FORMAT_VERSION:
+        raise PhyloLLMError(
+            f"{str(path)!r} has DNA format version {version!r}; this phylo_llm reads "
+            f"version {FORMAT_VERSION}"
+        )
+    prov = Provenance.from_dict(doc.get("provenance", {}))
+    labels = tuple(doc["labels"])
+    vectors = np.asarray(doc["vectors"], dtype=np.float64)
+    if vectors.size == 0:
+        vectors = vectors.reshape(0, prov.dims or 0)
+    return DnaSet(labels, vectors, prov)
+
+
+def read_dna_csv(path: str | Path, provenance: Provenance | None = None) -> DnaSet:
+    """Read a ``model,d0..dN`` CSV (the LLM-DNA paper's published format).
+
+    Provenance is not in the file: pass it, or it is recorded as unknown except for ``dims``.
+    """
+    path = Path(path)
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise PhyloLLMError(f"CSV DNA file {str(path)!r} is empty") from None
+        if len(header) < 2:
+            raise PhyloLLMError(
+                f"CSV DNA file {str(path)!r} needs a model column and at least one dimension, "
+                f"got header {header}"
+            )
+        labels: list[str] = []
+        rows: list[list[float]] = []
+        for lineno, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise PhyloLLMError(
+                    f"{path.name}:{lineno}: expected {len(header)} fields, got {len(row)}"
+                )
+            labels.append(row[0])
+            try:
+                rows.append([float(x) for x in row[1:]])
+            except ValueError as exc:
+                raise PhyloLLMError(f"{path.name}:{lineno}: {exc}") from None
+    dims = len(header) - 1
+    prov = provenance if provenance is not None else Provenance(dims=dims)
+    vectors = np.asarray(rows, dtype=np.float64).reshape(len(rows), dims)
+    return DnaSet(tuple(labels), vectors, prov)
+
+
+def read_llm_dna_json(path: str | Path, provenance: Provenance | None = None) -> DnaSet:
+    """Read one ``<model>_dna.json`` written by the reference extractor ``llm-dna``.
+
+    The file holds a single model's vector plus its extraction settings; those settings are
+    mapped onto :class:`Provenance` (``provenance`` overrides them when given).
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise PhyloLLMError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise PhyloLLMError(f"{str(path)!r}: expected a JSON object, got {type(doc).__name__}")
+    vec = _first_present(doc, ("dna", "vector", "dna_vector", "signature"))
+    if vec is None:
+        raise PhyloLLMError(
+            f"{str(path)!r} has no DNA vector (looked for keys 'dna', 'vector', 'dna_vector', "
+            f"'signature'); keys present: {sorted(doc)[:20]}"
+        )
+    vector = np.asarray(vec, dtype=np.float64).reshape(1, -1)
+    label = _first_present(doc, ("model_name", "model", "model_id"))
+    if label is None:
+        label = path.name.removesuffix(".json").removesuffix("_dna")
+    if provenance is None:
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        merged = {**doc, **meta}
+        seed = _first_present(merged, ("random_seed", "seed"))
+        provenance = Provenance(
+            probe_set=_str_or_none(_first_present(merged, ("dataset", "probe_set"))),
+            n_probes=_int_or_none(_first_present(merged, ("max_samples", "num_samples", "n_probes"))),
+            embedder=_str_or_none(
+                _first_present(merged, ("embedding_model", "sentence_model", "encoder_model"))
+            ),
+            generation=None,
+            recipe=_str_or_none(
+                _first_present(merged, ("reduction_method", "dna_method", "extractor_type"))
+            ),
+            projection=None,
+            seed=_int_or_none(seed),
+            dims=vector.shape[1],
+        )
+    return DnaSet((str(label),), vector, provenance)
+
+
+def _first_present(doc: Mapping[str, Any], keys: Iterable[str]) -> Any:
+    for k in keys:
+        if k in doc and doc[k] is not None:
+            return doc[k]
+    return None
+
+
+def _str_or_none(x: Any) -> str | None:
+    return None if x is None else str(x)
+
+
+def _int_or_none(x: Any) -> int | None:
+    if x is None:
+        return None
+    try:
+        return int(x)
+    except (TypeError, ValueError):
+        return None
+
+
+_READERS = {
+    "phylo_llm": _read_ours,
+    "csv": read_dna_csv,
+    "llm-dna": read_llm_dna_json,
+}
+
+
+def dna_from_arrays(
+    labels: Sequence[str], vectors: ArrayLike, **provenance: Any
+) -> DnaSet:
+    """Convenience constructor: ``dna_from_arrays(labels, X, seed=0, dims=128)``."""
+    return DnaSet(tuple(labels), np.asarray(vectors), replace(Provenance(), **provenance))

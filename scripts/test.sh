@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (.venv, see setup.sh) and run the whole test suite, slow real-model tests included.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
+exec .venv/bin/python -m pytest "$@"
