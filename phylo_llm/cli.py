@@ -34,8 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         importlib.import_module(f"{commands.__name__}.{info.name}").register(sub)
     for ep in sorted(entry_points(group="phylo_llm.commands"), key=lambda e: e.name):
-        ep.load()(sub)
+        try:
+            register = ep.load()
+        except ImportError as exc:
+            _register_unavailable(sub, ep.name, exc)
+        else:
+            register(sub)
     return parser
+
+
+def _register_unavailable(sub: argparse._SubParsersAction, name: str, exc: ImportError) -> None:
+    """A plugin whose dependencies are missing still shows up, and says how to get it."""
+    reason = f"needs optional dependencies that are not installed ({exc}); install them with: pip install 'phylo-llm[{name}]'"
+    p = sub.add_parser(name, help=f"(unavailable) {reason}", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def _fail(args: argparse.Namespace) -> int:
+        raise ValueError(reason)
+
+    p.set_defaults(func=_fail)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
