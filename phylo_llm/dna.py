@@ -441,52 +441,42 @@ def read_dna_csv(path: str | Path, provenance: Provenance | None = None) -> DnaS
 def read_llm_dna_json(path: str | Path, provenance: Provenance | None = None) -> DnaSet:
     """Read one ``<model>_dna.json`` written by the reference extractor ``llm-dna``.
 
-    The file holds a single model's vector plus its extraction settings; those settings are
-    mapped onto :class:`Provenance` (``provenance`` overrides them when given).
+    That file is ``{"signature": [...], "metadata": {...}}`` (llm-dna's ``DNASignature.save``).
+    Its metadata is mapped onto :class:`Provenance`: ``probe_set_id``, ``probe_count``, the
+    encoder, the extraction method/pipeline version, the projection RNG, ``random_seed`` and
+    ``dna_dimension``. ``provenance`` overrides that mapping when given.
     """
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise PhyloLLMError(f"{str(path)!r} is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise PhyloLLMError(f"{str(path)!r}: expected a JSON object, got {type(doc).__name__}")
-    vec = _first_present(doc, ("dna", "vector", "dna_vector", "signature"))
-    if vec is None:
+    if not isinstance(doc, dict) or "signature" not in doc or "metadata" not in doc:
+        keys = sorted(doc)[:20] if isinstance(doc, dict) else type(doc).__name__
         raise PhyloLLMError(
-            f"{str(path)!r} has no DNA vector (looked for keys 'dna', 'vector', 'dna_vector', "
-            f"'signature'); keys present: {sorted(doc)[:20]}"
+            f"{str(path)!r} is neither a phylo_llm DNA file nor an llm-dna file "
+            f"(expected keys 'signature' and 'metadata'); found {keys}"
         )
-    vector = np.asarray(vec, dtype=np.float64).reshape(1, -1)
-    label = _first_present(doc, ("model_name", "model", "model_id"))
-    if label is None:
-        label = path.name.removesuffix(".json").removesuffix("_dna")
+    meta = doc["metadata"] if isinstance(doc["metadata"], dict) else {}
+    cfg = meta.get("extractor_config") if isinstance(meta.get("extractor_config"), dict) else {}
+    vector = np.asarray(doc["signature"], dtype=np.float64).reshape(1, -1)
+    label = meta.get("model_name") or path.name.removesuffix(".json").removesuffix("_dna")
     if provenance is None:
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-        merged = {**doc, **meta}
-        seed = _first_present(merged, ("random_seed", "seed"))
+        method = meta.get("extraction_method")
+        version = cfg.get("pipeline_version")
         provenance = Provenance(
-            probe_set=_str_or_none(_first_present(merged, ("dataset", "probe_set"))),
-            n_probes=_int_or_none(_first_present(merged, ("max_samples", "num_samples", "n_probes"))),
-            embedder=_str_or_none(
-                _first_present(merged, ("embedding_model", "sentence_model", "encoder_model"))
-            ),
+            probe_set=_str_or_none(meta.get("probe_set_id")),
+            n_probes=_int_or_none(meta.get("probe_count")),
+            embedder=_str_or_none(cfg.get("encoder_name") or cfg.get("encoder")),
             generation=None,
-            recipe=_str_or_none(
-                _first_present(merged, ("reduction_method", "dna_method", "extractor_type"))
+            recipe="llm-dna:" + "/".join(str(x) for x in (version, method) if x) if (version or method) else None,
+            projection=_str_or_none(
+                f"llm-dna:{cfg['projection_rng']}" if cfg.get("projection_rng") else meta.get("reduction_method")
             ),
-            projection=None,
-            seed=_int_or_none(seed),
+            seed=_int_or_none(cfg.get("random_seed")),
             dims=vector.shape[1],
         )
     return DnaSet((str(label),), vector, provenance)
-
-
-def _first_present(doc: Mapping[str, Any], keys: Iterable[str]) -> Any:
-    for k in keys:
-        if k in doc and doc[k] is not None:
-            return doc[k]
-    return None
 
 
 def _str_or_none(x: Any) -> str | None:
