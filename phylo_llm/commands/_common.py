@@ -1,0 +1,49 @@
+"""Helpers shared by subcommands: loading DNA or a distance matrix from whatever the user gives."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+from ..distance import DistanceMatrix, dna_distances, read_distance_matrix
+from ..dna import read_dna
+from ..errors import PhyloLLMError
+
+METRICS = ("euclidean", "cosine", "correlation")
+_DISTANCE_SUFFIXES = {".phy", ".phylip", ".dist"}
+
+
+def add_input_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path, help="DNA file/dir (.json, .csv) or distance matrix (.phy, .csv)")
+    p.add_argument(
+        "--input-kind",
+        choices=("auto", "dna", "distance"),
+        default="auto",
+        help="what INPUT holds (default: detect from suffix and CSV header)",
+    )
+    p.add_argument("--metric", choices=METRICS, default="euclidean", help="distance between DNA vectors")
+
+
+def input_kind(path: Path, kind: str) -> str:
+    if kind != "auto":
+        return kind
+    suffix = path.suffix.lower()
+    if suffix in _DISTANCE_SUFFIXES:
+        return "distance"
+    if suffix == ".csv" and path.is_file():
+        with path.open(newline="", encoding="utf-8") as fh:
+            header = next(csv.reader(fh), [])
+        # A labelled square matrix starts with an empty corner cell; a DNA CSV with "model".
+        if header and header[0] == "":
+            return "distance"
+    return "dna"
+
+
+def load_distances(args: argparse.Namespace) -> DistanceMatrix:
+    path: Path = args.input
+    if not path.exists():
+        raise PhyloLLMError(f"input {str(path)!r} does not exist")
+    if input_kind(path, args.input_kind) == "distance":
+        return read_distance_matrix(path)
+    return dna_distances(read_dna(path), metric=args.metric)
