@@ -1,0 +1,516 @@
+"""Hugging Face ``transformers`` backend: local directories, GGUF files, bundled models, hub ids.
+
+Responses come from batched greedy decoding. Decoder-only models are padded on the left (so
+every row's last prompt token sits next to its first new token); encoder-decoder models (T5,
+BART...) are padded on the right of the encoder input. Which of the two a model is comes from
+its config, never from its name.
+
+GGUF files are dequantised by ``transformers`` to float32, which takes 15-70 s; the result is
+saved once as safetensors under ``<cache>/models/<name>-<key>/`` (written to a temporary
+directory, then renamed), so later loads take a few seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from phylo_llm.errors import PhyloLLMError
+
+from ..models import _BUNDLED, cache_dir, resolve_model
+
+__all__ = ["HFBackend", "GenerationStats", "convert_gguf"]
+
+Architecture = Literal["causal", "seq2seq"]
+ChatTemplate = bool | Literal["auto"]
+Dtype = Literal["float32", "bfloat16", "float16"]
+_DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
+_MARKER = "phylo_llm_source.json"  # written last into a converted directory
+_HASHED_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "spiece.model",
+)
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """What the last :meth:`HFBackend.generate` call did: prompts, new tokens and wall time."""
+
+    prompts: int
+    new_tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.new_tokens / self.seconds if self.seconds > 0 else float("nan")
+
+
+class HFBackend:
+    """A ``transformers`` model that answers prompts by greedy decoding.
+
+    Parameters
+    ----------
+    model
+        A bundled short name (see :func:`extract.models.bundled_models`), a local model
+        directory, a ``.gguf`` file, or a hub id ``"owner/name"`` (needs network or the local
+        Hugging Face cache).
+    model_id
+        Label of the model's DNA. Default: the short name, the hub id, or the directory/file
+        name.
+    max_new_tokens
+        Upper bound on generated tokens per response (generation also stops at EOS).
+    batch_size
+        Prompts decoded together. Prompts are sorted by token length first, so a batch holds
+        prompts of similar length and little padding; responses come back in input order.
+    chat_template
+        ``"auto"`` wraps each prompt as one user turn when the tokenizer has a chat template;
+        ``True`` requires a template; ``False`` feeds the raw prompt.
+    threads
+        CPU threads for torch while loading and generating (restored afterwards).
+    device
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default: ``"cuda"`` when available, else CPU.
+    dtype
+        Weights' dtype. ``"float32"`` is the accurate and fastest choice on CPU.
+
+    Attributes
+    ----------
+    architecture
+        ``"causal"`` or ``"seq2seq"``, read from the model's config.
+    last_stats
+        :class:`GenerationStats` of the latest :meth:`generate` call (``None`` before).
+    load_seconds
+        Time the constructor spent loading (and, first time, converting) the model.
+
+    Examples
+    --------
+    >>> backend = HFBackend("smollm2-135m", max_new_tokens=8)  # doctest: +SKIP
+    >>> backend.generate(["What is the capital of France?"])  # doctest: +SKIP
+    ['The capital of France is Paris.']
+    """
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        model_id: str | None = None,
+        max_new_tokens: int = 64,
+        batch_size: int = 8,
+        chat_template: ChatTemplate = "auto",
+        threads: int | None = None,
+        device: str | None = None,
+        dtype: Dtype = "float32",
+    ) -> None:
+        _check_positive_int("max_new_tokens", max_new_tokens)
+        _check_positive_int("batch_size", batch_size)
+        if threads is not None:
+            _check_positive_int("threads", threads)
+        if chat_template not in (True, False, "auto"):
+            raise PhyloLLMError(f"chat_template must be True, False or 'auto', got {chat_template!r}")
+        if dtype not in _DTYPES:
+            raise PhyloLLMError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+        if model_id is not None and (not isinstance(model_id, str) or not model_id):
+            raise PhyloLLMError(f"model_id must be a non-empty string, got {model_id!r}")
+
+        import torch
+
+        self.max_new_tokens = int(max_new_tokens)
+        self.batch_size = int(batch_size)
+        self.threads = threads
+        self.dtype: Dtype = dtype
+        self.device = _resolve_device(device)
+        self.last_stats: GenerationStats | None = None
+
+        started = time.perf_counter()
+        resolved = resolve_model(model)
+        with self._torch_threads():
+            if isinstance(resolved, Path) and resolved.is_file():
+                self._source = str(resolved)
+                load_from: str | Path = convert_gguf(resolved)
+                self._fingerprint = _read_marker(load_from)["fingerprint"]
+            elif isinstance(resolved, Path):
+                self._source = str(resolved)
+                load_from = resolved
+                self._fingerprint = _directory_fingerprint(resolved)
+            else:
+                self._source = resolved
+                load_from = resolved
+                self._fingerprint = None  # set from the hub snapshot below
+            config, tokenizer, net = _load(load_from, self.device, getattr(torch, dtype))
+        if isinstance(resolved, str):
+            # The hub snapshot's commit pins the weights exactly.
+            self._fingerprint = f"hub:{resolved}@{getattr(config, '_commit_hash', None)}"
+        self.load_seconds = time.perf_counter() - started
+
+        self.architecture: Architecture = _architecture(config)
+        self._config = config
+        self._tokenizer = tokenizer
+        self._model = net
+        # Bundled files live in site-packages, whose path differs per machine; the name does not.
+        self._identity = self._source
+        if isinstance(model, str) and model in _BUNDLED:
+            default_id = model
+            self._identity = f"bundled:{model}"
+        elif isinstance(resolved, str):
+            default_id = resolved
+        else:
+            default_id = resolved.stem if resolved.is_file() else resolved.name
+        self.model_id: str = model_id or default_id
+
+        # Decoder-only rows must end where generation starts; encoder inputs are padded after.
+        tokenizer.padding_side = "left" if self.architecture == "causal" else "right"
+        self._pad_from_eos = False
+        if tokenizer.pad_token is None:
+            if tokenizer.eos_token is None:
+                raise PhyloLLMError(
+                    f"model {self._source!r}: the tokenizer has neither a pad nor an EOS token; "
+                    f"add a pad token to the tokenizer"
+                )
+            tokenizer.pad_token = tokenizer.eos_token
+            self._pad_from_eos = True
+
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        if chat_template is True and not has_template:
+            raise PhyloLLMError(
+                f"chat_template=True but the tokenizer of {self._source!r} has no chat template; "
+                f"use chat_template='auto' or False"
+            )
+        self.chat_template: bool = has_template if chat_template == "auto" else bool(chat_template)
+        self._generation_config = self._make_generation_config()
+
+    # -- Backend protocol --------------------------------------------------------------------
+
+    def settings(self) -> Mapping[str, Any]:
+        """Everything that changes a response; JSON-serialisable, part of the cache key."""
+        template = self._tokenizer.chat_template if self.chat_template else None
+        gc = self._generation_config
+        return {
+            "backend": "transformers",
+            "model": self._identity,
+            "weights": self._fingerprint,
+            "architecture": self.architecture,
+            "decoding": "greedy",
+            "max_new_tokens": self.max_new_tokens,
+            "chat_template": self.chat_template,
+            "chat_template_sha256": _sha256_text(template)[:16] if template else None,
+            "dtype": self.dtype,
+            "eos_token_id": gc.eos_token_id,
+            "pad_token": "eos" if self._pad_from_eos else "own",
+        }
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        """One greedy response per prompt, in order.
+
+        Raises
+        ------
+        PhyloLLMError
+            When a prompt is not a string or is empty after tokenisation.
+        """
+        import torch
+
+        if isinstance(prompts, str):
+            raise PhyloLLMError("prompts must be a sequence of strings, got a single string")
+        prompts = list(prompts)
+        for i, p in enumerate(prompts):
+            if not isinstance(p, str):
+                raise PhyloLLMError(f"prompts[{i}] must be a string, got {type(p).__name__}")
+        started = time.perf_counter()
+        encoded = [self._encode(i, p) for i, p in enumerate(prompts)]
+        # Similar lengths share a batch: less padding, less wasted compute.
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        out: list[str | None] = [None] * len(prompts)
+        new_tokens = 0
+        with self._torch_threads(), torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                texts, counts = self._generate_batch([encoded[i] for i in rows])
+                new_tokens += sum(counts)
+                for i, text in zip(rows, texts):
+                    out[i] = text
+        self.last_stats = GenerationStats(
+            prompts=len(prompts), new_tokens=new_tokens, seconds=time.perf_counter() - started
+        )
+        return [t for t in out if t is not None]
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def prompt_text(self, prompt: str) -> str:
+        """The exact text fed to the model for ``prompt`` (the chat template applied or not)."""
+        if not self.chat_template:
+            return prompt
+        return self._tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+
+    def _encode(self, index: int, prompt: str) -> list[int]:
+        # A chat template already writes BOS and friends; adding them again would double them.
+        ids = self._tokenizer(
+            self.prompt_text(prompt), add_special_tokens=not self.chat_template
+        )["input_ids"]
+        if not ids:
+            raise PhyloLLMError(f"prompts[{index}] is empty after tokenisation: {prompt!r}")
+        limit = _context_length(self._config)
+        if limit is not None and self.architecture == "causal" and len(ids) + self.max_new_tokens > limit:
+            raise PhyloLLMError(
+                f"prompts[{index}] has {len(ids)} tokens; with max_new_tokens="
+                f"{self.max_new_tokens} that exceeds the model's context of {limit} tokens"
+            )
+        return list(ids)
+
+    def _generate_batch(self, batch: list[list[int]]) -> tuple[list[str], list[int]]:
+        tok = self._tokenizer
+        inputs = tok.pad({"input_ids": batch}, padding=True, return_tensors="pt")
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        sequences = self._model.generate(**inputs, generation_config=self._generation_config)
+        # Causal models return prompt + new tokens; seq2seq ones the decoder start + new tokens.
+        skip = inputs["input_ids"].shape[1] if self.architecture == "causal" else 1
+        new = sequences[:, skip:].tolist()
+        eos = self._generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        counts = []
+        for row in new:
+            # Tokens up to and including the first EOS; after it come only pads.
+            end = next((j + 1 for j, t in enumerate(row) if t in eos_ids), len(row))
+            counts.append(end)
+        texts = tok.batch_decode(
+            [row[:n] for row, n in zip(new, counts)], skip_special_tokens=True
+        )
+        return texts, counts
+
+    def _make_generation_config(self) -> Any:
+        from transformers import GenerationConfig
+
+        shipped = self._model.generation_config
+        tok = self._tokenizer
+        eos = shipped.eos_token_id
+        if eos is None:
+            eos = self._config.eos_token_id if self._config.eos_token_id is not None else tok.eos_token_id
+        if eos is None:
+            raise PhyloLLMError(f"model {self._source!r} defines no EOS token in config or tokenizer")
+        if isinstance(eos, (list, tuple)):
+            eos = sorted({int(e) for e in eos})
+            eos = eos[0] if len(eos) == 1 else eos
+        # A fresh config: pure greedy, whatever sampling defaults the model ships with.
+        kwargs: dict[str, Any] = dict(
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=self.max_new_tokens,
+            eos_token_id=eos,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=shipped.bos_token_id,
+        )
+        if self.architecture == "seq2seq":
+            start = shipped.decoder_start_token_id
+            if start is None:
+                start = getattr(self._config, "decoder_start_token_id", None)
+            if start is None:
+                raise PhyloLLMError(
+                    f"seq2seq model {self._source!r} defines no decoder_start_token_id"
+                )
+            kwargs["decoder_start_token_id"] = start
+        return GenerationConfig(**kwargs)
+
+    @contextmanager
+    def _torch_threads(self) -> Iterator[None]:
+        import torch
+
+        if self.threads is None:
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    def __repr__(self) -> str:
+        return (
+            f"HFBackend({self.model_id!r}, architecture={self.architecture!r}, "
+            f"device={self.device!r}, dtype={self.dtype!r}, max_new_tokens={self.max_new_tokens})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PhyloLLMError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _resolve_device(device: str | None) -> str:
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise PhyloLLMError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise PhyloLLMError(f"device={device!r} was asked for, but CUDA is not available here")
+    return str(dev)
+
+
+def _architecture(config: Any) -> Architecture:
+    """``"seq2seq"`` or ``"causal"`` from the config alone (never from the model's name)."""
+    from transformers import (
+        MODEL_FOR_CAUSAL_LM_MAPPING,
+        MODEL_FOR_MASKED_LM_MAPPING,
+        MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING,
+    )
+
+    if getattr(config, "is_encoder_decoder", False):
+        return "seq2seq"
+    kind = type(config)
+    # BERT-like encoders also have a causal-LM head class, usable only when built as a decoder.
+    encoder = kind in MODEL_FOR_MASKED_LM_MAPPING and not getattr(config, "is_decoder", False)
+    if kind in MODEL_FOR_CAUSAL_LM_MAPPING and not encoder:
+        return "causal"
+    if type(config) in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING:
+        return "seq2seq"
+    raise PhyloLLMError(
+        f"model type {getattr(config, 'model_type', '?')!r} ({type(config).__name__}) is neither a "
+        f"causal language model nor an encoder-decoder; it cannot generate responses"
+    )
+
+
+def _load(source: str | Path, device: str, dtype: Any) -> tuple[Any, Any, Any]:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    try:
+        config = AutoConfig.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except OSError as exc:
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+        where = "the Hugging Face hub" if isinstance(source, str) else str(source)
+        why = " (HF_HUB_OFFLINE is set and it is not in the local cache)" if offline else ""
+        raise PhyloLLMError(f"could not load model {str(source)!r} from {where}{why}: {exc}") from exc
+    auto = AutoModelForSeq2SeqLM if _architecture(config) == "seq2seq" else AutoModelForCausalLM
+    net = auto.from_pretrained(source, config=config, dtype=dtype)
+    net.to(device)
+    net.eval()
+    return config, tokenizer, net
+
+
+def _context_length(config: Any) -> int | None:
+    for name in ("max_position_embeddings", "n_positions"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _directory_fingerprint(path: Path) -> str:
+    """Hash of a model directory's config/tokenizer files and its weight files' names and sizes.
+
+    Hashing gigabytes of weights on every load would cost more than loading them; names and
+    sizes together with the config catch a swapped checkpoint in practice.
+    """
+    marker = path / _MARKER
+    if marker.is_file():
+        return _read_marker(path)["fingerprint"]
+    digest = hashlib.sha256()
+    for name in _HASHED_FILES:
+        f = path / name
+        if f.is_file():
+            digest.update(f"{name}\0".encode())
+            digest.update(f.read_bytes())
+    for f in sorted(path.iterdir()):
+        if f.is_file() and f.name.endswith(_WEIGHT_SUFFIXES):
+            digest.update(f"{f.name}\0{f.stat().st_size}\0".encode())
+    return "dir-sha256:" + digest.hexdigest()[:16]
+
+
+def _read_marker(path: Path) -> dict[str, Any]:
+    return json.loads((path / _MARKER).read_text(encoding="utf-8"))
+
+
+def convert_gguf(gguf: str | Path) -> Path:
+    """A safetensors copy of a GGUF model, made once and cached; returns its directory.
+
+    The cache key is the file's resolved path, size and modification time, so a changed file is
+    converted again; the file's sha256 is recorded inside as the weights' fingerprint.
+
+    Examples
+    --------
+    >>> from extract.models import bundled_models
+    >>> convert_gguf(bundled_models()["smollm2-135m"]).is_dir()  # doctest: +SKIP
+    True
+    """
+    gguf = Path(gguf).resolve()
+    if not gguf.is_file() or gguf.suffix.lower() != ".gguf":
+        raise PhyloLLMError(f"gguf must be an existing .gguf file, got {str(gguf)!r}")
+    stat = gguf.stat()
+    key = _sha256_text(f"{gguf}\0{stat.st_size}\0{stat.st_mtime_ns}")[:12]
+    root = cache_dir() / "models"
+    target = root / f"{gguf.stem}-{key}"
+    if (target / _MARKER).is_file():
+        return target
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        net = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        # transformers dequantised every tensor to float32 but still flags the model as GGUF-
+        # quantised, which blocks saving; the weights themselves are plain tensors now.
+        net.hf_quantizer = None
+        if hasattr(net.config, "quantization_config"):
+            del net.config.quantization_config
+        net.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        import transformers
+
+        marker = {
+            "source": str(gguf),
+            "size": stat.st_size,
+            "fingerprint": "gguf-sha256:" + _sha256_file(gguf)[:16],
+            "transformers": transformers.__version__,
+        }
+        (tmp / _MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            # Another process finished the same conversion first; theirs is as good as ours.
+            if not (target / _MARKER).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
