@@ -90,3 +90,173 @@ def test_svg_is_reproducible(tmp_path: Path) -> None:
         paths.append(save_figure(fig, tmp_path / f"f{i}.svg"))
         plt.close(fig)
     assert paths[0].read_bytes() == paths[1].read_bytes()
+
+
+# ---- tree figures ------------------------------------------------------------------------------
+
+import pandas as pd  # noqa: E402
+
+from phylo_llm import Tree  # noqa: E402
+from phylo_llm.meta import meta_frame  # noqa: E402
+from phylo_llm.plot.tree import plot_tree, render_tree_ete3, save_tree, tree_layout  # noqa: E402
+
+
+def _caterpillar(n: int) -> Tree:
+    """(t0,(t1,(t2,...))) built with an explicit parent array: 2n-1 nodes, depth n."""
+    parent = [-1]
+    names: list[str | None] = [None]
+    for i in range(n - 1):
+        inner = len(parent) - 1 if i else 0
+        parent.append(inner)  # tip i
+        names.append(f"t{i}")
+        if i < n - 2:
+            parent.append(inner)  # next inner node
+            names.append(None)
+    parent.append(len(parent) - 2 if n > 2 else 0)
+    names.append(f"t{n - 1}")
+    return Tree.from_parents(parent, length=np.ones(len(parent)), name=names)
+
+
+def _small_tree_and_meta() -> tuple[Tree, pd.DataFrame]:
+    # ((a1:1,a2:2)90:1,(b1:1,(c1:1,c2:1)55:0.5)70:2);
+    parent = [-1, 0, 1, 1, 0, 4, 4, 6, 6]
+    names = [None, None, "org/a1", "org/a2", None, "org/b1", None, "org/c1-with-a-really-long-name-for-truncation", "org/c2"]
+    length = [np.nan, 1, 1, 2, 2, 1, 0.5, 1, 1]
+    support = [np.nan, 0.9, np.nan, np.nan, 0.7, np.nan, 0.55, np.nan, np.nan]
+    tree = Tree.from_parents(parent, length=length, name=names, support=support)
+    meta = meta_frame(
+        pd.DataFrame(
+            {
+                "model": [n for n in names if n],
+                "family": ["a", "a", "b", "c", "c"],
+                "architecture": ["decoder-only"] * 3 + ["encoder-decoder"] * 2,
+                "release": ["2020-01", "2021-01", "2022-06", "2023-01", None],
+            }
+        )
+    )
+    return tree, meta
+
+
+def _tip_texts(ax) -> list[str]:
+    return [t.get_text() for t in ax.texts if t.get_gid() == "tip-label"]
+
+
+def test_layout_coordinates() -> None:
+    tree, _ = _small_tree_and_meta()
+    lay = tree_layout(tree)
+    tips = tree.tips
+    assert lay.y[tips].tolist() == [0, 1, 2, 3, 4]
+    assert lay.x[tips].tolist() == [2, 3, 3, 3.5, 3.5]
+    # each internal node sits midway between its first and last child
+    for v in np.flatnonzero(~tree.is_tip):
+        kids = tree.children(v)
+        assert lay.y[v] == pytest.approx((lay.y[kids[0]] + lay.y[kids[-1]]) / 2)
+
+
+def test_layout_10000_tip_caterpillar_no_recursion() -> None:
+    tree = _caterpillar(10_000)
+    assert tree.n_tips == 10_000
+    lay = tree_layout(tree)
+    assert lay.x.max() == pytest.approx(9_999)
+    assert np.isfinite(lay.y).all()
+
+
+@pytest.mark.parametrize("layout", ["rectangular", "circular"])
+def test_plot_tree_draws_every_label_and_support(layout: str) -> None:
+    import matplotlib.pyplot as plt
+
+    tree, meta = _small_tree_and_meta()
+    tf = plot_tree(tree, meta=meta, layout=layout, release_strip=True, label_max_chars=20)
+    try:
+        texts = _tip_texts(tf.ax)
+        assert len(texts) == tree.n_tips == 5
+        assert texts == list(tf.labels)
+        assert "org/c1-with-a-reall…" in texts and tf.truncated == 1
+        assert tf.label_index()["name"].tolist()[3] == "org/c1-with-a-really-long-name-for-truncation"
+        sup = sorted(t.get_text() for t in tf.ax.texts if t.get_gid() == "support")
+        assert sup == ["55", "70", "90"]
+        # one scatter per architecture present + the strip
+        assert sum(c.get_gid() == "release-strip" for c in tf.ax.collections) == 1
+        legend = [t.get_text() for t in tf.ax.get_legend().get_texts()]
+        assert {"a (2)", "b (1)", "c (2)", "decoder-only", "encoder-decoder"} <= set(legend)
+    finally:
+        plt.close(tf.figure)
+
+
+def test_family_colours_reach_markers_and_branches() -> None:
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    tree, meta = _small_tree_and_meta()
+    colors = family_colors(meta["family"])
+    tf = plot_tree(tree, meta=meta, colors=colors)
+    try:
+        faces = {to_hex(c).upper() for coll in tf.ax.collections if coll.get_gid() == "tips"
+                 for c in coll.get_facecolors()}
+        assert faces == {colors[f].upper() for f in ("a", "b", "c")}
+        (branches,) = [c for c in tf.ax.collections if c.get_gid() == "branches"]
+        seg_colours = {to_hex(c).upper() for c in branches.get_colors()}
+        assert colors["a"].upper() in seg_colours  # the (a1,a2) clade is all family a
+    finally:
+        plt.close(tf.figure)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
+def test_save_tree_writes_figure_and_index(tmp_path: Path, suffix: str) -> None:
+    tree, meta = _small_tree_and_meta()
+    out = save_tree(tree, tmp_path / f"tree{suffix}", meta=meta, label_max_chars=20)
+    assert out.exists() and out.stat().st_size > 1000
+    index = pd.read_csv(tmp_path / "tree.labels.csv")
+    assert len(index) == 5 and index["label"][3] == "org/c1-with-a-reall…"
+    if suffix == ".svg":
+        assert out.read_text().count("org/a2") == 1  # text kept as text
+
+
+def test_numbers_mode_and_auto_label_limit() -> None:
+    import matplotlib.pyplot as plt
+
+    tree, meta = _small_tree_and_meta()
+    tf = plot_tree(tree, meta=meta, labels="numbers")
+    assert _tip_texts(tf.ax) == ["1", "2", "3", "4", "5"]
+    plt.close(tf.figure)
+    tf = plot_tree(tree, meta=meta, max_labels=4)
+    assert _tip_texts(tf.ax) == [] and tf.labels == ()
+    plt.close(tf.figure)
+
+
+def test_large_tree_draws_without_labels() -> None:
+    import matplotlib.pyplot as plt
+
+    tree = _caterpillar(3000)
+    tf = plot_tree(tree, figsize=(4, 6), support="none")
+    assert _tip_texts(tf.ax) == []
+    plt.close(tf.figure)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"layout": "radial"}, r"layout must be one of \['rectangular', 'circular'\], got 'radial'"),
+        ({"labels": "all"}, "labels must be one of"),
+        ({"support": "bars"}, "support must be one of"),
+        ({"label_max_chars": 2}, "label_max_chars must be at least 4, got 2"),
+        ({"release_strip": True, "meta": None}, "release_strip needs metadata"),
+    ],
+)
+def test_plot_tree_bad_options(kwargs: dict, match: str) -> None:
+    tree, _ = _small_tree_and_meta()
+    with pytest.raises(PhyloLLMError, match=match):
+        plot_tree(tree, **kwargs)
+
+
+def test_ete3_renderer_needs_pyqt(tmp_path: Path) -> None:
+    try:
+        import PyQt5  # noqa: F401
+    except ImportError:
+        tree, meta = _small_tree_and_meta()
+        with pytest.raises(PhyloLLMError, match="ete3 rendering needs ete3 and PyQt5"):
+            render_tree_ete3(tree, tmp_path / "t.png", meta=meta)
+    else:  # pragma: no cover - only where PyQt5 is installed
+        pytest.importorskip("phylo_llm.newick")
+        tree, meta = _small_tree_and_meta()
+        assert render_tree_ete3(tree, tmp_path / "t.png", meta=meta).exists()
