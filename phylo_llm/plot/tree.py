@@ -76,7 +76,7 @@ def tree_layout(tree: Tree) -> TreeLayout:
     >>> t = Tree.from_parents([-1, 0, 0, 1, 1], length=[np.nan, 1, 3, 1, 2], name=[None, None, "c", "a", "b"])
     >>> lay = tree_layout(t)
     >>> lay.x.tolist(), lay.y.tolist()
-    ([0.0, 1.0, 2.0, 3.0, 3.0], [1.0, 0.5, 0.0, 1.0, 2.0])
+    ([0.0, 1.0, 2.0, 3.0, 3.0], [1.25, 0.5, 0.0, 1.0, 2.0])
     """
     n = len(tree)
     cladogram = bool(n > 1 and np.isnan(tree.length[1:]).all())
