@@ -1,0 +1,598 @@
+"""Newick and NEXUS text for :class:`~phylo_llm.tree.Tree` values.
+
+Writing
+-------
+* **Names** are written bare unless they contain whitespace or one of ``()[]':;,`` (the ete4
+  rule), or are empty; such names are single-quoted with embedded ``'`` doubled. Every name
+  round-trips, unicode included.
+* **Underscores stay underscores.** Strict Newick reads ``_`` in an unquoted name as a space; we
+  do not, on either side, because model ids such as ``meta-llama/Llama_2`` must round-trip.
+  (dendropy needs ``preserve_underscores=True`` to agree; ete3 and Biopython already do.)
+* **Branch lengths and supports** are written in positional notation, never scientific
+  (``0.00001``, not ``1e-05``), with ``precision`` significant digits; ``precision=None`` writes
+  the shortest string that reads back as exactly the same float.
+* **Support values** belong to the branch above an internal node. An internal node with a
+  support and no name gets the support as its label (``(a,b)0.95:0.1`` — read as support by
+  ete3 ``format=0``, Biopython, iTOL and FigTree; dendropy keeps it as the node label). A node
+  with both a name and a support gets the name as label and the support in an NHX comment after
+  the length (``(a,b)clade:0.1[&&NHX:support=0.95]`` — ete3 ``format=1`` and dendropy read the
+  support from it). An internal *name* that looks like a number is quoted, so our reader keeps
+  it as a name.
+* **Rootedness**: ete3 rejects a leading ``[&R]``/``[&U]`` comment, so plain Newick does not
+  carry one unless ``rooting_comment=True``. Without it our reader infers rootedness from the
+  root's degree (two children = rooted), which round-trips NJ (trifurcating root) and
+  UPGMA/midpoint-rooted (bifurcating root) trees. NEXUS always carries it.
+
+Reading
+-------
+The parser is iterative (no recursion limit), skips whitespace and ``[...]`` comments (except
+``[&R]``/``[&U]`` before a tree, and ``support=`` inside ``[&&NHX:...]`` or ``[&...]`` after a
+node), reads quoted names with doubled quotes, missing lengths, and lengths in any float
+notation. An *unquoted numeric* label on an internal node is read as its support; a quoted one
+as its name. Parse errors raise :class:`~phylo_llm.errors.NewickError` with the position.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .dna import atomic_write_text
+from .errors import NewickError, PhyloLLMError
+from .tree import Tree
+
+__all__ = [
+    "parse_newick",
+    "parse_newick_all",
+    "read_newick",
+    "to_newick",
+    "to_nexus",
+    "write_newick",
+    "write_nexus",
+]
+
+_NEWICK_SPECIAL = frozenset(" \t\r\n()[]':;,")
+# NEXUS tokens break on more punctuation, and an unquoted '_' means a space there.
+_NEXUS_SPECIAL = frozenset(" \t\r\n()[]{}/\\,;:=*'\"`+-<>_")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+
+def _quote_if_needed(name: str, special: frozenset[str]) -> str:
+    if name == "" or any(c in special or c.isspace() for c in name):
+        return "'" + name.replace("'", "''") + "'"
+    return name
+
+
+def _newick_quote(name: str) -> str:
+    return _quote_if_needed(name, _NEWICK_SPECIAL)
+
+
+def _nexus_quote(name: str) -> str:
+    return _quote_if_needed(name, _NEXUS_SPECIAL)
+
+
+def _number_formatter(precision: int | None) -> Callable[[float], str]:
+    if precision is None:
+        return lambda x: np.format_float_positional(x, unique=True, trim="-")
+    if isinstance(precision, bool) or not isinstance(precision, int) or precision < 1:
+        raise PhyloLLMError(f"precision must be a positive int (significant digits) or None, got {precision!r}")
+    return lambda x: np.format_float_positional(
+        x, precision=precision, unique=False, fractional=False, trim="-"
+    )
+
+
+def _newick_body(
+    tree: Tree,
+    *,
+    precision: int | None,
+    support: bool,
+    internal_names: bool,
+    quote: Callable[[str], str],
+    tip_label: Callable[[int], str] | None = None,
+) -> str:
+    fmt = _number_formatter(precision)
+    is_tip = tree.is_tip
+    names = tree.name
+    lengths = tree.length
+    supports = tree.support
+
+    def label(v: int) -> str:
+        tip = bool(is_tip[v])
+        nm = names[v] if (tip or internal_names) else None
+        sup = supports[v] if (support and v != 0 and not np.isnan(supports[v])) else None
+        parts = []
+        if tip and tip_label is not None:
+            parts.append(tip_label(v))
+        elif nm is not None:
+            q = quote(nm)
+            # An unquoted numeric internal label would read back as a support value.
+            if not tip and q == nm and _NUMBER.match(nm):
+                q = "'" + nm + "'"
+            parts.append(q)
+        elif sup is not None and not tip:
+            parts.append(fmt(sup))
+            sup = None
+        if not np.isnan(lengths[v]):
+            parts.append(":" + fmt(lengths[v]))
+        if sup is not None:
+            parts.append(f"[&&NHX:support={fmt(sup)}]")
+        return "".join(parts)
+
+    out: list[str] = []
+    # Iterative traversal: ("enter", v), ("exit", v) and commas between siblings.
+    stack: list[tuple[int, int]] = [(0, 0)]  # (kind, node): 0 enter, 1 exit, 2 comma
+    while stack:
+        kind, v = stack.pop()
+        if kind == 0:
+            if is_tip[v]:
+                out.append(label(v))
+                continue
+            out.append("(")
+            stack.append((1, v))
+            kids = tree.children(v).tolist()
+            for i in range(len(kids) - 1, -1, -1):
+                stack.append((0, kids[i]))
+                if i:
+                    stack.append((2, -1))
+        elif kind == 1:
+            out.append(")")
+            out.append(label(v))
+        else:
+            out.append(",")
+    return "".join(out) + ";"
+
+
+def to_newick(
+    tree: Tree,
+    *,
+    precision: int | None = 6,
+    support: bool = True,
+    internal_names: bool = True,
+    rooting_comment: bool = False,
+) -> str:
+    """Newick text of a tree (one line, ending in ``;``).
+
+    Parameters
+    ----------
+    tree
+        The tree.
+    precision
+        Significant digits of branch lengths and supports, positional notation; ``None`` writes
+        the shortest exact representation (reads back as the identical float).
+    support
+        Write support values (see the module docstring for where they go).
+    internal_names
+        Write names of internal nodes.
+    rooting_comment
+        Prefix ``[&R] `` or ``[&U] `` (from ``tree.rooted``). Off by default: ete3 cannot read it.
+
+    Examples
+    --------
+    >>> t = Tree.from_parents([-1, 0, 1, 1, 0], length=[np.nan, 0.5, 1, 2, 3],
+    ...                       name=[None, None, "meta-llama/Llama_2", "a b", "c"],
+    ...                       support=[np.nan, 0.95, np.nan, np.nan, np.nan])
+    >>> to_newick(t)
+    "((meta-llama/Llama_2:1,'a b':2)0.95:0.5,c:3);"
+    """
+    body = _newick_body(
+        tree, precision=precision, support=support, internal_names=internal_names, quote=_newick_quote
+    )
+    if rooting_comment:
+        return ("[&R] " if tree.rooted else "[&U] ") + body
+    return body
+
+
+def write_newick(
+    trees: Tree | Sequence[Tree],
+    path: str | Path,
+    *,
+    precision: int | None = 6,
+    support: bool = True,
+    internal_names: bool = True,
+    rooting_comment: bool = False,
+) -> None:
+    """Write one tree (or several, one per line) to a Newick file, atomically.
+
+    Options as in :func:`to_newick`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.nwk"
+    >>> write_newick(parse_newick("(a:1,b:2);"), p)
+    >>> p.read_text()
+    '(a:1,b:2);\\n'
+    """
+    seq = [trees] if isinstance(trees, Tree) else list(trees)
+    if not seq:
+        raise PhyloLLMError("write_newick needs at least one tree, got none")
+    lines = [
+        to_newick(
+            t,
+            precision=precision,
+            support=support,
+            internal_names=internal_names,
+            rooting_comment=rooting_comment,
+        )
+        for t in seq
+    ]
+    atomic_write_text(Path(path), "\n".join(lines) + "\n")
+
+
+def to_nexus(
+    trees: Tree | Sequence[Tree],
+    *,
+    names: Sequence[str] | None = None,
+    translate: bool = False,
+    precision: int | None = 6,
+    support: bool = True,
+    internal_names: bool = True,
+) -> str:
+    """NEXUS text with a TAXA block (all tip names) and a TREES block.
+
+    Names are quoted by NEXUS rules (which also quote any name containing ``_``, since NEXUS
+    readers turn an unquoted ``_`` into a space). Each tree carries ``[&R]`` or ``[&U]``.
+
+    Parameters
+    ----------
+    trees
+        One tree or several; every tip must be named, uniquely within its tree.
+    names
+        Tree names (default ``tree1``, ``tree2``, ...), unique, one per tree.
+    translate
+        Write a TRANSLATE table and refer to tips by number (shorter files for long ids).
+    precision, support, internal_names
+        As in :func:`to_newick`.
+
+    Examples
+    --------
+    >>> print(to_nexus(parse_newick("(a:1,b_c:2);")))
+    #NEXUS
+    BEGIN TAXA;
+        DIMENSIONS NTAX=2;
+        TAXLABELS a 'b_c';
+    END;
+    BEGIN TREES;
+        TREE tree1 = [&R] (a:1,'b_c':2);
+    END;
+    <BLANKLINE>
+    """
+    seq = [trees] if isinstance(trees, Tree) else list(trees)
+    if not seq:
+        raise PhyloLLMError("to_nexus needs at least one tree, got none")
+    if names is None:
+        names = [f"tree{i + 1}" for i in range(len(seq))]
+    names = list(names)
+    if len(names) != len(seq):
+        raise PhyloLLMError(f"names must give one name per tree ({len(seq)}), got {len(names)}")
+    if len(set(names)) != len(names):
+        raise PhyloLLMError(f"tree names must be unique, got {names}")
+    taxa: dict[str, int] = {}
+    for k, t in enumerate(seq):
+        tips = t.tip_names
+        if any(nm is None for nm in tips):
+            raise PhyloLLMError(f"NEXUS needs every tip named, but tree {names[k]!r} has unnamed tips")
+        if len(set(tips)) != len(tips):
+            raise PhyloLLMError(f"tree {names[k]!r} has duplicated tip names")
+        for nm in tips:
+            taxa.setdefault(nm, len(taxa) + 1)  # type: ignore[arg-type]
+    lines = [
+        "#NEXUS",
+        "BEGIN TAXA;",
+        f"    DIMENSIONS NTAX={len(taxa)};",
+        "    TAXLABELS " + " ".join(_nexus_quote(nm) for nm in taxa) + ";",
+        "END;",
+        "BEGIN TREES;",
+    ]
+    if translate:
+        pairs = [f"        {i} {_nexus_quote(nm)}" for nm, i in taxa.items()]
+        lines.append("    TRANSLATE\n" + ",\n".join(pairs) + ";")
+    for nm, t in zip(names, seq):
+        tip_label = (lambda v, t=t: str(taxa[t.name[v]])) if translate else None  # type: ignore[index]
+        body = _newick_body(
+            t,
+            precision=precision,
+            support=support,
+            internal_names=internal_names,
+            quote=_nexus_quote,
+            tip_label=tip_label,
+        )
+        lines.append(f"    TREE {_nexus_quote(nm)} = {'[&R]' if t.rooted else '[&U]'} {body}")
+    lines.append("END;")
+    return "\n".join(lines) + "\n"
+
+
+def write_nexus(
+    trees: Tree | Sequence[Tree],
+    path: str | Path,
+    *,
+    names: Sequence[str] | None = None,
+    translate: bool = False,
+    precision: int | None = 6,
+    support: bool = True,
+    internal_names: bool = True,
+) -> None:
+    """Write :func:`to_nexus` text to ``path`` atomically."""
+    text = to_nexus(
+        trees,
+        names=names,
+        translate=translate,
+        precision=precision,
+        support=support,
+        internal_names=internal_names,
+    )
+    atomic_write_text(Path(path), text)
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+class _Parser:
+    """Iterative Newick scanner over ``text``; one instance per text, trees read in sequence."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.n = len(text)
+
+    # -- low level --
+
+    def error(self, what: str, expected: str, pos: int | None = None) -> NewickError:
+        pos = self.pos if pos is None else pos
+        line = self.text.count("\n", 0, pos) + 1
+        col = pos - (self.text.rfind("\n", 0, pos) + 1) + 1
+        lo = max(0, pos - 20)
+        snippet = self.text[lo : pos + 20].replace("\n", " ")
+        return NewickError(
+            f"{what} at position {pos} (line {line}, column {col}): expected {expected}; "
+            f"near {snippet!r}"
+        )
+
+    def describe(self) -> str:
+        return "end of text" if self.pos >= self.n else f"{self.text[self.pos]!r}"
+
+    def skip(self, comments: list[str] | None = None) -> None:
+        """Skip whitespace and comments; collect comment bodies into ``comments``."""
+        text, n = self.text, self.n
+        while self.pos < n:
+            c = text[self.pos]
+            if c.isspace():
+                self.pos += 1
+            elif c == "[":
+                end = text.find("]", self.pos + 1)
+                if end < 0:
+                    raise self.error("unterminated comment '['", "a closing ']'")
+                if comments is not None:
+                    comments.append(text[self.pos + 1 : end])
+                self.pos = end + 1
+            else:
+                return
+
+    def label(self) -> tuple[str | None, bool]:
+        """Read a (possibly empty) label; returns (label or None, was_quoted)."""
+        text, n = self.text, self.n
+        if self.pos < n and text[self.pos] == "'":
+            start = self.pos
+            self.pos += 1
+            parts: list[str] = []
+            while True:
+                end = text.find("'", self.pos)
+                if end < 0:
+                    raise self.error("unterminated quoted name", "a closing quote (')", start)
+                parts.append(text[self.pos : end])
+                if end + 1 < n and text[end + 1] == "'":
+                    parts.append("'")
+                    self.pos = end + 2
+                else:
+                    self.pos = end + 1
+                    return "".join(parts), True
+        start = self.pos
+        while self.pos < n:
+            c = text[self.pos]
+            if c in _NEWICK_SPECIAL or c.isspace():
+                break
+            self.pos += 1
+        return (text[start : self.pos] or None), False
+
+    def number(self) -> float:
+        text, n = self.text, self.n
+        start = self.pos
+        while self.pos < n:
+            c = text[self.pos]
+            if c in _NEWICK_SPECIAL or c.isspace():
+                break
+            self.pos += 1
+        token = text[start : self.pos]
+        if not token:
+            raise self.error(f"unexpected {self.describe()}", "a branch length after ':'")
+        try:
+            value = float(token)
+        except ValueError:
+            raise self.error(f"invalid branch length {token!r}", "a number", start) from None
+        if not np.isfinite(value):
+            raise self.error(f"branch length {token!r} is not finite", "a finite number", start)
+        return value
+
+    # -- grammar --
+
+    def at_end(self) -> bool:
+        self.skip()
+        return self.pos >= self.n
+
+    def tree(self, rooted: bool | None) -> Tree:
+        text = self.text
+        prefix: list[str] = []
+        self.skip(prefix)
+        rooting = None
+        for c in prefix:
+            tag = c.strip().upper()
+            if tag in ("&R", "&U"):
+                rooting = tag == "&R"
+        parent: list[int] = []
+        names: list[str | None] = []
+        lengths: list[float] = []
+        supports: list[float] = []
+        open_nodes: list[int] = []
+
+        def new_node() -> int:
+            parent.append(open_nodes[-1] if open_nodes else -1)
+            names.append(None)
+            lengths.append(np.nan)
+            supports.append(np.nan)
+            return len(parent) - 1
+
+        def finish_node(v: int, internal: bool) -> None:
+            """Label, comments, ':' length, comments for node v."""
+            comments: list[str] = []
+            self.skip(comments)
+            start = self.pos
+            lab, quoted = self.label()
+            if lab is not None:
+                if internal and not quoted and _NUMBER.match(lab):
+                    supports[v] = float(lab)
+                else:
+                    names[v] = lab
+            elif not internal and not quoted:
+                # a tip with neither name nor length is almost always a typo like "(a,,b)"
+                self.skip(comments)
+                if self.pos >= self.n or text[self.pos] != ":":
+                    raise self.error(f"unexpected {self.describe()}", "a name or '('", start)
+            self.skip(comments)
+            if self.pos < self.n and text[self.pos] == ":":
+                self.pos += 1
+                self.skip(comments)
+                lengths[v] = self.number()
+                self.skip(comments)
+            for c in comments:
+                s = _support_from_comment(c)
+                if s is not None:
+                    supports[v] = s
+
+        # node_start state
+        while True:
+            self.skip()
+            if self.pos < self.n and text[self.pos] == "(":
+                self.pos += 1
+                open_nodes.append(new_node())
+                continue
+            if not parent and self.pos >= self.n:
+                raise self.error("empty tree", "'(' or a name")
+            v = new_node()
+            finish_node(v, internal=False)
+            # after_node state: ',' opens a sibling, ')' closes the innermost '('
+            while True:
+                self.skip()
+                c = text[self.pos] if self.pos < self.n else ""
+                if c == ",":
+                    if not open_nodes:
+                        raise self.error("unexpected ','", "';' (a ',' outside parentheses)")
+                    self.pos += 1
+                    break
+                if c == ")":
+                    if not open_nodes:
+                        raise self.error("unexpected ')'", "';' (more ')' than '(')")
+                    self.pos += 1
+                    finish_node(open_nodes.pop(), internal=True)
+                    continue
+                if c == ";" or c == "":
+                    if open_nodes:
+                        raise self.error(
+                            f"unexpected {self.describe()}",
+                            f"',' or ')' ({len(open_nodes)} '(' still open)",
+                        )
+                    if c == ";":
+                        self.pos += 1
+                    if rooted is None:
+                        rooted = rooting
+                    if rooted is None:
+                        rooted = sum(1 for p in parent if p == 0) == 2
+                    return Tree.from_parents(
+                        parent, length=lengths, name=names, support=supports, rooted=rooted
+                    )
+                raise self.error(f"unexpected {self.describe()}", "',', ')' or ';'")
+
+
+def _support_from_comment(comment: str) -> float | None:
+    """Support from ``&&NHX:support=x:...`` or ``&support=x,...`` comments, else None."""
+    if comment.startswith("&&NHX:"):
+        fields = comment[6:].split(":")
+    elif comment.startswith("&"):
+        fields = comment[1:].split(",")
+    else:
+        return None
+    for f in fields:
+        key, eq, value = f.partition("=")
+        if eq and key.strip().lower() == "support":
+            try:
+                return float(value.strip().strip("\"'"))
+            except ValueError:
+                raise NewickError(f"support value in comment [{comment}] is not a number") from None
+    return None
+
+
+def parse_newick(text: str, *, rooted: bool | None = None) -> Tree:
+    """Parse the first tree of a Newick text.
+
+    Parameters
+    ----------
+    text
+        Newick text; the final ``;`` may be omitted at the end of the text.
+    rooted
+        Override rootedness. ``None`` (default): ``[&R]``/``[&U]`` before the tree if present,
+        else rooted exactly when the root has two children.
+
+    Raises
+    ------
+    NewickError
+        With the position, line/column, what was expected and the text around it.
+
+    Examples
+    --------
+    >>> t = parse_newick("((a:1,'b c':2)0.9:0.5,meta-llama/Llama_2:3);")
+    >>> t.tip_names, float(t.support[1]), t.rooted
+    (('a', 'b c', 'meta-llama/Llama_2'), 0.9, True)
+    >>> parse_newick("(a,(b,c)));")
+    Traceback (most recent call last):
+    ...
+    phylo_llm.errors.NewickError: unexpected ')' at position 9 (line 1, column 10): expected ';' (more ')' than '('); near '(a,(b,c)));'
+    """
+    if not isinstance(text, str):
+        raise PhyloLLMError(f"parse_newick needs a str, got {type(text).__name__}")
+    return _Parser(text).tree(rooted)
+
+
+def parse_newick_all(text: str, *, rooted: bool | None = None) -> list[Tree]:
+    """Parse every ``;``-terminated tree of a Newick text (e.g. bootstrap replicates).
+
+    Examples
+    --------
+    >>> [t.n_tips for t in parse_newick_all("(a,b);\\n(a,(b,c));")]
+    [2, 3]
+    """
+    p = _Parser(text)
+    trees = []
+    while not p.at_end():
+        trees.append(p.tree(rooted))
+    if not trees:
+        raise NewickError("no tree found: the text is empty or only whitespace/comments")
+    return trees
+
+
+def read_newick(path: str | Path, *, rooted: bool | None = None) -> Tree:
+    """Read the first tree of a Newick file (see :func:`parse_newick`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.nwk"
+    >>> _ = p.write_text("(a:1,b:2);")
+    >>> read_newick(p).tip_names
+    ('a', 'b')
+    """
+    return parse_newick(Path(path).read_text(encoding="utf-8"), rooted=rooted)
