@@ -1,1 +1,104 @@
-"""Model backends: anything that maps prompts to responses (see :class:`base.Backend`)."""
+"""Model backends: anything that maps prompts to responses (see :class:`base.Backend`).
+
+:func:`resolve_backend` turns a user's model argument into a backend:
+
+- ``openai:<base_url>#<model>`` -> :class:`~extract.backends.openai_http.OpenAIBackend`;
+- a bundled short name, a local model directory, a ``.gguf`` file or a hub id ``owner/name`` ->
+  :class:`~extract.backends.hf.HFBackend` (imported only then: it needs torch).
+
+Recorded responses are not a spec: see :mod:`extract.backends.recorded`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from phylo_llm.errors import PhyloLLMError
+
+from .base import Backend
+
+__all__ = ["Backend", "resolve_backend", "OPENAI_PREFIX"]
+
+OPENAI_PREFIX = "openai:"
+
+
+def resolve_backend(
+    spec: str,
+    *,
+    model_id: str | None = None,
+    max_new_tokens: int | None = None,
+    batch_size: int | None = None,
+    chat_template: bool | Literal["auto"] | None = None,
+    threads: int | None = None,
+    device: str | None = None,
+    system_prompt: str | None = None,
+    api_key_env: str | None = None,
+    concurrency: int | None = None,
+) -> Backend:
+    """The backend a model spec names. ``None`` settings take the backend's default.
+
+    Parameters
+    ----------
+    spec
+        ``"openai:http://host:port#model-name"`` for an OpenAI-compatible server; otherwise a
+        bundled name (``"smollm2-135m"``), a model directory, a ``.gguf`` file or a hub id.
+    model_id
+        Label of the model's DNA (default: chosen by the backend from the spec).
+    max_new_tokens
+        Longest response in tokens (``max_tokens`` for HTTP servers).
+    batch_size, chat_template, threads, device
+        Local (transformers) models only.
+    system_prompt, api_key_env, concurrency
+        HTTP servers only. ``api_key_env`` names the environment variable holding the key.
+
+    Raises
+    ------
+    PhyloLLMError
+        On a malformed ``openai:`` spec, or a setting that the chosen backend does not have.
+
+    Examples
+    --------
+    >>> b = resolve_backend("openai:http://127.0.0.1:8000#qwen", max_new_tokens=16)
+    >>> b.model_id, b.settings()["max_tokens"]
+    ('qwen', 16)
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise PhyloLLMError(f"model spec must be a non-empty string, got {spec!r}")
+    if spec.startswith(OPENAI_PREFIX):
+        rest = spec[len(OPENAI_PREFIX) :]
+        base_url, sep, model = rest.rpartition("#")
+        if not sep or not base_url or not model:
+            raise PhyloLLMError(
+                f"an HTTP model spec must look like 'openai:<base_url>#<model>', got {spec!r}"
+            )
+        _refuse(spec, "a local model", batch_size=batch_size, chat_template=chat_template,
+                threads=threads, device=device)
+        http: dict[str, Any] = {
+            "model_id": model_id,
+            "max_tokens": max_new_tokens,
+            "system_prompt": system_prompt,
+            "api_key_env": api_key_env,
+            "concurrency": concurrency,
+        }
+        from .openai_http import OpenAIBackend
+
+        return OpenAIBackend(base_url, model, **{k: v for k, v in http.items() if v is not None})
+    _refuse(spec, "an HTTP server", system_prompt=system_prompt, api_key_env=api_key_env,
+            concurrency=concurrency)
+    local: dict[str, Any] = {
+        "model_id": model_id,
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "chat_template": chat_template,
+        "threads": threads,
+        "device": device,
+    }
+    from .hf import HFBackend
+
+    return HFBackend(spec, **{k: v for k, v in local.items() if v is not None})
+
+
+def _refuse(spec: str, kind: str, **given: Any) -> None:
+    bad = sorted(k for k, v in given.items() if v is not None)
+    if bad:
+        raise PhyloLLMError(f"setting(s) {bad} only apply to {kind}, not to {spec!r}")
