@@ -226,6 +226,12 @@ def family_speeds(
         raise PhyloLLMError(f"every tip needs a name to join metadata; {sum(nm is None for nm in tip_names)} tip(s) unnamed")
     if np.isnan(tree.length[1:]).all() and len(tree) > 1:
         raise PhyloLLMError("the tree has no branch lengths; speed is measured along branches")
+    tip_depth = tree.depth[tree.tips]
+    if tree.n_tips > 2 and np.ptp(tip_depth) <= 1e-9 * max(float(tip_depth.max()), 1e-300):
+        raise PhyloLLMError(
+            "the tree is ultrametric (every tip equally far from the root, e.g. UPGMA), so every "
+            "speed would be 0 by construction; use a tree with free branch lengths (NJ)"
+        )
     require_columns(meta, ["family", "release_year"], purpose="evolutionary speed")
     joined = join_meta(tip_names, meta, allow_extra=allow_extra, families=families)  # type: ignore[arg-type]
     fam = joined["family"]
@@ -315,10 +321,11 @@ def _ols(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float, 
     slope = sxy / sxx
     intercept = float(ym - slope * xm)
     ss_tot = float(((y - ym) ** 2).sum())
+    if ss_tot <= (1e-12 * max(float(np.abs(y).max()), 1e-300)) ** 2 * y.shape[0]:
+        # Every tip equally diverged (up to rounding): the slope is 0 and R² is undefined.
+        return 0.0, float(ym), float("nan")
     ss_res = float(((y - intercept - slope * x) ** 2).sum())
-    # All tips equally diverged: the line explains everything there is to explain.
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
-    return float(slope), intercept, float(r2)
+    return float(slope), intercept, float(1.0 - ss_res / ss_tot)
 
 
 def _bootstrap_ci(
@@ -377,7 +384,7 @@ def speed_markdown(result: SpeedResult, *, title: str = "Evolutionary speed per 
     for i, f in enumerate(ok, 1):
         cis = f"[{g.format(f.ci_low)}, {g.format(f.ci_high)}]" if result.n_boot else "-"
         lines.append(
-            f"| {i} | {_md(f.family)} | {g.format(f.speed)} | {cis} | {f.r2:.2f} | "
+            f"| {i} | {_md(f.family)} | {g.format(f.speed)} | {cis} | {'–' if np.isnan(f.r2) else f'{f.r2:.2f}'} | "
             f"{f.n_models} ({f.n_dated}) | {f.first_year:.1f}–{f.last_year:.1f} | "
             f"{g.format(f.median_terminal)} | {'yes' if f.monophyletic else 'no'} |"
         )

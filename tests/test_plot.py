@@ -260,3 +260,72 @@ def test_ete3_renderer_needs_pyqt(tmp_path: Path) -> None:
         pytest.importorskip("phylo_llm.newick")
         tree, meta = _small_tree_and_meta()
         assert render_tree_ete3(tree, tmp_path / "t.png", meta=meta).exists()
+
+
+# ---- trend figures -----------------------------------------------------------------------------
+
+from phylo_llm import DnaSet  # noqa: E402
+from phylo_llm.speed import family_speeds  # noqa: E402
+from phylo_llm.trends import architecture_by_year, centroid_distances, tree_positions  # noqa: E402
+from phylo_llm.plot.trends import (  # noqa: E402
+    plot_architecture_timeline,
+    plot_centroid_drift,
+    plot_speed,
+    plot_speed_fits,
+    plot_tree_positions,
+)
+
+
+def _trend_data():
+    tree, meta = _small_tree_and_meta()
+    rng = np.random.default_rng(0)
+    dna = DnaSet(tuple(meta.index), rng.normal(size=(5, 3)))
+    return tree, meta, dna
+
+
+def test_architecture_timeline_bars_and_share() -> None:
+    import matplotlib.pyplot as plt
+
+    _, meta, _ = _trend_data()
+    fig = plot_architecture_timeline(architecture_by_year(meta))
+    ax1, ax2 = fig.axes[:2]
+    # 4 years (2020..2023) x 2 architectures
+    assert len(ax1.patches) == 8
+    (share,) = ax2.get_lines()
+    assert share.get_ydata().tolist() == [0.0, 0.0, 0.0, 100.0]
+    plt.close(fig)
+
+
+def test_centroid_drift_labels_minority_models() -> None:
+    import matplotlib.pyplot as plt
+
+    _, meta, dna = _trend_data()
+    fig = plot_centroid_drift(centroid_distances(dna, meta))
+    names = {t.get_text() for t in fig.axes[0].texts}
+    assert "c1-with-a-really-long-n…" in names  # truncated to 24 chars; only the dated encoder-decoder model (c2 is undated)
+    assert not {"a1", "a2", "b1"} & names  # majority models are not labelled
+    plt.close(fig)
+    with pytest.raises(PhyloLLMError, match="needs column 'to_encoder-only'"):
+        plot_centroid_drift(centroid_distances(dna, meta), target="encoder-only")
+
+
+def test_tree_positions_plot_and_speed_plots() -> None:
+    import matplotlib.pyplot as plt
+
+    tree, meta, _ = _trend_data()
+    fig = plot_tree_positions(tree_positions(tree, meta))
+    assert fig.axes[0].get_xlim()[1] == 5
+    plt.close(fig)
+    # speed on a star family with a known rate
+    names = [None, "m1", "m2", "m3", "m4", "x"]
+    t = Tree.from_parents([-1, 0, 0, 0, 0, 0], length=[np.nan, 0.1, 0.2, 0.3, 0.4, 1.0], name=names)
+    m = meta_frame(pd.DataFrame({"model": names[1:], "family": ["f"] * 4 + ["g"],
+                                 "release": ["2021", "2022", "2023", "2024", "2020"]}))
+    res = family_speeds(t, m, n_boot=100)
+    fig = plot_speed(res)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["f"]
+    plt.close(fig)
+    fig = plot_speed_fits(res)
+    assert fig.axes[0].get_title(loc="left").startswith("f: +0.100/yr")
+    plt.close(fig)

@@ -138,3 +138,22 @@ def test_unrooted_tree_rejected_and_missing_columns() -> None:
         family_speeds(tree, meta.drop(columns=["release", "release_year", "release_date"]))
     with pytest.raises(PhyloLLMError, match=r"1 model id\(s\) have no metadata row: \['f/m3'\]"):
         family_speeds(tree, meta.drop(index=["f/m3"]))
+
+
+def test_ultrametric_tree_rejected() -> None:
+    # ((a:1,b:1):1,(c:1,d:1):1) - every tip at depth 2
+    tree = Tree.from_parents([-1, 0, 1, 1, 0, 4, 4], length=[np.nan, 1, 1, 1, 1, 1, 1],
+                             name=[None, None, "a", "b", None, "c", "d"])
+    meta = meta_frame(pd.DataFrame({"model": list("abcd"), "family": ["f"] * 4,
+                                    "release": ["2020", "2021", "2022", "2023"]}))
+    with pytest.raises(PhyloLLMError, match="ultrametric.*speed would be 0 by construction"):
+        family_speeds(tree, meta)
+
+
+def test_equal_divergence_gives_zero_speed_and_undefined_r2() -> None:
+    tree = Tree.from_parents([-1, 0, 0, 0, 0, 0], length=[np.nan, 1, 1, 1, 1, 2],
+                             name=[None, "a", "b", "c", "d", "x"])
+    meta = meta_frame(pd.DataFrame({"model": list("abcdx"), "family": ["f"] * 4 + ["g"],
+                                    "release": ["2020", "2021", "2022", "2023", "2020"]}))
+    f = family_speeds(tree, meta, n_boot=0)["f"]
+    assert f.speed == 0.0 and np.isnan(f.r2)
