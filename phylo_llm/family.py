@@ -50,6 +50,7 @@ import pandas as pd
 from .distance import DistanceMatrix
 from .errors import PhyloLLMError
 from .tree import Tree
+from .treeops import patristic_distances, splits
 
 __all__ = [
     "FamilyFingerprint",
@@ -594,10 +595,8 @@ def family_vs_lineage(families: Mapping[str, str], tree_or_dm: Tree | DistanceMa
     >>> df["nearest"].tolist(), df["nearest_same_family"].tolist()
     (['b', 'a', 'a'], [<NA>, False, False])
     """
-    from . import treeops  # tree operations are only needed for trees
-
     if isinstance(tree_or_dm, Tree):
-        dm = treeops.patristic_distances(tree_or_dm)
+        dm = patristic_distances(tree_or_dm)
     elif isinstance(tree_or_dm, DistanceMatrix):
         dm = tree_or_dm
     else:
@@ -649,8 +648,6 @@ def family_vs_lineage(families: Mapping[str, str], tree_or_dm: Tree | DistanceMa
 
 
 def _family_clades(tree: Tree, fam: Sequence[str], labels: Sequence[str]) -> dict[str, bool]:
-    from .treeops import splits
-
     # Same convention as treeops.splits: bit k = tip of rank k in sorted-name order; unrooted
     # splits keep the side without rank 0.
     order = {nm: k for k, nm in enumerate(sorted(labels))}
