@@ -329,3 +329,83 @@ def test_tree_positions_plot_and_speed_plots() -> None:
     fig = plot_speed_fits(res)
     assert fig.axes[0].get_title(loc="left").startswith("f: +0.100/yr")
     plt.close(fig)
+
+
+# ---- DNA map -----------------------------------------------------------------------------------
+
+import re  # noqa: E402
+
+from phylo_llm.distance import DistanceMatrix, pairwise_distances  # noqa: E402
+from phylo_llm.plot.dnamap import embed, plot_dna_map, write_dna_map_html  # noqa: E402
+
+
+def test_classical_mds_recovers_planar_points() -> None:
+    rng = np.random.default_rng(4)
+    pts = rng.normal(size=(12, 2)) * [3.0, 1.0]
+    dm = pairwise_distances(pts, [f"m{i}" for i in range(12)])
+    e = embed(dm)
+    from scipy.spatial.distance import pdist
+
+    np.testing.assert_allclose(pdist(e.coords), pdist(pts), atol=1e-9)
+    assert e.explained[0] > e.explained[1] and sum(e.explained) == pytest.approx(1.0)
+    # deterministic signs: the same input twice gives the same picture
+    np.testing.assert_array_equal(embed(dm).coords, e.coords)
+
+
+def test_embed_errors() -> None:
+    with pytest.raises(PhyloLLMError, match="at least 2 models, got 1"):
+        embed(DistanceMatrix(("a",), [[0.0]]))
+    with pytest.raises(PhyloLLMError, match="dims must be >= 1, got 0"):
+        embed(DistanceMatrix(("a", "b"), [[0, 1], [1, 0]]), dims=0)
+
+
+def _map_data():
+    rng = np.random.default_rng(2)
+    labels = [f"org/f{k}-{i}" for k in range(3) for i in range(6)] + ["org/t5-a", "org/t5-b"]
+    centres = np.repeat(np.eye(3) * 6, 6, axis=0)
+    X = np.concatenate([centres + rng.normal(size=(18, 3)), rng.normal(size=(2, 3)) + [0, 0, -6]])
+    meta = meta_frame(pd.DataFrame({
+        "model": labels,
+        "family": [f"fam{k}" for k in range(3) for _ in range(6)] + ["t5", "t5"],
+        "architecture": ["decoder-only"] * 18 + ["encoder-decoder"] * 2,
+        "release": ["2023-01"] * 19 + [None],
+        "organization": ["org"] * 20,
+    }))
+    return DnaSet(tuple(labels), X), meta
+
+
+def test_dna_map_hulls_and_labels() -> None:
+    import matplotlib.pyplot as plt
+
+    dna, meta = _map_data()
+    fig = plot_dna_map(embed(dna), meta=meta)
+    ax = fig.axes[0]
+    hulls = [p for p in ax.patches if p.get_gid() == "hull"]
+    assert len(hulls) == 3  # fam0..fam2 have >= 3 models; t5 has 2
+    assert {t.get_text() for t in ax.texts} == {"t5-a", "t5-b"}  # minority architecture labelled
+    plt.close(fig)
+    with pytest.raises(PhyloLLMError, match=r"hull_coverage must be in \(0, 1\], got 0"):
+        plot_dna_map(embed(dna), meta=meta, hull_coverage=0)
+
+
+def test_dna_map_html_is_self_contained(tmp_path: Path) -> None:
+    dna, meta = _map_data()
+    meta = meta.copy()
+    meta.loc["org/f0-0", "organization"] = "</script><b>x"  # must not break out of the script
+    p = write_dna_map_html(embed(dna), tmp_path / "map.html", meta=meta, title="Test map")
+    text = p.read_text()
+    assert not re.search(r"<script[^>]*\bsrc=", text)
+    assert "http://" not in text and "https://" not in text
+    assert not re.search(r"<link[^>]*href=", text)
+    assert text.count("<script>") == 1 and text.count("</script>") == 1
+    assert len(re.findall(r'class="pt[^"]*"', text)) == 20
+    assert text.count("<rect class=\"pt minor\"") == 2  # encoder-decoder drawn as squares
+    assert "<polygon" in text
+    # the embedded data round-trips as JSON and carries every model
+    import json
+
+    data = json.loads(text.split("var data=", 1)[1].split(";\n", 1)[0].replace("<\\/", "</"))
+    assert sorted(d["m"] for d in data) == sorted(dna.labels)
+    assert {d["y"] for d in data} == {"2023-01", "unknown"}
+    with pytest.raises(PhyloLLMError, match="must end in .html"):
+        write_dna_map_html(embed(dna), tmp_path / "map.svg")

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import PhyloLLMError
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "architecture_marker",
     "style",
     "save_figure",
+    "annotate_points",
+    "short_name",
 ]
 
 #: 12 colour-blind-aware colours (Tol muted + Okabe–Ito orange/blue/vermillion), most distinct first.
@@ -178,6 +182,35 @@ def architecture_marker(architecture: str | None) -> str:
     if architecture is None or architecture != architecture:
         return _DEFAULT_MARKER
     return ARCHITECTURE_MARKERS.get(str(architecture), _DEFAULT_MARKER)
+
+
+def short_name(name: str, n: int = 28) -> str:
+    # Drop the organisation: "google/flan-t5-base" -> "flan-t5-base".
+    s = name.rsplit("/", 1)[-1]
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def annotate_points(ax: Any, names: list[str], xs: Any, ys: Any, *, fontsize: float = 5.5, max_chars: int = 24) -> None:
+    """Label points, nudging labels upwards so that none overlaps another (greedy, in points)."""
+    ax.autoscale_view()
+    fig = ax.figure
+    to_pt = 72.0 / fig.dpi
+    placed: list[tuple[float, float, float, float]] = []
+    order = np.argsort(np.asarray(ys, dtype=float), kind="stable")
+    for i in order:
+        text = short_name(str(names[i]), max_chars)
+        px, py = ax.transData.transform((float(xs[i]), float(ys[i]))) * to_pt
+        w, h = 0.56 * fontsize * len(text), 1.15 * fontsize
+        dx, dy = 4.0, 2.0
+        for _ in range(30):
+            box = (px + dx, py + dy, px + dx + w, py + dy + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+            dy += h * 0.9
+        placed.append(box)
+        ax.annotate(text, (float(xs[i]), float(ys[i])), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
+                    color="#333333", bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
+                    arrowprops=None if dy < h else {"arrowstyle": "-", "lw": 0.3, "color": "#999999"})
 
 
 @contextmanager

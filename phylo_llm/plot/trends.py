@@ -18,6 +18,7 @@ from ..speed import SpeedResult
 from ._style import (
     ARCHITECTURE_COLORS,
     OTHER_COLOR,
+    annotate_points,
     architecture_marker,
     family_colors,
     family_legend_label,
@@ -37,35 +38,6 @@ _MAX_ANNOTATED = 15
 
 def _arch_color(a: str) -> str:
     return ARCHITECTURE_COLORS.get(a, OTHER_COLOR)
-
-
-def _short(name: str, n: int = 28) -> str:
-    # Drop the organisation: "google/flan-t5-base" -> "flan-t5-base".
-    s = name.rsplit("/", 1)[-1]
-    return s if len(s) <= n else s[: n - 1] + "…"
-
-
-def _annotate(ax: Any, names: list[str], xs: Any, ys: Any, *, fontsize: float = 5.5, max_chars: int = 24) -> None:
-    """Label points, nudging labels upwards so that none overlaps another (greedy, in points)."""
-    ax.autoscale_view()
-    fig = ax.figure
-    to_pt = 72.0 / fig.dpi
-    placed: list[tuple[float, float, float, float]] = []
-    order = np.argsort(np.asarray(ys, dtype=float), kind="stable")
-    for i in order:
-        text = _short(str(names[i]), max_chars)
-        px, py = ax.transData.transform((float(xs[i]), float(ys[i]))) * to_pt
-        w, h = 0.56 * fontsize * len(text), 1.15 * fontsize
-        dx, dy = 4.0, 2.0
-        for _ in range(30):
-            box = (px + dx, py + dy, px + dx + w, py + dy + h)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
-                break
-            dy += h * 0.9
-        placed.append(box)
-        ax.annotate(text, (float(xs[i]), float(ys[i])), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
-                    color="#333333", bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
-                    arrowprops=None if dy < h else {"arrowstyle": "-", "lw": 0.3, "color": "#999999"})
 
 
 def plot_architecture_timeline(by_year: pd.DataFrame, *, title: str | None = None) -> Any:
@@ -168,7 +140,7 @@ def plot_centroid_drift(
                 ax.plot(xs, b * xs + c0, color=_arch_color(a), lw=1.2, ls="-" if a == counts.index[0] else "--",
                         label=f"trend {a}: {b:+.3f}/yr", zorder=4)
             if a != counts.index[0] and len(sub) <= _MAX_ANNOTATED:
-                _annotate(ax, list(sub.index), x, y)
+                annotate_points(ax, list(sub.index), x, y)
         ax.set_ylabel(f"DNA distance to the\n{target} centroid")
         if target in counts.index:
             ax.text(0.99, 0.99, f"{target} models: centroid of the others (leave-one-out)", transform=ax.transAxes,
@@ -227,7 +199,7 @@ def plot_tree_positions(
             ax.vlines(at, 0, 0.05, transform=ax.get_xaxis_transform(), color=_arch_color(a), lw=1.0)
             if len(at) <= _MAX_ANNOTATED:
                 sel = (arch == a).to_numpy() & pos["release_year"].notna().to_numpy()
-                _annotate(ax, list(pos.index[sel]), pos["position"][sel].to_numpy(), pos["release_year"][sel].to_numpy(),
+                annotate_points(ax, list(pos.index[sel]), pos["position"][sel].to_numpy(), pos["release_year"][sel].to_numpy(),
                           max_chars=22)
         ax.set_xlim(-1, n)
         ax.set_ylim(bottom=ylo - 0.6)
