@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -161,3 +161,38 @@ def test_key_never_reaches_settings_cache_or_repr(
 def test_bad_arguments(args: tuple, kwargs: dict, match: str) -> None:
     with pytest.raises(PhyloLLMError, match=match):
         OpenAIBackend(*args, **kwargs)
+
+
+class _Letters:
+    id, dim = "letters-test", 26
+
+    def encode(self, texts: Sequence[str]) -> "np.ndarray":
+        import numpy as np
+
+        out = np.zeros((len(texts), 26), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for ch in t.lower():
+                if "a" <= ch <= "z":
+                    out[i, ord(ch) - 97] += 1
+        return out
+
+
+def test_secret_absent_from_every_file_of_a_full_extraction(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from extract.runner import run_extraction
+
+    monkeypatch.setenv("LAB_KEY", SECRET)
+    spec = f"openai:{server.url}#tiny-chat"
+    res = run_extraction(
+        [spec], "random:6:1", out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
+        embedder=_Letters(), dims=8, backend_settings={"api_key_env": "LAB_KEY", "max_new_tokens": 5},
+    )
+    assert res.dna.labels == ("tiny-chat",)
+    assert all(a == f"Bearer {SECRET}" for a in server.auth) and len(server.auth) == 6
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(files) >= 4  # responses log, embeddings, per-model DNA, dna.json, summary
+    for p in files:
+        data = p.read_bytes()
+        assert SECRET.encode() not in data, p
+        assert b"LAB_KEY" not in data, p

@@ -8,6 +8,7 @@ import json
 import lzma
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from extract.backends.recorded import RecordedBackend, iter_recorded, load_recorded
@@ -96,3 +97,23 @@ def test_paper_responses_stream_first_models(paper_data: Path) -> None:
     assert first[0].model_id == "01-ai/Yi-1.5-34B-Chat"
     assert first[0].probes == probes.head(8)
     assert "grapes" in first[0].responses[0]
+
+
+def test_paper_slice_to_dna_with_real_minilm(paper_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """First 3 models x 8 probes of the shared paper data -> DNA with the bundled MiniLM."""
+    from extract.runner import run_extraction
+    from phylo_llm.dna import read_dna
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    probes = reference_prompts(paper_data / "prompts.json")
+    models = itertools.islice(iter_recorded(paper_data / "responses.jsonl.xz", probes, limit=8), 3)
+    res = run_extraction(models, probes.head(8), out_dir=tmp_path / "out", cache_dir=tmp_path / "c", threads=1)
+    dna = read_dna(tmp_path / "out" / "dna.json")
+    assert dna.labels == ("01-ai/Yi-1.5-34B-Chat", *dna.labels[1:]) and len(dna) == 3
+    p = dna.provenance
+    assert p.probe_set == probes.head(8).id and p.n_probes == 8
+    assert p.embedder == "sentence-transformers/all-MiniLM-L6-v2"
+    assert p.generation == '{"backend":"recorded","source":"llm-dna-paper/responses.jsonl.xz"}' and p.recipe == "concat-v1"
+    assert (p.projection, p.seed, p.dims) == ("gaussian-jl", 0, 128)
+    assert np.isfinite(dna.vectors).all() and np.linalg.norm(dna.vectors, axis=1).min() > 0.5
+    assert [m.n_probes for m in res.models] == [8, 8, 8]

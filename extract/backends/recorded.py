@@ -144,6 +144,8 @@ def iter_recorded(
     wanted = None if models is None else list(dict.fromkeys(models))
     pending = None if wanted is None else set(wanted)
     used = probes if limit is None else probes.head(limit)
+    # The folder names the recording (e.g. "llm-dna-paper/responses.jsonl.xz"), not just the file.
+    source = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
     seen: set[str] = set()
     all_names: list[str] = []
     with _open_text(path) as fh:
@@ -173,7 +175,7 @@ def iter_recorded(
                     f"{where}: model {name!r} has {len(responses)} responses but the probe set "
                     f"{probes.name!r} has {len(probes)} prompts"
                 )
-            yield RecordedBackend(name, used, responses[: len(used)], source=path.name)
+            yield RecordedBackend(name, used, responses[: len(used)], source=source)
             if pending is not None:
                 pending.discard(name)
                 if not pending:

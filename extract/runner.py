@@ -1,0 +1,324 @@
+"""The extraction pipeline: models -> responses (cached, resumable) -> embeddings (cached) -> DNA.
+
+:func:`run_extraction` processes models one at a time (a local model is loaded, used and released
+before the next), writes each model's DNA as soon as it exists, then the merged set and a
+summary. Output folder::
+
+    DNA_DIR/dna.json            all models of this run (phylo_llm JSON, with provenance)
+    DNA_DIR/models/<model>.json one file per model
+    DNA_DIR/summary.json        per model: probes, empty responses, timings, tokens/s, exclusions
+
+Models that answered mostly empty strings (more than ``max_empty_fraction``) get no DNA: they
+are listed in the summary and in one warning, never given a DNA made of empty answers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from phylo_llm.dna import DnaSet, atomic_write_text, write_dna
+from phylo_llm.errors import PhyloLLMError
+
+from .backends import resolve_backend
+from .backends.base import Backend
+from .backends.recorded import RecordedBackend
+from .dna import dna_provenance, model_dna
+from .embed import DEFAULT_EMBEDDER, SentenceEmbedder, embed_texts
+from .probes import ProbeSet, load_probes
+from .progress import ProgressCallback, ProgressEvent, emit
+from .recipe import Recipe, get_recipe
+from .store import Responses, canonical_json, collect_responses, default_cache_dir, safe_name
+
+__all__ = ["extract_dna", "run_extraction", "ExtractionResult", "ModelSummary", "generation_label"]
+
+# Settings that identify the model rather than how it was asked; dropped from the generation
+# label that all models of one DNA set must share (they stay in each model's cache key).
+_MODEL_IDENTITY_KEYS = frozenset(
+    {"model", "weights", "architecture", "eos_token_id", "pad_token", "chat_template_sha256",
+     "responses", "endpoint"}
+)
+
+
+def generation_label(settings: Mapping[str, Any]) -> str:
+    """The model-independent part of a backend's settings, as canonical JSON.
+
+    Examples
+    --------
+    >>> generation_label({"backend": "transformers", "model": "x", "max_new_tokens": 64})
+    '{"backend":"transformers","max_new_tokens":64}'
+    """
+    return canonical_json({k: v for k, v in settings.items() if k not in _MODEL_IDENTITY_KEYS})
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What happened to one model. ``status`` is ``"ok"`` or ``"excluded"`` (with ``reason``)."""
+
+    model: str
+    status: Literal["ok", "excluded"]
+    n_probes: int
+    n_empty: int
+    generated: int
+    settings_id: str
+    settings: Mapping[str, Any]
+    response_seconds: float
+    new_tokens: int | None
+    tokens_per_second: float | None
+    embed_seconds: float
+    dna_file: str | None
+    load_seconds: float | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    """The DNA of the models that got one, and a summary of every model."""
+
+    dna: DnaSet
+    models: tuple[ModelSummary, ...]
+
+    @property
+    def excluded(self) -> tuple[ModelSummary, ...]:
+        return tuple(m for m in self.models if m.status == "excluded")
+
+
+def _load_embedder(embedder: Any, batch_size: int, threads: int | None) -> Any:
+    if isinstance(embedder, (str, Path)):
+        return SentenceEmbedder(embedder, batch_size=batch_size, threads=threads)
+    for attr in ("id", "dim", "encode"):
+        if not hasattr(embedder, attr):
+            raise PhyloLLMError(
+                f"embedder must be a name/path or an object with id, dim and encode(); "
+                f"{type(embedder).__name__} has no {attr!r}"
+            )
+    return embedder
+
+
+def _responses(
+    backend: Backend, probes: ProbeSet, cache_dir: Path, chunk_size: int, progress: ProgressCallback | None
+) -> Responses:
+    if isinstance(backend, RecordedBackend):
+        # Already on disk: no generation, so nothing to cache.
+        texts = tuple(backend.generate(list(probes.prompts)))
+        emit(progress, ProgressEvent(backend.model_id, "responses", done=len(texts), total=len(texts)))
+        from .store import settings_id
+
+        return Responses(backend.model_id, texts, settings_id(backend.settings()), 0, 0.0, None)
+    return collect_responses(backend, probes, cache_dir=cache_dir, chunk_size=chunk_size, progress=progress)
+
+
+def run_extraction(
+    models: Iterable[Backend | str],
+    probes: ProbeSet | str | Path,
+    *,
+    out_dir: str | Path,
+    embedder: Any = DEFAULT_EMBEDDER,
+    recipe: Recipe | str = "concat",
+    seed: int = 0,
+    dims: int = 128,
+    batch_size: int = 32,
+    threads: int | None = None,
+    cache_dir: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    max_empty_fraction: float = 0.5,
+    probes_limit: int | None = None,
+    generation: str | None = None,
+    chunk_size: int = 16,
+    backend_settings: Mapping[str, Any] | None = None,
+) -> ExtractionResult:
+    """Extract the DNA of ``models`` and write it (plus a summary) under ``out_dir``.
+
+    Parameters
+    ----------
+    models
+        Backends, or model specs for :func:`extract.backends.resolve_backend` (resolved and
+        loaded one at a time). May be a lazy iterator (e.g. :func:`~extract.backends.recorded.iter_recorded`).
+    probes
+        A :class:`ProbeSet` or a spec for :func:`~extract.probes.load_probes`.
+    out_dir
+        Output folder (created).
+    embedder
+        Embedder name/path (default: the bundled all-MiniLM-L6-v2) or an object with ``id``,
+        ``dim`` and ``encode(texts)``.
+    recipe
+        Recipe object or registered name (see :mod:`extract.recipe`).
+    seed, dims
+        Projection seed and DNA dimension.
+    batch_size
+        Embedding batch size.
+    threads
+        CPU threads for the embedder (and for local models, unless ``backend_settings`` says).
+    cache_dir
+        Cache root for responses and embeddings (default ``$PHYLO_LLM_CACHE`` or
+        ``~/.cache/phylo_llm``).
+    progress
+        Callback receiving :class:`~extract.progress.ProgressEvent` values (the CLI passes
+        :class:`~extract.progress.TqdmProgress`); ``None`` is silent.
+    max_empty_fraction
+        A model with more than this fraction of empty responses gets no DNA.
+    probes_limit
+        Use only the first N probes (a different probe set, with its own id).
+    generation
+        Label of the generation settings in the provenance. Default: the model-independent part
+        of the backends' settings (:func:`generation_label`), which must agree across models.
+    chunk_size
+        Prompts per generation call and durable write.
+    backend_settings
+        Keyword arguments for :func:`~extract.backends.resolve_backend` (string specs only).
+
+    Raises
+    ------
+    PhyloLLMError
+        On invalid arguments, a repeated model id, models whose generation settings disagree
+        (without ``generation``), or when no model is left with DNA.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> class Echo:
+    ...     model_id = "echo"
+    ...     def settings(self): return {"backend": "echo"}
+    ...     def generate(self, prompts): return [p[::-1] for p in prompts]
+    >>> class Lengths:
+    ...     id, dim = "lengths", 2
+    ...     def encode(self, texts): return np.array([[len(t), 1] for t in texts], dtype=np.float32)
+    >>> tmp = tempfile.mkdtemp()
+    >>> res = run_extraction([Echo()], "random:4", out_dir=tmp, embedder=Lengths(), cache_dir=tmp, dims=8)
+    >>> res.dna.labels, res.dna.provenance.generation
+    (('echo',), '{"backend":"echo"}')
+    """
+    if not isinstance(max_empty_fraction, (int, float)) or not 0 <= max_empty_fraction <= 1:
+        raise PhyloLLMError(f"max_empty_fraction must be in [0, 1], got {max_empty_fraction!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise PhyloLLMError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    probe_set = load_probes(probes)
+    if probes_limit is not None:
+        probe_set = probe_set.head(probes_limit)
+    rec = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    # Checks dims/seed before any model runs.
+    from .projection import _check_params
+
+    _check_params(1, dims, seed)
+    out = Path(out_dir)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    emb = _load_embedder(embedder, batch_size, threads)
+    bsettings = dict(backend_settings or {})
+    if threads is not None:
+        bsettings.setdefault("threads", threads)
+
+    summaries: list[ModelSummary] = []
+    labels: list[str] = []
+    vectors: list[np.ndarray] = []
+    seen: set[str] = set()
+    label_of_first: tuple[str, str] | None = None
+    prov = None
+    for item in models:
+        backend = resolve_backend(item, **bsettings) if isinstance(item, str) else item
+        model = backend.model_id
+        if model in seen:
+            raise PhyloLLMError(f"model id {model!r} appears twice; give each model its own id")
+        seen.add(model)
+        settings = dict(backend.settings())
+        gen = generation if generation is not None else generation_label(settings)
+        if label_of_first is None:
+            label_of_first = (model, gen)
+            prov = dna_provenance(
+                probes=probe_set, embedder=emb.id, generation=gen, recipe=rec, seed=seed, dims=dims
+            )
+        elif gen != label_of_first[1]:
+            raise PhyloLLMError(
+                f"models were generated with different settings, so their DNA is not comparable: "
+                f"{label_of_first[0]!r} {label_of_first[1]} vs {model!r} {gen}; pass generation= "
+                "to label them as one set on purpose"
+            )
+        resp = _responses(backend, probe_set, cache, chunk_size, progress)
+        n = len(resp.texts)
+        common = dict(
+            model=model, n_probes=n, n_empty=resp.n_empty, generated=resp.generated,
+            settings_id=resp.settings_id, settings=settings, response_seconds=round(resp.seconds, 3),
+            new_tokens=resp.new_tokens,
+            tokens_per_second=None if resp.tokens_per_second is None else round(resp.tokens_per_second, 2),
+            load_seconds=getattr(backend, "load_seconds", None),
+        )
+        if resp.n_empty > max_empty_fraction * n:
+            reason = f"{resp.n_empty}/{n} responses are empty (more than {max_empty_fraction:.0%})"
+            summaries.append(ModelSummary(status="excluded", embed_seconds=0.0, dna_file=None, reason=reason, **common))
+            emit(progress, ProgressEvent(model, "model-skipped", message=f"excluded: {reason}"))
+            del backend
+            continue
+        started = time.perf_counter()
+        e = embed_texts(emb, resp.texts, cache_dir=cache, label=model, progress=progress)
+        embed_seconds = time.perf_counter() - started
+        vec = model_dna(e, probes=probe_set, recipe=rec, seed=seed, dims=dims, model=model)
+        assert prov is not None
+        one = DnaSet((model,), vec[None, :], prov)
+        rel = f"models/{safe_name(model)}.json"
+        write_dna(one, out / rel)
+        labels.append(model)
+        vectors.append(vec)
+        summaries.append(ModelSummary(status="ok", embed_seconds=round(embed_seconds, 3), dna_file=rel, **common))
+        tps = f", {resp.tokens_per_second:.1f} tok/s" if resp.tokens_per_second else ""
+        emit(
+            progress,
+            ProgressEvent(
+                model, "model-done",
+                message=f"{n} probes ({resp.generated} generated, {n - resp.generated} cached{tps}), "
+                f"{resp.n_empty} empty; DNA -> {out / rel}",
+            ),
+        )
+        del backend  # release a local model's weights before loading the next
+
+    excluded = [s for s in summaries if s.status == "excluded"]
+    _write_summary(out / "summary.json", probe_set, prov, summaries)
+    if excluded:
+        warnings.warn(
+            f"{len(excluded)} model(s) excluded for empty responses (no DNA): "
+            + "; ".join(f"{s.model} ({s.reason})" for s in excluded[:20])
+            + (" ..." if len(excluded) > 20 else ""),
+            stacklevel=2,
+        )
+    if not labels:
+        if not summaries:
+            raise PhyloLLMError("no models given")
+        raise PhyloLLMError(
+            f"no DNA: all {len(summaries)} model(s) were excluded for empty responses; see "
+            f"{out / 'summary.json'}"
+        )
+    dna = DnaSet(tuple(labels), np.stack(vectors), prov)
+    write_dna(dna, out / "dna.json")
+    return ExtractionResult(dna, tuple(summaries))
+
+
+def _write_summary(
+    path: Path, probes: ProbeSet, prov: Any, summaries: list[ModelSummary]
+) -> None:
+    doc = {
+        "probes": {"name": probes.name, "id": probes.id, "n": len(probes)},
+        "provenance": prov.to_dict() if prov is not None else None,
+        "models": [asdict(s) for s in summaries],
+        "n_ok": sum(s.status == "ok" for s in summaries),
+        "n_excluded": sum(s.status == "excluded" for s in summaries),
+    }
+    atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def extract_dna(
+    models: Iterable[Backend | str], probes: ProbeSet | str | Path, **kwargs: Any
+) -> DnaSet:
+    """The DNA of ``models`` (see :func:`run_extraction` for every option and the files written).
+
+    Examples
+    --------
+    >>> dna = extract_dna(["smollm2-135m"], "random:50", out_dir="dna_out")  # doctest: +SKIP
+    >>> dna.provenance.embedder  # doctest: +SKIP
+    'sentence-transformers/all-MiniLM-L6-v2'
+    """
+    return run_extraction(models, probes, **kwargs).dna

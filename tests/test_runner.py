@@ -1,0 +1,165 @@
+"""The extraction pipeline end to end with in-test backends and a deterministic test embedder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from extract.probes import ProbeSet, random_english
+from extract.runner import extract_dna, generation_label, run_extraction
+from phylo_llm.dna import read_dna
+from phylo_llm.errors import PhyloLLMError
+
+PROBES = ProbeSet(random_english(10, seed=5), name="r10")
+
+
+class Fake:
+    """Deterministic fake model: answers depend on the prompt and a per-model 'style'."""
+
+    def __init__(self, model_id: str, style: int = 0, *, fail_after: int | None = None, empty: float = 0.0):
+        self.model_id, self.style, self.fail_after, self.empty = model_id, style, fail_after, empty
+        self.asked: list[str] = []
+
+    def settings(self) -> dict[str, Any]:
+        return {"backend": "fake", "model": self.model_id, "style": "any"}
+
+    def generate(self, prompts: Sequence[str]) -> list[str]:
+        if self.fail_after is not None and len(self.asked) >= self.fail_after:
+            raise KeyboardInterrupt  # as a user pressing Ctrl-C mid-run
+        self.asked.extend(prompts)
+        out = []
+        for p in prompts:
+            k = PROBES.prompts.index(p) if p in PROBES.prompts else 0
+            out.append("" if k < self.empty * len(PROBES) else " ".join(p.split()[:: self.style + 1]))
+        return out
+
+
+class HashEmbedder:
+    """Deterministic bag-of-letters embedder (no model): similar texts get similar vectors."""
+
+    id, dim = "letters-test", 26
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += len(texts)
+        out = np.zeros((len(texts), 26), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for ch in t.lower():
+                if "a" <= ch <= "z":
+                    out[i, ord(ch) - 97] += 1
+        return out
+
+
+def _run(models: list, tmp_path: Path, **kw: Any):
+    kw.setdefault("embedder", HashEmbedder())
+    kw.setdefault("dims", 16)
+    return run_extraction(models, PROBES, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", chunk_size=3, **kw)
+
+
+def test_writes_per_model_files_merged_set_and_summary(tmp_path: Path) -> None:
+    res = _run([Fake("org/a", 0), Fake("org/b", 1)], tmp_path)
+    out = tmp_path / "out"
+    merged = read_dna(out / "dna.json")
+    assert merged.labels == ("org/a", "org/b") and np.array_equal(merged.vectors, res.dna.vectors)
+    assert read_dna(out / "models").labels == ("org/a", "org/b")
+    prov = merged.provenance
+    assert (prov.probe_set, prov.n_probes, prov.embedder, prov.recipe, prov.dims) == (
+        PROBES.id, 10, "letters-test", "concat-v1", 16
+    )
+    assert prov.generation == generation_label({"backend": "fake", "style": "any"})
+    summary = json.loads((out / "summary.json").read_text())
+    assert [m["model"] for m in summary["models"]] == ["org/a", "org/b"]
+    assert summary["models"][0]["n_probes"] == 10 and summary["models"][0]["generated"] == 10
+    assert summary["models"][0]["dna_file"] == "models/org__a.json"
+
+
+def test_interrupted_run_resumes_and_gives_the_same_dna(tmp_path: Path) -> None:
+    full = _run([Fake("m", 0)], tmp_path / "ref").dna
+    with pytest.raises(KeyboardInterrupt):
+        _run([Fake("m", 0, fail_after=6)], tmp_path)
+    again = Fake("m", 0)
+    res = _run([again], tmp_path)
+    assert again.asked == list(PROBES.prompts[6:])
+    assert res.models[0].generated == 4
+    assert np.allclose(res.dna.vectors, full.vectors)
+    # Third run: nothing generated, nothing embedded.
+    emb = HashEmbedder()
+    third = Fake("m", 0)
+    _run([third], tmp_path, embedder=emb)
+    assert third.asked == [] and emb.calls == 0
+
+
+def test_mostly_empty_models_are_excluded_with_a_warning(tmp_path: Path) -> None:
+    with pytest.warns(UserWarning, match=r"1 model\(s\) excluded.*mute \(7/10 responses are empty"):
+        res = _run([Fake("ok", 0), Fake("mute", 0, empty=0.7), Fake("some", 1, empty=0.2)], tmp_path)
+    assert res.dna.labels == ("ok", "some")
+    assert [m.model for m in res.excluded] == ["mute"]
+    by = {m.model: m for m in res.models}
+    assert by["some"].n_empty == 2 and by["some"].status == "ok"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_excluded"] == 1 and not (tmp_path / "out" / "models" / "mute.json").exists()
+
+
+def test_all_excluded_is_an_error(tmp_path: Path) -> None:
+    with pytest.warns(UserWarning), pytest.raises(PhyloLLMError, match="all 1 model\\(s\\) were excluded"):
+        _run([Fake("mute", 0, empty=1.0)], tmp_path)
+
+
+def test_repeated_model_id(tmp_path: Path) -> None:
+    with pytest.raises(PhyloLLMError, match="model id 'm' appears twice"):
+        _run([Fake("m"), Fake("m", 1)], tmp_path)
+
+
+def test_different_generation_settings_are_refused_unless_labelled(tmp_path: Path) -> None:
+    class Other(Fake):
+        def settings(self) -> dict[str, Any]:
+            return {"backend": "fake", "style": "other"}
+
+    with pytest.raises(PhyloLLMError, match="different settings"):
+        _run([Fake("a"), Other("b")], tmp_path)
+    res = _run([Fake("a"), Other("b")], tmp_path, generation="mixed-on-purpose")
+    assert res.dna.provenance.generation == "mixed-on-purpose"
+
+
+def test_probes_limit_is_a_different_probe_set(tmp_path: Path) -> None:
+    res = _run([Fake("a")], tmp_path, probes_limit=4)
+    assert res.dna.provenance.n_probes == 4 and res.dna.provenance.probe_set == PROBES.head(4).id
+
+
+def test_related_models_are_closer(tmp_path: Path) -> None:
+    class Variant(Fake):
+        def generate(self, prompts: Sequence[str]) -> list[str]:
+            return [t + " indeed" for t in super().generate(prompts)]
+
+    dna = extract_dna(
+        [Fake("base", 0), Variant("child", 0), Fake("stranger", 2)], PROBES,
+        out_dir=tmp_path / "o", cache_dir=tmp_path / "c", embedder=HashEmbedder(), dims=64,
+    )
+    d = lambda a, b: np.linalg.norm(dna.vector(a) - dna.vector(b))  # noqa: E731
+    assert d("base", "child") < d("base", "stranger")
+
+
+def test_progress_events_end_with_model_lines(tmp_path: Path) -> None:
+    events: list = []
+    _run([Fake("a")], tmp_path, progress=events.append)
+    stages = [e.stage for e in events]
+    assert stages[0] == "responses" and "embeddings" in stages and stages[-1] == "model-done"
+    assert "10 probes (10 generated, 0 cached)" in events[-1].message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"max_empty_fraction": 1.5}, "max_empty_fraction"), ({"dims": 0}, "dims must be"), ({"recipe": "x"}, "recipe must be one of")],
+)
+def test_bad_arguments_fail_before_any_model_runs(tmp_path: Path, kwargs: dict, match: str) -> None:
+    model = Fake("a")
+    with pytest.raises(PhyloLLMError, match=match):
+        _run([model], tmp_path, **kwargs)
+    assert model.asked == []
