@@ -43,6 +43,7 @@ __all__ = [
     "parse_release",
     "join_meta",
     "require_columns",
+    "format_release",
 ]
 
 #: Columns of the reference table, in order. Only ``model`` is mandatory.
@@ -108,6 +109,21 @@ def parse_release(value: object) -> tuple[pd.Timestamp, float]:
         days = (pd.Timestamp(year=year + 1, month=1, day=1) - start).days
         dec = year + ((ts - start).days + 0.5) / days
     return ts, float(dec)
+
+
+def format_release(year: float) -> str:
+    """``YYYY-MM`` of a decimal year from :func:`parse_release` (``"unknown"`` for nan).
+
+    Examples
+    --------
+    >>> format_release(parse_release("2024-05")[1]), format_release(float("nan"))
+    ('2024-05', 'unknown')
+    """
+    if year is None or not np.isfinite(year):
+        return "unknown"
+    y = int(np.floor(year))
+    month = int(np.clip(np.floor((year - y) * 12) + 1, 1, 12))
+    return f"{y}-{month:02d}"
 
 
 def read_meta(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:

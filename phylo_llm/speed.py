@@ -39,7 +39,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from .errors import PhyloLLMError
-from .meta import join_meta, require_columns
+from .meta import format_release, join_meta, require_columns
 from .tree import Tree
 
 __all__ = [
@@ -385,7 +385,7 @@ def speed_markdown(result: SpeedResult, *, title: str = "Evolutionary speed per 
         cis = f"[{g.format(f.ci_low)}, {g.format(f.ci_high)}]" if result.n_boot else "-"
         lines.append(
             f"| {i} | {_md(f.family)} | {g.format(f.speed)} | {cis} | {'–' if np.isnan(f.r2) else f'{f.r2:.2f}'} | "
-            f"{f.n_models} ({f.n_dated}) | {f.first_year:.1f}–{f.last_year:.1f} | "
+            f"{f.n_models} ({f.n_dated}) | {format_release(f.first_year)} – {format_release(f.last_year)} | "
             f"{g.format(f.median_terminal)} | {'yes' if f.monophyletic else 'no'} |"
         )
     if rest:

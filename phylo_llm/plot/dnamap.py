@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from ..distance import DistanceMatrix, Metric, dna_distances
 from ..dna import DnaSet, atomic_write_text
 from ..errors import PhyloLLMError
+from ..meta import format_release
 from ._style import (
     OTHER,
     OTHER_COLOR,
@@ -344,7 +345,7 @@ def write_dna_map_html(
             "g": groups[i],
             "a": arch[i],
             "o": info["organization"].iloc[i] if isinstance(info["organization"].iloc[i], str) else "",
-            "y": _year_text(years.iloc[i]),
+            "y": format_release(float(years.iloc[i])) if isinstance(years.iloc[i], (int, float)) else "unknown",
         }
         for i in range(len(emb.labels))
     ]
@@ -361,14 +362,6 @@ def write_dna_map_html(
                         points="\n".join(pt_svg), legend=legend, data=data_js)
     atomic_write_text(path, text)
     return path
-
-
-def _year_text(v: Any) -> str:
-    if v is None or not isinstance(v, (int, float)) or not np.isfinite(v):
-        return "unknown"
-    year = int(np.floor(v))
-    month = int(np.clip(np.floor((v - year) * 12) + 1, 1, 12))
-    return f"{year}-{month:02d}"
 
 
 def _check_coverage(c: float) -> None:

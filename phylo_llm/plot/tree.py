@@ -253,8 +253,11 @@ def plot_tree(
             _draw_legend(ax, fam, arch, colors, layout)
         if strip_cmap is not None:
             _strip_colorbar(fig, ax, strip_cmap, year, layout)
-        if title:
-            ax.set_title(title, loc="left")
+        if title and layout == "rectangular":
+            ax.set_title(title, loc="left", pad=40 if release_strip else 6)
+        elif title:
+            # Labels ring the circle; the free column on the right holds title, legend and keys.
+            ax.text(1.02, 1.03, title, transform=ax.transAxes, ha="left", va="bottom", fontsize=9)
     return TreeFigure(fig, ax, tuple(drawn), tip_names, truncated)
 
 
