@@ -28,7 +28,7 @@ Reading
 The parser is iterative (no recursion limit), skips whitespace and ``[...]`` comments (except
 ``[&R]``/``[&U]`` before a tree, and ``support=`` inside ``[&&NHX:...]`` or ``[&...]`` after a
 node), reads quoted names with doubled quotes, missing lengths, and lengths in any float
-notation. An *unquoted numeric* label on an internal node is read as its support; a quoted one
+notation; tips may be unnamed, as in the standard's own ``(,,(,));``. An *unquoted numeric* label on an internal node is read as its support; a quoted one
 as its name. Parse errors raise :class:`~phylo_llm.errors.NewickError` with the position.
 """
 
@@ -54,37 +54,58 @@ __all__ = [
     "write_nexus",
 ]
 
-_NEWICK_SPECIAL = frozenset(" \t\r\n()[]':;,")
+# A bare name ends at whitespace (\s in a str pattern is str.isspace()) or one of ()[]':;,
+# (the ete4 rule); names containing any of them are quoted.
+_NEEDS_QUOTE = re.compile(r"[\s()\[\]':;,]")
 # NEXUS tokens break on more punctuation, and an unquoted '_' means a space there.
-_NEXUS_SPECIAL = frozenset(" \t\r\n()[]{}/\\,;:=*'\"`+-<>_")
+_NEXUS_NEEDS_QUOTE = re.compile(r"[\s()\[\]{}/\\,;:=*'\"`+\-<>_]")
+_BARE = re.compile(r"[^\s()\[\]':;,]*")
+_SPACE = re.compile(r"\s*")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 
 
 # ---- writing ---------------------------------------------------------------------------------
 
 
-def _quote_if_needed(name: str, special: frozenset[str]) -> str:
-    if name == "" or any(c in special or c.isspace() for c in name):
+def _quote_if_needed(name: str, needs_quote: re.Pattern[str]) -> str:
+    if name == "" or needs_quote.search(name):
         return "'" + name.replace("'", "''") + "'"
     return name
 
 
 def _newick_quote(name: str) -> str:
-    return _quote_if_needed(name, _NEWICK_SPECIAL)
+    return _quote_if_needed(name, _NEEDS_QUOTE)
 
 
 def _nexus_quote(name: str) -> str:
-    return _quote_if_needed(name, _NEXUS_SPECIAL)
+    return _quote_if_needed(name, _NEXUS_NEEDS_QUOTE)
 
 
 def _number_formatter(precision: int | None) -> Callable[[float], str]:
+    # Python's repr/'g' formatting is fast; numpy's positional formatter (slower) is only
+    # called for the values those would write in scientific notation.
     if precision is None:
-        return lambda x: np.format_float_positional(x, unique=True, trim="-")
+
+        def exact(x: float) -> str:
+            r = repr(float(x))
+            if "e" in r or "n" in r:
+                return np.format_float_positional(x, unique=True, trim="-")
+            return r[:-2] if r.endswith(".0") else r
+
+        return exact
     if isinstance(precision, bool) or not isinstance(precision, int) or precision < 1:
         raise PhyloLLMError(f"precision must be a positive int (significant digits) or None, got {precision!r}")
-    return lambda x: np.format_float_positional(
-        x, precision=precision, unique=False, fractional=False, trim="-"
-    )
+    spec = f".{precision}g"
+
+    def rounded(x: float) -> str:
+        r = format(float(x), spec)
+        if "e" in r or "n" in r:
+            return np.format_float_positional(
+                x, precision=precision, unique=False, fractional=False, trim="-"
+            )
+        return r
+
+    return rounded
 
 
 def _newick_body(
@@ -97,15 +118,15 @@ def _newick_body(
     tip_label: Callable[[int], str] | None = None,
 ) -> str:
     fmt = _number_formatter(precision)
-    is_tip = tree.is_tip
+    is_tip = tree.is_tip.tolist()
     names = tree.name
-    lengths = tree.length
-    supports = tree.support
+    lengths = tree.length.tolist()
+    supports = tree.support.tolist()
 
     def label(v: int) -> str:
-        tip = bool(is_tip[v])
+        tip = is_tip[v]
         nm = names[v] if (tip or internal_names) else None
-        sup = supports[v] if (support and v != 0 and not np.isnan(supports[v])) else None
+        sup = supports[v] if (support and v != 0 and supports[v] == supports[v]) else None
         parts = []
         if tip and tip_label is not None:
             parts.append(tip_label(v))
@@ -118,7 +139,7 @@ def _newick_body(
         elif sup is not None and not tip:
             parts.append(fmt(sup))
             sup = None
-        if not np.isnan(lengths[v]):
+        if lengths[v] == lengths[v]:  # not nan
             parts.append(":" + fmt(lengths[v]))
         if sup is not None:
             parts.append(f"[&&NHX:support={fmt(sup)}]")
@@ -359,12 +380,10 @@ class _Parser:
 
     def skip(self, comments: list[str] | None = None) -> None:
         """Skip whitespace and comments; collect comment bodies into ``comments``."""
-        text, n = self.text, self.n
-        while self.pos < n:
-            c = text[self.pos]
-            if c.isspace():
-                self.pos += 1
-            elif c == "[":
+        text = self.text
+        while True:
+            self.pos = _SPACE.match(text, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < self.n and text[self.pos] == "[":
                 end = text.find("]", self.pos + 1)
                 if end < 0:
                     raise self.error("unterminated comment '['", "a closing ']'")
@@ -393,29 +412,20 @@ class _Parser:
                     self.pos = end + 1
                     return "".join(parts), True
         start = self.pos
-        while self.pos < n:
-            c = text[self.pos]
-            if c in _NEWICK_SPECIAL or c.isspace():
-                break
-            self.pos += 1
+        self.pos = _BARE.match(text, start).end()  # type: ignore[union-attr]
         return (text[start : self.pos] or None), False
 
     def number(self) -> float:
-        text, n = self.text, self.n
         start = self.pos
-        while self.pos < n:
-            c = text[self.pos]
-            if c in _NEWICK_SPECIAL or c.isspace():
-                break
-            self.pos += 1
-        token = text[start : self.pos]
+        self.pos = _BARE.match(self.text, start).end()  # type: ignore[union-attr]
+        token = self.text[start : self.pos]
         if not token:
             raise self.error(f"unexpected {self.describe()}", "a branch length after ':'")
         try:
             value = float(token)
         except ValueError:
             raise self.error(f"invalid branch length {token!r}", "a number", start) from None
-        if not np.isfinite(value):
+        if value - value != 0:  # inf or nan
             raise self.error(f"branch length {token!r} is not finite", "a finite number", start)
         return value
 
@@ -451,18 +461,12 @@ class _Parser:
             """Label, comments, ':' length, comments for node v."""
             comments: list[str] = []
             self.skip(comments)
-            start = self.pos
             lab, quoted = self.label()
             if lab is not None:
                 if internal and not quoted and _NUMBER.match(lab):
                     supports[v] = float(lab)
                 else:
                     names[v] = lab
-            elif not internal and not quoted:
-                # a tip with neither name nor length is almost always a typo like "(a,,b)"
-                self.skip(comments)
-                if self.pos >= self.n or text[self.pos] != ":":
-                    raise self.error(f"unexpected {self.describe()}", "a name or '('", start)
             self.skip(comments)
             if self.pos < self.n and text[self.pos] == ":":
                 self.pos += 1

@@ -64,7 +64,7 @@ def trees(draw, max_tips: int = 12) -> Tree:
         raise AssertionError
     t0 = Tree.from_parents(parent)
     is_tip = t0.is_tip
-    names = [draw(names_st) if is_tip[i] else draw(st.none() | names_st) for i in range(n)]
+    names = [draw(st.none() | names_st) for i in range(n)]
     length = [draw(lengths_st) for _ in range(n)]
     support = [
         np.nan if (i == 0 or is_tip[i]) else draw(st.just(np.nan) | st.floats(0, 100))
@@ -163,6 +163,12 @@ def test_rootedness_inferred_from_root_degree_or_overridden():
     assert parse_newick("(a,b,c);", rooted=True).rooted is True
 
 
+def test_unnamed_tips_are_standard_newick():
+    t = parse_newick("(,,(,));")
+    assert t.n_tips == 4 and len(t) == 6 and all(nm is None for nm in t.name)
+    assert to_newick(t) == "(,,(,));"
+
+
 def test_missing_final_semicolon_is_accepted():
     assert parse_newick("(a,b)").tip_names == ("a", "b")
 
@@ -170,7 +176,7 @@ def test_missing_final_semicolon_is_accepted():
 @pytest.mark.parametrize(
     "text, match",
     [
-        ("(a,)", r"unexpected '\)' at position 3 .*expected a name or '\('"),
+        ("(a,b)(c,d);", r"unexpected '\(' at position 5 .*expected ',', '\)' or ';'"),
         ("(a,b", r"unexpected end of text at position 4 .*1 '\(' still open"),
         ("(a,b));", r"unexpected '\)' at position 5 .*more '\)' than '\('"),
         ("(a:x,b);", r"invalid branch length 'x' at position 3"),
