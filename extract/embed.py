@@ -137,7 +137,7 @@ class SentenceEmbedder:
         self.normalize = bool(normalize)
         self.id = ident + ("+l2norm" if normalize else "")
         self._cache_name = f"{safe_name(self.id)}-{fingerprint}"
-        with self._torch_threads():
+        with self._torch_threads(), _quiet_transformers():
             from sentence_transformers import SentenceTransformer
 
             try:
@@ -190,6 +190,20 @@ class SentenceEmbedder:
 
     def __repr__(self) -> str:
         return f"SentenceEmbedder({self.id!r}, dim={self.dim}, device={self.device!r})"
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No "Loading weights" bar from transformers while loading (restored afterwards)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _texts_hash(texts: Sequence[str]) -> str:

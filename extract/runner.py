@@ -27,7 +27,7 @@ import numpy as np
 from phylo_llm.dna import DnaSet, atomic_write_text, write_dna
 from phylo_llm.errors import PhyloLLMError
 
-from .backends import resolve_backend
+from .backends import check_spec, resolve_backend
 from .backends.base import Backend
 from .backends.recorded import RecordedBackend
 from .dna import dna_provenance, model_dna
@@ -207,6 +207,10 @@ def run_extraction(
     from .projection import _check_params
 
     _check_params(1, dims, seed)
+    if isinstance(models, (list, tuple)):
+        for item in models:
+            if isinstance(item, str):
+                check_spec(item)
     out = Path(out_dir)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     emb = _load_embedder(embedder, batch_size, threads)

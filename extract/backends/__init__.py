@@ -17,7 +17,7 @@ from phylo_llm.errors import PhyloLLMError
 
 from .base import Backend
 
-__all__ = ["Backend", "resolve_backend", "OPENAI_PREFIX"]
+__all__ = ["Backend", "resolve_backend", "check_spec", "OPENAI_PREFIX"]
 
 OPENAI_PREFIX = "openai:"
 
@@ -62,15 +62,9 @@ def resolve_backend(
     >>> b.model_id, b.settings()["max_tokens"]
     ('qwen', 16)
     """
-    if not isinstance(spec, str) or not spec.strip():
-        raise PhyloLLMError(f"model spec must be a non-empty string, got {spec!r}")
+    check_spec(spec)
     if spec.startswith(OPENAI_PREFIX):
-        rest = spec[len(OPENAI_PREFIX) :]
-        base_url, sep, model = rest.rpartition("#")
-        if not sep or not base_url or not model:
-            raise PhyloLLMError(
-                f"an HTTP model spec must look like 'openai:<base_url>#<model>', got {spec!r}"
-            )
+        base_url, _, model = spec[len(OPENAI_PREFIX) :].rpartition("#")
         _refuse(spec, "a local model", batch_size=batch_size, chat_template=chat_template,
                 threads=threads, device=device)
         http: dict[str, Any] = {
@@ -96,6 +90,27 @@ def resolve_backend(
     from .hf import HFBackend
 
     return HFBackend(spec, **{k: v for k, v in local.items() if v is not None})
+
+
+def check_spec(spec: str) -> None:
+    """Cheap syntax check of a model spec (nothing is loaded), to fail before long work starts.
+
+    Examples
+    --------
+    >>> check_spec("openai:http://h:1#m")
+    >>> check_spec("openai:http://h:1")
+    Traceback (most recent call last):
+    ...
+    phylo_llm.errors.PhyloLLMError: an HTTP model spec must look like 'openai:<base_url>#<model>', got 'openai:http://h:1'
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise PhyloLLMError(f"model spec must be a non-empty string, got {spec!r}")
+    if spec.startswith(OPENAI_PREFIX):
+        base_url, sep, model = spec[len(OPENAI_PREFIX) :].rpartition("#")
+        if not sep or not base_url or not model:
+            raise PhyloLLMError(
+                f"an HTTP model spec must look like 'openai:<base_url>#<model>', got {spec!r}"
+            )
 
 
 def _refuse(spec: str, kind: str, **given: Any) -> None:

@@ -1,0 +1,83 @@
+"""``phylo-llm extract``: wiring, the error contract (one line, exit 2), no torch at import."""
+
+from __future__ import annotations
+
+import json
+import lzma
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from phylo_llm.cli import main
+from phylo_llm.dna import read_dna
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> Path:
+    folder = tmp_path / "rec"
+    folder.mkdir()
+    prompts = ["What is a river?", "Name a colour.", "Why is the sky blue?", "Describe a cat."]
+    (folder / "prompts.json").write_text(json.dumps(prompts))
+    rows = [
+        {"model": "org/alpha", "responses": ["Water flowing to the sea.", "Blue.", "Rayleigh scattering.", "A small furry pet."]},
+        {"model": "org/alpha-ft", "responses": ["A river is flowing water.", "Blue!", "Because of Rayleigh scattering.", "A furry pet that purrs."]},
+        {"model": "org/broken", "responses": ["", "", "", "ok"]},
+    ]
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    (folder / "responses.jsonl.xz").write_bytes(lzma.compress(text.encode()))
+    return folder
+
+
+def test_importing_the_cli_does_not_import_torch() -> None:
+    code = "import sys, extract.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
+
+
+def test_recorded_responses_to_dna(recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "dna"
+    argv = ["extract", "--responses", str(recorded / "responses.jsonl.xz"), "-o", str(out),
+            "--cache-dir", str(tmp_path / "cache"), "--threads", "1", "--dims", "32", "--quiet"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "warning: 1 model(s) excluded" in err and "org/broken (3/4 responses are empty" in err
+    assert "wrote DNA of 2 model(s) (32-d, 4 probes" in err
+    dna = read_dna(out / "dna.json")
+    assert dna.labels == ("org/alpha", "org/alpha-ft") and dna.dims == 32
+    assert dna.provenance.embedder == "sentence-transformers/all-MiniLM-L6-v2"
+    summary = json.loads((out / "summary.json").read_text())
+    assert [m["status"] for m in summary["models"]] == ["ok", "ok", "excluded"]
+
+    # --models and --probes-limit: a subset, a shorter probe set.
+    assert main([*argv, "--models", "org/alpha-ft", "--probes-limit", "2", "--probes", str(recorded / "prompts.json")]) == 0
+    small = read_dna(out / "dna.json")
+    assert small.labels == ("org/alpha-ft",) and small.provenance.n_probes == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["extract", "-o", "x"], "nothing to do"),
+        (["extract", "m", "-o", "x"], "--probes is required"),
+        (["extract", "m", "--probes", "random:oops", "-o", "x"], "random probe spec must look like"),
+        (["extract", "m", "--models", "a", "--probes", "random:3", "-o", "x"], "--models selects from a --responses file"),
+        (["extract", "--responses", "missing.jsonl", "-o", "x"], "does not exist"),
+        (["extract", "openai:http://h#m", "smollm2-135m", "--probes", "random:3", "-o", "x"], "mixing local models"),
+        (["extract", "openai:nourl", "--probes", "random:3", "-o", "x"], "must look like 'openai:<base_url>#<model>'"),
+        (["extract", "openai:http://h#m", "--probes", "random:3", "-o", "x", "--recipe", "nope"], "recipe must be one of"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("phylo-llm extract: error:") and message in err[0]
+
+
+def test_recorded_flags_that_do_not_apply(recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    argv = ["extract", "--responses", str(recorded / "responses.jsonl.xz"), "-o", str(tmp_path), "--max-new-tokens", "5"]
+    assert main(argv) == 2
+    assert "--max-new-tokens does not apply to recorded responses" in capsys.readouterr().err
