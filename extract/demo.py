@@ -1,0 +1,285 @@
+"""The end-to-end demo: a simulated lineage with a known tree, its DNA, the inferred tree, a score.
+
+:func:`run_demo` is what ``phylo-llm demo`` and ``scripts/demo.sh`` run on a fresh machine:
+
+1. derive a small lineage from the bundled SmolLM2-135M-Instruct (:mod:`extract.simulate`);
+2. extract every leaf's DNA with the real pipeline (greedy responses to random-English probes ->
+   MiniLM embeddings -> JL projection; :func:`extract.runner.run_extraction`), optionally with the
+   real Gemma-3-270M as an outgroup;
+3. build the neighbour-joining tree and score it against the true tree (Robinson-Foulds);
+4. write DNA, both trees (Newick), a JSON summary and a figure into the output folder.
+
+Everything is cached: derived models and responses by their own modules, and the finished DNA of
+a demo configuration under ``<cache>/sim/<lineage key>/demo-<hash>.json`` so that a second run
+skips loading models altogether (it only rebuilds the tree and the figure).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phylo_llm.dna import DnaSet, atomic_write_text, read_dna, write_dna
+from phylo_llm.errors import PhyloLLMError
+from phylo_llm.tree import Tree
+
+__all__ = ["DemoResult", "run_demo", "DEMO_DEFAULTS", "clade_groups"]
+
+#: Defaults chosen so a fresh 2-core machine finishes in a few minutes (see BENCHMARKS.md).
+DEMO_DEFAULTS: dict[str, Any] = {
+    "n_leaves": 8,
+    "probes": "random:32:0",
+    "max_new_tokens": 32,
+    "dims": 256,
+    "noise": 0.06,
+    "decay": 0.5,
+    "seed": 0,
+}
+_DEMO_FORMAT = "phylo_llm.demo-v1"
+OUTGROUP = "gemma3-270m"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What :func:`run_demo` made.
+
+    Attributes
+    ----------
+    tree
+        The inferred NJ tree (midpoint-rooted, or rooted on the outgroup).
+    true_tree
+        The simulated lineage's tree.
+    rf, rf_normalized
+        Unrooted Robinson-Foulds distance between both trees over the simulated leaves.
+    files
+        Role -> path of every file written (``"dna"``, ``"tree"``, ``"true_tree"``,
+        ``"summary"``, and ``"figure"`` when matplotlib is available).
+    dna_cached
+        Whether the DNA came from the demo cache (no model was loaded).
+    seconds
+        Wall time of the call.
+    """
+
+    tree: Tree
+    true_tree: Tree
+    rf: float
+    rf_normalized: float
+    files: dict[str, Path] = field(repr=False)
+    dna_cached: bool
+    seconds: float
+    notes: tuple[str, ...] = ()
+
+
+def clade_groups(true_tree: Tree, *, depth: int) -> dict[str, str]:
+    """Leaf -> name of its ancestor ``depth`` branches below the root (or itself if shallower).
+
+    Used to colour the figure by true clade.
+
+    Examples
+    --------
+    >>> from extract.simulate import balanced_topology
+    >>> clade_groups(balanced_topology(4), depth=1)
+    {'sim00': 'sim0', 'sim01': 'sim0', 'sim10': 'sim1', 'sim11': 'sim1'}
+    """
+    out: dict[str, str] = {}
+    for tip in true_tree.tips:
+        chain = [int(tip)]
+        while true_tree.parent[chain[-1]] > 0:
+            chain.append(int(true_tree.parent[chain[-1]]))
+        anc = chain[-depth] if len(chain) >= depth else chain[0]
+        out[str(true_tree.name[tip])] = str(true_tree.name[anc])
+    return out
+
+
+def _demo_key(lineage_key: str, cfg: dict[str, Any], probes_id: str) -> str:
+    doc = {"format": _DEMO_FORMAT, "lineage": lineage_key, "probes": probes_id, **cfg}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_demo(
+    output_dir: str | Path = "phylo-llm-demo",
+    *,
+    n_leaves: int = DEMO_DEFAULTS["n_leaves"],
+    probes: str = DEMO_DEFAULTS["probes"],
+    max_new_tokens: int = DEMO_DEFAULTS["max_new_tokens"],
+    dims: int = DEMO_DEFAULTS["dims"],
+    noise: float = DEMO_DEFAULTS["noise"],
+    decay: float = DEMO_DEFAULTS["decay"],
+    seed: int = DEMO_DEFAULTS["seed"],
+    base: str | Path = "smollm2-135m",
+    outgroup: bool = False,
+    threads: int | None = None,
+    cache: str | Path | None = None,
+    figure: bool = True,
+    progress: Callable[[Any], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> DemoResult:
+    """Simulate a lineage, extract its DNA, infer the NJ tree, score it, write files.
+
+    Parameters
+    ----------
+    output_dir
+        Folder for the results (created).
+    n_leaves, noise, decay, seed, base
+        The simulated lineage (see :func:`extract.simulate.simulate_lineage`).
+    probes
+        Probe-set spec (see :func:`extract.probes.load_probes`).
+    max_new_tokens
+        Greedy tokens per response.
+    dims
+        DNA dimension (projection seed = ``seed``).
+    outgroup
+        Also extract the real Gemma-3-270M (bundled) and root the tree on it.
+    threads
+        torch CPU threads (default: torch's choice).
+    cache
+        Cache root (default ``$PHYLO_LLM_CACHE`` or ``~/.cache/phylo_llm``).
+    figure
+        Draw ``tree.png`` (needs matplotlib).
+    progress
+        Per-model progress callback (see :mod:`extract.progress`).
+    log
+        Receives one-line status messages (the CLI prints them); ``None`` is silent.
+
+    Returns
+    -------
+    DemoResult
+
+    Examples
+    --------
+    >>> res = run_demo("phylo-llm-demo")  # doctest: +SKIP
+    >>> res.rf  # doctest: +SKIP
+    0.0
+    """
+    from phylo_llm.build import nj
+    from phylo_llm.distance import dna_distances
+    from phylo_llm.newick import write_newick
+    from phylo_llm.treeops import robinson_foulds, root_midpoint, root_outgroup
+
+    from .models import cache_dir
+    from .probes import load_probes
+    from .simulate import simulate_lineage
+
+    say = log or (lambda _msg: None)
+    started = time.perf_counter()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache_root = Path(cache).expanduser() if cache is not None else cache_dir()
+    probe_set = load_probes(probes)
+
+    t0 = time.perf_counter()
+    lineage = simulate_lineage(
+        base, n_leaves=n_leaves, noise=noise, decay=decay, seed=seed, cache=cache_root
+    )
+    made = f"derived {len(lineage.created)}" if lineage.created else "reused"
+    say(f"lineage: {len(lineage.leaves)} leaves from {base} ({made}; {time.perf_counter() - t0:.0f} s)"
+        f" in {lineage.directory}")
+
+    cfg = {"max_new_tokens": int(max_new_tokens), "dims": int(dims), "seed": int(seed),
+           "recipe": "concat", "embedder": "all-MiniLM-L6-v2", "outgroup": bool(outgroup)}
+    dna_cache = lineage.directory / f"demo-{_demo_key(lineage.key, cfg, probe_set.id)}.json"
+    notes: list[str] = []
+    if dna_cache.is_file():
+        dna = read_dna(dna_cache)
+        cached = True
+        say(f"DNA: reused {dna_cache}")
+    else:
+        from .backends.hf import HFBackend
+        from .runner import run_extraction
+
+        def backends() -> Iterator[Any]:
+            # Loaded one at a time: only one model's weights in memory.
+            for leaf in lineage.leaves:
+                yield HFBackend(lineage.model_dirs[leaf], model_id=leaf,
+                                max_new_tokens=max_new_tokens, batch_size=16, threads=threads)
+            if outgroup:
+                yield HFBackend(OUTGROUP, max_new_tokens=max_new_tokens, batch_size=16,
+                                threads=threads)
+
+        t0 = time.perf_counter()
+        # The outgroup may lack a chat template; the label says the set was made on purpose.
+        generation = (f"greedy, max_new_tokens={max_new_tokens}, chat template when the model "
+                      "has one" if outgroup else None)
+        res = run_extraction(
+            backends(), probe_set, out_dir=out / "extraction", seed=seed, dims=dims,
+            threads=threads, cache_dir=cache_root, progress=progress, generation=generation,
+        )
+        dna = res.dna
+        if res.excluded:
+            notes.append(f"{len(res.excluded)} model(s) excluded for empty responses")
+        write_dna(dna, dna_cache)
+        cached = False
+        say(f"DNA: {len(dna)} models x {dna.dims} dims ({time.perf_counter() - t0:.0f} s)")
+
+    files: dict[str, Path] = {"dna": write_dna(dna, out / "dna.json")}
+    dm = dna_distances(dna)
+    inferred = nj(dm)
+    sim_leaves = [leaf for leaf in lineage.leaves if leaf in dna.labels]
+    if outgroup and OUTGROUP in dna.labels:
+        shown = root_outgroup(inferred, OUTGROUP)
+        scored = nj(dm.subset(sim_leaves))
+    else:
+        shown = root_midpoint(inferred)
+        scored = inferred
+    true_tree = lineage.true_tree
+    if len(sim_leaves) != len(lineage.leaves):
+        from phylo_llm.treeops import prune
+
+        true_tree = prune(true_tree, sim_leaves)
+    rf = robinson_foulds(scored, true_tree)
+    rf_norm = robinson_foulds(scored, true_tree, normalize=True)
+    files["tree"] = out / "tree_nj.nwk"
+    write_newick(shown, files["tree"])
+    files["true_tree"] = out / "true_tree.nwk"
+    write_newick(lineage.true_tree, files["true_tree"])
+    if figure:
+        fig = _figure(shown, lineage.true_tree, out / "tree.png", rf=rf, n=len(sim_leaves))
+        if fig is None:
+            notes.append("no figure: matplotlib is not installed (pip install 'phylo-llm[plot]')")
+        else:
+            files["figure"] = fig
+    seconds = time.perf_counter() - started
+    summary = {
+        "format": _DEMO_FORMAT,
+        "base": str(base),
+        "lineage_key": lineage.key,
+        "leaves": list(lineage.leaves),
+        "outgroup": OUTGROUP if outgroup else None,
+        "probes": {"spec": probes, "id": probe_set.id, "n": len(probe_set)},
+        **cfg,
+        "noise": noise,
+        "decay": decay,
+        "rf": rf,
+        "rf_max": 2 * (len(sim_leaves) - 3),
+        "rf_normalized": rf_norm,
+        "dna_cached": cached,
+        "seconds": round(seconds, 1),
+        "provenance": dna.provenance.to_dict(),
+        "notes": notes,
+    }
+    files["summary"] = out / "demo.json"
+    atomic_write_text(files["summary"], json.dumps(summary, indent=1) + "\n")
+    return DemoResult(shown, lineage.true_tree, rf, rf_norm, files, cached, seconds, tuple(notes))
+
+
+def _figure(tree: Tree, true_tree: Tree, path: Path, *, rf: float, n: int) -> Path | None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return None
+    import pandas as pd
+
+    from phylo_llm.plot.tree import save_tree
+
+    # Colour tips by their true clade two levels below the root: a correct tree keeps colours
+    # together.
+    groups = clade_groups(true_tree, depth=2 if n >= 8 else 1)
+    meta = pd.DataFrame({"family": pd.Series(groups)})
+    meta.index.name = "model"
+    title = f"NJ tree of {n} simulated SmolLM2 descendants (RF to true tree = {rf:g} of {2 * (n - 3)})"
+    return save_tree(tree, path, meta=meta, title=title)
