@@ -176,7 +176,21 @@ def patristic_distances(tree: Tree) -> DistanceMatrix:
     tip_depth = np.asarray(depth[tree.tips], dtype=np.float64)
     np.fill_diagonal(m, tip_depth)
     _finish_patristic(m, tip_depth)
-    return DistanceMatrix(names, m)
+    return _trusted_distance_matrix(names, m)
+
+
+def _trusted_distance_matrix(labels: tuple[str, ...], values: NDArray[np.float64]) -> DistanceMatrix:
+    """A DistanceMatrix whose rules hold by construction, without the O(n^2) copy + checks.
+
+    Patristic matrices are exactly symmetric, finite, non-negative and hollow, and the labels
+    were checked unique; re-validating a 10,000-tip matrix would cost twice the computation.
+    (tests/test_treeops.py asserts those properties.)
+    """
+    values.flags.writeable = False
+    dm = object.__new__(DistanceMatrix)
+    object.__setattr__(dm, "labels", tuple(labels))
+    object.__setattr__(dm, "values", values)
+    return dm
 
 
 def _finish_patristic(m: NDArray[np.float64], d: NDArray[np.float64], block: int = 512) -> None:
@@ -317,7 +331,8 @@ def unroot(tree: Tree) -> Tree:
     A root with exactly two children carries one bipartition on two branches; they are merged
     into one branch whose length is their sum and whose support is the first one given. The
     first internal child becomes the new root (so the root keeps three or more children). The
-    old root's name is dropped. Trees whose root has another degree are only re-marked.
+    old root's name is dropped. A root with a single internal child is dropped too (with the
+    branch above that child). Trees whose root has another degree are only re-marked.
 
     Examples
     --------
@@ -329,6 +344,17 @@ def unroot(tree: Tree) -> Tree:
     (False, 3, 3.0, 90.0)
     """
     kids = tree.children(0)
+    if kids.shape[0] == 1 and not tree.is_tip[kids[0]]:
+        # a root with one child is no node of the unrooted tree: its child becomes the root
+        keep = np.ones(len(tree), dtype=bool)
+        keep[0] = False
+        parent = tree.parent.copy()
+        parent[kids[0]] = -1
+        length = tree.length.copy()
+        length[kids[0]] = np.nan
+        support = tree.support.copy()
+        support[kids[0]] = np.nan
+        return unroot(_rebuild(tree, parent, length, support, tree.name, keep, rooted=False))
     internal_kids = [int(c) for c in kids if not tree.is_tip[c]]
     if kids.shape[0] != 2 or not internal_kids:
         return Tree(tree.parent, tree.length, tree.name, tree.support, False)
@@ -384,6 +410,18 @@ def _reroot(tree: Tree, node: int, *, above: float | None = None) -> Tree:
         support[cur] = carry_sup
         carry_len, carry_sup = here_len, here_sup
         prev, cur = cur, nxt
+    old_root_kids = np.flatnonzero(parent == 0)
+    if parent[0] != -1 and old_root_kids.shape[0] == 1:
+        # The old root had two children (a two-tip tree, or a caller that did not unroot):
+        # it is now a pass-through node; merge its two branches into one.
+        k = int(old_root_kids[0])
+        parent[k] = parent[0]
+        length[k] = _add_lengths(length[k], length[0])
+        if np.isnan(support[k]):
+            support[k] = support[0]
+        keep = np.ones(parent.shape[0], dtype=bool)
+        keep[0] = False
+        return _rebuild(tree, parent, length, support, name, keep, rooted=True)
     return _rebuild(tree, parent, length, support, name, rooted=True)
 
 
@@ -516,6 +554,18 @@ def root_outgroup(tree: Tree, outgroup: str | Sequence[str]) -> Tree:
             f"outgroup must leave at least one tip outside it, but it lists all {len(all_names)} tips"
         )
     t = unroot(tree)
+    if t.n_children[0] == 2:  # two tips: the one branch a-b is both tips' branch
+        a, b = (int(c) for c in t.children(0))
+        if t.name[a] != names[0]:
+            a, b = b, a
+        half = _add_lengths(t.length[a], t.length[b]) / 2
+        return Tree.from_parents(
+            [-1, 0, 0],
+            length=[np.nan, half, half],
+            name=[t.name[0], t.name[a], t.name[b]],
+            support=[np.nan, t.support[a], t.support[b]],
+            rooted=True,
+        )
     order = {nm: k for k, nm in enumerate(sorted(all_names))}
     bits = _clade_bits(t, order)
     full = (1 << len(all_names)) - 1

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from phylo_llm import PhyloLLMError, Tree
+from phylo_llm import DistanceMatrix, PhyloLLMError, Tree
 from phylo_llm.treeops import (
     collapse_short_branches,
     ladderize,
@@ -98,6 +98,10 @@ def test_patristic_matches_brute_force(seed, binary):
         assert dm[a, b] == pytest.approx(d, rel=1e-12)
     assert (dm.values == dm.values.T).all()
     assert (np.diag(dm.values) == 0).all()
+    # built without re-validation: it must pass the DistanceMatrix rules anyway
+    again = DistanceMatrix(dm.labels, dm.values)
+    np.testing.assert_array_equal(again.values, dm.values)
+    assert not dm.values.flags.writeable
 
 
 def test_patristic_large_caterpillar_is_fast_and_exact():
@@ -256,6 +260,22 @@ def test_unroot_merges_the_root_branches_and_keeps_support():
     # already unrooted: only re-marked
     again = unroot(u)
     np.testing.assert_array_equal(again.parent, u.parent)
+
+
+def test_unroot_drops_a_single_child_root():
+    t = Tree.from_parents([-1, 0, 1, 1, 1], length=[np.nan, 5, 1, 2, 3], name=["r", "x", "a", "b", "c"])
+    u = unroot(t)
+    assert len(u) == 4 and u.name[0] == "x" and u.n_children[0] == 3
+    r = root_outgroup(t, "a")
+    assert r.n_tips == 3 and all(r.n_children[~r.is_tip] >= 2)
+
+
+def test_two_tip_trees_reroot_without_unary_nodes():
+    t = Tree.from_parents([-1, 0, 0], length=[np.nan, 1, 3], name=[None, "a", "b"])
+    for r in (root_outgroup(t, "a"), root_midpoint(t)):
+        assert len(r) == 3 and r.n_children[0] == 2
+        assert sorted(r.length[1:].tolist()) == [2.0, 2.0]
+    assert root_outgroup(t, "b").tip_names == ("b", "a")
 
 
 # ---- rerooting -------------------------------------------------------------------------------
