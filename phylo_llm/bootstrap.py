@@ -1,0 +1,533 @@
+"""Bootstrap support for DNA trees: resample probes, rebuild the tree, count the clades.
+
+The DNA of a model is the sum of its per-probe contributions (``extract.projection``'s
+``per_probe_contributions`` returns them, ``(n_models, n_probes, dims)``). The probes play the role
+that alignment columns play in sequence phylogenetics, so a bootstrap replicate draws ``n_probes``
+probes with replacement, i.e. a multinomial count vector ``c``, and its DNA is ``sum_p c_p X[:, p]``
+(a reweighting of the contributions, not a re-extraction). Each replicate's DNA gives a distance
+matrix and a tree (NJ or UPGMA, as for the reference); the reference tree is the tree of the full
+data and every internal branch of it gets a support value:
+
+``"felsenstein"``
+    Felsenstein's bootstrap proportion (FBP): the fraction of replicate trees that contain the
+    branch's split (bipartition of the tips) exactly.
+``"transfer"``
+    Transfer bootstrap expectation (TBE, Lemoine et al. 2018, *Nature* 556:452): for a branch whose
+    smaller side has ``p`` tips, ``1 - mean_r(delta_r) / (p - 1)``, where ``delta_r`` is the transfer
+    distance from the branch to the closest split of replicate ``r`` (the fewest tips to move to
+    make the two splits equal), capped at ``p - 1``. It degrades gracefully for deep branches of
+    large trees where one misplaced tip drives the FBP to 0; TBE >= FBP branch by branch and TBE = 1
+    where the split is in every replicate.
+
+Splits are compared unrooted, also for UPGMA (rooted) trees, so both edges below a rooted tree's
+root carry the support of the one split they share.
+
+Complexity, for ``B`` replicates of ``n`` models, ``P`` probes and ``k`` dims
+------------------------------------------------------------------------------
+* replicate DNA: one matrix product per chunk of replicates, ``O(B P n k)`` BLAS flops, plus one
+  probe-major copy of the contributions (``8 n P k`` bytes);
+* distances and trees: ``B`` distance matrices (``O(n^2 k)``) and ``B`` tree builds (``O(n^3)``
+  for the numba NJ) -- this dominates;
+* clade membership: a tips-by-nodes boolean matrix per tree, ``O(n^2)``;
+* FBP: the replicate's splits, packed to bytes, go into a hash set: ``O(n^2 / 8)`` per replicate;
+* TBE: splits found in the replicate's hash set have distance 0 (and absent cherries the cap
+  1); for the remaining ``r`` reference splits the intersection sizes with all replicate splits
+  are one ``float32`` product of 0/1 membership matrices, ``O(r n^2)`` BLAS flops per replicate
+  (``O(n^3)`` at worst), in row chunks so memory stays ``O(n * chunk)``. Dedicated algorithms
+  scale better asymptotically (Truszkowski et al. 2020: ``O(n log^3 n)`` per replicate); the
+  product runs at BLAS speed, which is ample up to a few thousand tips.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .build import nj, upgma
+from .distance import DistanceMatrix, Metric, pairwise_distances
+from .dna import DnaSet, Provenance, _check_unique
+from .errors import PhyloLLMError
+from .tree import Tree
+
+__all__ = [
+    "BootstrapResult",
+    "ProbeContributions",
+    "SupportKind",
+    "TreeMethod",
+    "bootstrap",
+    "read_contributions",
+    "split_support",
+    "write_contributions",
+]
+
+TreeMethod = Literal["nj", "upgma"]
+SupportKind = Literal["felsenstein", "transfer"]
+
+_BUILDERS: dict[str, Callable[[DistanceMatrix], Tree]] = {"nj": nj, "upgma": upgma}
+_METRICS = ("euclidean", "cosine", "correlation")
+
+# Bytes of replicate DNA materialised at once (chunks of replicates); keeps memory flat for
+# thousands of models or replicates.
+_CHUNK_BYTES = 256 * 2**20
+# Entries of the reference-by-replicate intersection matrix computed at once for TBE.
+_TBE_BLOCK = 4_000_000
+
+
+def _ro(a: NDArray) -> NDArray:
+    a.flags.writeable = False
+    return a
+
+
+@dataclass(frozen=True)
+class ProbeContributions:
+    """Each probe's additive share of each model's DNA.
+
+    Parameters
+    ----------
+    labels
+        Model ids, unique.
+    values
+        ``(n_models, n_probes, dims)`` finite array; ``values.sum(axis=1)`` is the DNA. Stored
+        read-only as float64.
+    provenance
+        How the DNA was made; when set, ``n_probes`` and ``dims`` must match ``values``.
+
+    Examples
+    --------
+    >>> pc = ProbeContributions(("a", "b"), np.ones((2, 3, 4)))
+    >>> pc.n_models, pc.n_probes, pc.dims
+    (2, 3, 4)
+    >>> pc.dna().vectors[0].tolist()
+    [3.0, 3.0, 3.0, 3.0]
+    """
+
+    labels: tuple[str, ...]
+    values: NDArray[np.float64] = field(repr=False)
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def __post_init__(self) -> None:
+        labels = tuple(self.labels)
+        for lab in labels:
+            if not isinstance(lab, str) or lab == "":
+                raise PhyloLLMError(f"contribution labels must be non-empty strings, got {lab!r}")
+        values = np.array(self.values, dtype=np.float64, copy=True)
+        if values.ndim != 3:
+            raise PhyloLLMError(
+                "contributions must be a 3-D array (models x probes x dims), "
+                f"got shape {values.shape}"
+            )
+        if values.shape[0] != len(labels):
+            raise PhyloLLMError(
+                f"number of labels ({len(labels)}) must match the number of models in the "
+                f"contributions ({values.shape[0]})"
+            )
+        if values.shape[1] == 0 or values.shape[2] == 0:
+            raise PhyloLLMError(
+                f"contributions need at least one probe and one dim, got shape {values.shape}"
+            )
+        _check_unique(labels, what="contribution labels")
+        bad = ~np.isfinite(values).all(axis=(1, 2))
+        if bad.any():
+            names = [labels[i] for i in np.flatnonzero(bad)[:5]]
+            raise PhyloLLMError(
+                f"contributions must be finite; {int(bad.sum())} model(s) have NaN/inf values, "
+                f"e.g. {names}"
+            )
+        prov = self.provenance
+        for what, want, got in (
+            ("n_probes", prov.n_probes, values.shape[1]),
+            ("dims", prov.dims, values.shape[2]),
+        ):
+            if want is not None and want != got:
+                raise PhyloLLMError(
+                    f"provenance.{what} ({want}) must match the contributions' {what} ({got})"
+                )
+        object.__setattr__(self, "labels", labels)
+        object.__setattr__(self, "values", _ro(values))
+
+    @property
+    def n_models(self) -> int:
+        return int(self.values.shape[0])
+
+    @property
+    def n_probes(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def dims(self) -> int:
+        return int(self.values.shape[2])
+
+    def dna(self) -> DnaSet:
+        """The full-data DNA: contributions summed over probes."""
+        return DnaSet(self.labels, self.values.sum(axis=1), self.provenance)
+
+
+_NPZ_FORMAT = "phylo_llm.contributions"
+
+
+def write_contributions(contributions: ProbeContributions, path: str | Path) -> Path:
+    """Save contributions as ``.npz`` (``values``, ``labels``, provenance JSON), atomically.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.npz"
+    >>> _ = write_contributions(ProbeContributions(("a", "b"), np.ones((2, 3, 4))), p)
+    >>> read_contributions(p).values.shape
+    (2, 3, 4)
+    """
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise PhyloLLMError(f"contributions file must end in .npz, got {path.name!r}")
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        format=np.array(_NPZ_FORMAT),
+        labels=np.array(contributions.labels, dtype=str),
+        values=contributions.values,
+        provenance=np.array(json.dumps(contributions.provenance.to_dict())),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_contributions(path: str | Path) -> ProbeContributions:
+    """Read a ``.npz`` file written by :func:`write_contributions`."""
+    path = Path(path)
+    if not path.is_file():
+        raise PhyloLLMError(f"contributions file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+            if "format" not in keys or str(data["format"]) != _NPZ_FORMAT:
+                raise PhyloLLMError(
+                    f"{path.name}: not a phylo_llm contributions file (no format={_NPZ_FORMAT!r})"
+                )
+            missing = sorted({"labels", "values", "provenance"} - keys)
+            if missing:
+                raise PhyloLLMError(f"{path.name}: missing array(s) {missing}")
+            labels = tuple(str(x) for x in data["labels"].tolist())
+            values = data["values"]
+            prov = Provenance.from_dict(json.loads(str(data["provenance"])))
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, PhyloLLMError):
+            raise
+        raise PhyloLLMError(f"{path.name}: cannot read as .npz ({exc})") from None
+    return ProbeContributions(labels, values, prov)
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """A reference tree with clade supports, and how they were obtained.
+
+    Attributes
+    ----------
+    tree
+        The tree of the full data, ``support`` set on every internal branch (nan on tips, the
+        root and branches whose split is trivial).
+    support
+        Per-node support, equal to ``tree.support`` (read-only).
+    kind, method, metric, n_replicates, seed
+        The settings used.
+    """
+
+    tree: Tree
+    support: NDArray[np.float64] = field(repr=False)
+    kind: SupportKind
+    method: TreeMethod
+    metric: Metric
+    n_replicates: int
+    seed: int
+
+    def support_by_clade(self) -> dict[frozenset[str], float]:
+        """``{tip names below a node: support}`` for every node that has a support value."""
+        return _support_by_clade(self.tree)
+
+
+def bootstrap(
+    contributions: ProbeContributions,
+    *,
+    n_replicates: int = 100,
+    method: TreeMethod = "nj",
+    metric: Metric = "euclidean",
+    kind: SupportKind = "felsenstein",
+    seed: int = 0,
+) -> BootstrapResult:
+    """Bootstrap clade support by resampling probes with replacement.
+
+    Parameters
+    ----------
+    contributions
+        Per-probe DNA contributions of every model.
+    n_replicates
+        Number of bootstrap replicates (>= 1).
+    method
+        Tree builder for the reference and every replicate: ``"nj"`` or ``"upgma"``.
+    metric
+        Distance between DNA vectors (see :func:`phylo_llm.distance.pairwise_distances`).
+    kind
+        ``"felsenstein"`` (fraction of replicates with the split) or ``"transfer"`` (TBE).
+    seed
+        Seed of ``np.random.default_rng`` drawing the probe counts.
+
+    Returns
+    -------
+    BootstrapResult
+        The full-data tree with supports in ``[0, 1]``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> centres = rng.normal(size=(2, 1, 8)) * 5
+    >>> x = np.repeat(centres, 3, axis=0) + rng.normal(size=(6, 20, 8))
+    >>> pc = ProbeContributions(tuple("abcdef"), x)
+    >>> res = bootstrap(pc, n_replicates=20, seed=1)
+    >>> res.support_by_clade()[frozenset("abc")]
+    1.0
+    """
+    _check_choice("method", method, _BUILDERS)
+    _check_choice("metric", metric, _METRICS)
+    _check_choice("kind", kind, _SUPPORT)
+    if not isinstance(contributions, ProbeContributions):
+        raise PhyloLLMError(
+            "contributions must be a ProbeContributions, got "
+            f"{type(contributions).__name__}; wrap arrays with ProbeContributions(labels, values)"
+        )
+    if isinstance(n_replicates, bool) or not isinstance(n_replicates, (int, np.integer)):
+        raise PhyloLLMError(f"n_replicates must be an integer, got {n_replicates!r}")
+    if n_replicates < 1:
+        raise PhyloLLMError(f"n_replicates must be at least 1, got {n_replicates}")
+    if contributions.n_models < 4:
+        raise PhyloLLMError(
+            f"bootstrap needs at least 4 models (fewer have no internal branch to support), "
+            f"got {contributions.n_models}"
+        )
+    build = _BUILDERS[method]
+    labels = contributions.labels
+    x = contributions.values
+    m, p, k = x.shape
+    reference = build(pairwise_distances(x.sum(axis=1), labels, metric=metric))
+
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(p, np.full(p, 1.0 / p), size=n_replicates).astype(np.float64)
+    # Probes first, (P, m*k): each chunk of replicates is then one plain GEMM, (b, P) @ (P, m*k),
+    # several times faster than a batched matmul over models. Costs one copy of the data.
+    by_probe = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(p, m * k)
+    chunk = max(1, min(n_replicates, _CHUNK_BYTES // (8 * m * k)))
+    scorer = _SUPPORT[kind](reference, labels)
+    for start in range(0, n_replicates, chunk):
+        rep_dna = (counts[start : start + chunk] @ by_probe).reshape(-1, m, k)
+        for dna in rep_dna:
+            scorer.add(build(pairwise_distances(dna, labels, metric=metric)))
+    support = scorer.finish()
+    tree = _with_support(reference, support)
+    return BootstrapResult(
+        tree=tree,
+        support=tree.support,
+        kind=kind,
+        method=method,
+        metric=metric,
+        n_replicates=int(n_replicates),
+        seed=seed,
+    )
+
+
+def split_support(
+    reference: Tree, replicates: Sequence[Tree], *, kind: SupportKind = "felsenstein"
+) -> Tree:
+    """Support of each branch of ``reference`` among already built replicate trees.
+
+    Parameters
+    ----------
+    reference
+        Tree whose branches get supports; tips must be uniquely named.
+    replicates
+        Trees over the same tip names (any rooting, any node order).
+    kind
+        ``"felsenstein"`` or ``"transfer"``; see the module docstring.
+
+    Returns
+    -------
+    Tree
+        A copy of ``reference`` with ``support`` set (nan on tips, the root and trivial splits).
+
+    Examples
+    --------
+    >>> from phylo_llm.newick import parse_newick, to_newick
+    >>> ref = parse_newick("((a,b),(c,d),e);")
+    >>> to_newick(split_support(ref, [ref, parse_newick("((a,c),(b,d),e);")]))
+    '((a,b)0.5,(c,d)0.5,e);'
+    >>> to_newick(split_support(ref, [ref, parse_newick("((a,b),(c,e),d);")], kind="transfer"))
+    '((a,b)1,(c,d)0.5,e);'
+    """
+    _check_choice("kind", kind, _SUPPORT)
+    if len(replicates) == 0:
+        raise PhyloLLMError("replicates must hold at least one tree, got 0")
+    labels = _tip_labels(reference, what="reference tree")
+    scorer = _SUPPORT[kind](reference, labels)
+    for i, t in enumerate(replicates):
+        scorer.add(t, index=i)
+    return _with_support(reference, scorer.finish())
+
+
+# ---------------------------------------------------------------------------------------------
+# Split machinery
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_choice(param: str, value: object, allowed: object) -> None:
+    if value not in allowed:  # type: ignore[operator]
+        raise PhyloLLMError(f"{param} must be one of {sorted(allowed)}, got {value!r}")  # type: ignore[call-overload]
+
+
+def _tip_labels(tree: Tree, *, what: str) -> tuple[str, ...]:
+    names = tree.tip_names
+    if any(nm is None for nm in names):
+        raise PhyloLLMError(f"every tip of the {what} must be named; {names.count(None)} are not")
+    _check_unique(names, what=f"{what} tip names")  # type: ignore[arg-type]
+    return names  # type: ignore[return-value]
+
+
+def _membership(tree: Tree, index: dict[str, int], *, what: str) -> NDArray[np.bool_]:
+    """``M[v, j]``: tip ``j`` (in ``index`` order) lies below node ``v``."""
+    n = len(index)
+    tips = tree.tips
+    names = [tree.name[t] for t in tips]
+    try:
+        cols = np.fromiter((index[nm] for nm in names), dtype=np.intp, count=len(names))  # type: ignore[index]
+    except KeyError:
+        extra = sorted(set(map(str, names)) - set(index))[:5]
+        raise PhyloLLMError(
+            f"{what} has tips not in the reference tree, e.g. {extra}"
+        ) from None
+    if len(names) != n or np.unique(cols).shape[0] != n:
+        raise PhyloLLMError(
+            f"{what} must have the reference tree's {n} tips exactly once each, "
+            f"got {len(names)} tips ({np.unique(cols).shape[0]} distinct reference names)"
+        )
+    m = np.zeros((len(tree), n), dtype=bool)
+    m[tips, cols] = True
+    parent = tree.parent
+    for v in range(len(tree) - 1, 0, -1):  # postorder: children are complete before parents
+        m[parent[v]] |= m[v]
+    return m
+
+
+def _splits(tree: Tree, index: dict[str, int], *, what: str) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+    """Non-trivial splits of ``tree`` as (node index, canonical membership row).
+
+    The canonical side of a split is the one without tip 0, so equal splits have equal rows
+    whatever the rooting.
+    """
+    m = _membership(tree, index, what=what)
+    n = m.shape[1]
+    m[m[:, 0]] ^= True
+    size = m.sum(axis=1)
+    keep = (size >= 2) & (size <= n - 2)
+    keep[0] = False  # the root has no branch above it
+    nodes = np.flatnonzero(keep)
+    return nodes, m[nodes]
+
+
+class _Felsenstein:
+    def __init__(self, reference: Tree, labels: tuple[str, ...]) -> None:
+        self.index = {lab: i for i, lab in enumerate(labels)}
+        self.nodes, rows = _splits(reference, self.index, what="reference tree")
+        self.keys = [r.tobytes() for r in np.packbits(rows, axis=1)]
+        self.hits = np.zeros(len(self.keys), dtype=np.int64)
+        self.n_ref = len(reference)
+        self.count = 0
+
+    def add(self, tree: Tree, index: int | None = None) -> None:
+        what = "replicate tree" if index is None else f"replicate tree {index}"
+        _, rows = _splits(tree, self.index, what=what)
+        present = {r.tobytes() for r in np.packbits(rows, axis=1)}
+        self.hits += np.fromiter((k in present for k in self.keys), dtype=bool, count=len(self.keys))
+        self.count += 1
+
+    def finish(self) -> NDArray[np.float64]:
+        out = np.full(self.n_ref, np.nan)
+        out[self.nodes] = self.hits / self.count
+        return out
+
+
+class _Transfer:
+    def __init__(self, reference: Tree, labels: tuple[str, ...]) -> None:
+        self.index = {lab: i for i, lab in enumerate(labels)}
+        self.nodes, rows = _splits(reference, self.index, what="reference tree")
+        self.n = len(labels)
+        self.keys = [r.tobytes() for r in np.packbits(rows, axis=1)]
+        self.ref = rows.astype(np.float32)
+        self.ref_size = rows.sum(axis=1)
+        # p = size of the smaller side; p - 1 is the largest possible transfer distance.
+        self.cap = np.minimum(self.ref_size, self.n - self.ref_size) - 1
+        self.total = np.zeros(len(self.nodes), dtype=np.float64)
+        self.n_ref = len(reference)
+        self.count = 0
+
+    def add(self, tree: Tree, index: int | None = None) -> None:
+        what = "replicate tree" if index is None else f"replicate tree {index}"
+        _, rows = _splits(tree, self.index, what=what)
+        present_keys = {r.tobytes() for r in np.packbits(rows, axis=1)}
+        present = np.fromiter((k in present_keys for k in self.keys), dtype=bool, count=len(self.keys))
+        # delta = 0 where the split is present; an absent split is at least 1 move away, which
+        # is already the cap for p = 2. Only the other rows need the all-pairs search.
+        delta = np.where(present, 0.0, self.cap.astype(np.float64))
+        todo = np.flatnonzero(~present & (self.cap > 1))
+        if rows.shape[0] and todo.size:
+            rep = rows.astype(np.float32)
+            rep_size = rows.sum(axis=1)
+            step = max(1, _TBE_BLOCK // rows.shape[0])
+            for s in range(0, todo.size, step):
+                idx = todo[s : s + step]
+                # |A xor B| = |A| + |B| - 2|A and B|; the intersections are one GEMM (exact in
+                # float32 below 2**24 tips). The transfer distance is the smaller of |A xor B|
+                # and its complement (B may be matched by its other side).
+                inter = self.ref[idx] @ rep.T
+                d = self.ref_size[idx, None] + rep_size[None, :] - 2.0 * inter
+                d = np.minimum(d, self.n - d)
+                delta[idx] = np.minimum(delta[idx], d.min(axis=1))
+        self.total += delta
+        self.count += 1
+
+    def finish(self) -> NDArray[np.float64]:
+        out = np.full(self.n_ref, np.nan)
+        out[self.nodes] = 1.0 - (self.total / self.count) / self.cap
+        return out
+
+
+_SUPPORT: dict[str, type[_Felsenstein] | type[_Transfer]] = {
+    "felsenstein": _Felsenstein,
+    "transfer": _Transfer,
+}
+
+
+def _with_support(tree: Tree, support: NDArray[np.float64]) -> Tree:
+    return Tree(tree.parent, tree.length, tree.name, support, tree.rooted)
+
+
+def _support_by_clade(tree: Tree) -> dict[frozenset[str], float]:
+    labels = _tip_labels(tree, what="tree")
+    m = _membership(tree, {lab: i for i, lab in enumerate(labels)}, what="tree")
+    names = np.array(labels, dtype=object)
+    return {
+        frozenset(names[m[v]].tolist()): float(tree.support[v])
+        for v in np.flatnonzero(~np.isnan(tree.support))
+    }
