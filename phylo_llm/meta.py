@@ -44,6 +44,7 @@ __all__ = [
     "join_meta",
     "require_columns",
     "format_release",
+    "read_families",
 ]
 
 #: Columns of the reference table, in order. Only ``model`` is mandatory.
@@ -222,6 +223,29 @@ def meta_frame(df: pd.DataFrame, *, source: str = "metadata") -> pd.DataFrame:
     return df.set_index("model", drop=True)
 
 
+def read_families(path: str | Path) -> dict[str, str]:
+    """Read a ``model,family`` table (CSV/TSV by suffix) into ``{model: family}`` for overrides.
+
+    This is how structural families (:mod:`phylo_llm.family`) reach :func:`join_meta` from the
+    command line. Both columns are required; models must be unique and families non-empty.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "fam.csv"
+    >>> _ = p.write_text("model,family\\na/x,llama:3f2a\\n")
+    >>> read_families(p)
+    {'a/x': 'llama:3f2a'}
+    """
+    df = read_meta(path)
+    if "family" not in df.columns:
+        raise PhyloLLMError(f"{str(path)!r}: a families table needs columns 'model' and 'family', got {['model', *df.columns]}")
+    empty = df.index[df["family"].isna()].tolist()
+    if empty:
+        raise PhyloLLMError(f"{str(path)!r}: {len(empty)} model(s) have an empty family: {_show(empty)}")
+    return {str(k): str(v) for k, v in df["family"].items()}
+
+
 def require_columns(meta: pd.DataFrame, columns: Iterable[str], *, purpose: str) -> None:
     """Raise naming the missing columns when ``meta`` lacks any of ``columns``.
 
@@ -304,7 +328,7 @@ def join_meta(
     if extra and not allow_extra:
         problems.append(
             f"{len(extra)} metadata row(s) match no model id: {_show(extra)} "
-            "(pass allow_extra=True / --allow-extra-meta to ignore them)"
+            "(pass allow_extra=True to ignore them)"
         )
     if problems:
         raise PhyloLLMError("; ".join(problems))

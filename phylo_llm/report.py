@@ -1,0 +1,316 @@
+"""One-call analysis report: trees, distances, speed, trend plots, tree figures, DNA map, index.
+
+:func:`make_report` turns a DNA set and its metadata into a folder of results::
+
+    index.md / index.html        links to everything below, with the key numbers
+    distances.csv                pairwise DNA distances
+    tree_nj.nwk, tree_upgma.nwk  NJ (midpoint-rooted, ladderized) and UPGMA trees
+    speed.csv, speed.md          evolutionary speed per family (see phylo_llm.speed)
+    figures/*.png|pdf            tree figures (rectangular + circular), DNA map, trend plots
+    dna_map.html                 interactive DNA map, one offline file
+    tables/*.csv                 the numbers behind every trend plot
+
+Long steps report progress through a callback (``progress(step, i, n)``); the library never
+prints. Figure formats are chosen with ``formats`` (PNG for viewing, PDF/SVG for print).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np  # noqa: F401  (used by the docstring example)
+import pandas as pd
+
+from .distance import Metric, dna_distances, write_distance_matrix
+from .dna import DnaSet, atomic_write_text
+from .errors import PhyloLLMError
+from .meta import join_meta
+from .speed import SpeedResult, family_speeds, speed_markdown
+from .tree import Tree
+from .trends import architecture_by_year, architecture_clades, centroid_distances, tree_positions
+
+__all__ = ["Report", "make_report", "Progress"]
+
+#: ``progress(step_description, step_number, n_steps)``; called before each step starts.
+Progress = Callable[[str, int, int], None]
+
+_FORMATS = ("png", "pdf", "svg")
+
+
+@dataclass(frozen=True)
+class Report:
+    """What :func:`make_report` wrote: ``files`` maps a short key to a path inside ``out_dir``."""
+
+    out_dir: Path
+    files: Mapping[str, Path] = field(repr=False)
+    nj: Tree = field(repr=False)
+    upgma: Tree = field(repr=False)
+    speed: SpeedResult = field(repr=False)
+
+    @property
+    def index(self) -> Path:
+        return self.files["index.html"]
+
+
+def make_report(
+    dna: DnaSet,
+    meta: pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    metric: Metric = "euclidean",
+    formats: Sequence[str] = ("png", "pdf"),
+    n_boot: int = 1000,
+    seed: int | None = 0,
+    min_models: int = 4,
+    families: Mapping[str, str] | None = None,
+    allow_extra: bool = True,
+    title: str = "phylo_llm report",
+    progress: Progress | None = None,
+) -> Report:
+    """Write the full analysis of ``dna`` + ``meta`` into ``out_dir`` (created if needed).
+
+    Parameters
+    ----------
+    dna
+        DNA set; every model must have a metadata row.
+    meta
+        Metadata (:func:`phylo_llm.meta.read_meta`): ``family``, ``architecture``, ``release``.
+    metric
+        DNA distance (``"euclidean"``, ``"cosine"``, ``"correlation"``).
+    formats
+        Figure formats, any of ``png``, ``pdf``, ``svg`` (each figure is written once per format).
+    n_boot, seed, min_models
+        Speed bootstrap resamples, seed and the smallest family with an estimate.
+    families
+        ``{model: family}`` overriding the table (structural families).
+    allow_extra
+        Accept metadata rows without DNA (default: yes; the table may cover more models).
+    progress
+        Called as ``progress(step, i, n)`` before each step.
+
+    Returns
+    -------
+    Report
+
+    Examples
+    --------
+    >>> import tempfile, matplotlib; matplotlib.use("Agg")
+    >>> from phylo_llm.meta import meta_frame
+    >>> rng = np.random.default_rng(0)
+    >>> labels = [f"m{i}" for i in range(8)]
+    >>> dna = DnaSet(tuple(labels), rng.normal(size=(8, 4)))
+    >>> meta = meta_frame(pd.DataFrame({"model": labels, "family": ["a"] * 4 + ["b"] * 4,
+    ...     "architecture": ["decoder-only"] * 7 + ["encoder-decoder"],
+    ...     "release": [f"202{i % 4}-0{i % 9 + 1}" for i in range(8)]}))
+    >>> rep = make_report(dna, meta, tempfile.mkdtemp(), formats=["png"], n_boot=50)
+    >>> rep.index.name
+    'index.html'
+    """
+    bad = [f for f in formats if f not in _FORMATS]
+    if bad or not formats:
+        raise PhyloLLMError(f"formats must be a non-empty subset of {list(_FORMATS)}, got {list(formats)}")
+    import matplotlib.pyplot as plt
+
+    from .build import nj, upgma
+    from .newick import write_newick
+    from .plot import family_colors, save_figure
+    from .plot.dnamap import embed, plot_dna_map, write_dna_map_html
+    from .plot.tree import save_tree
+    from .plot.trends import (
+        plot_architecture_timeline,
+        plot_centroid_drift,
+        plot_speed,
+        plot_speed_fits,
+        plot_tree_positions,
+    )
+    from .treeops import ladderize, root_midpoint
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "figures").mkdir(exist_ok=True)
+    (out / "tables").mkdir(exist_ok=True)
+    files: dict[str, Path] = {}
+    steps = [
+        "joining metadata", "distances", "NJ and UPGMA trees", "evolutionary speed",
+        "architecture trends", "tree figures", "DNA map", "index",
+    ]
+    step = iter(range(1, len(steps) + 1))
+
+    def tick(name: str) -> None:
+        if progress is not None:
+            progress(name, next(step), len(steps))
+
+    def figure(fig: object, stem: str) -> None:
+        try:
+            for fmt in formats:
+                files[f"figures/{stem}.{fmt}"] = save_figure(fig, out / "figures" / f"{stem}.{fmt}")
+        finally:
+            plt.close(fig)  # type: ignore[arg-type]
+
+    tick(steps[0])
+    joined = join_meta(dna, meta, allow_extra=allow_extra, families=families)
+    # One colour per family for every figure: computed over the models in this report.
+    colors = family_colors([f for f in joined["family"] if isinstance(f, str)]) if "family" in joined else {}
+
+    tick(steps[1])
+    dm = dna_distances(dna, metric=metric)
+    write_distance_matrix(dm, out / "distances.csv")
+    files["distances.csv"] = out / "distances.csv"
+
+    tick(steps[2])
+    nj_tree = ladderize(root_midpoint(nj(dm)))
+    up_tree = ladderize(upgma(dm))
+    write_newick(nj_tree, out / "tree_nj.nwk")
+    write_newick(up_tree, out / "tree_upgma.nwk")
+    files["tree_nj.nwk"] = out / "tree_nj.nwk"
+    files["tree_upgma.nwk"] = out / "tree_upgma.nwk"
+
+    tick(steps[3])
+    speed = family_speeds(nj_tree, joined, n_boot=n_boot, seed=seed, min_models=min_models, allow_extra=False)
+    speed.to_frame().to_csv(out / "speed.csv", index=False)
+    files["speed.csv"] = out / "speed.csv"
+    atomic_write_text(out / "speed.md", speed_markdown(speed))
+    files["speed.md"] = out / "speed.md"
+    if any(f.estimable for f in speed.families):
+        figure(plot_speed(speed, colors=colors, title="Evolutionary speed per family (NJ, midpoint root)"), "speed")
+        figure(plot_speed_fits(speed, colors=colors), "speed_fits")
+
+    tick(steps[4])
+    by_year = architecture_by_year(joined)
+    cd = centroid_distances(dna, joined, metric=metric, allow_extra=False)
+    pos = tree_positions(nj_tree, joined, allow_extra=False)
+    clades = architecture_clades(nj_tree, joined, allow_extra=False)
+    for name, table, keep_index in (
+        ("architecture_by_year", by_year, False),
+        ("centroid_distances", cd, True),
+        ("tree_positions", pos, True),
+        ("architecture_clades", clades, True),
+    ):
+        path = out / "tables" / f"{name}.csv"
+        table.to_csv(path, index=keep_index)
+        files[f"tables/{name}.csv"] = path
+    figure(plot_architecture_timeline(by_year, title="Models per release year by architecture"), "architecture_timeline")
+    majority = str(joined["architecture"].value_counts().index[0])
+    figure(plot_centroid_drift(cd, target=majority, title=f"Distance to the {majority} DNA centroid over time"),
+           "architecture_drift")
+    figure(plot_tree_positions(pos, colors=colors, title="Where models sit in the NJ tree, by release year"),
+           "architecture_tree_positions")
+
+    tick(steps[5])
+    for tree, stem, layouts in ((nj_tree, "tree_nj", ("rectangular", "circular")), (up_tree, "tree_upgma", ("rectangular",))):
+        for layout in layouts:
+            for fmt in formats:
+                key = f"figures/{stem}_{layout}.{fmt}"
+                files[key] = save_tree(
+                    tree, out / key, meta=joined, colors=colors, layout=layout, release_strip=True,
+                    title=f"{stem.split('_')[1].upper()} tree of {tree.n_tips} models ({layout})",
+                    index_path=out / "tables" / f"{stem}_{layout}_labels.csv",
+                )
+                files[f"tables/{stem}_{layout}_labels.csv"] = out / "tables" / f"{stem}_{layout}_labels.csv"
+
+    tick(steps[6])
+    emb = embed(dm)
+    figure(plot_dna_map(emb, meta=joined, colors=colors, title="DNA map (classical MDS)"), "dna_map")
+    files["dna_map.html"] = write_dna_map_html(emb, out / "dna_map.html", meta=joined, colors=colors,
+                                               title=f"DNA map of {len(dna)} models")
+
+    tick(steps[7])
+    summary = _summary(dna, joined, speed, clades, metric)
+    atomic_write_text(out / "index.md", _index_md(title, summary, files, formats))
+    files["index.md"] = out / "index.md"
+    atomic_write_text(out / "index.html", _index_html(title, summary, files, formats))
+    files["index.html"] = out / "index.html"
+    return Report(out, dict(files), nj_tree, up_tree, speed)
+
+
+# ---- index -----------------------------------------------------------------------------------
+
+_SECTIONS = (
+    ("Trees", [("tree_nj.nwk", "NJ tree, midpoint-rooted (Newick)"), ("tree_upgma.nwk", "UPGMA tree (Newick)"),
+               ("distances.csv", "distance matrix (CSV)")]),
+    ("Tree figures", [("figures/tree_nj_rectangular", "NJ tree, rectangular"), ("figures/tree_nj_circular", "NJ tree, circular"),
+                      ("figures/tree_upgma_rectangular", "UPGMA tree, rectangular")]),
+    ("Evolutionary speed", [("speed.md", "speed report (Markdown)"), ("speed.csv", "speed table (CSV)"),
+                            ("figures/speed", "speed per family"), ("figures/speed_fits", "divergence vs release date")]),
+    ("Architectures", [("figures/architecture_timeline", "models per year by architecture"),
+                       ("figures/architecture_drift", "distance to the majority centroid over time"),
+                       ("figures/architecture_tree_positions", "positions in the tree over time"),
+                       ("tables/architecture_clades.csv", "per-architecture clade summary (CSV)"),
+                       ("tables/architecture_by_year.csv", "counts per year (CSV)"),
+                       ("tables/centroid_distances.csv", "distances to centroids (CSV)"),
+                       ("tables/tree_positions.csv", "tree positions and nearest neighbours (CSV)")]),
+    ("DNA map", [("dna_map.html", "interactive DNA map (offline HTML)"), ("figures/dna_map", "DNA map (static)")]),
+)
+
+
+def _summary(dna: DnaSet, joined: pd.DataFrame, speed: SpeedResult, clades: pd.DataFrame, metric: str) -> list[str]:
+    arch = joined["architecture"].value_counts() if "architecture" in joined else pd.Series(dtype=int)
+    ok = [f for f in speed.families if f.estimable]
+    lines = [
+        f"{len(dna)} models, {dna.dims}-d DNA, {metric} distances; "
+        f"{joined['family'].nunique()} families; "
+        + ", ".join(f"{k}: {v}" for k, v in arch.items()) + ".",
+        f"Speed estimated for {len(ok)} families (at least {speed.min_models} dated models); "
+        f"{len(speed.families) - len(ok)} too small or undated.",
+    ]
+    if ok:
+        lines.append(f"Fastest: {ok[0].family} ({ok[0].speed:+.3g}/yr); slowest: {ok[-1].family} ({ok[-1].speed:+.3g}/yr).")
+    for a, row in clades.iterrows():
+        lines.append(
+            f"{a}: {int(row['n_models'])} models, nearest NJ neighbour of the same architecture for "
+            f"{100 * row['nearest_same_share']:.0f}%, {'monophyletic' if row['monophyletic'] else 'not monophyletic'}."
+        )
+    return lines
+
+
+def _entries(files: Mapping[str, Path], formats: Sequence[str]) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    out = []
+    for section, items in _SECTIONS:
+        rows = []
+        for key, text in items:
+            if key in files:
+                rows.append((key, text, ""))
+            else:
+                variants = [f"{key}.{fmt}" for fmt in formats if f"{key}.{fmt}" in files]
+                if variants:
+                    rows.append((variants[0], text, " ".join(variants[1:])))
+        if rows:
+            out.append((section, rows))
+    return out
+
+
+def _index_md(title: str, summary: list[str], files: Mapping[str, Path], formats: Sequence[str]) -> str:
+    lines = [f"# {title}", ""] + [f"- {s}" for s in summary] + [""]
+    for section, rows in _entries(files, formats):
+        lines += [f"## {section}", ""]
+        for key, text, more in rows:
+            extra = "".join(f" ([{Path(m).suffix[1:]}]({m}))" for m in more.split())
+            lines.append(f"- [{text}]({key}){extra}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _index_html(title: str, summary: list[str], files: Mapping[str, Path], formats: Sequence[str]) -> str:
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{e(title)}</title><style>body{{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;max-width:1100px;color:#222}}"
+        "h1{font-size:20px}h2{font-size:16px;margin-top:28px}li{margin:3px 0}"
+        "figure{display:inline-block;margin:8px 12px 8px 0;vertical-align:top}"
+        "figure img{max-width:520px;max-height:420px;border:1px solid #ddd}figcaption{font-size:12px;color:#555}</style></head><body>",
+        f"<h1>{e(title)}</h1><ul>" + "".join(f"<li>{e(s)}</li>" for s in summary) + "</ul>",
+    ]
+    for section, rows in _entries(files, formats):
+        parts.append(f"<h2>{e(section)}</h2><ul>")
+        figs = []
+        for key, text, more in rows:
+            extra = "".join(f" (<a href='{e(m)}'>{e(Path(m).suffix[1:])}</a>)" for m in more.split())
+            parts.append(f"<li><a href='{e(key)}'>{e(text)}</a>{extra}</li>")
+            if key.endswith(".png") and "tree_" not in key:
+                figs.append(f"<figure><a href='{e(key)}'><img src='{e(key)}' alt='{e(text)}'></a><figcaption>{e(text)}</figcaption></figure>")
+        parts.append("</ul>" + "".join(figs))
+    parts.append("</body></html>")
+    return "\n".join(parts)

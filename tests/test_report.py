@@ -1,0 +1,160 @@
+"""Tests for phylo_llm.report and the speed / report / plot-tree commands."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+
+from phylo_llm import DnaSet, PhyloLLMError, write_dna  # noqa: E402
+from phylo_llm.cli import main  # noqa: E402
+from phylo_llm.meta import meta_frame  # noqa: E402
+from phylo_llm.newick import read_newick  # noqa: E402
+from phylo_llm.report import make_report  # noqa: E402
+
+
+def _synthetic(n_fam: int = 3, per: int = 6, seed: int = 0) -> tuple[DnaSet, pd.DataFrame]:
+    """Families as clusters; within a family, later models drift further from the family centre."""
+    rng = np.random.default_rng(seed)
+    labels, vecs, rows = [], [], []
+    for f in range(n_fam):
+        centre = rng.normal(size=8) * 4
+        for i in range(per):
+            year = 2020 + i * 0.5
+            labels.append(f"org{f}/model-{f}-{i}")
+            vecs.append(centre + rng.normal(size=8) * (0.2 + 0.3 * i))
+            arch = "encoder-decoder" if (f == n_fam - 1 and i < 2) else "decoder-only"
+            rows.append({"model": labels[-1], "family": f"fam{f}", "architecture": arch,
+                         "release": f"{int(year)}-{1 + int(round((year % 1) * 12)):02d}", "organization": f"org{f}"})
+    rows.append({"model": "extra/not-in-dna", "family": "fam0", "architecture": "decoder-only", "release": "2024-01",
+                 "organization": "x"})
+    return DnaSet(tuple(labels), np.array(vecs)), meta_frame(pd.DataFrame(rows))
+
+
+def test_make_report_writes_linked_outputs(tmp_path: Path) -> None:
+    dna, meta = _synthetic()
+    calls: list[tuple[str, int, int]] = []
+    rep = make_report(dna, meta, tmp_path / "out", formats=["png", "svg"], n_boot=100,
+                      progress=lambda s, i, n: calls.append((s, i, n)))
+    assert [c[1] for c in calls] == list(range(1, 9)) and {c[2] for c in calls} == {8}
+    out = tmp_path / "out"
+    for rel in ["index.md", "index.html", "distances.csv", "tree_nj.nwk", "tree_upgma.nwk", "speed.csv", "speed.md",
+                "dna_map.html", "figures/tree_nj_circular.svg", "figures/tree_nj_rectangular.png",
+                "figures/tree_upgma_rectangular.png", "figures/architecture_timeline.png", "figures/architecture_drift.svg",
+                "figures/architecture_tree_positions.png", "figures/dna_map.png", "figures/speed.png",
+                "tables/architecture_clades.csv"]:
+        assert (out / rel).is_file(), rel
+        assert (out / rel).stat().st_size > 0
+    assert all(p.is_file() for p in rep.files.values())
+    # every link in the index resolves to a written file
+    links = re.findall(r"\]\(([^)]+)\)", (out / "index.md").read_text())
+    hrefs = re.findall(r"(?:href|src)='([^']+)'", (out / "index.html").read_text())
+    assert len(links) >= 15 and set(links) <= set(hrefs)
+    for rel in set(links) | set(hrefs):
+        assert (out / rel).is_file(), rel
+    # trees round-trip and hold every model; NJ is midpoint-rooted
+    nj = read_newick(out / "tree_nj.nwk")
+    assert sorted(nj.tip_names) == sorted(dna.labels) and nj.rooted
+    speed = pd.read_csv(out / "speed.csv")
+    assert set(speed["family"]) == {"fam0", "fam1", "fam2"}
+    assert "encoder-decoder: 2 models" in (out / "index.md").read_text()
+
+
+def test_make_report_rejects_bad_formats_and_missing_meta(tmp_path: Path) -> None:
+    dna, meta = _synthetic()
+    with pytest.raises(PhyloLLMError, match=r"formats must be a non-empty subset of \['png', 'pdf', 'svg'\], got \['jpg'\]"):
+        make_report(dna, meta, tmp_path, formats=["jpg"])
+    with pytest.raises(PhyloLLMError, match=r"1 model id\(s\) have no metadata row: \['org0/model-0-0'\]"):
+        make_report(dna, meta.drop(index=["org0/model-0-0"]), tmp_path, formats=["png"])
+    with pytest.raises(PhyloLLMError, match=r"1 metadata row\(s\) match no model id: \['extra/not-in-dna'\]"):
+        make_report(dna, meta, tmp_path, formats=["png"], allow_extra=False)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    dna, meta = _synthetic()
+    d = write_dna(dna, tmp_path / "dna.csv")
+    m = tmp_path / "meta.csv"
+    meta.drop(columns=["release_date", "release_year"]).reset_index().to_csv(m, index=False)
+    return d, m
+
+
+def test_cli_speed_from_dna_and_from_newick(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    dna, meta = files
+    assert main(["speed", str(dna), "--meta", str(meta), "-o", str(tmp_path / "s.csv"),
+                 "--report", str(tmp_path / "s.md"), "--n-boot", "50"]) == 0
+    first = pd.read_csv(tmp_path / "s.csv")
+    assert list(first["family"][:1]) and (tmp_path / "s.md").read_text().startswith("# Evolutionary speed")
+    # same answer from the NJ tree written by the report... via Newick and --rooting midpoint
+    from phylo_llm import dna_distances, read_dna
+    from phylo_llm.build import nj
+    from phylo_llm.newick import write_newick
+
+    write_newick(nj(dna_distances(read_dna(dna))), tmp_path / "t.nwk")
+    assert main(["speed", str(tmp_path / "t.nwk"), "--meta", str(meta), "-o", str(tmp_path / "s2.csv"),
+                 "--n-boot", "50"]) == 0
+    second = pd.read_csv(tmp_path / "s2.csv")
+    np.testing.assert_allclose(first["speed"], second["speed"], rtol=1e-5)
+
+
+def test_cli_speed_strict_meta_is_one_line_error(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    dna, meta = files
+    rc = main(["speed", str(dna), "--meta", str(meta), "-o", str(tmp_path / "s.csv"), "--strict-meta"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert err[-1].startswith("phylo-llm speed: error: 1 metadata row(s) match no model id: ['extra/not-in-dna']")
+
+
+def test_cli_families_override(files: tuple[Path, Path], tmp_path: Path) -> None:
+    dna, meta = files
+    fam = tmp_path / "fam.csv"
+    fam.write_text("model,family\n" + "".join(f"org0/model-0-{i},merged\norg1/model-1-{i},merged\n" for i in range(6)))
+    assert main(["speed", str(dna), "--meta", str(meta), "-o", str(tmp_path / "s.csv"), "--families", str(fam),
+                 "--n-boot", "0"]) == 0
+    got = pd.read_csv(tmp_path / "s.csv").set_index("family")
+    assert got.loc["merged", "n_models"] == 12 and "fam0" not in got.index
+
+
+def test_cli_plot_tree(files: tuple[Path, Path], tmp_path: Path) -> None:
+    dna, meta = files
+    from phylo_llm import dna_distances, read_dna
+    from phylo_llm.build import nj
+    from phylo_llm.newick import write_newick
+
+    write_newick(nj(dna_distances(read_dna(dna))), tmp_path / "t.nwk")
+    out = tmp_path / "t.svg"
+    assert main(["plot-tree", str(tmp_path / "t.nwk"), "-o", str(out), "--meta", str(meta), "--layout", "circular",
+                 "--release-strip", "--midpoint", "--label-max-chars", "12"]) == 0
+    svg = out.read_text()
+    assert svg.count("org0/model-") == 6  # each family-0 label drawn once, as (truncated) text
+    assert (tmp_path / "t.labels.csv").is_file()  # names were truncated -> index written
+
+
+def test_cli_report(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    dna, meta = files
+    assert main(["report", str(dna), "--meta", str(meta), "-o", str(tmp_path / "rep"), "--formats", "png",
+                 "--n-boot", "50"]) == 0
+    err = capsys.readouterr().err
+    assert "[1/8] joining metadata" in err and "[8/8] index" in err
+    assert (tmp_path / "rep" / "index.html").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_cli_report_on_paper_data(paper_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "paper"
+    rc = main(["report", str(paper_data / "dna_qwen3-embedding-8b.csv"), "--meta", str(paper_data / "models_meta.csv"),
+               "-o", str(out), "--formats", "png", "--n-boot", "200"])
+    assert rc == 0
+    assert len(read_newick(out / "tree_nj.nwk").tip_names) == 313
+    clades = pd.read_csv(out / "tables" / "architecture_clades.csv").set_index("architecture")
+    assert clades.loc["encoder-decoder", "n_models"] == 7
+    speed = pd.read_csv(out / "speed.csv")
+    assert (speed["status"] == "ok").sum() >= 10
+    assert "313 models" in (out / "index.md").read_text()
