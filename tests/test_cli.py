@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phylo_llm import DnaSet, Provenance, read_distance_matrix, write_dna
+from phylo_llm import DnaSet, Provenance, dna_distances, read_distance_matrix, read_dna, write_dna
+from phylo_llm.build import nj
+from phylo_llm.newick import read_newick
+from phylo_llm.treeops import patristic_distances, robinson_foulds
 from phylo_llm.cli import main
 
 
@@ -62,3 +65,35 @@ def test_help_lists_subcommands(capsys):
         main(["--help"])
     assert exc.value.code == 0
     assert "distance" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", ["nj", "upgma"])
+def test_tree_writes_newick_matching_the_api(method, dna_file: Path, tmp_path: Path):
+    out = tmp_path / "t.nwk"
+    assert main(["tree", str(dna_file), "--method", method, "--metric", "cosine", "-o", str(out)]) == 0
+    written = read_newick(out)
+    assert sorted(written.tip_names) == sorted(read_dna(dna_file).labels)
+    if method == "nj":
+        expected = nj(dna_distances(read_dna(dna_file), metric="cosine"))
+        assert robinson_foulds(written, expected) == 0
+
+
+def test_tree_from_distance_matrix_with_midpoint_root_and_nexus(dna_file: Path, tmp_path: Path):
+    main(["distance", str(dna_file), "-o", str(tmp_path / "d.phy"), "--precision", "17"])
+    assert main(["tree", str(tmp_path / "d.phy"), "--root", "midpoint", "-o", str(tmp_path / "t.nex")]) == 0
+    text = (tmp_path / "t.nex").read_text()
+    assert text.startswith("#NEXUS") and "org/model-5" in text
+    assert main(["tree", str(tmp_path / "d.phy"), "--root", "midpoint", "-o", str(tmp_path / "t.nwk")]) == 0
+    t = read_newick(tmp_path / "t.nwk")
+    # Midpoint rooting keeps the tree's path lengths (precision 6 in the file).
+    pd_ = patristic_distances(t)
+    ref = patristic_distances(nj(read_distance_matrix(tmp_path / "d.phy")))
+    np.testing.assert_allclose(pd_.subset(ref.labels).values, ref.values, atol=1e-5)
+
+
+def test_tree_to_stdout_and_bad_outgroup(dna_file: Path, capsys):
+    assert main(["tree", str(dna_file)]) == 0
+    out = capsys.readouterr().out
+    assert out.strip().endswith(";") and "'org/model-0'" not in out  # '/' needs no quotes
+    assert main(["tree", str(dna_file), "--root", "nosuch"]) == 2
+    assert "nosuch" in capsys.readouterr().err

@@ -1,0 +1,62 @@
+"""``phylo-llm tree``: DNA or a distance matrix → NJ/UPGMA tree as Newick (or NEXUS)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..build import build_tree
+from ..errors import PhyloLLMError
+from ..newick import to_newick, write_newick, write_nexus
+from ..treeops import ladderize, root_midpoint, root_outgroup
+from ._common import add_input_args, input_kind, load_distances
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "tree",
+        help="build an NJ or UPGMA tree and write Newick/NEXUS",
+        description="Build a neighbor-joining or UPGMA tree from a DNA set or a distance matrix. "
+        "Writes Newick (or NEXUS for .nex/.nexus) to -o, or Newick to stdout.",
+    )
+    add_input_args(p)
+    p.add_argument("--method", choices=("nj", "upgma"), default="nj")
+    p.add_argument(
+        "--root",
+        default="none",
+        metavar="none|midpoint|OUTGROUP",
+        help="root the tree: 'midpoint', a tip name (outgroup), or 'none' (default)",
+    )
+    p.add_argument("--ladderize", action="store_true", help="sort clades by size for drawing")
+    p.add_argument("--precision", type=int, default=6, help="decimals for branch lengths (default 6)")
+    p.add_argument("-o", "--output", type=Path, help="output .nwk/.newick/.tre or .nex/.nexus")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.precision < 0:
+        raise PhyloLLMError(f"--precision must be >= 0, got {args.precision}")
+    dm = load_distances(args)
+    tree = build_tree(dm, method=args.method)
+    if args.root == "midpoint":
+        tree = root_midpoint(tree)
+    elif args.root != "none":
+        tree = root_outgroup(tree, args.root)
+    if args.ladderize:
+        tree = ladderize(tree)
+    out: Path | None = args.output
+    if out is None:
+        sys.stdout.write(to_newick(tree, precision=args.precision) + "\n")
+    elif out.suffix.lower() in (".nex", ".nexus"):
+        write_nexus(tree, out, precision=args.precision)
+    else:
+        write_newick(tree, out, precision=args.precision)
+    where = "stdout" if out is None else str(out)
+    source = (
+        "given distances"
+        if input_kind(args.input, args.input_kind) == "distance"
+        else f"{args.metric} DNA distances"
+    )
+    print(f"{args.method.upper()} tree of {tree.n_tips} models ({source}) -> {where}", file=sys.stderr)
+    return 0
