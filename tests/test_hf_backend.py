@@ -250,6 +250,45 @@ def test_chat_template_on_off_changes_what_is_fed(tmp_path, monkeypatch):
     assert on["chat_template_sha256"] and off["chat_template_sha256"] is None
 
 
+SYSTEM_TEMPLATE = (
+    "{% for m in messages %}USER: one two three four five six seven eight nine ten the cat sat "
+    "{{ m['content'] }}{% endfor %}{% if add_generation_prompt %} ASSISTANT:{% endif %}"
+)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_shared_prefix_changes_speed_not_responses(tmp_path, kind, monkeypatch):
+    path = _build(tmp_path, kind, template=SYSTEM_TEMPLATE)
+    shared = HFBackend(path, max_new_tokens=6, batch_size=3)
+    calls = []
+    real = shared._model.generate
+
+    def spy(**kw):
+        calls.append(kw)
+        return real(**kw)
+
+    monkeypatch.setattr(shared._model, "generate", spy)
+    out = shared.generate(PROMPTS)
+    # The 12 template tokens before the prompt ran once; rows hold only their own tokens after.
+    assert all("past_key_values" in kw for kw in calls)
+    mask = calls[-1]["attention_mask"]
+    assert bool(mask[:, :12].all()) and not bool(mask.all())
+    alone = HFBackend(path, max_new_tokens=6, batch_size=1, share_prefix=False)
+    assert out == alone.generate(PROMPTS)
+    assert len(set(out)) >= 3, out
+    assert shared.settings() == alone.settings()
+
+
+def test_shared_prefix_not_used_for_one_prompt_or_short_prefixes(tiny, monkeypatch):
+    backend = HFBackend(tiny("llama"), max_new_tokens=2)
+    calls = []
+    real = backend._model.generate
+    monkeypatch.setattr(backend._model, "generate", lambda **kw: calls.append(kw) or real(**kw))
+    backend.generate(["the cat sat on the mat"])
+    backend.generate(["the cat sat on the mat", "the cat sat on the mat and ran"])
+    assert not any("past_key_values" in kw for kw in calls)
+
+
 def test_chat_template_auto_without_template_feeds_raw_prompt(tiny):
     backend = HFBackend(tiny("gpt2"))
     assert backend.chat_template is False
@@ -302,6 +341,7 @@ def test_threads_restored(tiny):
         ({"dtype": "fp8"}, "dtype must be one of"),
         ({"device": "tpu:x"}, "device must be a torch device"),
         ({"model_id": ""}, "model_id must be a non-empty string"),
+        ({"share_prefix": "yes"}, "share_prefix must be True or False"),
         ({"chat_template": True}, "has no chat template"),
     ],
 )
@@ -369,7 +409,8 @@ def _real(name: str) -> HFBackend:
 
     if name not in bundled_model_names():
         pytest.skip(f"bundled model {name!r} is not installed")
-    return HFBackend(name, max_new_tokens=8, batch_size=4)
+    # One thread: on a shared 2-core box, two OpenMP threads can be 20x slower than one.
+    return HFBackend(name, max_new_tokens=8, batch_size=4, threads=1)
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ directory, then renamed), so later loads take a few seconds.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -47,6 +48,8 @@ _HASHED_FILES = (
     "tokenizer.model",
     "spiece.model",
 )
+# Shorter common prefixes cost more to set up (a cache copy per batch) than they save.
+_MIN_SHARED_PREFIX = 8
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 
@@ -89,6 +92,11 @@ class HFBackend:
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default: ``"cuda"`` when available, else CPU.
     dtype
         Weights' dtype. ``"float32"`` is the accurate and fastest choice on CPU.
+    share_prefix
+        Decoder-only models: when every prompt of a call starts with the same tokens (a chat
+        template's system prompt, typically), run them once and reuse their key/value cache for
+        every row. Rows are laid out as ``prefix, padding, rest`` with the padding masked, so
+        each row sees exactly the tokens and positions it would see alone; only speed changes.
 
     Attributes
     ----------
@@ -117,6 +125,7 @@ class HFBackend:
         threads: int | None = None,
         device: str | None = None,
         dtype: Dtype = "float32",
+        share_prefix: bool = True,
     ) -> None:
         _check_positive_int("max_new_tokens", max_new_tokens)
         _check_positive_int("batch_size", batch_size)
@@ -126,6 +135,8 @@ class HFBackend:
             raise PhyloLLMError(f"chat_template must be True, False or 'auto', got {chat_template!r}")
         if dtype not in _DTYPES:
             raise PhyloLLMError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+        if not isinstance(share_prefix, bool):
+            raise PhyloLLMError(f"share_prefix must be True or False, got {share_prefix!r}")
         if model_id is not None and (not isinstance(model_id, str) or not model_id):
             raise PhyloLLMError(f"model_id must be a non-empty string, got {model_id!r}")
 
@@ -134,6 +145,7 @@ class HFBackend:
         self.max_new_tokens = int(max_new_tokens)
         self.batch_size = int(batch_size)
         self.threads = threads
+        self.share_prefix = share_prefix
         self.dtype: Dtype = dtype
         self.device = _resolve_device(device)
         self.last_stats: GenerationStats | None = None
@@ -238,9 +250,10 @@ class HFBackend:
         out: list[str | None] = [None] * len(prompts)
         new_tokens = 0
         with self._torch_threads(), torch.inference_mode():
+            prefix = self._shared_prefix(encoded)
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
-                texts, counts = self._generate_batch([encoded[i] for i in rows])
+                texts, counts = self._generate_batch([encoded[i] for i in rows], prefix)
                 new_tokens += sum(counts)
                 for i, text in zip(rows, texts):
                     out[i] = text
@@ -274,10 +287,50 @@ class HFBackend:
             )
         return list(ids)
 
-    def _generate_batch(self, batch: list[list[int]]) -> tuple[list[str], list[int]]:
+    def _shared_prefix(self, encoded: list[list[int]]) -> tuple[list[int], Any] | None:
+        """The prompts' common leading tokens and their key/value cache, when worth sharing."""
+        if not self.share_prefix or self.architecture != "causal" or len(encoded) < 2:
+            return None
+        first = encoded[0]
+        # Every row keeps at least one token of its own, which generation starts from.
+        n = min(len(e) for e in encoded) - 1
+        length = 0
+        while length < n and all(e[length] == first[length] for e in encoded):
+            length += 1
+        if length < _MIN_SHARED_PREFIX:
+            return None
+        import torch
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self._config)
+        ids = torch.tensor([first[:length]], device=self.device)
+        self._model(input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=cache, use_cache=True)
+        return first[:length], cache
+
+    def _generate_batch(
+        self, batch: list[list[int]], prefix: tuple[list[int], Any] | None
+    ) -> tuple[list[str], list[int]]:
+        import torch
+
         tok = self._tokenizer
-        inputs = tok.pad({"input_ids": batch}, padding=True, return_tensors="pt")
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        if prefix is None:
+            inputs = tok.pad({"input_ids": batch}, padding=True, return_tensors="pt")
+            inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        else:
+            # prefix | pads | own tokens: masked pads leave positions and attention as if alone.
+            head, cache = prefix
+            cut = len(head)
+            width = max(len(b) for b in batch) - cut
+            pad = tok.pad_token_id
+            ids = [head + [pad] * (width - len(b) + cut) + b[cut:] for b in batch]
+            mask = [[1] * cut + [0] * (width - len(b) + cut) + [1] * (len(b) - cut) for b in batch]
+            cache = copy.deepcopy(cache)
+            cache.batch_repeat_interleave(len(batch))
+            inputs = {
+                "input_ids": torch.tensor(ids, device=self.device),
+                "attention_mask": torch.tensor(mask, device=self.device),
+                "past_key_values": cache,
+            }
         sequences = self._model.generate(**inputs, generation_config=self._generation_config)
         # Causal models return prompt + new tokens; seq2seq ones the decoder start + new tokens.
         skip = inputs["input_ids"].shape[1] if self.architecture == "causal" else 1
