@@ -338,6 +338,7 @@ def test_threads_restored(tiny):
         ({"batch_size": 0}, "batch_size must be a positive integer"),
         ({"threads": -1}, "threads must be a positive integer"),
         ({"chat_template": "yes"}, "chat_template must be True, False or 'auto'"),
+        ({"chat_template": 1}, "chat_template must be True, False or 'auto'"),
         ({"dtype": "fp8"}, "dtype must be one of"),
         ({"device": "tpu:x"}, "device must be a torch device"),
         ({"model_id": ""}, "model_id must be a non-empty string"),

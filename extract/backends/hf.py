@@ -131,7 +131,7 @@ class HFBackend:
         _check_positive_int("batch_size", batch_size)
         if threads is not None:
             _check_positive_int("threads", threads)
-        if chat_template not in (True, False, "auto"):
+        if not (isinstance(chat_template, bool) or chat_template == "auto"):
             raise PhyloLLMError(f"chat_template must be True, False or 'auto', got {chat_template!r}")
         if dtype not in _DTYPES:
             raise PhyloLLMError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
