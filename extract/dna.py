@@ -23,7 +23,7 @@ from .probes import ProbeSet
 from .projection import PROJECTION, per_probe_contributions, project
 from .recipe import Recipe, get_recipe
 
-__all__ = ["embeddings_to_dna", "model_dna", "model_contributions", "dna_provenance"]
+__all__ = ["embeddings_to_dna", "model_dna", "model_features", "model_contributions", "dna_provenance"]
 
 
 def _recipe(recipe: Recipe | str) -> Recipe:
@@ -46,6 +46,23 @@ def _features(
             f"expected ({len(probes)}, k)"
         )
     return feats.astype(np.float64, copy=False)
+
+
+def model_features(
+    emb: NDArray[np.floating],
+    *,
+    probes: ProbeSet,
+    recipe: Recipe | str = "concat",
+    model: str = "model",
+) -> NDArray[np.float64]:
+    """The recipe's ``(n_probes, k)`` per-probe features of one model (shapes checked).
+
+    Examples
+    --------
+    >>> model_features(np.ones((2, 3)), probes=ProbeSet(("a?", "b?"))).shape
+    (2, 3)
+    """
+    return _features(emb, probes, _recipe(recipe), model)
 
 
 def model_contributions(

@@ -6,13 +6,15 @@ The DNA of a model is ``x @ R`` where ``x`` is the concatenation of its per-prob
 made of one ``(k, dims)`` block per probe, each drawn from ``np.random.default_rng((seed, k,
 dims, probe))``. Every model therefore shares the same matrix, it streams block by block (600
 probes x 384 dims x 128 would be 236 MB in float64 at once), and the DNA is a *sum over probes*
-of per-probe contributions — which is what bootstrapping over probes needs.
+of per-probe contributions — which is what bootstrapping over probes needs. Blocks are generated\nand applied a group of probes at a time (a few MB), so memory stays small.
 
 The bit stream of ``numpy.random.Generator`` (PCG64 + ziggurat normals) is the same on every
 platform; NumPy only reserves the right to change it across its own versions (NEP 19).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -48,6 +50,16 @@ def projection_block(probe: int, k: int, dims: int, *, seed: int = 0) -> NDArray
         raise PhyloLLMError(f"probe must be an integer >= 0, got {probe!r}")
     rng = np.random.default_rng((int(seed), int(k), int(dims), int(probe)))
     return rng.standard_normal((k, dims)) / np.sqrt(dims)
+
+
+def _block_groups(
+    n_probes: int, k: int, dims: int, seed: int
+) -> Iterator[tuple[int, NDArray[np.float64]]]:
+    """``(first probe, (g, k, dims) blocks)`` for consecutive groups of about 4 MB of blocks."""
+    group = max(1, (1 << 19) // (k * dims))
+    for start in range(0, n_probes, group):
+        stop = min(n_probes, start + group)
+        yield start, np.stack([projection_block(i, k, dims, seed=seed) for i in range(start, stop)])
 
 
 def _as_features(features: ArrayLike) -> NDArray[np.float64]:
@@ -89,8 +101,10 @@ def per_probe_contributions(
     n_probes, k = x.shape[-2], x.shape[-1]
     _check_params(k, dims, seed)
     out = np.empty(x.shape[:-1] + (dims,), dtype=np.float64)
-    for i in range(n_probes):
-        out[..., i, :] = x[..., i, :] @ projection_block(i, k, dims, seed=seed)
+    for start, blocks in _block_groups(n_probes, k, dims, seed):
+        stop = start + blocks.shape[0]
+        # einsum's own loop: one call per group, no per-probe BLAS dispatch.
+        out[..., start:stop, :] = np.einsum("...pk,pkd->...pd", x[..., start:stop, :], blocks)
     return out
 
 
@@ -120,7 +134,12 @@ def project(features: ArrayLike, *, seed: int = 0, dims: int = 128) -> NDArray[n
     x = _as_features(features)
     n_probes, k = x.shape[-2], x.shape[-1]
     _check_params(k, dims, seed)
-    out = np.zeros(x.shape[:-2] + (dims,), dtype=np.float64)
-    for i in range(n_probes):
-        out += x[..., i, :] @ projection_block(i, k, dims, seed=seed)
+    lead = x.shape[:-2]
+    out = np.zeros(lead + (dims,), dtype=np.float64)
+    for start, blocks in _block_groups(n_probes, k, dims, seed):
+        stop = start + blocks.shape[0]
+        # One matrix product per group of probes: a few dozen BLAS calls instead of one per
+        # probe (thousands of tiny calls are very slow on an oversubscribed multi-threaded BLAS).
+        chunk = x[..., start:stop, :].reshape(lead + (-1,))
+        out += chunk @ blocks.reshape(-1, dims)
     return out

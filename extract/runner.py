@@ -30,7 +30,8 @@ from phylo_llm.errors import PhyloLLMError
 from .backends import check_spec, resolve_backend
 from .backends.base import Backend
 from .backends.recorded import RecordedBackend
-from .dna import dna_provenance, model_dna
+from .dna import dna_provenance, model_features
+from .projection import _check_params, project
 from .embed import DEFAULT_EMBEDDER, SentenceEmbedder, embed_texts
 from .probes import ProbeSet, load_probes
 from .progress import ProgressCallback, ProgressEvent, emit
@@ -133,6 +134,7 @@ def run_extraction(
     generation: str | None = None,
     chunk_size: int = 16,
     backend_settings: Mapping[str, Any] | None = None,
+    project_batch: int = 32,
 ) -> ExtractionResult:
     """Extract the DNA of ``models`` and write it (plus a summary) under ``out_dir``.
 
@@ -173,6 +175,8 @@ def run_extraction(
         Prompts per generation call and durable write.
     backend_settings
         Keyword arguments for :func:`~extract.backends.resolve_backend` (string specs only).
+    project_batch
+        Models projected together (the projection matrix is generated once per batch).
 
     Raises
     ------
@@ -203,10 +207,9 @@ def run_extraction(
     if probes_limit is not None:
         probe_set = probe_set.head(probes_limit)
     rec = get_recipe(recipe) if isinstance(recipe, str) else recipe
-    # Checks dims/seed before any model runs.
-    from .projection import _check_params
-
-    _check_params(1, dims, seed)
+    _check_params(1, dims, seed)  # before any model runs
+    if isinstance(project_batch, bool) or not isinstance(project_batch, int) or project_batch < 1:
+        raise PhyloLLMError(f"project_batch must be an integer >= 1, got {project_batch!r}")
     if isinstance(models, (list, tuple)):
         for item in models:
             if isinstance(item, str):
@@ -224,6 +227,21 @@ def run_extraction(
     seen: set[str] = set()
     label_of_first: tuple[str, str] | None = None
     prov = None
+    pending: list[tuple[str, np.ndarray, str]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        assert prov is not None
+        vecs = project(np.stack([f for _, f, _ in pending]), seed=seed, dims=dims)
+        for (model, _, message), vec in zip(pending, vecs):
+            write_dna(DnaSet((model,), vec[None, :], prov), out / f"models/{safe_name(model)}.json")
+            labels.append(model)
+            vectors.append(vec)
+            emit(progress, ProgressEvent(model, "model-done", message=message))
+        pending.clear()
+
+    batch_started = time.perf_counter()
     for item in models:
         backend = resolve_backend(item, **bsettings) if isinstance(item, str) else item
         model = backend.model_id
@@ -261,25 +279,22 @@ def run_extraction(
         started = time.perf_counter()
         e = embed_texts(emb, resp.texts, cache_dir=cache, label=model, progress=progress)
         embed_seconds = time.perf_counter() - started
-        vec = model_dna(e, probes=probe_set, recipe=rec, seed=seed, dims=dims, model=model)
-        assert prov is not None
-        one = DnaSet((model,), vec[None, :], prov)
         rel = f"models/{safe_name(model)}.json"
-        write_dna(one, out / rel)
-        labels.append(model)
-        vectors.append(vec)
         summaries.append(ModelSummary(status="ok", embed_seconds=round(embed_seconds, 3), dna_file=rel, **common))
         tps = f", {resp.tokens_per_second:.1f} tok/s" if resp.tokens_per_second else ""
-        emit(
-            progress,
-            ProgressEvent(
-                model, "model-done",
-                message=f"{n} probes ({resp.generated} generated, {n - resp.generated} cached{tps}), "
-                f"{resp.n_empty} empty; DNA -> {out / rel}",
-            ),
+        pending.append(
+            (model, model_features(e, probes=probe_set, recipe=rec, model=model),
+             f"{n} probes ({resp.generated} generated, {n - resp.generated} cached{tps}), "
+             f"{resp.n_empty} empty; DNA -> {out / rel}")
         )
+        # Models are projected in batches (one pass over the projection matrix per batch), but
+        # never held back long: slow models still get their DNA file as soon as they finish.
+        if len(pending) >= project_batch or time.perf_counter() - batch_started > 30:
+            flush()
+            batch_started = time.perf_counter()
         del backend  # release a local model's weights before loading the next
 
+    flush()
     excluded = [s for s in summaries if s.status == "excluded"]
     _write_summary(out / "summary.json", probe_set, prov, summaries)
     if excluded:
@@ -296,7 +311,9 @@ def run_extraction(
             f"no DNA: all {len(summaries)} model(s) were excluded for empty responses; see "
             f"{out / 'summary.json'}"
         )
-    dna = DnaSet(tuple(labels), np.stack(vectors), prov)
+    order = {m: i for i, m in enumerate(labels)}
+    labels_in_order = [s.model for s in summaries if s.status == "ok"]
+    dna = DnaSet(tuple(labels_in_order), np.stack([vectors[order[m]] for m in labels_in_order]), prov)
     write_dna(dna, out / "dna.json")
     return ExtractionResult(dna, tuple(summaries))
 

@@ -163,3 +163,12 @@ def test_bad_arguments_fail_before_any_model_runs(tmp_path: Path, kwargs: dict, 
     with pytest.raises(PhyloLLMError, match=match):
         _run([model], tmp_path, **kwargs)
     assert model.asked == []
+
+
+def test_projection_batching_does_not_change_the_dna(tmp_path: Path) -> None:
+    models = lambda: [Fake("a", 0), Fake("b", 1), Fake("c", 2)]  # noqa: E731
+    one = _run(models(), tmp_path / "1", project_batch=1).dna
+    many = _run(models(), tmp_path / "2", project_batch=2).dna
+    assert one.labels == many.labels == ("a", "b", "c")
+    assert np.allclose(one.vectors, many.vectors, rtol=0, atol=1e-12)
+    assert read_dna(tmp_path / "2" / "out" / "models").labels == ("a", "b", "c")
