@@ -118,7 +118,7 @@ def make_report(
     from .newick import write_newick
     from .plot import family_colors, save_figure
     from .plot.dnamap import embed, plot_dna_map, write_dna_map_html
-    from .plot.tree import save_tree
+    from .plot.tree import plot_tree
     from .plot.trends import (
         plot_architecture_timeline,
         plot_centroid_drift,
@@ -202,14 +202,14 @@ def make_report(
     tick(steps[5])
     for tree, stem, layouts in ((nj_tree, "tree_nj", ("rectangular", "circular")), (up_tree, "tree_upgma", ("rectangular",))):
         for layout in layouts:
-            for fmt in formats:
-                key = f"figures/{stem}_{layout}.{fmt}"
-                files[key] = save_tree(
-                    tree, out / key, meta=joined, colors=colors, layout=layout, release_strip=True,
-                    title=f"{stem.split('_')[1].upper()} tree of {tree.n_tips} models ({layout})",
-                    index_path=out / "tables" / f"{stem}_{layout}_labels.csv",
-                )
-                files[f"tables/{stem}_{layout}_labels.csv"] = out / "tables" / f"{stem}_{layout}_labels.csv"
+            tf = plot_tree(
+                tree, meta=joined, colors=colors, layout=layout, release_strip=True,
+                title=f"{stem.split('_')[1].upper()} tree of {tree.n_tips} models ({layout})",
+            )
+            figure(tf.figure, f"{stem}_{layout}")  # drawn once, saved in every format
+            index = out / "tables" / f"{stem}_{layout}_labels.csv"
+            tf.label_index().to_csv(index, index=False)
+            files[f"tables/{stem}_{layout}_labels.csv"] = index
 
     tick(steps[6])
     emb = embed(dm)
