@@ -30,12 +30,11 @@ Complexity, for ``B`` replicates of ``n`` models, ``P`` probes and ``k`` dims
   for the numba NJ) -- this dominates;
 * clade membership: a tips-by-nodes boolean matrix per tree, ``O(n^2)``;
 * FBP: the replicate's splits, packed to bytes, go into a hash set: ``O(n^2 / 8)`` per replicate;
-* TBE: splits found in the replicate's hash set have distance 0 (and absent cherries the cap
-  1); for the remaining ``r`` reference splits the intersection sizes with all replicate splits
-  are one ``float32`` product of 0/1 membership matrices, ``O(r n^2)`` BLAS flops per replicate
-  (``O(n^3)`` at worst), in row chunks so memory stays ``O(n * chunk)``. Dedicated algorithms
-  scale better asymptotically (Truszkowski et al. 2020: ``O(n log^3 n)`` per replicate); the
-  product runs at BLAS speed, which is ample up to a few thousand tips.
+* TBE: the intersection sizes of every reference split with every replicate clade are summed
+  up the replicate tree from its tips (a clade's counts are its children's counts added), so a
+  replicate costs ``O(n^2)`` integer additions in ``n`` vectorised steps, in blocks of reference
+  splits so memory stays ``O(n * block)``. Dedicated algorithms scale better still
+  (Truszkowski et al. 2020: ``O(n log^3 n)`` per replicate).
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ _METRICS = ("euclidean", "cosine", "correlation")
 # Bytes of replicate DNA materialised at once (chunks of replicates); keeps memory flat for
 # thousands of models or replicates.
 _CHUNK_BYTES = 256 * 2**20
-# Entries of the reference-by-replicate intersection matrix computed at once for TBE.
+# Entries of the replicate-node-by-reference-split intersection block computed at once for TBE.
 _TBE_BLOCK = 4_000_000
 
 
@@ -405,11 +404,10 @@ def _tip_labels(tree: Tree, *, what: str) -> tuple[str, ...]:
     return names  # type: ignore[return-value]
 
 
-def _membership(tree: Tree, index: dict[str, int], *, what: str) -> NDArray[np.bool_]:
-    """``M[v, j]``: tip ``j`` (in ``index`` order) lies below node ``v``."""
+def _tip_columns(tree: Tree, index: dict[str, int], *, what: str) -> NDArray[np.intp]:
+    """Column (in ``index`` order) of every tip of ``tree``, in ``tree.tips`` order; validated."""
     n = len(index)
-    tips = tree.tips
-    names = [tree.name[t] for t in tips]
+    names = [tree.name[t] for t in tree.tips]
     try:
         cols = np.fromiter((index[nm] for nm in names), dtype=np.intp, count=len(names))  # type: ignore[index]
     except KeyError:
@@ -422,8 +420,14 @@ def _membership(tree: Tree, index: dict[str, int], *, what: str) -> NDArray[np.b
             f"{what} must have the reference tree's {n} tips exactly once each, "
             f"got {len(names)} tips ({np.unique(cols).shape[0]} distinct reference names)"
         )
-    m = np.zeros((len(tree), n), dtype=bool)
-    m[tips, cols] = True
+    return cols
+
+
+def _membership(tree: Tree, index: dict[str, int], *, what: str) -> NDArray[np.bool_]:
+    """``M[v, j]``: tip ``j`` (in ``index`` order) lies below node ``v``."""
+    cols = _tip_columns(tree, index, what=what)
+    m = np.zeros((len(tree), len(index)), dtype=bool)
+    m[tree.tips, cols] = True
     parent = tree.parent
     for v in range(len(tree) - 1, 0, -1):  # postorder: children are complete before parents
         m[parent[v]] |= m[v]
@@ -473,8 +477,8 @@ class _Transfer:
         self.index = {lab: i for i, lab in enumerate(labels)}
         self.nodes, rows = _splits(reference, self.index, what="reference tree")
         self.n = len(labels)
-        self.keys = [r.tobytes() for r in np.packbits(rows, axis=1)]
-        self.ref = rows.astype(np.float32)
+        # Tip-major 0/1 membership of the reference splits, int32 so clade sums stay exact.
+        self.by_tip = np.ascontiguousarray(rows.T, dtype=np.int32)
         self.ref_size = rows.sum(axis=1)
         # p = size of the smaller side; p - 1 is the largest possible transfer distance.
         self.cap = np.minimum(self.ref_size, self.n - self.ref_size) - 1
@@ -484,26 +488,27 @@ class _Transfer:
 
     def add(self, tree: Tree, index: int | None = None) -> None:
         what = "replicate tree" if index is None else f"replicate tree {index}"
-        _, rows = _splits(tree, self.index, what=what)
-        present_keys = {r.tobytes() for r in np.packbits(rows, axis=1)}
-        present = np.fromiter((k in present_keys for k in self.keys), dtype=bool, count=len(self.keys))
-        # delta = 0 where the split is present; an absent split is at least 1 move away, which
-        # is already the cap for p = 2. Only the other rows need the all-pairs search.
-        delta = np.where(present, 0.0, self.cap.astype(np.float64))
-        todo = np.flatnonzero(~present & (self.cap > 1))
-        if rows.shape[0] and todo.size:
-            rep = rows.astype(np.float32)
-            rep_size = rows.sum(axis=1)
-            step = max(1, _TBE_BLOCK // rows.shape[0])
-            for s in range(0, todo.size, step):
-                idx = todo[s : s + step]
-                # |A xor B| = |A| + |B| - 2|A and B|; the intersections are one GEMM (exact in
-                # float32 below 2**24 tips). The transfer distance is the smaller of |A xor B|
-                # and its complement (B may be matched by its other side).
-                inter = self.ref[idx] @ rep.T
-                d = self.ref_size[idx, None] + rep_size[None, :] - 2.0 * inter
-                d = np.minimum(d, self.n - d)
-                delta[idx] = np.minimum(delta[idx], d.min(axis=1))
+        cols = _tip_columns(tree, self.index, what=what)
+        n_nodes, n_ref = len(tree), self.by_tip.shape[1]
+        parent, tips = tree.parent, tree.tips
+        clade_size = np.zeros(n_nodes, dtype=np.int64)
+        clade_size[tips] = 1
+        for v in range(n_nodes - 1, 0, -1):
+            clade_size[parent[v]] += clade_size[v]
+        delta = self.cap.astype(np.float64)
+        step = max(1, _TBE_BLOCK // n_nodes)
+        for s in range(0, n_ref, step):
+            # inter[v, i] = |clade(v) & A_i|, summed up the replicate tree from its tips: O(n)
+            # vector additions per block, so a replicate costs O(n * n_ref), not a product.
+            inter = np.zeros((n_nodes, min(step, n_ref - s)), dtype=np.int32)
+            inter[tips] = self.by_tip[cols, s : s + step]
+            for v in range(n_nodes - 1, 0, -1):
+                inter[parent[v]] += inter[v]
+            # |A xor B| = |A| + |B| - 2|A and B|, and B may be matched by either side. Every
+            # non-root node counts, trivial clades included (they bound delta by p - 1 anyway).
+            d = self.ref_size[None, s : s + step] + clade_size[1:, None] - 2 * inter[1:]
+            d = np.minimum(d, self.n - d)
+            np.minimum(delta[s : s + step], d.min(axis=0), out=delta[s : s + step])
         self.total += delta
         self.count += 1
 

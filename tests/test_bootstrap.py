@@ -206,6 +206,19 @@ def test_split_support_matches_brute_force(kind: str, seed: int) -> None:
     np.testing.assert_allclose(got, _brute_force(ref, reps, kind), equal_nan=True, atol=1e-12)
 
 
+def test_transfer_in_small_blocks_matches_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A block of a single reference split at a time must give the same answer as one block.
+    import phylo_llm.bootstrap as bs
+
+    rng = np.random.default_rng(4)
+    names = [f"t{i}" for i in range(15)]
+    ref = random_tree(names, rng)
+    reps = [random_tree(list(rng.permutation(names)), rng) for _ in range(4)]
+    monkeypatch.setattr(bs, "_TBE_BLOCK", 1)
+    got = split_support(ref, reps, kind="transfer").support
+    np.testing.assert_allclose(got, _brute_force(ref, reps, "transfer"), equal_nan=True, atol=1e-12)
+
+
 def test_split_support_is_rooting_and_order_free() -> None:
     rng = np.random.default_rng(3)
     names = [f"t{i}" for i in range(9)]
