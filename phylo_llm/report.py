@@ -24,12 +24,25 @@ from pathlib import Path
 import numpy as np  # noqa: F401  (used by the docstring example)
 import pandas as pd
 
+from .build import nj, upgma
 from .distance import Metric, dna_distances, write_distance_matrix
 from .dna import DnaSet, atomic_write_text
 from .errors import PhyloLLMError
 from .meta import join_meta
+from .newick import write_newick
+from .plot import family_colors, save_figure
+from .plot.dnamap import embed, plot_dna_map, write_dna_map_html
+from .plot.tree import plot_tree
+from .plot.trends import (
+    plot_architecture_timeline,
+    plot_centroid_drift,
+    plot_speed,
+    plot_speed_fits,
+    plot_tree_positions,
+)
 from .speed import SpeedResult, family_speeds, speed_markdown
 from .tree import Tree
+from .treeops import ladderize, root_midpoint
 from .trends import architecture_by_year, architecture_clades, centroid_distances, tree_positions
 
 __all__ = ["Report", "make_report", "Progress"]
@@ -113,20 +126,6 @@ def make_report(
     if bad or not formats:
         raise PhyloLLMError(f"formats must be a non-empty subset of {list(_FORMATS)}, got {list(formats)}")
     import matplotlib.pyplot as plt
-
-    from .build import nj, upgma
-    from .newick import write_newick
-    from .plot import family_colors, save_figure
-    from .plot.dnamap import embed, plot_dna_map, write_dna_map_html
-    from .plot.tree import plot_tree
-    from .plot.trends import (
-        plot_architecture_timeline,
-        plot_centroid_drift,
-        plot_speed,
-        plot_speed_fits,
-        plot_tree_positions,
-    )
-    from .treeops import ladderize, root_midpoint
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from .errors import PhyloLLMError
 from .meta import format_release, join_meta, require_columns
 from .tree import Tree
+from .treeops import root_midpoint
 
 __all__ = [
     "FamilySpeed",
@@ -299,13 +300,7 @@ def _as_is(tree: Tree) -> Tree:
     return tree
 
 
-def _midpoint(tree: Tree) -> Tree:
-    from .treeops import root_midpoint
-
-    return root_midpoint(tree)
-
-
-_ROOTINGS: dict[str, Callable[[Tree], Tree]] = {"as-is": _as_is, "midpoint": _midpoint}
+_ROOTINGS: dict[str, Callable[[Tree], Tree]] = {"as-is": _as_is, "midpoint": root_midpoint}
 
 
 def _ro(a: NDArray) -> NDArray:

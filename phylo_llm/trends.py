@@ -23,7 +23,9 @@ from .distance import Metric, pairwise_distances
 from .dna import DnaSet
 from .errors import PhyloLLMError
 from .meta import join_meta, require_columns
+from .speed import family_clades
 from .tree import Tree
+from .treeops import patristic_distances
 
 __all__ = [
     "architecture_by_year",
@@ -172,8 +174,6 @@ def tree_positions(
     >>> tree_positions(t, m)["nearest"].tolist()
     ['b', 'a', 'a']
     """
-    from .treeops import patristic_distances
-
     require_columns(meta, [column], purpose="tree_positions")
     names = tree.tip_names
     if any(nm is None for nm in names):
@@ -209,9 +209,6 @@ def architecture_clades(tree: Tree, meta: pd.DataFrame, *, column: str = "archit
         ``mean_between``, ``nearest_same_share`` (share of the group's models whose nearest tip is
         in the same group).
     """
-    from .speed import family_clades
-    from .treeops import patristic_distances
-
     pos = tree_positions(tree, meta, column=column, allow_extra=allow_extra)
     names = tuple(pos.index)
     group = pos[column]

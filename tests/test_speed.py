@@ -157,3 +157,18 @@ def test_equal_divergence_gives_zero_speed_and_undefined_r2() -> None:
                                     "release": ["2020", "2021", "2022", "2023", "2020"]}))
     f = family_speeds(tree, meta, n_boot=0)["f"]
     assert f.speed == 0.0 and np.isnan(f.r2)
+
+
+def test_midpoint_rooting_of_an_unrooted_tree() -> None:
+    from phylo_llm.treeops import root_midpoint, unroot
+
+    tree, meta = _two_family_tree({"fast": 0.3, "slow": 0.05}, n=6)
+    unrooted = unroot(tree)
+    assert not unrooted.rooted
+    a = family_speeds(unrooted, meta, rooting="midpoint", n_boot=0)
+    b = family_speeds(root_midpoint(unrooted), meta, rooting="as-is", n_boot=0)
+    assert [f.family for f in a.families] == [f.family for f in b.families]
+    for fa, fb in zip(a.families, b.families):
+        assert fa.speed == pytest.approx(fb.speed) and fa.clade_size == fb.clade_size
+    # both families keep their exact rates: each family's clade is intact under the new root
+    assert a["fast"].speed == pytest.approx(0.3) and a["slow"].speed == pytest.approx(0.05)

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from ..errors import PhyloLLMError
 from ..meta import read_meta
+from ..newick import read_newick
+from ..plot.tree import save_tree
+from ..treeops import ladderize, root_midpoint
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,10 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..newick import read_newick
-    from ..plot.tree import save_tree
-    from ..treeops import ladderize, root_midpoint
-
     if not args.input.exists():
         raise PhyloLLMError(f"input {str(args.input)!r} does not exist")
     tree = read_newick(args.input)

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..dna import read_dna
 from ..errors import PhyloLLMError
 from ..meta import read_families, read_meta
+from ..report import make_report
 from ._common import METRICS
 
 
@@ -36,8 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report import make_report
-
     if not args.input.exists():
         raise PhyloLLMError(f"input {str(args.input)!r} does not exist")
     dna = read_dna(args.input)

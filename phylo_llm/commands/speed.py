@@ -6,10 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..build import nj
 from ..dna import atomic_write_text
 from ..errors import PhyloLLMError
 from ..meta import read_families, read_meta
+from ..newick import read_newick
 from ..speed import family_speeds, speed_markdown
+from ..tree import Tree
 from ._common import add_input_args, load_distances
 
 TREE_SUFFIXES = (".nwk", ".newick", ".tre", ".tree", ".treefile")
@@ -39,17 +42,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_tree(args: argparse.Namespace):  # noqa: ANN201 - Tree, imported lazily
+def load_tree(args: argparse.Namespace) -> Tree:
     """A Newick file as is, or NJ over the input's distances (unrooted; rooted later)."""
     path: Path = args.input
     if not path.exists():
         raise PhyloLLMError(f"input {str(path)!r} does not exist")
     if path.suffix.lower() in TREE_SUFFIXES:
-        from ..newick import read_newick
-
         return read_newick(path)
-    from ..build import nj
-
     return nj(load_distances(args))
 
 
