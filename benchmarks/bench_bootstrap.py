@@ -10,7 +10,7 @@ contributions; 100 replicates):
    ``Bio.Phylo.Consensus.get_support`` (rooted clades) and DendroPy's split distribution
    (unrooted bipartitions, the same quantity as ours: values are checked equal).
 
-Run: ``.venv/bin/python benchmarks/bench_bootstrap.py`` (about a minute on 2 cores).
+Run: ``.venv/bin/python benchmarks/bench_bootstrap.py`` (under a minute on 2 cores).
 """
 
 from __future__ import annotations

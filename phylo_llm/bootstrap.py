@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from .build import nj, upgma
 from .distance import DistanceMatrix, Metric, pairwise_distances
