@@ -409,3 +409,59 @@ def test_dna_map_html_is_self_contained(tmp_path: Path) -> None:
     assert {d["y"] for d in data} == {"2023-01", "unknown"}
     with pytest.raises(PhyloLLMError, match="must end in .html"):
         write_dna_map_html(embed(dna), tmp_path / "map.svg")
+
+
+def test_dna_map_html_script_behaviour(tmp_path: Path) -> None:
+    """Run the page's script under node with a minimal fake DOM: search and legend filtering."""
+    import json
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed; the script's behaviour is checked where it is")
+    dna, meta = _map_data()
+    text = write_dna_map_html(embed(dna), tmp_path / "map.html", meta=meta).read_text()
+    script = text.split("<script>", 1)[1].split("</script>", 1)[0]
+    points = [int(i) for i in re.findall(r'class="pt[^"]*" data-i="(\d+)"', text)]
+    groups = re.findall(r'<div data-g="([^"]+)">', text)
+    harness = """
+function El(ds){this.dataset=ds;this.cls={};this.h={};this.style={};this.textContent='';this.innerHTML='';this.value='';
+  var self=this;this.classList={toggle:function(c,on){self.cls[c]=!!on;}};}
+El.prototype.addEventListener=function(t,f){this.h[t]=f;};
+El.prototype.fire=function(t,e){this.h[t](e||{clientX:0,clientY:0});};
+var pts=POINTS.map(function(i){return new El({i:String(i)});});
+var leg=GROUPS.map(function(g){return new El({g:g});});
+var ids={tip:new El({}),q:new El({}),count:new El({})};
+var document={querySelectorAll:function(s){return s==='.pt'?pts:leg;},getElementById:function(i){return ids[i];}};
+SCRIPT
+var out={initial:ids.count.textContent};
+ids.q.value='t5'; ids.q.fire('input'); out.search=ids.count.textContent;
+out.dimmed=pts.filter(function(p){return p.cls.dim;}).length;
+ids.q.value=''; ids.q.fire('input'); leg[0].fire('click'); out.legend=ids.count.textContent; out.legendGroup=leg[0].dataset.g;
+leg[0].fire('click'); out.reset=ids.count.textContent;
+pts[0].fire('mousemove'); out.tip=ids.tip.innerHTML;
+console.log(JSON.stringify(out));
+"""
+    js = (harness.replace("POINTS", json.dumps(points)).replace("GROUPS", json.dumps(groups))
+          .replace("SCRIPT", script))
+    (tmp_path / "run.js").write_text(js)
+    res = subprocess.run([node, str(tmp_path / "run.js")], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["initial"] == "20 of 20 models"
+    assert out["search"] == "2 of 20 models" and out["dimmed"] == 18
+    assert out["legendGroup"] in {"fam0", "fam1", "fam2"} and out["legend"] == "6 of 20 models"
+    assert out["reset"] == "20 of 20 models"
+    assert "family:" in out["tip"] and "architecture:" in out["tip"]
+    # names are escaped before they reach innerHTML
+    meta.loc["org/f0-0", "organization"] = "<img src=x onerror=alert(1)>"
+    text = write_dna_map_html(embed(dna), tmp_path / "map2.html", meta=meta).read_text()
+    script = text.split("<script>", 1)[1].split("</script>", 1)[0]
+    first = points.index(dna.labels.index("org/f0-0"))
+    js = (harness.replace("POINTS", json.dumps(points)).replace("GROUPS", json.dumps(groups)).replace("SCRIPT", script)
+          .replace("pts[0].fire('mousemove')", f"pts[{first}].fire('mousemove')"))
+    (tmp_path / "run2.js").write_text(js)
+    res = subprocess.run([node, str(tmp_path / "run2.js")], capture_output=True, text=True, timeout=60)
+    tip = json.loads(res.stdout)["tip"]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in tip and "<img" not in tip

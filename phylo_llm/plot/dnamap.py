@@ -234,6 +234,8 @@ svg{{border:1px solid #ddd;background:#fff}}
 var data={data};
 var pts=document.querySelectorAll('.pt'), tip=document.getElementById('tip'), q=document.getElementById('q');
 var count=document.getElementById('count'), active=null;
+var ENT={{'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;',"'":'&#39;'}};
+function esc(s){{return String(s).replace(/[&<>"']/g,function(c){{return ENT[c];}});}}
 function show(){{
   var s=q.value.trim().toLowerCase(), n=0;
   pts.forEach(function(p){{
@@ -246,7 +248,7 @@ function show(){{
 pts.forEach(function(p){{
   p.addEventListener('mousemove',function(e){{
     var d=data[+p.dataset.i];
-    tip.innerHTML='<b>'+d.m+'</b><br>family: '+d.f+'<br>architecture: '+d.a+'<br>release: '+d.y+(d.o?'<br>organisation: '+d.o:'');
+    tip.innerHTML='<b>'+esc(d.m)+'</b><br>family: '+esc(d.f)+'<br>architecture: '+esc(d.a)+'<br>release: '+esc(d.y)+(d.o?'<br>organisation: '+esc(d.o):'');
     tip.style.left=(e.clientX+12)+'px'; tip.style.top=(e.clientY+12)+'px'; tip.style.display='block';
   }});
   p.addEventListener('mouseleave',function(){{tip.style.display='none';}});
