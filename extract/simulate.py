@@ -39,7 +39,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -485,8 +485,3 @@ def simulate_lineage(
     atomic_write_text(root / _READY, json.dumps(manifest, indent=1))
     return SimulatedLineage(tree, dirs, key, root, int(seed), str(base), tuple(missing))
 
-
-def iter_leaf_dirs(lineage: SimulatedLineage) -> Iterator[tuple[str, Path]]:
-    """``(leaf, model directory)`` pairs in tree (drawing) order."""
-    for leaf in lineage.leaves:
-        yield leaf, lineage.model_dirs[leaf]

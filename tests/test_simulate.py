@@ -262,3 +262,24 @@ def test_interrupted_write_leaves_no_partial_model(tiny_base, tmp_path, monkeypa
 def test_hub_ids_are_refused_as_base(tmp_path):
     with pytest.raises(PhyloLLMError, match="base must be a local or bundled model"):
         simulate_lineage("someone/some-model", n_leaves=2, cache=tmp_path)
+
+
+# ---- the real base model -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_smollm2_lineage_siblings_are_closer_in_dna_than_cousins(tmp_path):
+    """4 leaves from the bundled SmolLM2-135M: each leaf's DNA is nearest its true sibling."""
+    pytest.importorskip("transformers")
+    from extract.demo import run_demo
+
+    res = run_demo(tmp_path / "out", n_leaves=4, probes="random:24:0", max_new_tokens=24,
+                   dims=1024, cache=tmp_path, figure=False, threads=2)
+    from phylo_llm.distance import dna_distances
+    from phylo_llm.dna import read_dna
+
+    dm = dna_distances(read_dna(res.files["dna"]))
+    sibling = {"sim00": "sim01", "sim01": "sim00", "sim10": "sim11", "sim11": "sim10"}
+    for leaf, sib in sibling.items():
+        cousins = [c for c in sibling if c[:4] != leaf[:4]]
+        assert dm[leaf, sib] < min(dm[leaf, c] for c in cousins), (leaf, dm.values)
