@@ -19,8 +19,12 @@ the row, ``r_a(t)`` and ``n_t``. Distances between two live clusters never chang
 
 where ``C`` accumulates, step by step, the smallest decrease of any live row sum (the decrease of
 ``r_b`` over the interval is a sum of per-step decreases, each at least that step's minimum).
-Columns created after ``t`` are new clusters whose own rows were scanned in full when they were
-made, so every live pair is covered by at least one row's bound. Each step therefore
+The ``- k dmax_a`` term is loose; the scan also stores ``min_b (Q_t(a, b) - K d(a, b))`` for a few
+horizons ``K`` (8, 32, 128, 512 steps). As a function of ``k`` that minimum is concave (a minimum
+of lines), so between two stored points it lies above their chord, which gives a much tighter
+bound at no extra memory traffic. Columns created after ``t`` are new clusters whose own rows
+were scanned in full when they were made, so every live pair is covered by at least one row's
+bound. Each step therefore
 
 1. takes the remembered partner of every row as a candidate (an upper bound on the minimum),
 2. rescans only the rows whose lower bound does not exceed the best ``Q`` found so far,
@@ -42,13 +46,20 @@ and row sums is float64 whatever the storage type of the matrix (float32 halves 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir as llvm_ir
+from numba import njit, types
+from numba.extending import intrinsic
 from numpy.typing import NDArray
 
 __all__ = ["nj_linkage"]
 
 # Relative slack for comparing a row's lower bound with the best Q found (see module docstring).
 _REL_SLACK = 1e-9
+
+# Look-ahead horizons (in join steps) of the stored envelope points, see _envelope.
+_K0, _K1, _K2, _K3 = 8.0, 32.0, 128.0, 512.0
+_ENV_K = np.array([_K0, _K1, _K2, _K3])
+_N_ENV = 4
 
 
 @njit(cache=True, nogil=True)
@@ -61,32 +72,117 @@ def _better(q: float, x: int, y: int, bq: float, bx: int, by: int) -> bool:
     return x < bx or (x == bx and y < by)
 
 
+def _float_reduction(name: str):
+    """``llvm.minnum``/``llvm.maxnum`` on float64 with no-NaN flags.
+
+    Numba's ``min``/``max`` compile to compare-and-select, which LLVM will not vectorise as a
+    reduction; these intrinsics are, which makes a row scan about 8x cheaper in compute. Only
+    the reduction gets relaxed flags: products and sums stay strict IEEE (no contraction, no
+    reassociation), so the vectorised pass and the scalar pass that locates the minimum compute
+    bitwise-identical Q values. Inputs are finite (validated), so no-NaN is a fact, not a guess.
+    """
+
+    @intrinsic
+    def reduce2(typingctx, a, b):
+        sig = types.float64(types.float64, types.float64)
+
+        def codegen(context, builder, signature, args):
+            fnty = llvm_ir.FunctionType(llvm_ir.DoubleType(), [llvm_ir.DoubleType()] * 2)
+            fn = builder.module.declare_intrinsic(name, [llvm_ir.DoubleType()], fnty)
+            return builder.call(fn, args, fastmath=("nnan", "nsz"))
+
+        return sig, codegen
+
+    return reduce2
+
+
+_fmin = _float_reduction("llvm.minnum")
+_fmax = _float_reduction("llvm.maxnum")
+
+# Row scans run in chunks: a vectorised pass keeps each chunk's minimum, then only the first
+# chunk holding the row minimum is searched for its first column.
+_CHUNK = 256
+
+
 @njit(cache=True, nogil=True)
-def _scan_row(d, r, a, n):
-    """Smallest Q in row ``a`` (first such column in position order) and the row's largest d."""
+def _scan_chunk(row, r, lo, hi, n2, ra, env):
+    best = np.inf
+    dmax = -np.inf
+    e0 = env[0]
+    e1 = env[1]
+    e2 = env[2]
+    e3 = env[3]
+    for b in range(lo, hi):
+        v = float(row[b])
+        q = n2 * v - (ra + r[b])
+        best = _fmin(best, q)
+        dmax = _fmax(dmax, v)
+        e0 = _fmin(e0, q - _K0 * v)
+        e1 = _fmin(e1, q - _K1 * v)
+        e2 = _fmin(e2, q - _K2 * v)
+        e3 = _fmin(e3, q - _K3 * v)
+    env[0] = e0
+    env[1] = e1
+    env[2] = e2
+    env[3] = e3
+    return best, dmax
+
+
+@njit(cache=True, nogil=True)
+def _scan_row(d, r, a, n, env, cmin):
+    """Smallest Q in row ``a`` (first such column in position order), the row's largest d, and
+    in ``env[e]`` the smallest ``Q - K_e d`` (the row minimum ``K_e`` steps ahead, r fixed)."""
     n2 = float(n - 2)
     ra = r[a]
-    best = np.inf
-    bb = -1
-    dmax = -np.inf
     row = d[a]
-    for b in range(a):
-        v = float(row[b])
-        q = n2 * v - (ra + r[b])
-        if q < best:
-            best = q
-            bb = b
-        if v > dmax:
-            dmax = v
-    for b in range(a + 1, n):
-        v = float(row[b])
-        q = n2 * v - (ra + r[b])
-        if q < best:
-            best = q
-            bb = b
-        if v > dmax:
-            dmax = v
+    for e in range(_N_ENV):
+        env[e] = np.inf
+    best = np.inf
+    dmax = -np.inf
+    nc = 0
+    # Columns 0..a-1 then a+1..n-1, in chunks; cmin[c] = chunk minimum.
+    for part in range(2):
+        lo = 0 if part == 0 else a + 1
+        hi = a if part == 0 else n
+        for c0 in range(lo, hi, _CHUNK):
+            c1 = min(c0 + _CHUNK, hi)
+            cb, cd = _scan_chunk(row, r, c0, c1, n2, ra, env)
+            cmin[nc] = cb
+            nc += 1
+            best = min(best, cb)
+            dmax = max(dmax, cd)
+    # Locate the first column achieving the minimum (same arithmetic, so equality is exact).
+    c = 0
+    bb = -1
+    for part in range(2):
+        lo = 0 if part == 0 else a + 1
+        hi = a if part == 0 else n
+        for c0 in range(lo, hi, _CHUNK):
+            if bb < 0 and cmin[c] == best:
+                for b in range(c0, min(c0 + _CHUNK, hi)):
+                    if n2 * float(row[b]) - (ra + r[b]) == best:
+                        bb = b
+                        break
+            c += 1
     return best, bb, dmax
+
+
+@njit(cache=True, nogil=True)
+def _envelope(m, env, dmax, k):
+    """Lower bound on min_b (Q_t(a,b) - k d(a,b)) from the stored concave envelope points."""
+    if k <= 0:
+        return m
+    x0 = 0.0
+    y0 = m
+    for e in range(_N_ENV):
+        x1 = _ENV_K[e]
+        y1 = env[e]
+        if k <= x1:
+            # The envelope is concave in k, so it lies above the chord between two points.
+            return y0 + (y1 - y0) * ((k - x0) / (x1 - x0))
+        x0 = x1
+        y0 = y1
+    return y0 - (k - x0) * dmax
 
 
 @njit(cache=True, nogil=True)
@@ -110,6 +206,8 @@ def _nj_core(d, lm, stats):
     pos_of[:N] = np.arange(N)
     # Per-row memory of its last full scan.
     m = np.empty(N)
+    env = np.empty((N, _N_ENV))
+    cmin = np.empty(N // _CHUNK + 3)
     partner = np.full(N, -1, dtype=np.int64)  # cluster id, not position
     dmax = np.empty(N)
     r_at = np.empty(N)
@@ -118,7 +216,7 @@ def _nj_core(d, lm, stats):
     C = 0.0
     n_scans = 0
     for a in range(N):
-        q, b, dm = _scan_row(d, r, a, n)
+        q, b, dm = _scan_row(d, r, a, n, env[a], cmin)
         m[a] = q
         partner[a] = ids[b] if b >= 0 else -1
         dmax[a] = dm
@@ -150,10 +248,10 @@ def _nj_core(d, lm, stats):
                 bj = y
         # 2. Rescan rows whose lower bound does not exceed the best so far.
         for a in range(n):
-            lb = m[a] - (n_at[a] - n) * dmax[a] + (r_at[a] - r[a]) + (C - c_at[a])
+            lb = _envelope(m[a], env[a], dmax[a], float(n_at[a] - n)) + (r_at[a] - r[a]) + (C - c_at[a])
             if lb > bq + slack:
                 continue
-            q, b, dm = _scan_row(d, r, a, n)
+            q, b, dm = _scan_row(d, r, a, n, env[a], cmin)
             n_scans += 1
             m[a] = q
             partner[a] = ids[b]
@@ -201,6 +299,7 @@ def _nj_core(d, lm, stats):
             d[j, j] = 0.0
             r[j] = r[last]
             m[j] = m[last]
+            env[j] = env[last]
             partner[j] = partner[last]
             dmax[j] = dmax[last]
             r_at[j] = r_at[last]
@@ -221,7 +320,7 @@ def _nj_core(d, lm, stats):
             s += float(d[i, k])
         r[i] = s
         # The new cluster's row is scanned in full: it covers all its pairs from now on.
-        q, b, dm = _scan_row(d, r, i, n)
+        q, b, dm = _scan_row(d, r, i, n, env[i], cmin)
         n_scans += 1
         m[i] = q
         partner[i] = ids[b]
