@@ -218,6 +218,7 @@ def plot_tree(
                 figsize = (7.0, height)
             fig, ax = plt.subplots(figsize=figsize)
             row_in = _axes_height_in(fig, ax) / max(n_tips, 1)
+            slot_pt = row_in * 72
             fs = fontsize if fontsize is not None else float(np.clip(row_in * 72 * 0.75, 3.0, 8.0))
             _draw_rectangular(ax, tree, lay, fam, colors if color_branches else None)
         else:
@@ -227,16 +228,20 @@ def plot_tree(
             fig, ax = plt.subplots(figsize=figsize)
             r_in = 0.5 * min(_axes_height_in(fig, ax), figsize[0] * 0.8) / (1.0 + 0.012 * longest + 0.1)
             arc_in = 2 * np.pi * r_in * (1 - _CIRCLE_GAP) / max(n_tips, 1)
+            slot_pt = arc_in * 72
             fs = fontsize if fontsize is not None else float(np.clip(arc_in * 72 * 0.8, 3.0, 8.0))
             _draw_circular(ax, tree, lay, fam, colors if color_branches else None)
         xt, yt = _coords(lay, layout, n_tips)
         tip_x, tip_y = xt[tips], yt[tips]
-        msize = float(np.clip(fs * 0.9, 2.0, 6.0)) ** 2
+        # Markers fill most of a tip's slot, so they stay apart in trees of thousands of tips.
+        msize = float(np.clip(min(fs, slot_pt) * 0.9, 0.8, 6.0)) ** 2
+        no_arch = meta is None or "architecture" not in meta.columns
         for a in sorted(set(arch), key=str):
             sel = np.array([x == a for x in arch])
             ax.scatter(
                 tip_x[sel], tip_y[sel], s=msize, c=[tip_color[i] for i in np.flatnonzero(sel)],
-                marker=architecture_marker(a), edgecolors="#333333", linewidths=0.3, zorder=3, gid="tips",
+                marker="o" if no_arch else architecture_marker(a), edgecolors="#333333",
+                linewidths=0.3 if msize > 4 else 0.0, zorder=3, gid="tips",
             )
         xmax = float(lay.x.max()) if len(tree) > 1 else 1.0
         if xmax == 0:
