@@ -172,3 +172,32 @@ def test_projection_batching_does_not_change_the_dna(tmp_path: Path) -> None:
     assert one.labels == many.labels == ("a", "b", "c")
     assert np.allclose(one.vectors, many.vectors, rtol=0, atol=1e-12)
     assert read_dna(tmp_path / "2" / "out" / "models").labels == ("a", "b", "c")
+
+
+def test_tqdm_progress_shows_probes_tokens_per_second_and_model_lines() -> None:
+    import io
+
+    from extract.progress import ProgressEvent, TqdmProgress
+
+    buf = io.StringIO()
+    p = TqdmProgress(file=buf)
+    p(ProgressEvent("org/m", "responses", done=0, total=10))
+    p(ProgressEvent("org/m", "responses", done=5, total=10, tokens=200, seconds=4.0))
+    p(ProgressEvent("org/m", "model-done", message="10 probes, 0 empty"))
+    text = buf.getvalue()
+    assert "org/m responses" in text and "5/10" in text and "50.0 tok/s" in text
+    assert text.rstrip().endswith("org/m: 10 probes, 0 empty")
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["probes", "store", "progress", "projection", "dna", "runner", "embed",
+     "backends", "backends.recorded", "backends.openai_http"],
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"extract.{module}")
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
