@@ -128,7 +128,7 @@ def run_extraction(
     batch_size: int = 32,
     threads: int | None = None,
     cache_dir: str | Path | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressCallback | bool | None = None,
     max_empty_fraction: float = 0.5,
     probes_limit: int | None = None,
     generation: str | None = None,
@@ -163,7 +163,8 @@ def run_extraction(
         ``~/.cache/phylo_llm``).
     progress
         Callback receiving :class:`~extract.progress.ProgressEvent` values (the CLI passes
-        :class:`~extract.progress.TqdmProgress`); ``None`` is silent.
+        :class:`~extract.progress.TqdmProgress`); ``True`` means tqdm bars on stderr;
+        ``None``/``False`` is silent.
     max_empty_fraction
         A model with more than this fraction of empty responses gets no DNA.
     probes_limit
@@ -208,6 +209,12 @@ def run_extraction(
         probe_set = probe_set.head(probes_limit)
     rec = get_recipe(recipe) if isinstance(recipe, str) else recipe
     _check_params(1, dims, seed)  # before any model runs
+    if progress is True:
+        from .progress import TqdmProgress
+
+        progress = TqdmProgress()
+    elif progress is False:
+        progress = None
     if isinstance(project_batch, bool) or not isinstance(project_batch, int) or project_batch < 1:
         raise PhyloLLMError(f"project_batch must be an integer >= 1, got {project_batch!r}")
     if isinstance(models, (list, tuple)):

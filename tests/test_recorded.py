@@ -117,3 +117,11 @@ def test_paper_slice_to_dna_with_real_minilm(paper_data: Path, tmp_path: Path, m
     assert (p.projection, p.seed, p.dims) == ("gaussian-jl", 0, 128)
     assert np.isfinite(dna.vectors).all() and np.linalg.norm(dna.vectors, axis=1).min() > 0.5
     assert [m.n_probes for m in res.models] == [8, 8, 8]
+
+
+def test_rand_zh_responses_stream(shared_data: Path) -> None:
+    folder = shared_data / "llm-dna-rand-zh"
+    probes = reference_prompts(folder / "prompts.json")
+    (first,) = itertools.islice(iter_recorded(folder / "responses.jsonl.xz", probes), 1)
+    assert len(probes) == 100 and len(first.responses) == 100
+    assert first.settings()["source"] == "llm-dna-rand-zh/responses.jsonl.xz"
