@@ -465,3 +465,17 @@ console.log(JSON.stringify(out));
     res = subprocess.run([node, str(tmp_path / "run2.js")], capture_output=True, text=True, timeout=60)
     tip = json.loads(res.stdout)["tip"]
     assert "&lt;img src=x onerror=alert(1)&gt;" in tip and "<img" not in tip
+
+
+@pytest.mark.parametrize(
+    "module", ["phylo_llm.plot._style", "phylo_llm.plot.tree", "phylo_llm.plot.trends", "phylo_llm.plot.dnamap"]
+)
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    import matplotlib.pyplot as plt
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    plt.close("all")
+    assert result.attempted > 0 and result.failed == 0

@@ -158,3 +158,15 @@ def test_cli_report_on_paper_data(paper_data: Path, tmp_path: Path) -> None:
     speed = pd.read_csv(out / "speed.csv")
     assert (speed["status"] == "ok").sum() >= 10
     assert "313 models" in (out / "index.md").read_text()
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import matplotlib.pyplot as plt
+
+    import phylo_llm.report
+
+    result = doctest.testmod(phylo_llm.report, optionflags=doctest.ELLIPSIS)
+    plt.close("all")
+    assert result.attempted > 0 and result.failed == 0
