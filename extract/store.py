@@ -33,6 +33,7 @@ from .progress import ProgressCallback, ProgressEvent, emit
 
 __all__ = [
     "default_cache_dir",
+    "canonical_json",
     "settings_id",
     "safe_name",
     "ResponseLog",

@@ -121,6 +121,12 @@ def test_client_errors_are_not_retried_and_never_show_the_key(
     assert SECRET not in str(info.value) and len(server.requests) == 1
 
 
+def test_a_key_passed_as_the_variable_name_is_not_echoed() -> None:
+    with pytest.raises(PhyloLLMError, match="not the key itself") as info:
+        OpenAIBackend("http://127.0.0.1:1", "m", api_key_env=SECRET)
+    assert SECRET not in str(info.value)
+
+
 def test_unreachable_server(monkeypatch: pytest.MonkeyPatch) -> None:
     b = OpenAIBackend("http://127.0.0.1:9", "tiny", max_retries=1, backoff=0.001, timeout=2)
     with pytest.raises(PhyloLLMError, match="cannot reach .* after 1 retries"):

@@ -102,9 +102,11 @@ class OpenAIBackend:
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise PhyloLLMError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not api_key_env or not api_key_env.replace("_", "").isalnum():
+        if not isinstance(api_key_env, str) or not api_key_env.replace("_", "").isalnum():
+            # Not echoed: a user may have pasted the key itself here.
             raise PhyloLLMError(
-                f"api_key_env must be the NAME of an environment variable, got {api_key_env!r}"
+                "api_key_env must be the NAME of an environment variable (letters, digits, _), "
+                "not the key itself"
             )
         base = base_url.rstrip("/")
         self.endpoint = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
