@@ -195,6 +195,8 @@ def make_report(
     majority = str(joined["architecture"].value_counts().index[0])
     figure(plot_centroid_drift(cd, target=majority, title=f"Distance to the {majority} DNA centroid over time"),
            "architecture_drift")
+    figure(plot_centroid_drift(cd, target="other", title="Distance to the other architecture's DNA centroid over time"),
+           "architecture_drift_other")
     figure(plot_tree_positions(pos, colors=colors, title="Where models sit in the NJ tree, by release year"),
            "architecture_tree_positions")
 
@@ -236,6 +238,7 @@ _SECTIONS = (
                             ("figures/speed", "speed per family"), ("figures/speed_fits", "divergence vs release date")]),
     ("Architectures", [("figures/architecture_timeline", "models per year by architecture"),
                        ("figures/architecture_drift", "distance to the majority centroid over time"),
+                       ("figures/architecture_drift_other", "distance to the other architecture's centroid over time"),
                        ("figures/architecture_tree_positions", "positions in the tree over time"),
                        ("tables/architecture_clades.csv", "per-architecture clade summary (CSV)"),
                        ("tables/architecture_by_year.csv", "counts per year (CSV)"),

@@ -102,8 +102,9 @@ def centroid_distances(
     Returns
     -------
     pandas.DataFrame
-        Indexed by model: ``architecture`` (the group), ``release_year``, ``family``, and one column
-        ``to_<group>`` per group. A model alone in its group has ``nan`` for its own group.
+        Indexed by model: ``architecture`` (the group), ``release_year``, ``family``, one column
+        ``to_<group>`` per group (a model alone in its group has ``nan`` for its own group), and
+        ``to_other``: distance to the centroid of all models of the *other* group(s).
 
     Examples
     --------
@@ -111,8 +112,8 @@ def centroid_distances(
     >>> dna = DnaSet(("a", "b", "c"), [[0.0, 0.0], [2.0, 0.0], [0.0, 3.0]])
     >>> m = meta_frame(pd.DataFrame({"model": ["a", "b", "c"], "architecture": ["x", "x", "y"]}))
     >>> cd = centroid_distances(dna, m)
-    >>> cd["to_x"].tolist(), cd["to_y"].tolist()
-    ([2.0, 2.0, 3.1622776601683795], [3.0, 3.605551275463989, nan])
+    >>> cd["to_x"].tolist(), cd["to_y"].tolist(), cd["to_other"].tolist()
+    ([2.0, 2.0, 3.1622776601683795], [3.0, 3.605551275463989, nan], [3.0, 3.605551275463989, 3.1622776601683795])
     """
     require_columns(meta, [column], purpose="centroid_distances")
     joined = join_meta(dna, meta, allow_extra=allow_extra)
@@ -138,6 +139,15 @@ def centroid_distances(
         else:
             cents[members] = np.nan
         out[f"to_{k}"] = _rowwise(X, cents, metric)
+    # Each model against everything it is not: the centroid of all models of the other group(s).
+    total = X.sum(axis=0)
+    rest = np.full_like(X, np.nan)
+    for k in sorted(set(g)):
+        members = g == k
+        n_rest = int((~members).sum())
+        if n_rest:
+            rest[members] = (total - X[members].sum(axis=0)) / n_rest
+    out["to_other"] = _rowwise(X, rest, metric)
     return out
 
 

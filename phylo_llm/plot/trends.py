@@ -116,9 +116,10 @@ def plot_centroid_drift(
     cd
         :func:`phylo_llm.trends.centroid_distances` output (needs ``release_year``).
     target
-        Which centroid to measure against (a column ``to_<target>`` must exist).
+        Which centroid to measure against (a column ``to_<target>`` must exist), or ``"other"``:
+        each model against the centroid of the architecture(s) it does not belong to.
     """
-    col = f"to_{target}"
+    col = "to_other" if target == "other" else f"to_{target}"
     for c in (col, "release_year", column):
         if c not in cd.columns:
             raise PhyloLLMError(f"centroid table needs column {c!r}; have {list(cd.columns)}")
@@ -141,7 +142,10 @@ def plot_centroid_drift(
                         label=f"trend {a}: {b:+.3f}/yr", zorder=4)
             if a != counts.index[0] and len(sub) <= _MAX_ANNOTATED:
                 annotate_points(ax, list(sub.index), x, y)
-        ax.set_ylabel(f"DNA distance to the\n{target} centroid")
+        if target == "other":
+            ax.set_ylabel("DNA distance to the centroid\nof the other architecture(s)")
+        else:
+            ax.set_ylabel(f"DNA distance to the\n{target} centroid")
         if target in counts.index:
             ax.text(0.99, 0.99, f"{target} models: centroid of the others (leave-one-out)", transform=ax.transAxes,
                     ha="right", va="top", fontsize=5.5, color="#555555")
