@@ -72,6 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-empty-fraction", type=float, default=0.5, metavar="F",
                    help="exclude models with more empty responses than this (default 0.5)")
     p.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache root for responses and embeddings")
+    p.add_argument("--keep-going", action="store_true",
+                   help="a model that fails to load or answer is reported and skipped, not fatal")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -160,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
                 max_empty_fraction=args.max_empty_fraction,
                 probes_limit=args.probes_limit,
                 backend_settings=backend_settings,
+                on_error="skip" if args.keep_going else "raise",
             )
         finally:
             if progress is not None:
@@ -175,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         f"wrote DNA of {len(dna)} model(s) ({dna.dims}-d, {dna.provenance.n_probes} probes, "
         f"recipe {dna.provenance.recipe}) to {args.output / 'dna.json'}"
         + (f"; {len(result.excluded)} excluded" if result.excluded else "")
+        + (f"; {len(result.failed)} failed" if result.failed else "")
         + (f"; {n_empty} empty responses kept" if n_empty else ""),
         file=sys.stderr,
     )

@@ -61,10 +61,11 @@ def generation_label(settings: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class ModelSummary:
-    """What happened to one model. ``status`` is ``"ok"`` or ``"excluded"`` (with ``reason``)."""
+    """What happened to one model: ``status`` ``"ok"``, ``"excluded"`` (mostly empty answers) or
+    ``"failed"`` (could not be loaded or asked; only with ``on_error="skip"``), with ``reason``."""
 
     model: str
-    status: Literal["ok", "excluded"]
+    status: Literal["ok", "excluded", "failed"]
     n_probes: int
     n_empty: int
     generated: int
@@ -89,6 +90,10 @@ class ExtractionResult:
     @property
     def excluded(self) -> tuple[ModelSummary, ...]:
         return tuple(m for m in self.models if m.status == "excluded")
+
+    @property
+    def failed(self) -> tuple[ModelSummary, ...]:
+        return tuple(m for m in self.models if m.status == "failed")
 
 
 def _load_embedder(embedder: Any, batch_size: int, threads: int | None) -> Any:
@@ -135,6 +140,7 @@ def run_extraction(
     chunk_size: int = 16,
     backend_settings: Mapping[str, Any] | None = None,
     project_batch: int = 32,
+    on_error: Literal["raise", "skip"] = "raise",
 ) -> ExtractionResult:
     """Extract the DNA of ``models`` and write it (plus a summary) under ``out_dir``.
 
@@ -178,6 +184,10 @@ def run_extraction(
         Keyword arguments for :func:`~extract.backends.resolve_backend` (string specs only).
     project_batch
         Models projected together (the projection matrix is generated once per batch).
+    on_error
+        ``"raise"``: a model that cannot be loaded or fails while answering stops the run
+        (everything done so far is cached). ``"skip"``: it is recorded as ``"failed"`` in the
+        summary, named in a warning, and the run goes on.
 
     Raises
     ------
@@ -215,6 +225,8 @@ def run_extraction(
         progress = TqdmProgress()
     elif progress is False:
         progress = None
+    if on_error not in ("raise", "skip"):
+        raise PhyloLLMError(f"on_error must be one of ['raise', 'skip'], got {on_error!r}")
     if isinstance(project_batch, bool) or not isinstance(project_batch, int) or project_batch < 1:
         raise PhyloLLMError(f"project_batch must be an integer >= 1, got {project_batch!r}")
     if isinstance(models, (list, tuple)):
@@ -249,8 +261,25 @@ def run_extraction(
         pending.clear()
 
     batch_started = time.perf_counter()
+    def failed(model: str, exc: Exception) -> None:
+        summaries.append(
+            ModelSummary(
+                model=model, status="failed", n_probes=len(probe_set), n_empty=0, generated=0,
+                settings_id="", settings={}, response_seconds=0.0, new_tokens=None,
+                tokens_per_second=None, embed_seconds=0.0, dna_file=None,
+                reason=f"{type(exc).__name__}: {exc}",
+            )
+        )
+        emit(progress, ProgressEvent(model, "model-skipped", message=f"failed: {exc}"))
+
     for item in models:
-        backend = resolve_backend(item, **bsettings) if isinstance(item, str) else item
+        try:
+            backend = resolve_backend(item, **bsettings) if isinstance(item, str) else item
+        except Exception as exc:
+            if on_error == "raise":
+                raise
+            failed(str(item), exc)
+            continue
         model = backend.model_id
         if model in seen:
             raise PhyloLLMError(f"model id {model!r} appears twice; give each model its own id")
@@ -268,7 +297,14 @@ def run_extraction(
                 f"{label_of_first[0]!r} {label_of_first[1]} vs {model!r} {gen}; pass generation= "
                 "to label them as one set on purpose"
             )
-        resp = _responses(backend, probe_set, cache, chunk_size, progress)
+        try:
+            resp = _responses(backend, probe_set, cache, chunk_size, progress)
+        except Exception as exc:
+            if on_error == "raise":
+                raise
+            failed(model, exc)
+            del backend
+            continue
         n = len(resp.texts)
         common = dict(
             model=model, n_probes=n, n_empty=resp.n_empty, generated=resp.generated,
@@ -303,7 +339,15 @@ def run_extraction(
 
     flush()
     excluded = [s for s in summaries if s.status == "excluded"]
+    failures = [s for s in summaries if s.status == "failed"]
     _write_summary(out / "summary.json", probe_set, prov, summaries)
+    if failures:
+        warnings.warn(
+            f"{len(failures)} model(s) failed (no DNA): "
+            + "; ".join(f"{s.model} ({s.reason})" for s in failures[:20])
+            + (" ..." if len(failures) > 20 else ""),
+            stacklevel=2,
+        )
     if excluded:
         warnings.warn(
             f"{len(excluded)} model(s) excluded for empty responses (no DNA): "
@@ -315,8 +359,8 @@ def run_extraction(
         if not summaries:
             raise PhyloLLMError("no models given")
         raise PhyloLLMError(
-            f"no DNA: all {len(summaries)} model(s) were excluded for empty responses; see "
-            f"{out / 'summary.json'}"
+            f"no DNA: all {len(summaries)} model(s) failed or were excluded for empty responses; "
+            f"see {out / 'summary.json'}"
         )
     order = {m: i for i, m in enumerate(labels)}
     labels_in_order = [s.model for s in summaries if s.status == "ok"]
@@ -334,6 +378,7 @@ def _write_summary(
         "models": [asdict(s) for s in summaries],
         "n_ok": sum(s.status == "ok" for s in summaries),
         "n_excluded": sum(s.status == "excluded" for s in summaries),
+        "n_failed": sum(s.status == "failed" for s in summaries),
     }
     atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 

@@ -108,7 +108,7 @@ def test_mostly_empty_models_are_excluded_with_a_warning(tmp_path: Path) -> None
 
 
 def test_all_excluded_is_an_error(tmp_path: Path) -> None:
-    with pytest.warns(UserWarning), pytest.raises(PhyloLLMError, match="all 1 model\\(s\\) were excluded"):
+    with pytest.warns(UserWarning), pytest.raises(PhyloLLMError, match="all 1 model\\(s\\) failed or were excluded"):
         _run([Fake("mute", 0, empty=1.0)], tmp_path)
 
 
@@ -201,3 +201,17 @@ def test_docstring_examples_run(module: str) -> None:
     mod = importlib.import_module(f"extract.{module}")
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
+
+
+def test_failing_model_stops_the_run_or_is_skipped(tmp_path: Path) -> None:
+    class Broken(Fake):
+        def generate(self, prompts: Sequence[str]) -> list[str]:
+            raise RuntimeError("CUDA out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        _run([Fake("a"), Broken("bad"), Fake("c", 1)], tmp_path)
+    with pytest.warns(UserWarning, match=r"1 model\(s\) failed \(no DNA\): bad \(RuntimeError: CUDA out of memory\)"):
+        res = _run([Fake("a"), Broken("bad"), Fake("c", 1)], tmp_path, on_error="skip")
+    assert res.dna.labels == ("a", "c") and [m.model for m in res.failed] == ["bad"]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_failed"] == 1 and summary["models"][1]["status"] == "failed"
