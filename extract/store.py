@@ -177,7 +177,8 @@ class ResponseLog:
         chunk = "".join(
             canonical_json({"i": int(i), "response": r}) + "\n" for i, r in responses.items()
         )
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # O_APPEND: each chunk lands whole at the end even if two runs share the file.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             size = os.fstat(fd).st_size
             prefix = ""
