@@ -161,6 +161,8 @@ class ResponseLog:
         for lineno, raw in enumerate(lines[1:], start=2):
             try:
                 rec = json.loads(raw)
+                if isinstance(rec, dict) and rec.get("store") == STORE_FORMAT:
+                    continue  # a second run started the same empty file at the same moment
                 i, text = rec["i"], rec["response"]
             except (json.JSONDecodeError, KeyError, TypeError):
                 raise PhyloLLMError(
