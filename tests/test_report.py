@@ -136,6 +136,24 @@ def test_cli_plot_tree(files: tuple[Path, Path], tmp_path: Path) -> None:
     assert (tmp_path / "t.labels.csv").is_file()  # names were truncated -> index written
 
 
+def test_cli_plot_tree_ete3_engine_says_what_is_missing(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
+    try:
+        import PyQt5  # noqa: F401
+    except ImportError:
+        pass
+    else:  # pragma: no cover - only where PyQt5 is installed
+        pytest.skip("PyQt5 is installed; the ete3 path is exercised in test_plot")
+    dna, meta = files
+    from phylo_llm import dna_distances, read_dna
+    from phylo_llm.build import nj
+    from phylo_llm.newick import write_newick
+
+    write_newick(nj(dna_distances(read_dna(dna))), tmp_path / "t.nwk")
+    rc = main(["plot-tree", str(tmp_path / "t.nwk"), "-o", str(tmp_path / "t.png"), "--engine", "ete3"])
+    assert rc == 2
+    assert "ete3 rendering needs ete3 and PyQt5" in capsys.readouterr().err
+
+
 def test_cli_report(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
     dna, meta = files
     assert main(["report", str(dna), "--meta", str(meta), "-o", str(tmp_path / "rep"), "--formats", "png",

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import PhyloLLMError
 from ..meta import read_meta
 from ..newick import read_newick
-from ..plot.tree import save_tree
+from ..plot.tree import render_tree_ete3, save_tree
 from ..treeops import ladderize, root_midpoint
 
 
@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--midpoint", action="store_true", help="root at the midpoint before drawing")
     p.add_argument("--no-ladderize", action="store_true", help="keep the file's child order")
     p.add_argument("--title", help="figure title")
+    p.add_argument("--engine", choices=("matplotlib", "ete3"), default="matplotlib",
+                   help="renderer; ete3 needs PyQt5 and supports only --meta colours and --layout")
     p.set_defaults(func=run)
 
 
@@ -44,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_ladderize:
         tree = ladderize(tree)
     meta = read_meta(args.meta) if args.meta else None
+    if args.engine == "ete3":
+        render_tree_ete3(tree, args.output, meta=meta, layout=args.layout)
+        print(f"drew {tree.n_tips} tips to {args.output} with ete3", file=sys.stderr)
+        return 0
     save_tree(
         tree, args.output, meta=meta, layout=args.layout, labels=args.labels, label_max_chars=args.label_max_chars,
         release_strip=args.release_strip, support=args.support, title=args.title,
