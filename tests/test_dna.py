@@ -181,3 +181,15 @@ def test_missing_file_and_bad_format_option(tmp_path: Path):
 def test_write_is_atomic_and_leaves_no_temp_files(tmp_path: Path):
     write_dna(_dna(), tmp_path / "x.json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
+
+
+def test_written_files_get_normal_permissions(tmp_path: Path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        p = write_dna(_dna(), tmp_path / "x.json")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o644
