@@ -360,14 +360,41 @@ def read_dna(
         )
     path = Path(path)
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".json", ".csv"))
-        if not files:
-            raise PhyloLLMError(f"directory {str(path)!r} holds no .json or .csv DNA files")
-        return merge_dna([read_dna(p, format=format, provenance=provenance) for p in files])
+        return _read_dna_dir(path, format=format, provenance=provenance)
     if not path.exists():
         raise PhyloLLMError(f"DNA file {str(path)!r} does not exist")
     fmt = _detect_format(path) if format == "auto" else format
     return _READERS[fmt](path, provenance)
+
+
+def _read_dna_dir(path: Path, *, format: DnaFormat, provenance: Provenance | None) -> DnaSet:
+    """A directory is either an extraction output (its merged ``dna.json``) or a folder of
+    per-model DNA files (ours, llm-dna ``*_dna.json``, CSV). Other JSON files there — run
+    summaries such as llm-dna's ``*_summary.json`` — are not DNA and are skipped."""
+    merged = path / "dna.json"
+    if merged.is_file():
+        return read_dna(merged, format=format, provenance=provenance)
+    files = []
+    for p in sorted(path.iterdir()):
+        suffix = p.suffix.lower()
+        if suffix == ".csv" or (suffix == ".json" and _is_dna_json(p)):
+            files.append(p)
+    if not files:
+        raise PhyloLLMError(
+            f"directory {str(path)!r} holds no DNA files (a dna.json, per-model phylo_llm .json, "
+            "llm-dna *_dna.json or .csv files)"
+        )
+    return merge_dna([read_dna(p, format=format, provenance=provenance) for p in files])
+
+
+def _is_dna_json(path: Path) -> bool:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and (
+        doc.get("format") == FORMAT_NAME or ("signature" in doc and "metadata" in doc)
+    )
 
 
 def _detect_format(path: Path) -> str:

@@ -137,6 +137,20 @@ def test_directory_of_files_is_merged(tmp_path: Path):
     assert read_dna(tmp_path).labels == ("a", "b", "c")
 
 
+def test_directory_prefers_merged_dna_json_and_skips_summaries(tmp_path: Path):
+    write_dna(_dna(labels=("a", "b")), tmp_path / "one.json")
+    (tmp_path / "one_summary.json").write_text(json.dumps({"elapsed": 3}))
+    assert read_dna(tmp_path).labels == ("a", "b")
+    write_dna(_dna(labels=("x", "y", "z")), tmp_path / "dna.json")
+    assert read_dna(tmp_path).labels == ("x", "y", "z")
+
+
+def test_directory_without_dna_files_is_an_error(tmp_path: Path):
+    (tmp_path / "summary.json").write_text("{}")
+    with pytest.raises(PhyloLLMError, match="holds no DNA files"):
+        read_dna(tmp_path)
+
+
 def test_merge_refuses_different_provenance_and_names_the_field():
     other = Provenance(**{**PROV.to_dict(), "seed": 8})
     with pytest.raises(ProvenanceError, match=r"seed: 7 != 8"):
