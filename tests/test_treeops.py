@@ -113,6 +113,16 @@ def test_patristic_large_caterpillar_is_fast_and_exact():
     assert dm["t2998", "t2999"] == 2.0
 
 
+def test_patristic_star_tree():
+    n = 2000
+    lengths = np.random.default_rng(0).uniform(0, 1, n + 1)
+    lengths[0] = np.nan
+    t = Tree.from_parents([-1] + [0] * n, length=lengths, name=[None] + [f"t{i}" for i in range(n)])
+    want = lengths[1:, None] + lengths[None, 1:]
+    np.fill_diagonal(want, 0)
+    np.testing.assert_allclose(patristic_distances(t).values, want, rtol=1e-15)
+
+
 @pytest.mark.parametrize(
     "parent, length, name, match",
     [
