@@ -35,7 +35,7 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "n_leaves": 8,
     "probes": "random:32:0",
     "max_new_tokens": 32,
-    "dims": 256,
+    "dims": 1024,
     "noise": 0.06,
     "decay": 0.5,
     "seed": 0,

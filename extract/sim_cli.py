@@ -49,11 +49,19 @@ def register_simulate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_simulate)
 
 
+def _quiet_transformers() -> None:
+    # transformers draws a bar per model load; with one load per leaf they drown the output.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+
 def run_simulate(args: argparse.Namespace) -> int:
     from phylo_llm.newick import write_newick
 
     from .simulate import simulate_lineage
 
+    _quiet_transformers()
     topology = args.topology
     if topology is not None and Path(topology).is_file():
         topology = Path(topology).read_text(encoding="utf-8")
@@ -98,6 +106,7 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
 def run_demo_cmd(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    _quiet_transformers()
     progress = None
     if not args.quiet:
         from .progress import TqdmProgress
