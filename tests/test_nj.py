@@ -147,6 +147,19 @@ def test_ties_broken_exactly_as_skbio(n: int, seed: int) -> None:
     np.testing.assert_allclose(ours[:, 2:], theirs[:, 2:], rtol=0, atol=1e-9)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ties_broken_exactly_as_skbio_on_larger_matrices(seed: int) -> None:
+    # Larger rows than the 8 partners each row keeps exactly, so the bound path decides too.
+    from skbio.tree._nj import _nj as skbio_linkage
+
+    rng = np.random.default_rng(seed)
+    dm = random_matrix(int(rng.integers(150, 300)), seed, integer=True)
+    ours, _ = nj_linkage(dm.values)
+    theirs = skbio_linkage(np.array(dm.values, dtype=float))
+    np.testing.assert_array_equal(ours[:, :2], theirs[:, :2])
+    np.testing.assert_allclose(ours[:, 2:], theirs[:, 2:], rtol=0, atol=1e-9)
+
+
 @settings(max_examples=15, deadline=None)
 @given(n=st.integers(3, 25), seed=st.integers(0, 2**32 - 1))
 def test_matches_biopython_on_random_matrices(n: int, seed: int) -> None:
