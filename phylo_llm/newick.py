@@ -25,11 +25,12 @@ Writing
 
 Reading
 -------
-The parser is iterative (no recursion limit), skips whitespace and ``[...]`` comments (except
-``[&R]``/``[&U]`` before a tree, and ``support=`` inside ``[&&NHX:...]`` or ``[&...]`` after a
-node), reads quoted names with doubled quotes, missing lengths, and lengths in any float
-notation; tips may be unnamed, as in the standard's own ``(,,(,));``. An *unquoted numeric* label on an internal node is read as its support; a quoted one
-as its name. Parse errors raise :class:`~phylo_llm.errors.NewickError` with the position.
+The parser is iterative (no recursion limit) over one regex tokenisation of the text. It skips
+whitespace and ``[...]`` comments (except ``[&R]``/``[&U]`` before a tree, and ``support=``
+inside ``[&&NHX:...]`` or ``[&...]`` after a node), reads quoted names with doubled quotes,
+missing lengths, lengths in any float notation, and unnamed tips (the standard's own
+``(,,(,));``). An *unquoted numeric* label on an internal node is read as its support; a quoted
+one as its name. Parse errors raise :class:`~phylo_llm.errors.NewickError` with the position.
 """
 
 from __future__ import annotations
@@ -59,8 +60,6 @@ __all__ = [
 _NEEDS_QUOTE = re.compile(r"[\s()\[\]':;,]")
 # NEXUS tokens break on more punctuation, and an unquoted '_' means a space there.
 _NEXUS_NEEDS_QUOTE = re.compile(r"[\s()\[\]{}/\\,;:=*'\"`+\-<>_]")
-_BARE = re.compile(r"[^\s()\[\]':;,]*")
-_SPACE = re.compile(r"\s*")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 
 
@@ -354,18 +353,44 @@ def write_nexus(
 # ---- reading ---------------------------------------------------------------------------------
 
 
+# One token per match; every character of a text falls in exactly one alternative, so nothing
+# is skipped silently. "bad" catches an unterminated quote/comment and a stray ']'.
+_TOKEN = re.compile(
+    r"""(?P<ws>\s+)
+    |(?P<comment>\[[^\]]*\])
+    |(?P<quoted>'(?:[^']|'')*')
+    |(?P<punct>[(),;:])
+    |(?P<bare>[^\s()\[\]':;,]+)
+    |(?P<bad>['\[\]])""",
+    re.X,
+)
+_END = ("end", "", -1)
+
+
 class _Parser:
-    """Iterative Newick scanner over ``text``; one instance per text, trees read in sequence."""
+    """Iterative Newick parser over a token list; trees are read in sequence."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.pos = 0
-        self.n = len(text)
+        toks: list[tuple[str, str, int]] = []
+        for m in _TOKEN.finditer(text):
+            kind = m.lastgroup
+            if kind == "ws":
+                continue
+            if kind == "bad":
+                c = m.group()
+                if c == "'":
+                    raise self.error("unterminated quoted name", "a closing quote (')", m.start())
+                if c == "[":
+                    raise self.error("unterminated comment '['", "a closing ']'", m.start())
+                raise self.error("unexpected ']'", "a name, '(' or a comment '[...]'", m.start())
+            toks.append((kind, m.group(), m.start()))  # type: ignore[arg-type]
+        self.toks = toks
+        self.i = 0
 
-    # -- low level --
-
-    def error(self, what: str, expected: str, pos: int | None = None) -> NewickError:
-        pos = self.pos if pos is None else pos
+    def error(self, what: str, expected: str, pos: int) -> NewickError:
+        if pos < 0:
+            pos = len(self.text)
         line = self.text.count("\n", 0, pos) + 1
         col = pos - (self.text.rfind("\n", 0, pos) + 1) + 1
         lo = max(0, pos - 20)
@@ -375,143 +400,118 @@ class _Parser:
             f"near {snippet!r}"
         )
 
-    def describe(self) -> str:
-        return "end of text" if self.pos >= self.n else f"{self.text[self.pos]!r}"
+    def peek(self) -> tuple[str, str, int]:
+        return self.toks[self.i] if self.i < len(self.toks) else _END
 
-    def skip(self, comments: list[str] | None = None) -> None:
-        """Skip whitespace and comments; collect comment bodies into ``comments``."""
-        text = self.text
-        while True:
-            self.pos = _SPACE.match(text, self.pos).end()  # type: ignore[union-attr]
-            if self.pos < self.n and text[self.pos] == "[":
-                end = text.find("]", self.pos + 1)
-                if end < 0:
-                    raise self.error("unterminated comment '['", "a closing ']'")
-                if comments is not None:
-                    comments.append(text[self.pos + 1 : end])
-                self.pos = end + 1
-            else:
-                return
-
-    def label(self) -> tuple[str | None, bool]:
-        """Read a (possibly empty) label; returns (label or None, was_quoted)."""
-        text, n = self.text, self.n
-        if self.pos < n and text[self.pos] == "'":
-            start = self.pos
-            self.pos += 1
-            parts: list[str] = []
-            while True:
-                end = text.find("'", self.pos)
-                if end < 0:
-                    raise self.error("unterminated quoted name", "a closing quote (')", start)
-                parts.append(text[self.pos : end])
-                if end + 1 < n and text[end + 1] == "'":
-                    parts.append("'")
-                    self.pos = end + 2
-                else:
-                    self.pos = end + 1
-                    return "".join(parts), True
-        start = self.pos
-        self.pos = _BARE.match(text, start).end()  # type: ignore[union-attr]
-        return (text[start : self.pos] or None), False
-
-    def number(self) -> float:
-        start = self.pos
-        self.pos = _BARE.match(self.text, start).end()  # type: ignore[union-attr]
-        token = self.text[start : self.pos]
-        if not token:
-            raise self.error(f"unexpected {self.describe()}", "a branch length after ':'")
-        try:
-            value = float(token)
-        except ValueError:
-            raise self.error(f"invalid branch length {token!r}", "a number", start) from None
-        if value - value != 0:  # inf or nan
-            raise self.error(f"branch length {token!r} is not finite", "a finite number", start)
-        return value
-
-    # -- grammar --
+    def unexpected(self, expected: str) -> NewickError:
+        kind, value, pos = self.peek()
+        what = "end of text" if kind == "end" else repr(value if len(value) <= 30 else value[:30] + "...")
+        return self.error(f"unexpected {what}", expected, pos)
 
     def at_end(self) -> bool:
-        self.skip()
-        return self.pos >= self.n
+        """Only comments (or nothing) left; they are not consumed (one may be a [&R])."""
+        j, toks = self.i, self.toks
+        while j < len(toks) and toks[j][0] == "comment":
+            j += 1
+        return j >= len(toks)
 
     def tree(self, rooted: bool | None) -> Tree:
-        text = self.text
-        prefix: list[str] = []
-        self.skip(prefix)
+        toks = self.toks
+        n_toks = len(toks)
         rooting = None
-        for c in prefix:
-            tag = c.strip().upper()
+        while self.i < n_toks and toks[self.i][0] == "comment":
+            tag = toks[self.i][1][1:-1].strip().upper()
             if tag in ("&R", "&U"):
                 rooting = tag == "&R"
+            self.i += 1
+        if self.i >= n_toks:
+            raise self.error("empty tree", "'(' or a name", len(self.text))
         parent: list[int] = []
         names: list[str | None] = []
         lengths: list[float] = []
         supports: list[float] = []
         open_nodes: list[int] = []
 
-        def new_node() -> int:
+        def finish_node(v: int, internal: bool) -> None:
+            """Label, ':' length and comments (anywhere among them) for node v."""
+            i = self.i
+            comments = []
+            while i < n_toks and toks[i][0] == "comment":
+                comments.append(toks[i][1])
+                i += 1
+            if i < n_toks:
+                kind, value, _ = toks[i]
+                if kind == "quoted":
+                    names[v] = value[1:-1].replace("''", "'")
+                    i += 1
+                elif kind == "bare":
+                    if internal and _NUMBER.match(value):
+                        supports[v] = float(value)
+                    else:
+                        names[v] = value
+                    i += 1
+            while i < n_toks and toks[i][0] == "comment":
+                comments.append(toks[i][1])
+                i += 1
+            if i < n_toks and toks[i][1] == ":" and toks[i][0] == "punct":
+                i += 1
+                while i < n_toks and toks[i][0] == "comment":
+                    comments.append(toks[i][1])
+                    i += 1
+                if i >= n_toks or toks[i][0] != "bare":
+                    self.i = i
+                    raise self.unexpected("a branch length after ':'")
+                token, pos = toks[i][1], toks[i][2]
+                try:
+                    value_f = float(token)
+                except ValueError:
+                    raise self.error(f"invalid branch length {token!r}", "a number", pos) from None
+                if value_f - value_f != 0:  # inf or nan
+                    raise self.error(f"branch length {token!r} is not finite", "a finite number", pos)
+                lengths[v] = value_f
+                i += 1
+                while i < n_toks and toks[i][0] == "comment":
+                    comments.append(toks[i][1])
+                    i += 1
+            self.i = i
+            for c in comments:
+                sup = _support_from_comment(c[1:-1])
+                if sup is not None:
+                    supports[v] = sup
+
+        while True:
+            # node start: any number of '(' then a tip
+            while self.i < n_toks and toks[self.i][1] == "(" and toks[self.i][0] == "punct":
+                self.i += 1
+                parent.append(open_nodes[-1] if open_nodes else -1)
+                names.append(None)
+                lengths.append(np.nan)
+                supports.append(np.nan)
+                open_nodes.append(len(parent) - 1)
             parent.append(open_nodes[-1] if open_nodes else -1)
             names.append(None)
             lengths.append(np.nan)
             supports.append(np.nan)
-            return len(parent) - 1
-
-        def finish_node(v: int, internal: bool) -> None:
-            """Label, comments, ':' length, comments for node v."""
-            comments: list[str] = []
-            self.skip(comments)
-            lab, quoted = self.label()
-            if lab is not None:
-                if internal and not quoted and _NUMBER.match(lab):
-                    supports[v] = float(lab)
-                else:
-                    names[v] = lab
-            self.skip(comments)
-            if self.pos < self.n and text[self.pos] == ":":
-                self.pos += 1
-                self.skip(comments)
-                lengths[v] = self.number()
-                self.skip(comments)
-            for c in comments:
-                s = _support_from_comment(c)
-                if s is not None:
-                    supports[v] = s
-
-        # node_start state
-        while True:
-            self.skip()
-            if self.pos < self.n and text[self.pos] == "(":
-                self.pos += 1
-                open_nodes.append(new_node())
-                continue
-            if not parent and self.pos >= self.n:
-                raise self.error("empty tree", "'(' or a name")
-            v = new_node()
-            finish_node(v, internal=False)
-            # after_node state: ',' opens a sibling, ')' closes the innermost '('
+            finish_node(len(parent) - 1, internal=False)
+            # after a node: ',' opens a sibling, ')' closes the innermost '(', ';' ends
             while True:
-                self.skip()
-                c = text[self.pos] if self.pos < self.n else ""
-                if c == ",":
+                kind, value, pos = self.peek()
+                if kind == "punct" and value == ",":
                     if not open_nodes:
-                        raise self.error("unexpected ','", "';' (a ',' outside parentheses)")
-                    self.pos += 1
+                        raise self.error("unexpected ','", "';' (a ',' outside parentheses)", pos)
+                    self.i += 1
                     break
-                if c == ")":
+                if kind == "punct" and value == ")":
                     if not open_nodes:
-                        raise self.error("unexpected ')'", "';' (more ')' than '(')")
-                    self.pos += 1
+                        raise self.error("unexpected ')'", "';' (more ')' than '(')", pos)
+                    self.i += 1
                     finish_node(open_nodes.pop(), internal=True)
                     continue
-                if c == ";" or c == "":
+                if kind == "end" or (kind == "punct" and value == ";"):
                     if open_nodes:
-                        raise self.error(
-                            f"unexpected {self.describe()}",
-                            f"',' or ')' ({len(open_nodes)} '(' still open)",
-                        )
-                    if c == ";":
-                        self.pos += 1
+                        raise self.unexpected(f"',' or ')' ({len(open_nodes)} '(' still open)")
+                    if kind != "end":
+                        self.i += 1
                     if rooted is None:
                         rooted = rooting
                     if rooted is None:
@@ -519,7 +519,7 @@ class _Parser:
                     return Tree.from_parents(
                         parent, length=lengths, name=names, support=supports, rooted=rooted
                     )
-                raise self.error(f"unexpected {self.describe()}", "',', ')' or ';'")
+                raise self.unexpected("',', ')' or ';'")
 
 
 def _support_from_comment(comment: str) -> float | None:
