@@ -105,6 +105,16 @@ def test_lengths_never_use_scientific_notation(x):
     assert parse_newick(to_newick(t, precision=None)).length[1] == x
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("(),;:'[]& _a1.e-\n"), max_size=30) | st.text(max_size=30))
+def test_garbage_raises_only_newick_errors(text):
+    try:
+        t = parse_newick(text)
+    except PhyloLLMError:
+        return
+    assert isinstance(t, Tree)
+
+
 # ---- fixed examples ----------------------------------------------------------------------------
 
 
