@@ -175,21 +175,8 @@ def patristic_distances(tree: Tree) -> DistanceMatrix:
             m[a:b, b:end] = block
             m[b:end, a:b] = block.T
     np.fill_diagonal(m, 0.0)
-    return _trusted_distance_matrix(names, m)
-
-
-def _trusted_distance_matrix(labels: tuple[str, ...], values: NDArray[np.float64]) -> DistanceMatrix:
-    """A DistanceMatrix whose rules hold by construction, without the O(n^2) copy + checks.
-
-    Patristic matrices are exactly symmetric, finite, non-negative and hollow, and the labels
-    were checked unique; re-validating a 10,000-tip matrix would cost twice the computation.
-    (tests/test_treeops.py asserts those properties.)
-    """
-    values.flags.writeable = False
-    dm = object.__new__(DistanceMatrix)
-    object.__setattr__(dm, "labels", tuple(labels))
-    object.__setattr__(dm, "values", values)
-    return dm
+    # Symmetric, finite, non-negative and hollow by construction (asserted in the tests).
+    return DistanceMatrix._unchecked(names, m)
 
 
 # ---- splits and Robinson-Foulds ---------------------------------------------------------------
