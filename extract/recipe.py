@@ -14,12 +14,32 @@ Registry
 ``RECIPES`` maps a name to a zero-argument factory; :func:`get_recipe` looks one up.
 ``"concat"`` is the LLM-DNA paper's naive method: each probe's embedding is used unchanged, so the
 DNA is a random projection of the concatenated embeddings.
+
+``"whitened"`` (recommended) subtracts each probe's mean response embedding over a frozen
+reference population, whitens the residual with a frozen ZCA matrix (shrunk towards isotropy) and
+scales every probe to unit length, divided by ``sqrt(n_probes)``. Then the squared euclidean
+distance of two DNA (before projection) is ``2 - 2 * mean over probes of cos(residual_i,
+residual_j)``, in the whitened metric: what the question itself makes every model say is removed,
+directions every response varies along (boilerplate, length, language) stop dominating, and each
+probe has the same weight. ``"centred"`` is the same without whitening; ``"whitened-global"``
+subtracts one mean over all probes instead of per-probe means, so it works with *any* probe set.
+
+Frozen statistics (:class:`ReferenceStats`) hold the per-probe means for one probe list (valid for
+that list and each of its leading subsets, ``ProbeSet.head(n)``), the global mean and both
+whitening matrices. They are fitted once (:func:`fit_reference`), stored in ``extract/data/`` and
+identified by a content hash that is part of the recipe id, hence of every DNA's provenance. A
+per-probe recipe asked to featurise a probe set its statistics do not cover raises — it never
+falls back to another recipe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -27,7 +47,21 @@ from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
 
-__all__ = ["Recipe", "ConcatRecipe", "RECIPES", "get_recipe", "check_embeddings"]
+__all__ = [
+    "Recipe",
+    "ConcatRecipe",
+    "CentredRecipe",
+    "WhitenedRecipe",
+    "ReferenceStats",
+    "fit_reference",
+    "read_reference",
+    "write_reference",
+    "bundled_reference",
+    "BUNDLED_REFERENCE",
+    "RECIPES",
+    "get_recipe",
+    "check_embeddings",
+]
 
 
 @runtime_checkable
@@ -91,8 +125,392 @@ class ConcatRecipe:
         return check_embeddings(emb).copy()
 
 
+# ---------------------------------------------------------------------------------------------
+# Frozen reference statistics
+# ---------------------------------------------------------------------------------------------
+
+#: Statistics shipped with the package: all-MiniLM-L6-v2 on the llm-dna-paper responses.
+BUNDLED_REFERENCE = Path(__file__).resolve().parent / "data" / "reference_llm-dna-paper_minilm.npz"
+
+_STATS_FORMAT = "phylo_llm.reference_stats"
+_STATS_VERSION = 1
+_ARRAYS = ("probe_mean", "global_mean", "whiten_probe", "whiten_global", "probe_basis")
+
+
+def _readonly(a: NDArray[np.floating]) -> NDArray[np.float32]:
+    arr = np.array(a, dtype=np.float32, copy=True)
+    arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True)
+class ReferenceStats:
+    """Response-embedding statistics of a reference population of models, frozen once.
+
+    Attributes
+    ----------
+    name
+        Human-readable name of the population and probe list.
+    embedder
+        Embedder the statistics belong to.
+    probe_sets
+        ``{probe-set id: n}``: the probe sets (a prompt list and its leading subsets) whose
+        per-probe means are the first ``n`` rows of ``probe_mean``.
+    probe_mean
+        ``(n_probes, dim)`` mean embedding of each probe's responses.
+    global_mean
+        ``(dim,)`` mean over all responses.
+    whiten_probe, whiten_global
+        ``(dim, dim)`` symmetric ZCA matrices of the residuals from the per-probe / global mean.
+    probe_basis
+        ``(n_probes, k, dim)``: for each probe, the top-``k`` principal directions of the reference
+        models' whitened residuals (orthonormal rows), used by the ``"whitened-pca"`` recipe.
+    n_models
+        Size of the reference population.
+    shrinkage
+        Whitening shrinkage: eigenvalues ``w`` become ``w + shrinkage * mean(w)``.
+    """
+
+    name: str
+    embedder: str
+    probe_sets: Mapping[str, int] = field(repr=False)
+    probe_mean: NDArray[np.float32] = field(repr=False)
+    global_mean: NDArray[np.float32] = field(repr=False)
+    whiten_probe: NDArray[np.float32] = field(repr=False)
+    whiten_global: NDArray[np.float32] = field(repr=False)
+    probe_basis: NDArray[np.float32] = field(repr=False)
+    n_models: int = 0
+    shrinkage: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name in _ARRAYS:
+            object.__setattr__(self, name, _readonly(getattr(self, name)))
+        object.__setattr__(self, "probe_sets", dict(sorted(self.probe_sets.items())))
+        n, d = self.probe_mean.shape
+        if self.global_mean.shape != (d,) or self.whiten_probe.shape != (d, d) or (
+            self.whiten_global.shape != (d, d)
+        ):
+            raise PhyloLLMError(
+                f"reference statistics have inconsistent shapes: probe_mean {self.probe_mean.shape}, "
+                f"global_mean {self.global_mean.shape}, whiten_probe {self.whiten_probe.shape}, "
+                f"whiten_global {self.whiten_global.shape}"
+            )
+        if self.probe_basis.ndim != 3 or self.probe_basis.shape[::2] != (n, d):
+            raise PhyloLLMError(
+                f"probe_basis must have shape (n_probes={n}, k, dim={d}), got {self.probe_basis.shape}"
+            )
+        bad = {k: v for k, v in self.probe_sets.items() if not 1 <= v <= n}
+        if bad:
+            raise PhyloLLMError(f"probe_sets sizes must be within 1..{n}, got {bad}")
+
+    @property
+    def dim(self) -> int:
+        return int(self.probe_mean.shape[1])
+
+    @property
+    def sha(self) -> str:
+        """Content hash (hex) of the metadata and every array, independent of the file's bytes."""
+        h = hashlib.sha256(json.dumps(self._meta(), sort_keys=True).encode("utf-8"))
+        for name in _ARRAYS:
+            h.update(np.ascontiguousarray(getattr(self, name), dtype="<f4").tobytes())
+        return h.hexdigest()
+
+    def _meta(self) -> dict[str, object]:
+        return {
+            "format": _STATS_FORMAT,
+            "version": _STATS_VERSION,
+            "name": self.name,
+            "embedder": self.embedder,
+            "probe_sets": dict(self.probe_sets),
+            "n_models": int(self.n_models),
+            "shrinkage": float(self.shrinkage),
+        }
+
+    def n_for(self, probe_set: str, *, recipe: str) -> int:
+        """Rows of ``probe_mean`` that belong to ``probe_set``; raises when it is not covered."""
+        try:
+            return self.probe_sets[probe_set]
+        except KeyError:
+            raise PhyloLLMError(
+                f"recipe {recipe!r} has frozen per-probe statistics for {self.name!r} "
+                f"(the first 1..{self.probe_mean.shape[0]} of its prompts), not for probe set "
+                f"{probe_set!r}; use recipe 'whitened-global' (works for any probe set) or fit "
+                "statistics for these prompts with extract.recipe.fit_reference"
+            ) from None
+
+
+def _zca(residuals: NDArray[np.float64], shrinkage: float) -> NDArray[np.float64]:
+    cov = np.cov(residuals, rowvar=False)
+    w, q = np.linalg.eigh(cov)
+    w = np.maximum(w, 0.0)  # eigh can return tiny negatives for a PSD matrix
+    return (q * (w + shrinkage * w.mean()) ** -0.5) @ q.T
+
+
+def fit_reference(
+    embeddings: NDArray[np.floating],
+    *,
+    prompts: Sequence[str],
+    embedder: str,
+    name: str,
+    shrinkage: float = 0.01,
+    basis_k: int = 8,
+) -> ReferenceStats:
+    """Fit frozen statistics on the response embeddings of a reference population.
+
+    Parameters
+    ----------
+    embeddings
+        ``(n_models, n_probes, dim)`` embeddings of every reference model's responses (models
+        whose responses are mostly empty should be left out, as the extraction does).
+    prompts
+        The ``n_probes`` prompts, in order: the statistics will cover this list and each of its
+        leading subsets.
+    embedder
+        Embedder id (recorded; the recipe checks the embedding width against it).
+    name
+        Name of the population, shown in error messages.
+    shrinkage
+        Added to every eigenvalue as a fraction of their mean before whitening (``> 0``).
+    basis_k
+        Principal directions kept per probe for ``"whitened-pca"`` (``1 <= basis_k < n_models``).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> stats = fit_reference(rng.normal(size=(30, 3, 5)), prompts=["a?", "b?", "c?"],
+    ...                       embedder="toy", name="toy")
+    >>> stats.probe_mean.shape, sorted(stats.probe_sets.values())
+    ((3, 5), [1, 2, 3])
+    """
+    from .probes import probe_set_id
+
+    emb = np.asarray(embeddings, dtype=np.float64)
+    if emb.ndim != 3 or min(emb.shape) == 0:
+        raise PhyloLLMError(
+            f"embeddings must be a non-empty (n_models, n_probes, dim) array, got shape {emb.shape}"
+        )
+    if emb.shape[0] < 2:
+        raise PhyloLLMError(f"need at least 2 reference models, got {emb.shape[0]}")
+    if len(prompts) != emb.shape[1]:
+        raise PhyloLLMError(
+            f"number of prompts ({len(prompts)}) must match the embeddings' probes ({emb.shape[1]})"
+        )
+    if not np.isfinite(emb).all():
+        raise PhyloLLMError("embeddings must be finite; found NaN/inf values")
+    if not shrinkage > 0:
+        raise PhyloLLMError(f"shrinkage must be > 0, got {shrinkage!r}")
+    if isinstance(basis_k, bool) or not isinstance(basis_k, int) or not 1 <= basis_k < emb.shape[0]:
+        raise PhyloLLMError(
+            f"basis_k must be an integer in [1, n_models={emb.shape[0]}), got {basis_k!r}"
+        )
+    d = emb.shape[2]
+    probe_mean = emb.mean(axis=0)
+    global_mean = emb.reshape(-1, d).mean(axis=0)
+    probe_sets = {probe_set_id(list(prompts[:n])): n for n in range(1, len(prompts) + 1)}
+    whiten_probe = _zca((emb - probe_mean).reshape(-1, d), shrinkage)
+    white = (emb - probe_mean) @ whiten_probe
+    basis = np.stack(
+        [np.linalg.svd(white[:, p], full_matrices=False)[2][:basis_k] for p in range(emb.shape[1])]
+    )
+    return ReferenceStats(
+        name=name,
+        embedder=embedder,
+        probe_sets=probe_sets,
+        probe_mean=probe_mean,
+        global_mean=global_mean,
+        whiten_probe=whiten_probe,
+        whiten_global=_zca(emb.reshape(-1, d) - global_mean, shrinkage),
+        probe_basis=basis,
+        n_models=emb.shape[0],
+        shrinkage=float(shrinkage),
+    )
+
+
+def write_reference(stats: ReferenceStats, path: str | Path) -> Path:
+    """Store ``stats`` as ``.npz`` (arrays as float32, metadata as JSON), atomically."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise PhyloLLMError(f"reference statistics file must end in .npz, got {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(
+                fh,
+                meta=np.array(json.dumps(stats._meta(), sort_keys=True)),
+                probe_mean=stats.probe_mean,
+                global_mean=stats.global_mean,
+                whiten_probe=stats.whiten_probe,
+                whiten_global=stats.whiten_global,
+                probe_basis=stats.probe_basis,
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_reference(path: str | Path) -> ReferenceStats:
+    """Read statistics written by :func:`write_reference`."""
+    path = Path(path)
+    if not path.is_file():
+        raise PhyloLLMError(f"reference statistics file {str(path)!r} does not exist")
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        if meta.get("format") != _STATS_FORMAT or meta.get("version") != _STATS_VERSION:
+            raise PhyloLLMError(
+                f"{path.name} is not reference statistics version {_STATS_VERSION} "
+                f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
+            )
+        return ReferenceStats(
+            name=meta["name"],
+            embedder=meta["embedder"],
+            probe_sets=meta["probe_sets"],
+            probe_mean=z["probe_mean"],
+            global_mean=z["global_mean"],
+            whiten_probe=z["whiten_probe"],
+            whiten_global=z["whiten_global"],
+            probe_basis=z["probe_basis"],
+            n_models=int(meta["n_models"]),
+            shrinkage=float(meta["shrinkage"]),
+        )
+
+
+@cache
+def bundled_reference() -> ReferenceStats:
+    """The statistics shipped in ``extract/data/`` (read once per process)."""
+    return read_reference(BUNDLED_REFERENCE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Recipes that use the statistics
+# ---------------------------------------------------------------------------------------------
+
+
+def _unit_probes(z: NDArray[np.float64], recipe: str) -> NDArray[np.float64]:
+    norms = np.linalg.norm(z, axis=1)
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise PhyloLLMError(
+            f"recipe {recipe!r}: {zero.size} probe(s) have a response embedding equal to the "
+            f"reference mean, so no direction is defined, e.g. rows {zero[:5].tolist()}"
+        )
+    # Unit length per probe, and 1/sqrt(n) overall: squared DNA distance = 2 - 2 * mean cosine.
+    return z / (norms[:, None] * np.sqrt(z.shape[0]))
+
+
+def _check_width(emb: NDArray[np.float64], stats: ReferenceStats, recipe: str) -> None:
+    if emb.shape[1] != stats.dim:
+        raise PhyloLLMError(
+            f"recipe {recipe!r} has statistics for {stats.embedder!r} ({stats.dim}-d embeddings), "
+            f"got {emb.shape[1]}-d embeddings"
+        )
+
+
+@dataclass(frozen=True)
+class CentredRecipe:
+    """Per-probe centring on the frozen reference mean, then unit length per probe.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> stats = fit_reference(rng.normal(size=(20, 2, 4)), prompts=["a?", "b?"],
+    ...                       embedder="toy", name="toy")
+    >>> from extract.probes import probe_set_id
+    >>> f = CentredRecipe(stats).features(rng.normal(size=(2, 4)), probe_set=probe_set_id(["a?", "b?"]))
+    >>> np.round(np.linalg.norm(f, axis=1) ** 2, 6).tolist()
+    [0.5, 0.5]
+    """
+
+    stats: ReferenceStats = field(repr=False)
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+
+    @property
+    def id(self) -> str:
+        return f"centred-v1+{self.stats.sha[:12]}"
+
+    def features(self, emb: NDArray[np.float32], *, probe_set: str) -> NDArray[np.float64]:
+        x = check_embeddings(emb)
+        _check_width(x, self.stats, self.id)
+        n = self.stats.n_for(probe_set, recipe=self.id)
+        if n != x.shape[0]:
+            raise PhyloLLMError(
+                f"probe set {probe_set!r} has {n} probes but the embeddings have {x.shape[0]} rows"
+            )
+        return _unit_probes(x - self.stats.probe_mean[:n], self.id)
+
+
+_SCOPES = {"probe": "whitened", "pca": "whitened-pca", "global": "whitened-global"}
+
+
+@dataclass(frozen=True)
+class WhitenedRecipe:
+    """Centre (per probe, or globally), whiten with the frozen ZCA matrix, unit length per probe.
+
+    Parameters
+    ----------
+    stats
+        Frozen reference statistics.
+    scope
+        ``"probe"``: subtract each probe's reference mean (needs statistics for this probe set);
+        ``"pca"``: as ``"probe"``, then keep only the probe's top-``k`` reference principal
+        directions (``k`` features per probe instead of ``dim``: far less noise, so the DNA
+        survives a 128-d random projection);
+        ``"global"``: subtract the mean over all reference responses (any probe set).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> stats = fit_reference(rng.normal(size=(20, 2, 4)), prompts=["a?", "b?"],
+    ...                       embedder="toy", name="toy")
+    >>> r = WhitenedRecipe(stats, scope="global")
+    >>> r.features(rng.normal(size=(5, 4)), probe_set="sha256:anything").shape
+    (5, 4)
+    >>> r.id.startswith("whitened-global-v1+")
+    True
+    """
+
+    stats: ReferenceStats = field(repr=False)
+    scope: Literal["probe", "pca", "global"] = "probe"
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+
+    def __post_init__(self) -> None:
+        if self.scope not in _SCOPES:
+            raise PhyloLLMError(f"scope must be one of {sorted(_SCOPES)}, got {self.scope!r}")
+
+    @property
+    def id(self) -> str:
+        return f"{_SCOPES[self.scope]}-v1+{self.stats.sha[:12]}"
+
+    def features(self, emb: NDArray[np.float32], *, probe_set: str) -> NDArray[np.float64]:
+        x = check_embeddings(emb)
+        _check_width(x, self.stats, self.id)
+        st = self.stats
+        if self.scope in ("probe", "pca"):
+            n = st.n_for(probe_set, recipe=self.id)
+            if n != x.shape[0]:
+                raise PhyloLLMError(
+                    f"probe set {probe_set!r} has {n} probes but the embeddings have {x.shape[0]} rows"
+                )
+            z = (x - st.probe_mean[:n]) @ st.whiten_probe
+            if self.scope == "pca":
+                z = np.einsum("pd,pkd->pk", z, st.probe_basis[:n].astype(np.float64))
+        else:
+            z = (x - st.global_mean) @ st.whiten_global
+        return _unit_probes(z, self.id)
+
+
 RECIPES: dict[str, Callable[[], Recipe]] = {
     "concat": ConcatRecipe,
+    "centred": lambda: CentredRecipe(bundled_reference()),
+    "whitened": lambda: WhitenedRecipe(bundled_reference(), scope="probe"),
+    "whitened-pca": lambda: WhitenedRecipe(bundled_reference(), scope="pca"),
+    "whitened-global": lambda: WhitenedRecipe(bundled_reference(), scope="global"),
 }
 
 
