@@ -49,28 +49,29 @@ def _fix_negative(lm: NDArray[np.float64]) -> int:
     """Zero negative NJ lengths in place, moving each deficit to the sibling branch(es).
 
     Convention (Kuhner & Felsenstein 1994): a negative length ``L_i < 0`` of a pair joined at
-    distance ``d_ij = L_i + L_j >= 0`` becomes 0 and its sibling becomes ``L_j + L_i = d_ij``, so
-    the path between the two joined clusters keeps its length (at most one of the pair can be
-    negative). At the final trifurcation a negative branch becomes 0 and its value is added to
-    both other branches, which keeps both paths through it (again at most one can be negative).
-    Returns the number of negative lengths found.
+    distance ``d_ij = L_i + L_j`` becomes 0 and its sibling becomes ``L_i + L_j = d_ij``, so the
+    path between the two joined clusters keeps its length. At the final trifurcation a negative
+    branch becomes 0 and its value is added to both other branches, which keeps both paths
+    through it. Only when the path itself is negative (a joined pair, or two of the last three
+    branches, both negative -- possible only for matrices far from any tree) are the negative
+    lengths simply zeroed. Returns the number of negative lengths found.
     """
     m = lm.shape[0]
     pairs = lm[: m - 2, 2:4]
-    neg1 = pairs[:, 0] < 0
-    neg2 = pairs[:, 1] < 0
-    count = int(neg1.sum() + neg2.sum())
-    pairs[neg1, 1] += pairs[neg1, 0]
-    pairs[neg1, 0] = 0.0
-    pairs[neg2, 0] += pairs[neg2, 1]
-    pairs[neg2, 1] = 0.0
+    neg = pairs < 0
+    count = int(neg.sum())
+    one = neg[:, 0] ^ neg[:, 1]
+    total = pairs.sum(axis=1)
+    pairs[one & neg[:, 0], 1] = total[one & neg[:, 0]]
+    pairs[one & neg[:, 1], 0] = total[one & neg[:, 1]]
+    pairs[neg] = 0.0
     last = np.array([lm[m - 1, 2], lm[m - 2, 2], lm[m - 2, 3]])  # L0, L1, L2 around the root
-    for k in range(3):
-        if last[k] < 0:
-            count += 1
-            others = [x for x in range(3) if x != k]
-            last[others] += last[k]
-            last[k] = 0.0
+    neg3 = last < 0
+    count += int(neg3.sum())
+    if neg3.sum() == 1:
+        k = int(np.flatnonzero(neg3)[0])
+        last[~neg3] += last[k]
+    last[neg3] = 0.0
     lm[m - 1, 2], lm[m - 2, 2], lm[m - 2, 3] = last
     return count
 
@@ -121,7 +122,8 @@ def nj(dm: DistanceMatrix) -> Tree:
         Once per call, when NJ produced negative branch lengths: each is set to 0 and its
         value moved to its sibling branch, so the path between the two clusters joined at that
         step keeps its length (Kuhner & Felsenstein 1994; at the final trifurcation it is moved
-        to both other branches). The warning gives the count.
+        to both other branches; where that path is itself negative, which needs a matrix far
+        from any tree, the negative lengths are only zeroed). The warning gives the count.
 
     Examples
     --------

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from phylo_llm import DistanceMatrix, PhyloLLMError, Tree, pairwise_distances, read_dna_csv
 from phylo_llm._nj import nj_linkage
-from phylo_llm.build import _assemble_nj, build_tree, nj
+from phylo_llm.build import _assemble_nj, _fix_negative, build_tree, nj
 from phylo_llm.treeops import patristic_distances, robinson_foulds
 
 
@@ -237,6 +237,26 @@ def test_negative_branches_counted_once_and_pair_paths_kept() -> None:
         if c1 < len(dm) and c2 < len(dm):  # two tips joined: a cherry
             ia, ib = tree.index_of(dm.labels[int(c1)]), tree.index_of(dm.labels[int(c2)])
             assert tree.length[ia] + tree.length[ib] == pytest.approx(l1 + l2, abs=1e-12)
+
+
+def test_negative_repair_rules_on_join_records() -> None:
+    # Rows: pair joins (c1, c2, L1, L2), then the last three branches (L1, L2 | L0).
+    lm = np.array(
+        [
+            [0, 1, -0.5, 2.0],  # one negative: moved to the sibling, d_01 = 1.5 kept
+            [2, 3, 1.0, -0.25],
+            [4, 5, -0.5, -0.5],  # the joined pair's path is negative: both zeroed
+            [6, 7, 1.0, 1.0],  # no negative
+            [8, 9, 2.0, -1.0],  # last three: L1, L2 = -1 (moved to both others)
+            [10, 12, 3.0, 0.0],  # L0 = 3
+        ]
+    )
+    assert _fix_negative(lm) == 5
+    np.testing.assert_array_equal(lm[:4, 2:], [[0, 1.5], [0.75, 0], [0, 0], [1, 1]])
+    np.testing.assert_array_equal([lm[5, 2], lm[4, 2], lm[4, 3]], [2.0, 1.0, 0.0])
+    two = np.array([[0, 1, -1.0, -2.0], [2, 4, 5.0, 0.0]])  # two of the last three negative
+    assert _fix_negative(two) == 2
+    np.testing.assert_array_equal([two[1, 2], two[0, 2], two[0, 3]], [5.0, 0.0, 0.0])
 
 
 # ---- edge cases and errors -------------------------------------------------------------------
