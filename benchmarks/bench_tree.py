@@ -5,10 +5,10 @@ Every timed run happens in a fresh subprocess that builds the same seeded data (
 ``dims``-dimensional Gaussian points, Euclidean distances), so peak memory belongs to that run
 alone: for in-process methods it is VmHWM (reset just before the call) minus the resident size
 before the call, i.e. what the call itself added on top of the already loaded input; for
-command-line tools it is the tool's whole maximum resident size (it reads its own input). Numba compile time is excluded from the timings
-(a warm-up call first; the compiled code is cached on disk) and reported once, measured with an
-empty cache. Peers and ours run in the same invocation: on a shared machine only the ratios mean
-much.
+command-line tools it is the tool's whole maximum resident size (it reads its own input).
+Numba compile time is excluded from the timings (a warm-up call first; the compiled code is
+cached on disk) and reported once, measured with an empty cache. Peers and ours run in the
+same invocation: on a shared machine only the ratios mean much.
 
     .venv/bin/python benchmarks/bench_tree.py [--sizes 305 3000 10000] [--repeats 3]
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 
-# name -> (task, max n it is run at by default or None for any, how it runs)
+# name -> (task, largest n it runs at by default, None = any)
 METHODS: dict[str, tuple[str, int | None]] = {
     "phylo_llm nj": ("nj", None),
     "phylo_llm nj (float32 matrix)": ("nj", None),
@@ -197,7 +197,8 @@ def _run_external_measured(method: str, phy: Path, timeout: float) -> dict[str, 
     code = (
         "import json,resource,sys;sys.path.insert(0,%r);import bench_tree as b;"
         "r=b._external(%r,b.Path(%r),%r);"
-        "r['peak_mb']=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024;print(json.dumps(r))"
+        "r['peak_mb']=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024;"
+        "print(json.dumps(r))"
     ) % (str(Path(__file__).parent), method, str(phy), timeout)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -255,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         ap.error(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
-    missing = sorted({EXTERNAL[m] for m in methods if m in EXTERNAL and not shutil.which(EXTERNAL[m])})
+    missing = sorted(
+        {EXTERNAL[m] for m in methods if m in EXTERNAL and not shutil.which(EXTERNAL[m])}
+    )
     if missing:
         print(f"# not installed, skipped: {', '.join(missing)}")
     print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
@@ -298,11 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     print("| n | method | median s | runs | peak MB (added) | ours / peer |")
     print("|---:|---|---:|---:|---:|---:|")
     for res in results:
-        ours = next((r for r in results if r["n"] == res["n"] and r["method"] == OURS[res["task"]]), None)
-        ratio = "" if ours is None or res["method"].startswith("phylo_llm") else \
-            f"{ours['median_s'] / res['median_s']:.3f}"
+        ours = next(
+            (r for r in results if r["n"] == res["n"] and r["method"] == OURS[res["task"]]), None
+        )
+        ratio = ""
+        if ours is not None and not res["method"].startswith("phylo_llm"):
+            ratio = f"{ours['median_s'] / res['median_s']:.3f}"
         secs = "timeout" if res["median_s"] == float("inf") else f"{res['median_s']:.3f}"
-        print(f"| {res['n']} | {res['method']} | {secs} | {res['runs']} | {res['peak_mb']:.0f} | {ratio} |")
+        print(f"| {res['n']} | {res['method']} | {secs} | {res['runs']} | "
+              f"{res['peak_mb']:.0f} | {ratio} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -296,7 +296,8 @@ def _nj_core(d, lm, stats):
         for a in range(n):
             if mrest[a] == np.inf:
                 continue
-            lb = _envelope(mrest[a], env[a], dmax[a], float(n_at[a] - n)) + (r_at[a] - r[a]) + (C - c_at[a])
+            lb = _envelope(mrest[a], env[a], dmax[a], float(n_at[a] - n))
+            lb += (r_at[a] - r[a]) + (C - c_at[a])
             if lb > bq + slack:
                 continue
             q, b, mr, dm = _scan_row(d, r, a, n, ids, cid[a], cd[a], env[a], bufq, bufb)
@@ -394,7 +395,9 @@ def _nj_core(d, lm, stats):
     stats[0] = n_scans
 
 
-def nj_linkage(d: NDArray[np.floating], *, inplace: bool = False) -> tuple[NDArray[np.float64], int]:
+def nj_linkage(
+    d: NDArray[np.floating], *, inplace: bool = False
+) -> tuple[NDArray[np.float64], int]:
     """Canonical neighbor joining on a distance array; the join records in scikit-bio's layout.
 
     Parameters
@@ -428,7 +431,9 @@ def nj_linkage(d: NDArray[np.floating], *, inplace: bool = False) -> tuple[NDArr
     if d.dtype not in (np.float32, np.float64):
         d = d.astype(np.float64)
     if d.ndim != 2 or d.shape[0] != d.shape[1] or d.shape[0] < 3:
-        raise ValueError(f"nj_linkage needs a square array with at least 3 rows, got shape {d.shape}")
+        raise ValueError(
+            f"nj_linkage needs a square array with at least 3 rows, got shape {d.shape}"
+        )
     work = d if inplace else np.array(d, copy=True, order="C")
     if not work.flags.c_contiguous:
         work = np.ascontiguousarray(work)
