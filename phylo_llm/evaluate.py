@@ -68,8 +68,8 @@ def roc_auc(positive: ArrayLike, negative: ArrayLike) -> float:
     --------
     >>> roc_auc([0.1, 0.2], [0.3, 0.4])
     1.0
-    >>> roc_auc([0.1, 0.3], [0.3, 0.0])
-    0.625
+    >>> roc_auc([0.1, 0.3], [0.3, 0.0])  # wins: (0.1, 0.3); tie: (0.3, 0.3) -> 1.5 / 4
+    0.375
     """
     from scipy.stats import rankdata
 

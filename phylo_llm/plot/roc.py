@@ -57,7 +57,7 @@ def plot_roc(
     import matplotlib.pyplot as plt
 
     with style():
-        fig, ax = plt.subplots(figsize=(3.6, 3.4))
+        fig, ax = plt.subplots(figsize=(3.6, 3.6 + 0.16 * len(curves)))
         ax.plot([0, 1], [0, 1], color="#BBBBBB", lw=0.8, ls=":", zorder=1)
         for colour, (name, ev) in zip(FAMILY_PALETTE, curves.items()):
             pc = ev.parent_child
@@ -71,7 +71,8 @@ def plot_roc(
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.01)
         ax.set_aspect("equal")
-        ax.legend(loc="lower right", fontsize=6)
+        # Below the axes: long recipe names never cover the curves.
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), fontsize=6, frameon=False)
         if title:
             ax.set_title(title, loc="left")
     return fig
