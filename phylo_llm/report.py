@@ -30,7 +30,7 @@ from .dna import DnaSet, atomic_write_text
 from .errors import PhyloLLMError
 from .meta import join_meta
 from .newick import write_newick
-from .plot import family_colors, save_figure
+from .plot import close_figure, family_colors, save_figure
 from .plot.dnamap import embed, plot_dna_map, write_dna_map_html
 from .plot.tree import plot_tree
 from .plot.trends import (
@@ -125,8 +125,6 @@ def make_report(
     bad = [f for f in formats if f not in _FORMATS]
     if bad or not formats:
         raise PhyloLLMError(f"formats must be a non-empty subset of {list(_FORMATS)}, got {list(formats)}")
-    import matplotlib.pyplot as plt
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(exist_ok=True)
@@ -147,7 +145,7 @@ def make_report(
             for fmt in formats:
                 files[f"figures/{stem}.{fmt}"] = save_figure(fig, out / "figures" / f"{stem}.{fmt}")
         finally:
-            plt.close(fig)  # type: ignore[arg-type]
+            close_figure(fig)
 
     tick(steps[0])
     joined = join_meta(dna, meta, allow_extra=allow_extra, families=families)

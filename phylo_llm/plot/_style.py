@@ -261,6 +261,13 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int | None = None) -> Path:
     return path
 
 
+def close_figure(fig: Any) -> None:
+    """Release a figure made by pyplot (long reports would otherwise pile them up in memory)."""
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
 @contextmanager
 def _rc_for_saving() -> Iterator[None]:
     import matplotlib
