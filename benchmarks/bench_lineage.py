@@ -204,6 +204,13 @@ def main(argv=None) -> int:
         for dims in (128, 1024):
             run(f"recipe {k}, JL {dims}-d DNA", jl_dm(feats[k], labels, dims))
     t_main = time.perf_counter() - t0
+    keys = list(ev)
+    cols = {"published": keys[0], "naive": keys[1], "whitened": "recipe whitened (exact)"}
+    print("\nParent-child AUC by relation (pairs):\n| relation | pairs | "
+          + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols))
+    for rel, est in ev[keys[0]].by_relation:
+        aucs = [dict(ev[k].by_relation)[rel].auc for k in cols.values()]
+        print(f"| {rel} | {est.n_pos} | " + " | ".join(f"{a:.3f}" for a in aucs) + " |")
 
     # ---- ablations (point AUCs; exact distances) ------------------------------------------
     print("\nAblations (parent-child AUC | same-family AUC, exact distances):")
@@ -247,8 +254,7 @@ def main(argv=None) -> int:
         from phylo_llm.plot import save_figure
         from phylo_llm.plot.roc import plot_roc
 
-        keys = list(ev)
-        pick = {keys[0]: ev[keys[0]], "naive concat": ev[keys[1]],
+        pick = {"published DNA (Qwen3-Embedding-8B)": ev[keys[0]], "naive concat": ev[keys[1]],
                 "whitened (exact)": ev["recipe whitened (exact)"],
                 "whitened-pca, 128-d DNA": ev["recipe whitened-pca, JL 128-d DNA"]}
         save_figure(plot_roc(pick, title=f"parent-child pairs, {n} probes"), args.plot)
