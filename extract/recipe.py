@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -185,7 +186,9 @@ class ReferenceStats:
     def __post_init__(self) -> None:
         for name in _ARRAYS:
             object.__setattr__(self, name, _readonly(getattr(self, name)))
-        object.__setattr__(self, "probe_sets", dict(sorted(self.probe_sets.items())))
+        object.__setattr__(
+            self, "probe_sets", MappingProxyType(dict(sorted(self.probe_sets.items())))
+        )
         n, d = self.probe_mean.shape
         if self.global_mean.shape != (d,) or self.whiten_probe.shape != (d, d) or (
             self.whiten_global.shape != (d, d)
