@@ -94,8 +94,8 @@ def register_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=_positive_int, default=D["max_new_tokens"],
                    help=f"greedy tokens per response (default {D['max_new_tokens']})")
     p.add_argument("--dims", type=_positive_int, default=D["dims"], help=f"DNA dimension (default {D['dims']})")
-    p.add_argument("--outgroup", action="store_true",
-                   help="add the real Gemma-3-270M (bundled) as an outgroup and root on it")
+    p.add_argument("--no-outgroup", dest="outgroup", action="store_false",
+                   help="leave out the real Gemma-3-270M outgroup (bundled; rooted on by default)")
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads")
     p.add_argument("--no-figure", action="store_true", help="skip tree.png")
     p.add_argument("--cache", type=Path, help="cache root (default $PHYLO_LLM_CACHE or ~/.cache/phylo_llm)")

@@ -35,7 +35,7 @@ def test_clade_groups():
 def test_demo_end_to_end_on_a_tiny_model_then_from_cache(tiny_base, tmp_path, monkeypatch):
     out, cache = tmp_path / "out", tmp_path / "cache"
     kw = dict(base=tiny_base, n_leaves=4, probes="random:6:0", max_new_tokens=4, dims=16,
-              noise=0.3, cache=cache, threads=1)
+              noise=0.3, cache=cache, threads=1, outgroup=False)
     res = run_demo(out, **kw)
     assert not res.dna_cached
     assert sorted(res.tree.tip_names) == ["sim00", "sim01", "sim10", "sim11"]
@@ -71,7 +71,8 @@ def test_demo_cli_runs_and_reports(tiny_base, tmp_path, capsys):
 
     rc = main(["demo", "-o", str(tmp_path / "o"), "--base", str(tiny_base), "--leaves", "4",
                "--probes", "random:4:1", "--max-new-tokens", "3", "--dims", "8", "--noise", "0.3",
-               "--cache", str(tmp_path / "c"), "--quiet", "--no-figure", "--threads", "1"])
+               "--cache", str(tmp_path / "c"), "--quiet", "--no-figure", "--threads", "1",
+               "--no-outgroup"])
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "Robinson-Foulds" in out.out
@@ -101,3 +102,20 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     rc = main(["simulate", "--base", "someone/model", "--cache", str(tmp_path)])
     assert rc == 2
     assert "base must be a local or bundled model" in capsys.readouterr().err
+
+
+def test_outgroup_roots_the_tree_and_is_left_out_of_the_score(tiny_base, tmp_path, monkeypatch):
+    import shutil
+
+    other = tmp_path / "other-model"
+    shutil.copytree(_tiny_model(tmp_path / "o"), other)
+    monkeypatch.setattr(demo_mod, "OUTGROUP", str(other))  # stands in for gemma3-270m
+    res = run_demo(tmp_path / "out", base=tiny_base, n_leaves=4, probes="random:5:0",
+                   max_new_tokens=3, dims=8, noise=0.3, cache=tmp_path / "c", threads=1,
+                   outgroup=True, figure=False)
+    assert "other-model" in res.tree.tip_names
+    # Rooted on the outgroup: it hangs directly below the root.
+    assert "other-model" in [res.tree.name[c] for c in res.tree.children(0)]
+    assert 0 <= res.rf <= 2  # over the 4 simulated leaves only
+    summary = json.loads(res.files["summary"].read_text())
+    assert summary["outgroup"] == "other-model" and summary["rf_max"] == 2
