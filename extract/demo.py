@@ -64,6 +64,8 @@ class DemoResult:
         Whether the DNA came from the demo cache (no model was loaded).
     seconds
         Wall time of the call.
+    notes
+        Anything the caller should know (models excluded, figure skipped).
     """
 
     tree: Tree
