@@ -12,9 +12,9 @@ re-run embeds nothing and an interrupted run resumes. A cold run embeds 345 x N 
 
 Usage::
 
-    python benchmarks/bench_lineage.py --probes 32
-    python benchmarks/bench_lineage.py --probes 32 --fit-reference extract/data/reference_llm-dna-paper_minilm.npz
-    python benchmarks/bench_lineage.py --probes 32 --rand-zh 32   # the held-out check, run once
+    python benchmarks/bench_lineage.py --probes 48
+    python benchmarks/bench_lineage.py --probes 48 --fit-reference extract/data/reference_llm-dna-paper_minilm.npz
+    python benchmarks/bench_lineage.py --probes 48 --rand-zh 32   # the held-out check, run once
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def quick_auc(dm: DistanceMatrix, pairs) -> tuple[float, float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--probes", type=int, default=32, help="leading probes of the paper set used")
+    ap.add_argument("--probes", type=int, default=48, help="leading probes of the paper set used")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "phylo_llm" / "bench_lineage")
     ap.add_argument("--fit-reference", type=Path, help="fit frozen statistics, write them here, exit")
