@@ -14,7 +14,7 @@ Usage::
 
     python benchmarks/bench_lineage.py --probes 48
     python benchmarks/bench_lineage.py --probes 48 --fit-reference extract/data/reference_llm-dna-paper_minilm.npz
-    python benchmarks/bench_lineage.py --probes 48 --rand-zh 32   # the held-out check, run once
+    python benchmarks/bench_lineage.py --probes 48 --rand-zh 16   # the held-out check, run once
 """
 
 from __future__ import annotations
