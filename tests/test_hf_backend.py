@@ -310,7 +310,7 @@ def test_settings_are_json_and_track_what_changes_responses(tiny):
 
 
 def test_pad_token_from_eos_is_recorded(tmp_path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     path = _build(tmp_path, "gpt2")
     tok = AutoTokenizer.from_pretrained(path)
@@ -320,7 +320,6 @@ def test_pad_token_from_eos_is_recorded(tmp_path):
     backend = HFBackend(path, max_new_tokens=4, batch_size=3)
     assert backend.settings()["pad_token"] == "eos"
     assert backend.generate(PROMPTS) == HFBackend(path, max_new_tokens=4, batch_size=1).generate(PROMPTS)
-    del AutoModelForCausalLM
 
 
 def test_threads_restored(tiny):
