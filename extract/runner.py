@@ -137,7 +137,7 @@ def run_extraction(
     max_empty_fraction: float = 0.5,
     probes_limit: int | None = None,
     generation: str | None = None,
-    chunk_size: int = 16,
+    chunk_size: int = 32,
     backend_settings: Mapping[str, Any] | None = None,
     project_batch: int = 32,
     on_error: Literal["raise", "skip"] = "raise",

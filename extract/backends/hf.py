@@ -120,7 +120,7 @@ class HFBackend:
         *,
         model_id: str | None = None,
         max_new_tokens: int = 64,
-        batch_size: int = 8,
+        batch_size: int = 32,
         chat_template: ChatTemplate = "auto",
         threads: int | None = None,
         device: str | None = None,
@@ -487,10 +487,12 @@ def _sha256_file(path: Path) -> str:
 
 
 def _directory_fingerprint(path: Path) -> str:
-    """Hash of a model directory's config/tokenizer files and its weight files' names and sizes.
+    """Hash of a model directory's config/tokenizer files and samples of its weight files.
 
-    Hashing gigabytes of weights on every load would cost more than loading them; names and
-    sizes together with the config catch a swapped checkpoint in practice.
+    Hashing gigabytes of weights on every load would cost more than loading them. Names and sizes
+    alone are not enough: a fine-tune or a perturbed copy written over the same directory keeps
+    both, so 1 MiB from the start, middle and end of every weight file is hashed too (the start
+    alone is mostly the safetensors header, identical across checkpoints of one architecture).
     """
     marker = path / _MARKER
     if marker.is_file():
@@ -503,8 +505,16 @@ def _directory_fingerprint(path: Path) -> str:
             digest.update(f.read_bytes())
     for f in sorted(path.iterdir()):
         if f.is_file() and f.name.endswith(_WEIGHT_SUFFIXES):
-            digest.update(f"{f.name}\0{f.stat().st_size}\0".encode())
+            size = f.stat().st_size
+            digest.update(f"{f.name}\0{size}\0".encode())
+            with f.open("rb") as fh:
+                for offset in sorted({0, max(0, size // 2 - _SAMPLE // 2), max(0, size - _SAMPLE)}):
+                    fh.seek(offset)
+                    digest.update(fh.read(_SAMPLE))
     return "dir-sha256:" + digest.hexdigest()[:16]
+
+
+_SAMPLE = 1 << 20
 
 
 def _read_marker(path: Path) -> dict[str, Any]:
