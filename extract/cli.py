@@ -10,6 +10,7 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+from .runner import DEFAULT_DIMS, DEFAULT_RECIPE
 
 __all__ = ["register", "run"]
 
@@ -66,9 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (default OPENAI_API_KEY)")
     p.add_argument("--embedder", default="all-MiniLM-L6-v2", metavar="NAME",
                    help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2)")
-    p.add_argument("--recipe", default="concat", metavar="NAME", help="embedding -> DNA recipe (default concat)")
+    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="NAME",
+                   help=f"embedding -> DNA recipe (default {DEFAULT_RECIPE}; 'concat' is the paper's; "
+                   "'whitened' for the llm-dna-paper prompts)")
     p.add_argument("--seed", type=int, default=0, help="projection seed (default 0)")
-    p.add_argument("--dims", type=_positive, default=128, help="DNA dimension (default 128)")
+    p.add_argument("--dims", type=_positive, default=DEFAULT_DIMS, help=f"DNA dimension (default {DEFAULT_DIMS})")
     p.add_argument("--max-empty-fraction", type=float, default=0.5, metavar="F",
                    help="exclude models with more empty responses than this (default 0.5)")
     p.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache root for responses and embeddings")

@@ -60,6 +60,7 @@ class HashEmbedder:
 def _run(models: list, tmp_path: Path, **kw: Any):
     kw.setdefault("embedder", HashEmbedder())
     kw.setdefault("dims", 16)
+    kw.setdefault("recipe", "concat")  # the default recipe's frozen statistics are MiniLM's
     return run_extraction(models, PROBES, out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", chunk_size=3, **kw)
 
 
@@ -141,6 +142,7 @@ def test_related_models_are_closer(tmp_path: Path) -> None:
     dna = extract_dna(
         [Fake("base", 0), Variant("child", 0), Fake("stranger", 2)], PROBES,
         out_dir=tmp_path / "o", cache_dir=tmp_path / "c", embedder=HashEmbedder(), dims=64,
+        recipe="concat",
     )
     d = lambda a, b: np.linalg.norm(dna.vector(a) - dna.vector(b))  # noqa: E731
     assert d("base", "child") < d("base", "stranger")
@@ -215,3 +217,11 @@ def test_failing_model_stops_the_run_or_is_skipped(tmp_path: Path) -> None:
     assert res.dna.labels == ("a", "c") and [m.model for m in res.failed] == ["bad"]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["n_failed"] == 1 and summary["models"][1]["status"] == "failed"
+
+
+def test_default_recipe_refuses_an_embedder_its_statistics_do_not_fit(tmp_path: Path) -> None:
+    # The default (whitened-global) carries frozen MiniLM statistics: a 26-d toy embedder must be
+    # refused with a message naming both, never silently mixed.
+    with pytest.raises(PhyloLLMError, match=r"statistics for .*all-MiniLM-L6-v2.*384-d"):
+        run_extraction([Fake("org/a", 0)], PROBES, out_dir=tmp_path / "out", cache_dir=tmp_path / "c",
+                       embedder=HashEmbedder(), chunk_size=3)
