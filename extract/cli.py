@@ -75,6 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-empty-fraction", type=float, default=0.5, metavar="F",
                    help="exclude models with more empty responses than this (default 0.5)")
     p.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache root for responses and embeddings")
+    p.add_argument("--contributions", action="store_true",
+                   help="also write DNA_DIR/contributions.npz (per-probe DNA shares) for phylo-llm bootstrap")
     p.add_argument("--keep-going", action="store_true",
                    help="a model that fails to load or answer is reported and skipped, not fatal")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -166,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
                 probes_limit=args.probes_limit,
                 backend_settings=backend_settings,
                 on_error="skip" if args.keep_going else "raise",
+                contributions=args.contributions,
             )
         finally:
             if progress is not None:

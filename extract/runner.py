@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from phylo_llm.bootstrap import ProbeContributions, write_contributions
 from phylo_llm.dna import DnaSet, atomic_write_text, write_dna
 from phylo_llm.errors import PhyloLLMError
 
@@ -31,7 +32,7 @@ from .backends import check_spec, resolve_backend
 from .backends.base import Backend
 from .backends.recorded import RecordedBackend
 from .dna import dna_provenance, model_features
-from .projection import _check_params, project
+from .projection import _check_params, per_probe_contributions, project
 from .embed import DEFAULT_EMBEDDER, SentenceEmbedder, embed_texts
 from .probes import ProbeSet, load_probes
 from .progress import ProgressCallback, ProgressEvent, emit
@@ -148,6 +149,7 @@ def run_extraction(
     chunk_size: int = 32,
     backend_settings: Mapping[str, Any] | None = None,
     project_batch: int = 32,
+    contributions: bool = False,
     on_error: Literal["raise", "skip"] = "raise",
 ) -> ExtractionResult:
     """Extract the DNA of ``models`` and write it (plus a summary) under ``out_dir``.
@@ -192,6 +194,10 @@ def run_extraction(
         Keyword arguments for :func:`~extract.backends.resolve_backend` (string specs only).
     project_batch
         Models projected together (the projection matrix is generated once per batch).
+    contributions
+        Also write ``contributions.npz``: each model's per-probe share of its DNA
+        (``n_models x n_probes x dims``), the input of probe-resampling bootstrap support
+        (``phylo-llm bootstrap``). Off by default: it is ``n_probes`` times the DNA's size.
     on_error
         ``"raise"``: a model that cannot be loaded or fails while answering stops the run
         (everything done so far is cached). ``"skip"``: it is recorded as ``"failed"`` in the
@@ -256,12 +262,17 @@ def run_extraction(
     label_of_first: tuple[str, str] | None = None
     prov = None
     pending: list[tuple[str, np.ndarray, str]] = []
+    shares: dict[str, np.ndarray] = {}
 
     def flush() -> None:
         if not pending:
             return
         assert prov is not None
-        vecs = project(np.stack([f for _, f, _ in pending]), seed=seed, dims=dims)
+        feats = np.stack([f for _, f, _ in pending])
+        vecs = project(feats, seed=seed, dims=dims)
+        if contributions:
+            per_probe = per_probe_contributions(feats, seed=seed, dims=dims)
+            shares.update((m, c.astype(np.float32)) for (m, _, _), c in zip(pending, per_probe))
         for (model, _, message), vec in zip(pending, vecs):
             write_dna(DnaSet((model,), vec[None, :], prov), out / f"models/{safe_name(model)}.json")
             labels.append(model)
@@ -375,6 +386,11 @@ def run_extraction(
     labels_in_order = [s.model for s in summaries if s.status == "ok"]
     dna = DnaSet(tuple(labels_in_order), np.stack([vectors[order[m]] for m in labels_in_order]), prov)
     write_dna(dna, out / "dna.json")
+    if contributions:
+        write_contributions(
+            ProbeContributions(dna.labels, np.stack([shares[m] for m in dna.labels]), prov),
+            out / "contributions.npz",
+        )
     return ExtractionResult(dna, tuple(summaries))
 
 

@@ -225,3 +225,21 @@ def test_default_recipe_refuses_an_embedder_its_statistics_do_not_fit(tmp_path: 
     with pytest.raises(PhyloLLMError, match=r"statistics for .*all-MiniLM-L6-v2.*384-d"):
         run_extraction([Fake("org/a", 0)], PROBES, out_dir=tmp_path / "out", cache_dir=tmp_path / "c",
                        embedder=HashEmbedder(), chunk_size=3)
+
+
+def test_contributions_sum_to_the_dna_and_feed_the_bootstrap(tmp_path: Path) -> None:
+    from phylo_llm.bootstrap import bootstrap, read_contributions
+
+    models = [Fake(f"org/m{i}", i % 3) for i in range(6)]
+    res = _run(models, tmp_path, contributions=True, project_batch=4)  # two projection batches
+    pc = read_contributions(tmp_path / "out" / "contributions.npz")
+    assert pc.labels == res.dna.labels
+    assert pc.values.shape == (6, len(PROBES), 16)
+    np.testing.assert_allclose(pc.values.sum(axis=1), res.dna.vectors, rtol=1e-5, atol=1e-5)
+    boot = bootstrap(pc, n_replicates=20, seed=0)
+    assert sorted(boot.tree.tip_names) == sorted(res.dna.labels)
+
+
+def test_contributions_are_not_written_unless_asked(tmp_path: Path) -> None:
+    _run([Fake("org/a", 0), Fake("org/b", 1)], tmp_path)
+    assert not (tmp_path / "out" / "contributions.npz").exists()
