@@ -4,7 +4,9 @@ Re-exports the public API of the core modules; nothing else lives here. Figures 
 :mod:`phylo_llm.plot` (imported on demand, so the core never loads matplotlib).
 """
 
-from .bootstrap import BootstrapResult, ProbeContributions, bootstrap, read_contributions, split_support, write_contributions
+# `bootstrap` itself stays phylo_llm.bootstrap.bootstrap: re-exporting the function here would
+# shadow the module of the same name.
+from .bootstrap import BootstrapResult, ProbeContributions, read_contributions, split_support, write_contributions
 from .build import build_tree, nj, upgma
 from .distance import (
     DistanceMatrix,
@@ -57,7 +59,6 @@ __all__ = [
     "Report",
     "SpeedResult",
     "Tree",
-    "bootstrap",
     "build_tree",
     "collapse_short_branches",
     "dna_distances",
