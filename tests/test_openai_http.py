@@ -192,7 +192,7 @@ def test_secret_absent_from_every_file_of_a_full_extraction(
     spec = f"openai:{server.url}#tiny-chat"
     res = run_extraction(
         [spec], "random:6:1", out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
-        embedder=_Letters(), dims=8, backend_settings={"api_key_env": "LAB_KEY", "max_new_tokens": 5},
+        embedder=_Letters(), dims=8, recipe="concat", backend_settings={"api_key_env": "LAB_KEY", "max_new_tokens": 5},
     )
     assert res.dna.labels == ("tiny-chat",)
     assert all(a == f"Bearer {SECRET}" for a in server.auth) and len(server.auth) == 6
