@@ -25,6 +25,7 @@ import numpy as np  # noqa: F401  (used by the docstring example)
 import pandas as pd
 
 from .build import nj, upgma
+from .family import family_vs_lineage
 from .distance import Metric, dna_distances, write_distance_matrix
 from .dna import DnaSet, atomic_write_text
 from .errors import PhyloLLMError
@@ -175,6 +176,13 @@ def make_report(
         figure(plot_speed(speed, colors=colors, title="Evolutionary speed per family (NJ, midpoint root)"), "speed")
         figure(plot_speed_fits(speed, colors=colors), "speed_fits")
 
+    # Family (structural, or the table's) vs behavioural lineage: where DNA disagrees with family.
+    fam_source = "structural" if families else "metadata table"
+    fam = {m: (f if isinstance(f, str) and f else f"unlabelled:{m}") for m, f in joined["family"].items()}
+    fvl = family_vs_lineage(fam, nj_tree)
+    fvl.to_csv(out / "tables" / "family_vs_lineage.csv")
+    files["tables/family_vs_lineage.csv"] = out / "tables" / "family_vs_lineage.csv"
+
     tick(steps[4])
     by_year = architecture_by_year(joined)
     cd = centroid_distances(dna, joined, metric=metric, allow_extra=False)
@@ -217,7 +225,7 @@ def make_report(
                                                title=f"DNA map of {len(dna)} models")
 
     tick(steps[7])
-    summary = _summary(dna, joined, speed, clades, metric)
+    summary = _summary(dna, joined, speed, clades, metric) + _family_lines(fvl, fam_source)
     atomic_write_text(out / "index.md", _index_md(title, summary, files, formats))
     files["index.md"] = out / "index.md"
     atomic_write_text(out / "index.html", _index_html(title, summary, files, formats))
@@ -243,7 +251,26 @@ _SECTIONS = (
                        ("tables/centroid_distances.csv", "distances to centroids (CSV)"),
                        ("tables/tree_positions.csv", "tree positions and nearest neighbours (CSV)")]),
     ("DNA map", [("dna_map.html", "interactive DNA map (offline HTML)"), ("figures/dna_map", "DNA map (static)")]),
+    ("Family vs lineage", [("tables/family_vs_lineage.csv",
+                            "per model: nearest DNA relative, same family?, family forms a clade? (CSV)")]),
 )
+
+
+def _family_lines(fvl: pd.DataFrame, source: str) -> list[str]:
+    """Summary of where families (structural or labelled) and DNA lineage agree."""
+    multi = fvl[fvl["family_size"] > 1]
+    same = multi["nearest_same_family"].astype("boolean")
+    clade = multi.groupby("family")["family_is_clade"].first().astype("boolean")
+    split = sorted(str(f) for f, is_clade in clade.items() if not pd.isna(is_clade) and not is_clade)
+    lines = [
+        f"Family ({source}) vs DNA lineage: {int(same.sum())} of {len(multi)} models in multi-model "
+        f"families have a nearest DNA relative from their own family; {int(clade.sum())} of "
+        f"{len(clade)} such families form a clade in the NJ tree."
+    ]
+    if split:
+        shown = ", ".join(split[:8]) + (" ..." if len(split) > 8 else "")
+        lines.append(f"Families split across the tree (same build, diverged behaviour): {shown}.")
+    return lines
 
 
 def _summary(dna: DnaSet, joined: pd.DataFrame, speed: SpeedResult, clades: pd.DataFrame, metric: str) -> list[str]:

@@ -188,3 +188,22 @@ def test_docstring_examples_run() -> None:
     result = doctest.testmod(phylo_llm.report, optionflags=doctest.ELLIPSIS)
     plt.close("all")
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_report_shows_where_structural_family_and_lineage_disagree(tmp_path: Path) -> None:
+    dna, meta = _synthetic()
+    # Structural families: fam0 and fam1 are behavioural clusters, but say fam1's first two models
+    # share fam0's build (same architecture + tokenizer) after diverging in training.
+    structural = {m: ("fam0" if m.startswith("org0/") or m in ("org1/model-1-0", "org1/model-1-1")
+                      else m.split("/")[0].replace("org", "fam")) for m in dna.labels}
+    make_report(dna, meta, tmp_path / "out", formats=["png"], n_boot=20, families=structural)
+    table = pd.read_csv(tmp_path / "out" / "tables" / "family_vs_lineage.csv", index_col="model")
+    moved = ["org1/model-1-0", "org1/model-1-1"]
+    assert (table.loc[moved, "family"] == "fam0").all()
+    assert not table.loc[moved, "agrees"].any()  # their DNA sits with fam1, away from their build
+    assert (table.loc[["org0/model-0-0", "org2/model-2-0"], "nearest_same_family"]).all()
+    assert not table.loc["org0/model-0-0", "family_is_clade"]  # fam0 is split across the tree
+    assert table.loc["org2/model-2-0", "family_is_clade"]      # fam2 is both one build and one clade
+    index = (tmp_path / "out" / "index.md").read_text()
+    assert "Family (structural) vs DNA lineage" in index
+    assert "Families split across the tree (same build, diverged behaviour): fam0" in index
