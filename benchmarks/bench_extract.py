@@ -17,7 +17,7 @@ llm-dna needs three adjustments to run offline on equal terms, all visible below
 Usage::
 
     .venv/bin/python benchmarks/bench_extract.py [--probes 100] [--new-tokens 64]
-        [--batch-size 32] [--threads 1] [--skip-peer] [--json out.json]
+        [--batch-size 64] [--threads 1] [--skip-peer] [--json out.json]
 
 Both sides run once per invocation (a full run takes many minutes on a small CPU); ours runs
 first, so any warm-up (file cache) favours the peer.
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--probes", type=int, default=100, help="number of random:N:0 probes")
     ap.add_argument("--new-tokens", type=int, default=64)
-    ap.add_argument("--batch-size", type=int, default=32, help="our batch size (llm-dna: 1)")
+    ap.add_argument("--batch-size", type=int, default=64, help="our batch size (llm-dna: 1)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads, both sides")
     ap.add_argument("--skip-peer", action="store_true", help="time only our pipeline")
     ap.add_argument("--json", type=Path, help="write the measurements here")

@@ -146,7 +146,7 @@ def run_extraction(
     max_empty_fraction: float = 0.5,
     probes_limit: int | None = None,
     generation: str | None = None,
-    chunk_size: int = 32,
+    chunk_size: int = 64,
     backend_settings: Mapping[str, Any] | None = None,
     project_batch: int = 32,
     contributions: bool = False,

@@ -120,7 +120,7 @@ class HFBackend:
         *,
         model_id: str | None = None,
         max_new_tokens: int = 64,
-        batch_size: int = 32,
+        batch_size: int = 64,
         chat_template: ChatTemplate = "auto",
         threads: int | None = None,
         device: str | None = None,
