@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phylo_llm.dna import DnaSet, atomic_write_text, read_dna, write_dna
-from phylo_llm.errors import PhyloLLMError
+from phylo_llm.dna import atomic_write_text, read_dna, write_dna
 from phylo_llm.tree import Tree
 
 __all__ = ["DemoResult", "run_demo", "DEMO_DEFAULTS", "clade_groups"]

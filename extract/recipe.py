@@ -46,6 +46,7 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from phylo_llm._atomic import atomic_open
 from phylo_llm.errors import PhyloLLMError
 
 __all__ = [
@@ -331,30 +332,19 @@ def fit_reference(
 
 def write_reference(stats: ReferenceStats, path: str | Path) -> Path:
     """Store ``stats`` as ``.npz`` (arrays as float32, metadata as JSON), atomically."""
-    import os
-    import tempfile
-
     path = Path(path)
     if path.suffix != ".npz":
         raise PhyloLLMError(f"reference statistics file must end in .npz, got {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(
-                fh,
-                meta=np.array(json.dumps(stats._meta(), sort_keys=True)),
-                probe_mean=stats.probe_mean,
-                global_mean=stats.global_mean,
-                whiten_probe=stats.whiten_probe,
-                whiten_global=stats.whiten_global,
-                probe_basis=stats.probe_basis,
-            )
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(
+            fh,
+            meta=np.array(json.dumps(stats._meta(), sort_keys=True)),
+            probe_mean=stats.probe_mean,
+            global_mean=stats.global_mean,
+            whiten_probe=stats.whiten_probe,
+            whiten_global=stats.whiten_global,
+            probe_basis=stats.probe_basis,
+        )
     return path
 
 

@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +49,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from ._atomic import atomic_open
 from .build import nj, upgma
 from .distance import DistanceMatrix, Metric, pairwise_distances
 from .dna import DnaSet, Provenance, _check_unique
@@ -195,15 +194,8 @@ def write_contributions(contributions: ProbeContributions, path: str | Path) -> 
         values=contributions.values,
         provenance=np.array(json.dumps(contributions.provenance.to_dict())),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        fh.write(buf.getvalue())
     return path
 
 

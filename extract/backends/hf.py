@@ -19,14 +19,15 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from phylo_llm.errors import PhyloLLMError
 
+from .._torch import torch_threads
 from ..models import _BUNDLED, cache_dir, resolve_model
 
 __all__ = ["HFBackend", "GenerationStats", "convert_gguf"]
@@ -380,19 +381,8 @@ class HFBackend:
             kwargs["decoder_start_token_id"] = start
         return GenerationConfig(**kwargs)
 
-    @contextmanager
-    def _torch_threads(self) -> Iterator[None]:
-        import torch
-
-        if self.threads is None:
-            yield
-            return
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
+    def _torch_threads(self) -> AbstractContextManager[None]:
+        return torch_threads(self.threads)
 
     def __repr__(self) -> str:
         return (
