@@ -86,6 +86,42 @@ class Recipe(Protocol):
         ...
 
 
+def check_applicable(recipe: Recipe, *, embedder: str, probe_set: str, n_probes: int) -> None:
+    """Raise, before any model runs, when ``recipe`` cannot apply to this embedder / probe set.
+
+    Recipes with frozen statistics (``recipe.stats``) were fitted on one embedder's vectors, and
+    the per-probe ones on one prompt list: statistics of another embedder with the same width
+    would otherwise be applied silently. Recipes without statistics apply to anything.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> stats = fit_reference(rng.normal(size=(20, 2, 4)), prompts=["a?", "b?"],
+    ...                       embedder="toy", name="toy")
+    >>> check_applicable(WhitenedRecipe(stats, scope="global"), embedder="other",
+    ...                  probe_set="sha256:x", n_probes=2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    phylo_llm.errors.PhyloLLMError: recipe 'whitened-global-v1+...' has statistics fitted on embedder 'toy', but the embedder is 'other'; use recipe 'concat' or fit statistics for this embedder with extract.recipe.fit_reference
+    """
+    stats = getattr(recipe, "stats", None)
+    if stats is None:
+        return
+    if embedder != stats.embedder:
+        raise PhyloLLMError(
+            f"recipe {recipe.id!r} has statistics fitted on embedder {stats.embedder!r}, but the "
+            f"embedder is {embedder!r}; use recipe 'concat' or fit statistics for this embedder "
+            "with extract.recipe.fit_reference"
+        )
+    if getattr(recipe, "scope", "probe") in ("probe", "pca"):
+        n = stats.n_for(probe_set, recipe=recipe.id)
+        if n != n_probes:
+            raise PhyloLLMError(
+                f"probe set {probe_set!r} has {n_probes} probes but recipe {recipe.id!r} has "
+                f"statistics for {n}"
+            )
+
+
 def check_embeddings(emb: NDArray[np.floating], *, what: str = "embeddings") -> NDArray[np.float64]:
     """Validate one model's embeddings (2-D, at least one probe, finite) and return float64.
 

@@ -36,7 +36,7 @@ from .projection import _check_params, per_probe_contributions, project
 from .embed import DEFAULT_EMBEDDER, SentenceEmbedder, embed_texts
 from .probes import ProbeSet, load_probes
 from .progress import ProgressCallback, ProgressEvent, emit
-from .recipe import Recipe, get_recipe
+from .recipe import Recipe, check_applicable, get_recipe
 from .store import Responses, canonical_json, collect_responses, default_cache_dir, safe_name
 
 __all__ = ["extract_dna", "run_extraction", "ExtractionResult", "ModelSummary", "generation_label"]
@@ -251,6 +251,8 @@ def run_extraction(
     out = Path(out_dir)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     emb = _load_embedder(embedder, batch_size, threads)
+    # Refuse a recipe that cannot apply now, not after every model has been run.
+    check_applicable(rec, embedder=emb.id, probe_set=probe_set.id, n_probes=len(probe_set))
     bsettings = dict(backend_settings or {})
     if threads is not None:
         bsettings.setdefault("threads", threads)

@@ -222,7 +222,7 @@ def test_failing_model_stops_the_run_or_is_skipped(tmp_path: Path) -> None:
 def test_default_recipe_refuses_an_embedder_its_statistics_do_not_fit(tmp_path: Path) -> None:
     # The default (whitened-global) carries frozen MiniLM statistics: a 26-d toy embedder must be
     # refused with a message naming both, never silently mixed.
-    with pytest.raises(PhyloLLMError, match=r"statistics for .*all-MiniLM-L6-v2.*384-d"):
+    with pytest.raises(PhyloLLMError, match=r"fitted on embedder .*all-MiniLM-L6-v2.*'letters-test'"):
         run_extraction([Fake("org/a", 0)], PROBES, out_dir=tmp_path / "out", cache_dir=tmp_path / "c",
                        embedder=HashEmbedder(), chunk_size=3)
 
@@ -243,3 +243,16 @@ def test_contributions_sum_to_the_dna_and_feed_the_bootstrap(tmp_path: Path) -> 
 def test_contributions_are_not_written_unless_asked(tmp_path: Path) -> None:
     _run([Fake("org/a", 0), Fake("org/b", 1)], tmp_path)
     assert not (tmp_path / "out" / "contributions.npz").exists()
+
+
+def test_a_recipe_fitted_on_another_embedder_is_refused_before_any_generation(tmp_path: Path) -> None:
+    # Same width as the statistics (384) but a different embedder: without the check the frozen
+    # MiniLM statistics would be applied silently. And no model may run before the refusal.
+    class Other384(HashEmbedder):
+        id, dim = "someone/else-384", 384
+
+    model = Fake("org/a", 0)
+    with pytest.raises(PhyloLLMError, match=r"fitted on embedder .*all-MiniLM-L6-v2.*'someone/else-384'"):
+        run_extraction([model], PROBES, out_dir=tmp_path / "out", cache_dir=tmp_path / "c",
+                       embedder=Other384(), recipe="whitened-global")
+    assert model.asked == []
