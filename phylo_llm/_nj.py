@@ -205,6 +205,20 @@ def _envelope(m, env, dmax, k):
 
 
 @njit(cache=True, nogil=True)
+def _rescan(d, r, a, n, ids, cid, cd, env, bufq, bufb, C, mrest, mtop, cdmax, dmax, r_at, n_at, c_at):
+    """Scan row ``a`` exactly and record the state its later bounds are measured from."""
+    q, b, mr, dm = _scan_row(d, r, a, n, ids, cid[a], cd[a], env[a], bufq, bufb)
+    mrest[a] = mr
+    mtop[a] = q
+    cdmax[a] = _maxkept(cd[a], cid[a])
+    dmax[a] = dm
+    r_at[a] = r[a]
+    n_at[a] = n
+    c_at[a] = C
+    return q, b
+
+
+@njit(cache=True, nogil=True)
 def _nj_core(d, lm, stats):
     """Canonical NJ on the working matrix ``d`` (overwritten); fills ``lm`` (N-1, 4)."""
     N = d.shape[0]
@@ -240,14 +254,7 @@ def _nj_core(d, lm, stats):
     C = 0.0
     n_scans = 0
     for a in range(N):
-        q, b, mr, dm = _scan_row(d, r, a, n, ids, cid[a], cd[a], env[a], bufq, bufb)
-        mrest[a] = mr
-        mtop[a] = q
-        cdmax[a] = _maxkept(cd[a], cid[a])
-        dmax[a] = dm
-        r_at[a] = r[a]
-        n_at[a] = n
-        c_at[a] = C
+        _rescan(d, r, a, n, ids, cid, cd, env, bufq, bufb, C, mrest, mtop, cdmax, dmax, r_at, n_at, c_at)
     n_scans += N
     tmp = np.empty(N)
     while n > 3:
@@ -300,15 +307,8 @@ def _nj_core(d, lm, stats):
             lb += (r_at[a] - r[a]) + (C - c_at[a])
             if lb > bq + slack:
                 continue
-            q, b, mr, dm = _scan_row(d, r, a, n, ids, cid[a], cd[a], env[a], bufq, bufb)
+            q, b = _rescan(d, r, a, n, ids, cid, cd, env, bufq, bufb, C, mrest, mtop, cdmax, dmax, r_at, n_at, c_at)
             n_scans += 1
-            mrest[a] = mr
-            mtop[a] = q
-            cdmax[a] = _maxkept(cd[a], cid[a])
-            dmax[a] = dm
-            r_at[a] = r[a]
-            n_at[a] = n
-            c_at[a] = C
             x = min(a, b)
             y = max(a, b)
             if _better(q, x, y, bq, bi, bj):
@@ -373,15 +373,8 @@ def _nj_core(d, lm, stats):
             s += float(d[i, k])
         r[i] = s
         # The new cluster's row is scanned in full: it covers all its pairs from now on.
-        q, b, mr, dm = _scan_row(d, r, i, n, ids, cid[i], cd[i], env[i], bufq, bufb)
+        _rescan(d, r, i, n, ids, cid, cd, env, bufq, bufb, C, mrest, mtop, cdmax, dmax, r_at, n_at, c_at)
         n_scans += 1
-        mrest[i] = mr
-        mtop[i] = q
-        cdmax[i] = _maxkept(cd[i], cid[i])
-        dmax[i] = dm
-        r_at[i] = r[i]
-        n_at[i] = n
-        c_at[i] = C
     # Final three clusters: the third joins the root of the first two (unrooted trifurcation).
     l0 = (float(d[0, 1]) + float(d[0, 2]) - float(d[1, 2])) / 2.0
     lm[N - 3, 0] = ids[1]
