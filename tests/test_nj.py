@@ -15,6 +15,8 @@ from phylo_llm._nj import nj_linkage
 from phylo_llm.build import _assemble_nj, _fix_negative, build_tree, nj
 from phylo_llm.treeops import patristic_distances, robinson_foulds
 
+from _peer_trees import from_bio, from_skbio
+
 
 # ---- helpers ---------------------------------------------------------------------------------
 
@@ -56,32 +58,11 @@ def raw_nj(dm: DistanceMatrix) -> Tree:
     return _assemble_nj(lm, dm.labels)
 
 
-def from_skbio(node) -> Tree:
-    nodes = list(node.preorder(include_self=True))
-    index = {id(x): k for k, x in enumerate(nodes)}
-    parent = [index[id(x.parent)] if x.parent is not None else -1 for x in nodes]
-    length = [np.nan if x.length is None else float(x.length) for x in nodes]
-    name = [x.name if x.is_tip() else None for x in nodes]
-    return Tree.from_parents(parent, length=length, name=name, rooted=False)
-
-
-def from_bio(tree) -> Tree:
-    clades = list(tree.find_clades(order="preorder"))
-    index = {id(c): k for k, c in enumerate(clades)}
-    parent = [-1] * len(clades)
-    for c in clades:
-        for ch in c.clades:
-            parent[index[id(ch)]] = index[id(c)]
-    length = [np.nan if c.branch_length is None else float(c.branch_length) for c in clades]
-    name = [c.name if c.is_terminal() else None for c in clades]
-    return Tree.from_parents(parent, length=length, name=name, rooted=False)
-
-
 def skbio_nj(dm: DistanceMatrix) -> Tree:
     from skbio import DistanceMatrix as SkDM
     from skbio.tree import nj as sk_nj
 
-    return from_skbio(sk_nj(SkDM(np.asarray(dm.values, dtype=float), dm.labels), neg_as_zero=False))
+    return from_skbio(rooted=False, node=sk_nj(SkDM(np.asarray(dm.values, dtype=float), dm.labels), neg_as_zero=False))
 
 
 def bio_nj(dm: DistanceMatrix) -> Tree:
@@ -90,7 +71,7 @@ def bio_nj(dm: DistanceMatrix) -> Tree:
 
     v = dm.values
     lower = [[float(v[i, j]) for j in range(i + 1)] for i in range(len(dm))]
-    return from_bio(DistanceTreeConstructor().nj(BioDM(list(dm.labels), lower)))
+    return from_bio(rooted=False, tree=DistanceTreeConstructor().nj(BioDM(list(dm.labels), lower)))
 
 
 # ---- exact recovery --------------------------------------------------------------------------

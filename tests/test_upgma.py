@@ -12,26 +12,7 @@ from phylo_llm import DistanceMatrix, PhyloLLMError, Tree, pairwise_distances, r
 from phylo_llm.build import upgma
 from phylo_llm.treeops import patristic_distances, robinson_foulds
 
-
-def from_skbio(node) -> Tree:
-    nodes = list(node.preorder(include_self=True))
-    index = {id(x): k for k, x in enumerate(nodes)}
-    parent = [index[id(x.parent)] if x.parent is not None else -1 for x in nodes]
-    length = [np.nan if x.length is None else float(x.length) for x in nodes]
-    name = [x.name if x.is_tip() else None for x in nodes]
-    return Tree.from_parents(parent, length=length, name=name, rooted=True)
-
-
-def from_bio(tree) -> Tree:
-    clades = list(tree.find_clades(order="preorder"))
-    index = {id(c): k for k, c in enumerate(clades)}
-    parent = [-1] * len(clades)
-    for c in clades:
-        for ch in c.clades:
-            parent[index[id(ch)]] = index[id(c)]
-    length = [np.nan if c.branch_length is None else float(c.branch_length) for c in clades]
-    name = [c.name if c.is_terminal() else None for c in clades]
-    return Tree.from_parents(parent, length=length, name=name, rooted=True)
+from _peer_trees import from_bio, from_skbio
 
 
 def ultrametric_tree(n_tips: int, seed: int) -> Tree:
@@ -85,7 +66,7 @@ def skbio_upgma(dm: DistanceMatrix) -> Tree:
     from skbio import DistanceMatrix as SkDM
     from skbio.tree import upgma as sk_upgma
 
-    return from_skbio(sk_upgma(SkDM(np.asarray(dm.values, dtype=float), dm.labels)))
+    return from_skbio(rooted=True, node=sk_upgma(SkDM(np.asarray(dm.values, dtype=float), dm.labels)))
 
 
 def bio_upgma(dm: DistanceMatrix) -> Tree:
@@ -94,7 +75,7 @@ def bio_upgma(dm: DistanceMatrix) -> Tree:
 
     v = dm.values
     lower = [[float(v[i, j]) for j in range(i + 1)] for i in range(len(dm))]
-    return from_bio(DistanceTreeConstructor().upgma(BioDM(list(dm.labels), lower)))
+    return from_bio(rooted=True, tree=DistanceTreeConstructor().upgma(BioDM(list(dm.labels), lower)))
 
 
 @settings(max_examples=40, deadline=None)
