@@ -21,12 +21,16 @@ scales every probe to unit length, divided by ``sqrt(n_probes)``. Then the squar
 distance of two DNA (before projection) is ``2 - 2 * mean over probes of cos(residual_i,
 residual_j)``, in the whitened metric: what the question itself makes every model say is removed,
 directions every response varies along (boilerplate, length, language) stop dominating, and each
-probe has the same weight. ``"centred"`` is the same without whitening; ``"whitened-global"``
-subtracts one mean over all probes instead of per-probe means, so it works with *any* probe set.
+probe has the same weight. It then removes half of the model's position on the reference
+population's leading axis (``deflate=0.5``): that axis separates pretrained (base) models from
+chat-tuned ones in every family, and left in full it makes a chat model look nearer to chat models
+of other families than to the base model it was tuned from. ``"centred"`` is the same without
+whitening; ``"whitened-global"`` subtracts one mean over all probes instead of per-probe means, so
+it works with *any* probe set.
 
 Frozen statistics (:class:`ReferenceStats`) hold the per-probe means for one probe list (valid for
 that list and each of its leading subsets, ``ProbeSet.head(n)``), the global mean and both
-whitening matrices. They are fitted once (:func:`fit_reference`), stored in ``extract/data/`` and
+whitening matrices, and the population's leading axis. They are fitted once (:func:`fit_reference`), stored in ``extract/data/`` and
 identified by a content hash that is part of the recipe id, hence of every DNA's provenance. A
 per-probe recipe asked to featurise a probe set its statistics do not cover raises — it never
 falls back to another recipe.
@@ -171,8 +175,8 @@ class ConcatRecipe:
 BUNDLED_REFERENCE = Path(__file__).resolve().parent / "data" / "reference_llm-dna-paper_minilm.npz"
 
 _STATS_FORMAT = "phylo_llm.reference_stats"
-_STATS_VERSION = 1
-_ARRAYS = ("probe_mean", "global_mean", "whiten_probe", "whiten_global", "probe_basis")
+_STATS_VERSION = 2
+_ARRAYS = ("probe_mean", "global_mean", "whiten_probe", "whiten_global", "probe_basis", "global_axis")
 
 
 def _readonly(a: NDArray[np.floating]) -> NDArray[np.float32]:
@@ -203,6 +207,10 @@ class ReferenceStats:
     probe_basis
         ``(n_probes, k, dim)``: for each probe, the top-``k`` principal directions of the reference
         models' whitened residuals (orthonormal rows), used by the ``"whitened-pca"`` recipe.
+    global_axis
+        ``(n_probes, dim)``: the leading principal direction of the reference models' ``whitened``
+        features (all probes concatenated; unit norm overall), deflated by ``"whitened"``. On the
+        paper's models it is the base-model vs chat-model axis.
     n_models
         Size of the reference population.
     shrinkage
@@ -217,6 +225,7 @@ class ReferenceStats:
     whiten_probe: NDArray[np.float32] = field(repr=False)
     whiten_global: NDArray[np.float32] = field(repr=False)
     probe_basis: NDArray[np.float32] = field(repr=False)
+    global_axis: NDArray[np.float32] = field(repr=False)
     n_models: int = 0
     shrinkage: float = 0.01
 
@@ -238,6 +247,10 @@ class ReferenceStats:
         if self.probe_basis.ndim != 3 or self.probe_basis.shape[::2] != (n, d):
             raise PhyloLLMError(
                 f"probe_basis must have shape (n_probes={n}, k, dim={d}), got {self.probe_basis.shape}"
+            )
+        if self.global_axis.shape != (n, d):
+            raise PhyloLLMError(
+                f"global_axis must have shape (n_probes={n}, dim={d}), got {self.global_axis.shape}"
             )
         bad = {k: v for k, v in self.probe_sets.items() if not 1 <= v <= n}
         if bad:
@@ -352,6 +365,10 @@ def fit_reference(
     basis = np.stack(
         [np.linalg.svd(white[:, p], full_matrices=False)[2][:basis_k] for p in range(emb.shape[1])]
     )
+    norms = np.linalg.norm(white, axis=2, keepdims=True)
+    unit = (white / np.where(norms == 0, 1.0, norms)).reshape(emb.shape[0], -1)
+    axis = np.linalg.svd(unit - unit.mean(axis=0), full_matrices=False)[2][0]
+    axis *= np.sign(axis[np.argmax(np.abs(axis))])  # SVD's sign is arbitrary; fix it
     return ReferenceStats(
         name=name,
         embedder=embedder,
@@ -361,6 +378,7 @@ def fit_reference(
         whiten_probe=whiten_probe,
         whiten_global=_zca(emb.reshape(-1, d) - global_mean, shrinkage),
         probe_basis=basis,
+        global_axis=axis.reshape(emb.shape[1], d),
         n_models=emb.shape[0],
         shrinkage=float(shrinkage),
     )
@@ -380,6 +398,7 @@ def write_reference(stats: ReferenceStats, path: str | Path) -> Path:
             whiten_probe=stats.whiten_probe,
             whiten_global=stats.whiten_global,
             probe_basis=stats.probe_basis,
+            global_axis=stats.global_axis,
         )
     return path
 
@@ -394,7 +413,9 @@ def read_reference(path: str | Path) -> ReferenceStats:
         if meta.get("format") != _STATS_FORMAT or meta.get("version") != _STATS_VERSION:
             raise PhyloLLMError(
                 f"{path.name} is not reference statistics version {_STATS_VERSION} "
-                f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
+                f"(format {meta.get('format')!r}, version {meta.get('version')!r}); statistics "
+                "of an older version lack arrays the recipes now use: fit them again with "
+                "extract.recipe.fit_reference"
             )
         return ReferenceStats(
             name=meta["name"],
@@ -405,6 +426,7 @@ def read_reference(path: str | Path) -> ReferenceStats:
             whiten_probe=z["whiten_probe"],
             whiten_global=z["whiten_global"],
             probe_basis=z["probe_basis"],
+            global_axis=z["global_axis"],
             n_models=int(meta["n_models"]),
             shrinkage=float(meta["shrinkage"]),
         )
@@ -476,6 +498,9 @@ class CentredRecipe:
 
 _SCOPES = {"probe": "whitened", "pca": "whitened-pca", "global": "whitened-global"}
 
+#: Fraction of the population's leading (base vs chat) axis that ``"whitened"`` removes.
+DEFAULT_DEFLATE = 0.5
+
 
 @dataclass(frozen=True)
 class WhitenedRecipe:
@@ -491,6 +516,13 @@ class WhitenedRecipe:
         directions (``k`` features per probe instead of ``dim``: far less noise, so the DNA
         survives a 128-d random projection);
         ``"global"``: subtract the mean over all reference responses (any probe set).
+    deflate
+        Only with ``scope="probe"``: the fraction ``a`` of the model's coordinate along the
+        frozen ``global_axis`` that is removed before the features are scaled back to unit norm,
+        ``f <- (f - a (f.v) v) / |f - a (f.v) v|`` with ``v`` the axis restricted to the probe
+        set. ``None`` (default) means 0.5 for ``"probe"`` and 0 for the other scopes; 0 gives
+        the version-1 recipe. Removing the whole coordinate (``a = 1``) also throws away how far
+        each model sits from the population along the axis and helps less (docs/recipe.md).
 
     Examples
     --------
@@ -507,14 +539,31 @@ class WhitenedRecipe:
     stats: ReferenceStats = field(repr=False)
     scope: Literal["probe", "pca", "global"] = "probe"
     metric: Literal["euclidean", "cosine"] = "euclidean"
+    deflate: float | None = None
 
     def __post_init__(self) -> None:
         if self.scope not in _SCOPES:
             raise PhyloLLMError(f"scope must be one of {sorted(_SCOPES)}, got {self.scope!r}")
+        a = self.deflate
+        if a is None:
+            a = DEFAULT_DEFLATE if self.scope == "probe" else 0.0
+        elif isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1:
+            raise PhyloLLMError(f"deflate must be a number in [0, 1], got {a!r}")
+        elif a and self.scope != "probe":
+            raise PhyloLLMError(
+                f"deflate applies only to scope 'probe' (its axis is fitted on those features), "
+                f"got deflate={a!r} with scope {self.scope!r}"
+            )
+        object.__setattr__(self, "deflate", float(a))
 
     @property
     def id(self) -> str:
-        return f"{_SCOPES[self.scope]}-v1+{self.stats.sha[:12]}"
+        name = _SCOPES[self.scope]
+        if not self.deflate:
+            return f"{name}-v1+{self.stats.sha[:12]}"
+        if self.deflate == DEFAULT_DEFLATE:
+            return f"{name}-v2+{self.stats.sha[:12]}"
+        return f"{name}-v2-deflate{self.deflate:g}+{self.stats.sha[:12]}"
 
     def features(self, emb: NDArray[np.float32], *, probe_set: str) -> NDArray[np.float64]:
         x = check_embeddings(emb)
@@ -531,7 +580,19 @@ class WhitenedRecipe:
                 z = np.einsum("pd,pkd->pk", z, st.probe_basis[:n].astype(np.float64))
         else:
             z = (x - st.global_mean) @ st.whiten_global
-        return _unit_probes(z, self.id)
+        f = _unit_probes(z, self.id)
+        if self.deflate:
+            v = st.global_axis[: f.shape[0]].astype(np.float64)
+            v /= np.linalg.norm(v)  # the axis restricted to a leading subset of the probes
+            f = f - self.deflate * float(np.vdot(f, v)) * v
+            norm = np.linalg.norm(f)  # >= sqrt((1 - a)^2) > 0 unless a = 1 and f lies on the axis
+            if norm == 0:
+                raise PhyloLLMError(
+                    f"recipe {self.id!r}: the model's features lie on the deflated axis, "
+                    "so nothing is left; use deflate < 1"
+                )
+            f /= norm
+        return f
 
 
 RECIPES: dict[str, Callable[[], Recipe]] = {

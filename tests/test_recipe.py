@@ -56,20 +56,117 @@ def test_statistics_round_trip_and_hash(tmp_path, toy):
     moved = fit_reference(toy[0] + 1e-3, prompts=PROMPTS, embedder="toy", name="toy", basis_k=3)
     assert moved.sha != stats.sha
     assert WhitenedRecipe(moved).id != WhitenedRecipe(stats).id
-    assert WhitenedRecipe(stats).id == f"whitened-v1+{stats.sha[:12]}"
+    assert WhitenedRecipe(stats).id == f"whitened-v2+{stats.sha[:12]}"
+    assert WhitenedRecipe(stats, deflate=0).id == f"whitened-v1+{stats.sha[:12]}"
+    assert WhitenedRecipe(stats, deflate=0.25).id == f"whitened-v2-deflate0.25+{stats.sha[:12]}"
     assert not stats.probe_mean.flags.writeable
+
+
+def test_statistics_of_an_older_version_are_refused_with_the_way_out(tmp_path, toy):
+    path = write_reference(toy[1], tmp_path / "ref.npz")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k != "global_axis"}
+    meta = json.loads(str(arrays.pop("meta")))
+    meta["version"] = 1
+    np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(PhyloLLMError, match=r"ref.npz is not reference statistics version 2 .*"
+                       r"version 1\); .*fit them again with extract.recipe.fit_reference"):
+        read_reference(path)
 
 
 @pytest.mark.parametrize("scope", ["probe", "pca", "global"])
 def test_squared_distance_is_two_minus_two_mean_cosine(toy, scope):
     emb, stats = toy
-    rec = WhitenedRecipe(stats, scope=scope)
+    rec = WhitenedRecipe(stats, scope=scope, deflate=0)
     pid = ProbeSet(PROMPTS).id
     fa, fb = rec.features(emb[0], probe_set=pid), rec.features(emb[1], probe_set=pid)
     # every probe weighs the same: each row has squared length 1/n_probes
     np.testing.assert_allclose((fa**2).sum(1), 0.25)
     cos = (fa * fb).sum(1) * 4
     assert ((fa - fb) ** 2).sum() == pytest.approx(2 - 2 * cos.mean())
+
+
+def _unit_white(emb, stats):
+    z = (emb - stats.probe_mean) @ stats.whiten_probe
+    return (z / np.linalg.norm(z, axis=-1, keepdims=True) / np.sqrt(z.shape[-2])).reshape(len(emb), -1)
+
+
+def test_global_axis_is_the_populations_leading_direction(toy):
+    emb, stats = toy
+    x = _unit_white(emb, stats)
+    v = stats.global_axis.ravel().astype(np.float64)
+    assert np.linalg.norm(v) == pytest.approx(1, abs=1e-6)
+    # it is the top eigenvector of the reference features' covariance (up to sign)
+    w, q = np.linalg.eigh(np.cov(x.T))
+    assert abs(q[:, -1] @ v) == pytest.approx(1, abs=1e-5)
+    # and no random direction carries more of the population's variance
+    rng = np.random.default_rng(1)
+    others = rng.normal(size=(200, v.size))
+    others /= np.linalg.norm(others, axis=1, keepdims=True)
+    assert np.var(x @ v) > np.var(x @ others.T, axis=0).max()
+
+
+def test_deflation_removes_that_fraction_of_the_axis_coordinate(toy):
+    emb, stats = toy
+    pid = ProbeSet(PROMPTS).id
+    v = stats.global_axis.ravel().astype(np.float64)
+    v /= np.linalg.norm(v)  # stored as float32: unit to ~1e-7
+    for i in range(5):
+        f1 = WhitenedRecipe(stats, deflate=0).features(emb[i], probe_set=pid).ravel()
+        f2 = WhitenedRecipe(stats).features(emb[i], probe_set=pid).ravel()  # deflate 0.5
+        assert np.linalg.norm(f2) == pytest.approx(1)  # back to unit length
+        want = f1 - 0.5 * (f1 @ v) * v
+        np.testing.assert_allclose(f2, want / np.linalg.norm(want), atol=1e-12)
+        # the part off the axis keeps its direction; the coordinate on it is halved (before norm)
+        assert (f2 @ v) * np.linalg.norm(want) == pytest.approx(0.5 * (f1 @ v))
+
+
+def test_deflation_on_a_leading_subset_uses_the_axis_restricted_to_it(toy):
+    emb, stats = toy
+    sub = ProbeSet(PROMPTS).head(2).id
+    v = stats.global_axis[:2].ravel().astype(np.float64)
+    v /= np.linalg.norm(v)
+    f1 = WhitenedRecipe(stats, deflate=0).features(emb[3, :2], probe_set=sub).ravel()
+    f2 = WhitenedRecipe(stats, deflate=0.3).features(emb[3, :2], probe_set=sub).ravel()
+    want = f1 - 0.3 * (f1 @ v) * v
+    np.testing.assert_allclose(f2, want / np.linalg.norm(want), atol=1e-12)
+
+
+def test_deflation_pulls_models_that_differ_only_along_the_axis_together(toy):
+    emb, stats = toy
+    pid = ProbeSet(PROMPTS).id
+    # two models identical except for a shift along the population's leading axis
+    x = _unit_white(emb[:1], stats).ravel()
+    v = stats.global_axis.ravel().astype(np.float64)
+    a = x + 0.3 * v
+    b = x - 0.3 * v
+    # map the feature-space points back to embeddings: undo unit length (keep it), then whitening
+    inv = np.linalg.inv(stats.whiten_probe.astype(np.float64))
+    ea = a.reshape(4, 6) @ inv + stats.probe_mean
+    eb = b.reshape(4, 6) @ inv + stats.probe_mean
+    d = {}
+    for a_ in (0.0, 0.5):
+        rec = WhitenedRecipe(stats, deflate=a_)
+        d[a_] = np.linalg.norm(rec.features(ea, probe_set=pid) - rec.features(eb, probe_set=pid))
+    assert d[0.5] < d[0.0]
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"deflate": 1.5}, r"deflate must be a number in \[0, 1\], got 1.5"),
+        ({"deflate": True}, r"deflate must be a number in \[0, 1\], got True"),
+        ({"deflate": 0.5, "scope": "pca"}, "deflate applies only to scope 'probe'.*got deflate=0.5 with scope 'pca'"),
+    ],
+)
+def test_bad_deflate(toy, kw, match):
+    with pytest.raises(PhyloLLMError, match=match):
+        WhitenedRecipe(toy[1], **kw)
+
+
+def test_other_scopes_do_not_deflate_by_default(toy):
+    assert WhitenedRecipe(toy[1], scope="pca").deflate == 0.0
+    assert WhitenedRecipe(toy[1], scope="global").id.startswith("whitened-global-v1+")
 
 
 def test_leading_subset_uses_the_leading_means(toy):
@@ -134,7 +231,7 @@ def test_bundled_statistics_are_the_registered_ones():
     stats = read_reference(BUNDLED_REFERENCE)
     assert stats.embedder == "sentence-transformers/all-MiniLM-L6-v2"
     assert stats.dim == 384 and stats.n_models > 300
-    assert get_recipe("whitened").id == f"whitened-v1+{stats.sha[:12]}"
+    assert get_recipe("whitened").id == f"whitened-v2+{stats.sha[:12]}"
     assert get_recipe("whitened-pca").id == f"whitened-pca-v1+{stats.sha[:12]}"
     assert get_recipe("concat").id == ConcatRecipe().id
 
