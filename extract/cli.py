@@ -10,6 +10,9 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+
+from phylo_llm.errors import PhyloLLMWarning
+
 from .runner import DEFAULT_DIMS, DEFAULT_RECIPE
 
 __all__ = ["register", "run"]
@@ -83,6 +86,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Print the run's own warnings as one line each; others once each, as Python would."""
+    seen: set[tuple[str, type, str, int]] = set()
+    for w in caught:
+        if issubclass(w.category, PhyloLLMWarning):
+            print(f"phylo-llm extract: warning: {w.message}", file=sys.stderr)
+            continue
+        key = (str(w.message), w.category, w.filename, w.lineno)
+        if key not in seen:  # a library warning raised per batch is shown once
+            seen.add(key)
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def run(args: argparse.Namespace) -> int:
     from phylo_llm.errors import PhyloLLMError
 
@@ -149,35 +165,36 @@ def run(args: argparse.Namespace) -> int:
     from .runner import run_extraction
 
     progress = None if args.quiet else TqdmProgress()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            result = run_extraction(
-                models,
-                probes,
-                out_dir=args.output,
-                embedder=args.embedder,
-                recipe=args.recipe,
-                seed=args.seed,
-                dims=args.dims,
-                batch_size=args.batch_size or 32,
-                threads=args.threads,
-                cache_dir=args.cache_dir,
-                progress=progress,
-                max_empty_fraction=args.max_empty_fraction,
-                probes_limit=args.probes_limit,
-                backend_settings=backend_settings,
-                on_error="skip" if args.keep_going else "raise",
-                contributions=args.contributions,
-            )
-        finally:
-            if progress is not None:
-                progress.close()
-            for w in caught:
-                if Path(w.filename).name == "cli.py" and w.category is UserWarning:
-                    print(f"phylo-llm extract: warning: {w.message}", file=sys.stderr)
-                else:  # not ours: shown as Python would have
-                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = run_extraction(
+                    models,
+                    probes,
+                    out_dir=args.output,
+                    embedder=args.embedder,
+                    recipe=args.recipe,
+                    seed=args.seed,
+                    dims=args.dims,
+                    batch_size=args.batch_size or 32,
+                    threads=args.threads,
+                    cache_dir=args.cache_dir,
+                    progress=progress,
+                    max_empty_fraction=args.max_empty_fraction,
+                    probes_limit=args.probes_limit,
+                    backend_settings=backend_settings,
+                    on_error="skip" if args.keep_going else "raise",
+                    contributions=args.contributions,
+                )
+            finally:
+                if progress is not None:
+                    progress.close()
+    finally:
+        # Reported once the recording context has closed: inside it, showwarning appends to
+        # `caught` itself, and a loop over `caught` would never end.
+        _report_warnings(caught)
     dna = result.dna
     n_empty = sum(m.n_empty for m in result.models if m.status == "ok")
     print(

@@ -26,7 +26,7 @@ import numpy as np
 
 from phylo_llm.bootstrap import ProbeContributions, write_contributions
 from phylo_llm.dna import DnaSet, atomic_write_text, write_dna
-from phylo_llm.errors import PhyloLLMError
+from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
 
 from .backends import check_spec, resolve_backend
 from .backends.base import Backend
@@ -368,6 +368,7 @@ def run_extraction(
             f"{len(failures)} model(s) failed (no DNA): "
             + "; ".join(f"{s.model} ({s.reason})" for s in failures[:20])
             + (" ..." if len(failures) > 20 else ""),
+            PhyloLLMWarning,
             stacklevel=2,
         )
     if excluded:
@@ -375,6 +376,7 @@ def run_extraction(
             f"{len(excluded)} model(s) excluded for empty responses (no DNA): "
             + "; ".join(f"{s.model} ({s.reason})" for s in excluded[:20])
             + (" ..." if len(excluded) > 20 else ""),
+            PhyloLLMWarning,
             stacklevel=2,
         )
     if not labels:

@@ -18,7 +18,7 @@ from .distance import (
     write_phylip,
 )
 from .dna import DnaSet, Provenance, merge_dna, read_dna, read_dna_csv, read_llm_dna_json, write_dna
-from .errors import DistanceMatrixError, NewickError, PhyloLLMError, ProvenanceError
+from .errors import DistanceMatrixError, NewickError, PhyloLLMError, PhyloLLMWarning, ProvenanceError
 from .evaluate import LineageEvaluation, evaluate_lineage, lineage_pairs, roc_auc
 from .family import FamilyFingerprint, family_vs_lineage, fingerprint, group_families, model_families
 from .meta import join_meta, read_meta
@@ -52,6 +52,7 @@ __all__ = [
     "LineageEvaluation",
     "NewickError",
     "PhyloLLMError",
+    "PhyloLLMWarning",
     "ProbeContributions",
     "Provenance",
     "ProvenanceError",

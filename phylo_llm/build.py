@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from ._nj import nj_linkage
 from ._upgma import upgma_linkage
 from .distance import DistanceMatrix
-from .errors import PhyloLLMError
+from .errors import PhyloLLMError, PhyloLLMWarning
 from .tree import Tree
 
 __all__ = ["Method", "build_tree", "nj", "upgma"]
@@ -118,7 +118,7 @@ def nj(dm: DistanceMatrix) -> Tree:
 
     Warns
     -----
-    UserWarning
+    PhyloLLMWarning
         Once per call, when NJ produced negative branch lengths: each is set to 0 and its
         value moved to its sibling branch, so the path between the two clusters joined at that
         step keeps its length (Kuhner & Felsenstein 1994; at the final trifurcation it is moved
@@ -143,6 +143,7 @@ def nj(dm: DistanceMatrix) -> Tree:
         warnings.warn(
             f"nj: {k} negative branch length(s) set to 0, each value moved to its sibling "
             "branch so the joined pair's path length is kept",
+            PhyloLLMWarning,
             stacklevel=2,
         )
     return _assemble_nj(lm, dm.labels)

@@ -1,4 +1,4 @@
-"""Exception types. All subclass :class:`ValueError` so callers can catch user mistakes simply."""
+"""Exception and warning types. Errors subclass :class:`ValueError` so callers can catch user mistakes simply."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ class DistanceMatrixError(PhyloLLMError):
 
 class NewickError(PhyloLLMError):
     """A Newick string could not be parsed; the message gives the position."""
+
+
+class PhyloLLMWarning(UserWarning):
+    """Something the user should know that does not stop the work (excluded models, clamped branches).
+
+    ``warnings.filterwarnings("error", category=PhyloLLMWarning)`` turns them into errors.
+    """

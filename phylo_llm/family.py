@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .distance import DistanceMatrix
-from .errors import PhyloLLMError
+from .errors import PhyloLLMError, PhyloLLMWarning
 from .tree import Tree
 from .treeops import patristic_distances, splits
 
@@ -548,6 +548,7 @@ def group_families(fingerprints: Iterable[FamilyFingerprint]) -> dict[str, list[
         warnings.warn(
             f"{unknown} model(s) have no readable vocabulary (no tokenizer.json, vocab.json or "
             "GGUF tokens); each is kept in a family of its own",
+            PhyloLLMWarning,
             stacklevel=2,
         )
     groups: dict[str, list[str]] = {}

@@ -57,6 +57,40 @@ def test_recorded_responses_to_dna(recorded: Path, tmp_path: Path, capsys: pytes
     assert small.labels == ("org/alpha-ft",) and small.provenance.n_probes == 2
 
 
+def test_library_warnings_during_a_run_are_shown_once(recorded: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, recwarn: pytest.WarningsRecorder) -> None:
+    """Regression: a foreign warning made the report loop append to the list it walked, forever."""
+    import signal
+    import warnings
+
+    import extract.runner
+
+    real = extract.runner.run_extraction
+
+    def noisy(*args, **kwargs):
+        for _ in range(3):  # a library that warns on every batch
+            warnings.warn("`past_key_values` is deprecated", FutureWarning)
+        return real(*args, **kwargs)
+
+    def hung(*_):
+        raise AssertionError("the warning report did not end")
+
+    monkeypatch.setattr(extract.runner, "run_extraction", noisy)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    try:
+        argv = ["extract", "--responses", str(recorded / "responses.jsonl.xz"), "-o", str(tmp_path / "dna"),
+                "--cache-dir", str(tmp_path / "cache"), "--threads", "1", "--dims", "8", "--quiet"]
+        assert main(argv) == 0
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    # Shown through warnings.showwarning (pytest's recorder here, stderr in a shell), once.
+    assert [str(w.message) for w in recwarn if w.category is FutureWarning] == ["`past_key_values` is deprecated"]
+    err = capsys.readouterr().err
+    assert "phylo-llm extract: warning: 1 model(s) excluded" in err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -12,7 +12,7 @@ import pytest
 
 from phylo_llm.cli import main
 from phylo_llm.distance import DistanceMatrix
-from phylo_llm.errors import PhyloLLMError
+from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
 from phylo_llm.family import (
     FamilyFingerprint,
     family_vs_lineage,
@@ -250,7 +250,7 @@ def test_missing_vocab_is_a_family_of_its_own_with_warning(tmp_path: Path) -> No
         _write(d, "config.json", {"model_type": "llama"})
         fps.append(fingerprint(d))
     assert fps[0].vocab_hash is None
-    with pytest.warns(UserWarning, match="2 model"):
+    with pytest.warns(PhyloLLMWarning, match="2 model"):
         groups = group_families(fps)
     assert groups == {"llama:unknown-vocab:x": ["x"], "llama:unknown-vocab:y": ["y"]}
 

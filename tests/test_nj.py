@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phylo_llm import DistanceMatrix, PhyloLLMError, Tree, pairwise_distances, read_dna_csv
+from phylo_llm import DistanceMatrix, PhyloLLMError, PhyloLLMWarning, Tree, pairwise_distances, read_dna_csv
 from phylo_llm._nj import nj_linkage
 from phylo_llm.build import _assemble_nj, _fix_negative, build_tree, nj
 from phylo_llm.treeops import patristic_distances, robinson_foulds
@@ -183,7 +183,7 @@ def test_paper_dna_matches_skbio(paper_data) -> None:
 def test_negative_branch_at_trifurcation_is_moved_to_siblings() -> None:
     # L0 = (1 + 1 - 5) / 2 = -1.5: set to 0, both other branches shortened by 1.5.
     dm = DistanceMatrix(("a", "b", "c"), [[0, 1, 1], [1, 0, 5], [1, 5, 0]])
-    with pytest.warns(UserWarning, match=r"nj: 1 negative branch length") as rec:
+    with pytest.warns(PhyloLLMWarning, match=r"nj: 1 negative branch length") as rec:
         tree = nj(dm)
     assert len(rec) == 1
     lengths = {tree.name[v]: float(tree.length[v]) for v in tree.tips}

@@ -13,7 +13,7 @@ import pytest
 from extract.probes import ProbeSet, random_english
 from extract.runner import extract_dna, generation_label, run_extraction
 from phylo_llm.dna import read_dna
-from phylo_llm.errors import PhyloLLMError
+from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
 
 PROBES = ProbeSet(random_english(10, seed=5), name="r10")
 
@@ -98,7 +98,7 @@ def test_interrupted_run_resumes_and_gives_the_same_dna(tmp_path: Path) -> None:
 
 
 def test_mostly_empty_models_are_excluded_with_a_warning(tmp_path: Path) -> None:
-    with pytest.warns(UserWarning, match=r"1 model\(s\) excluded.*mute \(7/10 responses are empty"):
+    with pytest.warns(PhyloLLMWarning, match=r"1 model\(s\) excluded.*mute \(7/10 responses are empty"):
         res = _run([Fake("ok", 0), Fake("mute", 0, empty=0.7), Fake("some", 1, empty=0.2)], tmp_path)
     assert res.dna.labels == ("ok", "some")
     assert [m.model for m in res.excluded] == ["mute"]
@@ -109,7 +109,7 @@ def test_mostly_empty_models_are_excluded_with_a_warning(tmp_path: Path) -> None
 
 
 def test_all_excluded_is_an_error(tmp_path: Path) -> None:
-    with pytest.warns(UserWarning), pytest.raises(PhyloLLMError, match="all 1 model\\(s\\) failed or were excluded"):
+    with pytest.warns(PhyloLLMWarning), pytest.raises(PhyloLLMError, match="all 1 model\\(s\\) failed or were excluded"):
         _run([Fake("mute", 0, empty=1.0)], tmp_path)
 
 
@@ -212,7 +212,7 @@ def test_failing_model_stops_the_run_or_is_skipped(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="out of memory"):
         _run([Fake("a"), Broken("bad"), Fake("c", 1)], tmp_path)
-    with pytest.warns(UserWarning, match=r"1 model\(s\) failed \(no DNA\): bad \(RuntimeError: CUDA out of memory\)"):
+    with pytest.warns(PhyloLLMWarning, match=r"1 model\(s\) failed \(no DNA\): bad \(RuntimeError: CUDA out of memory\)"):
         res = _run([Fake("a"), Broken("bad"), Fake("c", 1)], tmp_path, on_error="skip")
     assert res.dna.labels == ("a", "c") and [m.model for m in res.failed] == ["bad"]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
