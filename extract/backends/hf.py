@@ -176,6 +176,7 @@ class HFBackend:
         self._config = config
         self._tokenizer = tokenizer
         self._model = net
+        self._cache_kwarg = _cache_kwarg(net)
         # Bundled files live in site-packages, whose path differs per machine; the name does not.
         self._identity = self._source
         if isinstance(model, str) and model in _BUNDLED:
@@ -305,7 +306,7 @@ class HFBackend:
 
         cache = DynamicCache(config=self._config)
         ids = torch.tensor([first[:length]], device=self.device)
-        self._model(input_ids=ids, attention_mask=torch.ones_like(ids), past_key_values=cache, use_cache=True)
+        self._model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, **{self._cache_kwarg: cache})
         return first[:length], cache
 
     def _generate_batch(
@@ -330,7 +331,7 @@ class HFBackend:
             inputs = {
                 "input_ids": torch.tensor(ids, device=self.device),
                 "attention_mask": torch.tensor(mask, device=self.device),
-                "past_key_values": cache,
+                self._cache_kwarg: cache,
             }
         sequences = self._model.generate(**inputs, generation_config=self._generation_config)
         # Causal models return prompt + new tokens; seq2seq ones the decoder start + new tokens.
@@ -454,6 +455,16 @@ def _load(source: str | Path, device: str, dtype: Any) -> tuple[Any, Any, Any]:
     net.to(device)
     net.eval()
     return config, tokenizer, net
+
+
+def _cache_kwarg(net: Any) -> str:
+    """The keyword a model's forward and generate take a key/value cache under.
+
+    transformers 5.24 renamed ``past_key_values`` to ``cache`` (the old name warns, then goes in 6.0).
+    """
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(type(net).forward).parameters else "past_key_values"
 
 
 def _context_length(config: Any) -> int | None:
