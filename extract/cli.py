@@ -71,8 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--embedder", default="all-MiniLM-L6-v2", metavar="NAME",
                    help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="NAME",
-                   help=f"embedding -> DNA recipe (default {DEFAULT_RECIPE}; 'concat' is the paper's; "
-                   "'whitened' for the llm-dna-paper prompts)")
+                   help=f"embedding -> DNA recipe (default {DEFAULT_RECIPE}: 'whitened' for the "
+                   "llm-dna-paper prompts, which the bundled statistics cover, else 'whitened-global'; "
+                   "'concat' is the paper's)")
     p.add_argument("--seed", type=int, default=0, help="projection seed (default 0)")
     p.add_argument("--dims", type=_positive, default=DEFAULT_DIMS, help=f"DNA dimension (default {DEFAULT_DIMS})")
     p.add_argument("--max-empty-fraction", type=float, default=0.5, metavar="F",

@@ -66,6 +66,7 @@ __all__ = [
     "BUNDLED_REFERENCE",
     "RECIPES",
     "get_recipe",
+    "resolve_recipe",
     "check_embeddings",
 ]
 
@@ -602,6 +603,31 @@ RECIPES: dict[str, Callable[[], Recipe]] = {
     "whitened-pca": lambda: WhitenedRecipe(bundled_reference(), scope="pca"),
     "whitened-global": lambda: WhitenedRecipe(bundled_reference(), scope="global"),
 }
+
+
+#: Recipe name resolved per probe set by :func:`resolve_recipe` (the extraction's default).
+AUTO = "auto"
+
+
+def resolve_recipe(name: str, *, probe_set: str) -> Recipe:
+    """:func:`get_recipe`, with ``"auto"`` resolved for ``probe_set``.
+
+    ``"auto"`` is ``"whitened"`` when the bundled statistics cover the probe set (the paper's
+    prompts and their leading subsets) and ``"whitened-global"`` for any other probe set: the
+    best measured recipe that applies. The resolved recipe's id, not ``"auto"``, goes into the
+    DNA's provenance.
+
+    Examples
+    --------
+    >>> resolve_recipe("auto", probe_set="sha256:some-other-prompts").id.startswith("whitened-global-v1+")
+    True
+    >>> resolve_recipe("concat", probe_set="sha256:x").id
+    'concat-v1'
+    """
+    if name == AUTO:
+        covered = probe_set in bundled_reference().probe_sets
+        return get_recipe("whitened" if covered else "whitened-global")
+    return get_recipe(name)
 
 
 def get_recipe(name: str) -> Recipe:

@@ -279,3 +279,16 @@ def _embedder(make):
     if not _EMBEDDER:
         _EMBEDDER.append(make())
     return _EMBEDDER[0]
+
+
+def test_auto_picks_the_best_recipe_the_bundled_statistics_allow():
+    from extract.recipe import resolve_recipe
+
+    stats = read_reference(BUNDLED_REFERENCE)
+    covered = next(iter(stats.probe_sets))  # one of the paper's leading prompt subsets
+    assert resolve_recipe("auto", probe_set=covered).id == get_recipe("whitened").id
+    other = ProbeSet(("x?", "y?")).id
+    assert resolve_recipe("auto", probe_set=other).id == get_recipe("whitened-global").id
+    assert resolve_recipe("whitened-pca", probe_set=other).id == get_recipe("whitened-pca").id
+    with pytest.raises(PhyloLLMError, match="recipe must be one of .*got 'nope'"):
+        resolve_recipe("nope", probe_set=other)

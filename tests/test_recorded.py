@@ -114,7 +114,8 @@ def test_paper_slice_to_dna_with_real_minilm(paper_data: Path, tmp_path: Path, m
     assert p.probe_set == probes.head(8).id and p.n_probes == 8
     assert p.embedder == "sentence-transformers/all-MiniLM-L6-v2"
     assert p.generation == '{"backend":"recorded","source":"llm-dna-paper/responses.jsonl.xz"}' 
-    assert p.recipe.startswith("whitened-global-v1+")  # the default recipe, with its stats hash
+    # the default "auto" resolves to "whitened" for the paper's prompts; its stats hash is recorded
+    assert p.recipe.startswith("whitened-v2+")
     assert (p.projection, p.seed, p.dims) == ("gaussian-jl", 0, 1024)
     assert np.isfinite(dna.vectors).all() and np.linalg.norm(dna.vectors, axis=1).min() > 0.5
     assert [m.n_probes for m in res.models] == [8, 8, 8]

@@ -220,7 +220,7 @@ def test_failing_model_stops_the_run_or_is_skipped(tmp_path: Path) -> None:
 
 
 def test_default_recipe_refuses_an_embedder_its_statistics_do_not_fit(tmp_path: Path) -> None:
-    # The default (whitened-global) carries frozen MiniLM statistics: a 26-d toy embedder must be
+    # The default ("auto": whitened-global for these probes) carries frozen MiniLM statistics: a 26-d toy embedder must be
     # refused with a message naming both, never silently mixed.
     with pytest.raises(PhyloLLMError, match=r"fitted on embedder .*all-MiniLM-L6-v2.*'letters-test'"):
         run_extraction([Fake("org/a", 0)], PROBES, out_dir=tmp_path / "out", cache_dir=tmp_path / "c",
