@@ -127,6 +127,34 @@ def quick_auc(dm: DistanceMatrix, pairs) -> tuple[float, float]:
     )
 
 
+def _held_out_auc(feats: np.ndarray, pairs, held: np.ndarray) -> float:
+    """Parent-child AUC over the pairs (and different-family negatives) inside ``held``."""
+    x = feats.reshape(len(feats), -1)
+    sq = (x * x).sum(1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * x @ x.T, 0))
+    pos = held[pairs.child] & held[pairs.parent]
+    neg = held[pairs.diff_a] & held[pairs.diff_b]
+    return roc_auc(d[pairs.child[pos], pairs.parent[pos]], d[pairs.diff_a[neg], pairs.diff_b[neg]])
+
+
+def curve(args, cache: Embeddings, responses, prompts, keep, rows, pairs) -> None:
+    """Parent-child AUC against the number of probes, statistics refitted for each count."""
+    print("\nProbe count (statistics fitted on the first n prompts; parent-child AUC):")
+    print("| probes | whitened v1 exact | whitened v2 exact | v2 JL 1024-d | v2 JL 4096-d |\n|---|---|---|---|---|")
+    counts = [c for c in (16, 32, 48, 96, 128, 192, 256, 384, 512, 600) if c < args.curve] + [args.curve]
+    emb_all = cache.all(responses, args.curve)
+    for c in counts:
+        st = fit_reference(emb_all[keep, :c], prompts=prompts[:c], embedder="minilm", name="curve")
+        pid = ProbeSet(tuple(prompts)).head(c).id
+        e = emb_all[rows, :c]
+        f1 = features(WhitenedRecipe(st, deflate=0), e, pid)
+        f2 = features(WhitenedRecipe(st), e, pid)
+        labels = pairs.labels
+        a = [quick_auc(exact_dm(f1, labels), pairs)[0], quick_auc(exact_dm(f2, labels), pairs)[0]]
+        a += [quick_auc(jl_dm(f2, labels, dims), pairs)[0] for dims in (1024, 4096)]
+        print(f"| {c} | " + " | ".join(f"{x:.3f}" for x in a) + " |", flush=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--probes", type=int, default=48, help="leading probes of the paper set used")
@@ -136,6 +164,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rand-zh", type=int, default=0, help="also run the held-out rand-zh check on N probes")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--plot", type=Path, help="ROC figure of the main rows (.png/.pdf/.svg)")
+    ap.add_argument("--curve", type=int, default=0, metavar="N",
+                    help="also measure AUC against the number of probes, up to the first N")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     paper = args.data / "llm-dna-paper"
@@ -194,18 +224,27 @@ def main(argv=None) -> int:
     rec = {
         "centred": CentredRecipe(stats),
         "whitened-global": WhitenedRecipe(stats, scope="global"),
+        "whitened v1 (no deflation)": WhitenedRecipe(stats, scope="probe", deflate=0),
         "whitened": WhitenedRecipe(stats, scope="probe"),
         "whitened-pca": WhitenedRecipe(stats, scope="pca"),
     }
     feats = {k: features(r, emb, probes.id) for k, r in rec.items()}
     for k in rec:
         run(f"recipe {k} (exact)", exact_dm(feats[k], labels))
-    for k in ("whitened", "whitened-pca"):
-        for dims in (128, 1024):
-            run(f"recipe {k}, JL {dims}-d DNA", jl_dm(feats[k], labels, dims))
+    for k, dims in (("whitened", 1024), ("whitened", 4096), ("whitened-pca", 128),
+                    ("whitened-pca", 1024)):
+        run(f"recipe {k}, JL {dims}-d DNA", jl_dm(feats[k], labels, dims))
     t_main = time.perf_counter() - t0
+    print("\nProjection seeds (parent-child AUC, mean +- sd over seeds 0-4):")
+    for k in ("whitened v1 (no deflation)", "whitened"):
+        for dims in (1024, 4096):
+            a = [quick_auc(jl_dm(feats[k], labels, dims, seed=s), pairs)[0] for s in range(5)]
+            print(f"| recipe {k}, JL {dims}-d | {np.mean(a):.3f} +- {np.std(a):.3f} "
+                  f"({' / '.join(f'{x:.3f}' for x in a)}) |", flush=True)
     keys = list(ev)
-    cols = {"published": keys[0], "naive": keys[1], "whitened": "recipe whitened (exact)"}
+    cols = {"published": keys[0], "naive": keys[1],
+            "whitened v1": "recipe whitened v1 (no deflation) (exact)",
+            "whitened": "recipe whitened (exact)"}
     print("\nParent-child AUC by relation (pairs):\n| relation | pairs | "
           + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols))
     for rel, est in ev[keys[0]].by_relation:
@@ -218,6 +257,26 @@ def main(argv=None) -> int:
         a, s = quick_auc(exact_dm(f, labels, metric), pairs)
         print(f"| {name:<62} | {a:.3f} | {s:.3f} |", flush=True)
     ref = emb_all[keep]
+    for a in (0.0, 0.25, 0.5, 0.75, 1.0):
+        abl(f"whitened, deflate {a} of the leading axis",
+            features(WhitenedRecipe(stats, deflate=a), emb, probes.id))
+    fam_ev = meta.reindex(list(labels))["family"].astype(str).to_numpy()
+    ref_fam = meta.reindex([m for m, k in zip(models, keep) if k])["family"].astype(str).to_numpy()
+    gain = []
+    split_rng = np.random.default_rng(1)
+    for rep in range(5):
+        fams = split_rng.permutation(np.unique(ref_fam))
+        half = set(fams[: len(fams) // 2])
+        for fit_in in (True, False):
+            fit = np.isin(ref_fam, list(half)) == fit_in
+            st = fit_reference(ref[fit], prompts=prompts[:n], embedder="minilm", name="fam-half")
+            held = ~np.isin(fam_ev, list(half)) if fit_in else np.isin(fam_ev, list(half))
+            a1 = _held_out_auc(features(WhitenedRecipe(st, deflate=0), emb, probes.id), pairs, held)
+            a2 = _held_out_auc(features(WhitenedRecipe(st), emb, probes.id), pairs, held)
+            gain.append((a1, a2))
+    g = np.array(gain)
+    print(f"| statistics fitted on half of the families, pairs of the other half (10 fits): "
+          f"v1 {g[:, 0].mean():.3f}, v2 {g[:, 1].mean():.3f}, v2 better in {(g[:, 1] > g[:, 0]).sum()}/10 |")
     abl("whitened, no unit length per probe",
         (emb - stats.probe_mean[:n]) @ stats.whiten_probe)
     for shrink in (1.0, 0.1, 0.01, 0.001):
@@ -260,6 +319,8 @@ def main(argv=None) -> int:
         save_figure(plot_roc(pick, title=f"parent-child pairs, {n} probes"), args.plot)
         print(f"wrote {args.plot}")
 
+    if args.curve:
+        curve(args, cache, responses, prompts, keep, rows, pairs)
     if args.rand_zh:
         rand_zh(args, cache, meta, stats)
     print(f"\nrun time: {time.perf_counter() - t0:.1f} s (main table {t_main:.1f} s; "
@@ -292,6 +353,8 @@ def rand_zh(args, cache: Embeddings, meta, stats) -> None:
         "naive concat, euclidean": features(ConcatRecipe(), emb, probes.id),
         "whitened-global, paper statistics (no refit)": features(
             WhitenedRecipe(stats, scope="global"), emb, probes.id),
+        "whitened v1 (no deflation), statistics refitted on rand-zh": features(
+            WhitenedRecipe(own, deflate=0), emb, probes.id),
         "whitened, statistics refitted on rand-zh": features(WhitenedRecipe(own), emb, probes.id),
         "whitened-pca, statistics refitted on rand-zh": features(
             WhitenedRecipe(own, scope="pca"), emb, probes.id),
@@ -299,8 +362,8 @@ def rand_zh(args, cache: Embeddings, meta, stats) -> None:
     for name, f in rows.items():
         e = evaluate_lineage(exact_dm(f, labels), meta, n_boot=args.n_boot, seed=0)
         print(f"| {name + ' (exact)':<58} | {fmt(e)} |")
-        e = evaluate_lineage(jl_dm(f, labels, 128), meta, n_boot=args.n_boot, seed=0)
-        print(f"| {name + ', JL 128-d':<58} | {fmt(e)} |")
+        e = evaluate_lineage(jl_dm(f, labels, 1024), meta, n_boot=args.n_boot, seed=0)
+        print(f"| {name + ', JL 1024-d':<58} | {fmt(e)} |")
 
 
 if __name__ == "__main__":
