@@ -129,9 +129,7 @@ def quick_auc(dm: DistanceMatrix, pairs) -> tuple[float, float]:
 
 def _held_out_auc(feats: np.ndarray, pairs, held: np.ndarray) -> float:
     """Parent-child AUC over the pairs (and different-family negatives) inside ``held``."""
-    x = feats.reshape(len(feats), -1)
-    sq = (x * x).sum(1)
-    d = np.sqrt(np.maximum(sq[:, None] + sq[None] - 2 * x @ x.T, 0))
+    d = np.asarray(exact_dm(feats, pairs.labels).values)
     pos = held[pairs.child] & held[pairs.parent]
     neg = held[pairs.diff_a] & held[pairs.diff_b]
     return roc_auc(d[pairs.child[pos], pairs.parent[pos]], d[pairs.diff_a[neg], pairs.diff_b[neg]])
