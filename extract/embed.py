@@ -177,6 +177,22 @@ class SentenceEmbedder:
             )
         return out
 
+    @property
+    def max_seq_length(self) -> int:
+        """Word pieces the model reads of each text (longer texts are truncated)."""
+        return int(self._model.max_seq_length)
+
+    def window_keys(self, texts: Sequence[str]) -> list[tuple[int, ...]]:
+        """The token ids the model actually reads of each text (its truncated window).
+
+        Two texts with equal keys have equal embeddings: used to embed each distinct window once
+        (:func:`extract.population.embed_population`). Texts are stripped first, as
+        sentence-transformers does before tokenising.
+        """
+        tok = self._model.tokenizer
+        enc = tok([str(t).strip() for t in texts], truncation=True, max_length=self.max_seq_length)
+        return [tuple(ids) for ids in enc["input_ids"]]
+
     def __repr__(self) -> str:
         return f"SentenceEmbedder({self.id!r}, dim={self.dim}, device={self.device!r})"
 
