@@ -1,0 +1,186 @@
+"""phylo_llm.atlas: the atlas value, its file format, settings checks and placement."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from phylo_llm import cli
+from phylo_llm.atlas import (
+    Atlas,
+    AtlasMember,
+    check_settings,
+    family_from_name,
+    family_votes,
+    fit_confidence,
+    load_atlas,
+    place,
+    read_atlas,
+    write_atlas,
+)
+from phylo_llm.dna import DnaSet, Provenance
+from phylo_llm.errors import PhyloLLMError, ProvenanceError
+
+MATCH = {"chat_template": False, "decoding": "greedy"}
+GEN = json.dumps(MATCH, separators=(",", ":"), sort_keys=True)
+
+
+def make_atlas(n_per_family: int = 6, dims: int = 8, seed: int = 0) -> Atlas:
+    """Three families whose members scatter around well-separated centres."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=3.0, size=(3, dims))
+    members, rows = [], []
+    for f, c in enumerate(centres):
+        for j in range(n_per_family):
+            name = f"org{f}/fam{f}-m{j}"
+            parent = f"org{f}/fam{f}-m0" if j else None
+            members.append(AtlasMember(name, organisation=f"org{f}", family=f"F{f}",
+                                       family_source="curated" if j % 2 == 0 else "name",
+                                       base_model=parent, relation="finetune" if j else "pretrained"))
+            rows.append(c + rng.normal(scale=0.3, size=dims))
+    prov = Provenance(probe_set="sha256:toy", n_probes=2, embedder="toy", generation=GEN,
+                      recipe="toy-recipe", projection="none", seed=None, dims=dims)
+    return Atlas("toy", "toy atlas", ("a?", "b?"), {"decoding": "greedy"}, MATCH, prov, tuple(members),
+                 np.array(rows), {"gone/x": "2 of 2 answers empty"}, "(a,b);",
+                 {"k": 5, "coef": [-2.0, 5.0, 1.0]}, {"probe_mean": np.zeros((2, 3))}, {"name": "s"}, {"n_probes": 2})
+
+
+def test_file_round_trip_keeps_everything(tmp_path: Path) -> None:
+    a = make_atlas()
+    path = write_atlas(a, tmp_path / "toy.npz")
+    b = read_atlas(path)
+    assert b.models == a.models and b.members == a.members
+    assert b.provenance == a.provenance and dict(b.match) == MATCH
+    assert np.allclose(b.dna, a.dna, atol=2e-3)  # float16 storage
+    assert b.sha == read_atlas(path).sha
+    assert dict(b.excluded) == {"gone/x": "2 of 2 answers empty"}
+    assert not b.dna.flags.writeable
+
+
+def test_tampered_file_fails_its_content_check(tmp_path: Path) -> None:
+    a = make_atlas()
+    path = write_atlas(a, tmp_path / "toy.npz")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["dna"] = arrays["dna"] * np.float16(2)
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(PhyloLLMError, match="fails its content check"):
+        read_atlas(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not an npz"])
+def test_garbage_file_is_named(tmp_path: Path, content: bytes) -> None:
+    p = tmp_path / "bad.npz"
+    p.write_bytes(content)
+    with pytest.raises(PhyloLLMError, match="is not a phylo_llm atlas file"):
+        read_atlas(p)
+
+
+def test_placement_matches_brute_force_and_infers_the_family() -> None:
+    a = make_atlas()
+    rng = np.random.default_rng(1)
+    q = a.dna[7] + rng.normal(scale=0.05, size=a.dna.shape[1])  # next to a member of F1
+    p, = place(a, DnaSet(("new",), [q], a.provenance), k=5)
+    d = np.linalg.norm(a.dna.astype(np.float64) - q, axis=1)
+    assert [n.model for n in p.neighbours] == [a.models[i] for i in np.argsort(d)[:5]]
+    assert np.allclose([n.distance for n in p.neighbours], np.sort(d)[:5])
+    assert p.family == "F1" and p.sure and 0.5 <= p.confidence <= 1
+    assert all(c.startswith("org1/") for c in p.parent_candidates)
+
+
+def test_far_from_everyone_is_unsure() -> None:
+    a = make_atlas()
+    # Between two family centres: the vote splits, the margin vanishes.
+    q = (a.dna[0].astype(np.float64) + a.dna[6]) / 2
+    p, = place(a, DnaSet(("mid",), [q], a.provenance), k=6, threshold=0.9)
+    assert not p.sure
+
+
+@pytest.mark.parametrize("field,value", [("embedder", "other"), ("recipe", "concat-v1"),
+                                         ("probe_set", "sha256:else"), ("dims", 8)])
+def test_dna_made_differently_is_refused_naming_the_field(field: str, value: object) -> None:
+    a = make_atlas()
+    prov = Provenance(**{**a.provenance.to_dict(), field: value if field != "dims" else None})
+    with pytest.raises(ProvenanceError, match=f"provenance {field} is"):
+        place(a, DnaSet(("x",), [a.dna[0]], prov))
+
+
+def test_dna_generated_with_other_settings_is_refused() -> None:
+    a = make_atlas()
+    prov = Provenance(**{**a.provenance.to_dict(), "generation": json.dumps({"chat_template": True, "decoding": "greedy"})})
+    with pytest.raises(ProvenanceError, match="chat_template=True, but atlas 'toy'"):
+        place(a, DnaSet(("x",), [a.dna[0]], prov))
+
+
+def test_settings_check_names_a_missing_field() -> None:
+    with pytest.raises(ProvenanceError, match="does not record 'decoding'"):
+        check_settings(make_atlas(), {"chat_template": False}, what="model 'm'")
+
+
+@pytest.mark.parametrize("kw,match", [({"k": 0}, "k must be an integer >= 1"),
+                                      ({"threshold": 1.5}, r"threshold must be in \[0, 1\]")])
+def test_bad_options(kw: dict, match: str) -> None:
+    a = make_atlas()
+    with pytest.raises(PhyloLLMError, match=match):
+        place(a, DnaSet(("x",), [a.dna[0]], a.provenance), **kw)
+
+
+@pytest.mark.parametrize("model,family", [
+    ("HuggingFaceTB/SmolLM2-135M-Instruct", "smollm2"), ("unsloth/gemma-3-270m-it-bnb-4bit", "gemma-3"),
+    ("Qwen/Qwen2.5-7B-Instruct", "qwen2.5"), ("meta-llama/Llama-2-7b-hf", "llama-2"),
+    ("TinyLlama/TinyLlama-1.1B-Chat-v1.0", "tinyllama"), ("EleutherAI/pythia-160m", "pythia"),
+    ("openai-community/gpt2", "gpt2"), ("acme/secret-model", None),
+])
+def test_family_from_name(model: str, family: str | None) -> None:
+    assert family_from_name(model) == family
+
+
+def test_family_votes_weights_by_rank_and_ignores_unlabelled() -> None:
+    fam, share, margin = family_votes([None, "b", "a", "a"], [1.0, 2.0, 2.2, 2.4])
+    # b gets 1/2, a gets 1/3 + 1/4 = 0.583: a wins although b is nearer.
+    assert fam == "a" and share == pytest.approx((1 / 3 + 1 / 4) / (1 / 2 + 1 / 3 + 1 / 4))
+    assert margin == pytest.approx((2.0 - 2.2) / 2.2)
+    assert family_votes([None, None], [1.0, 2.0]) == (None, 0.0, 0.0)
+
+
+def test_fit_confidence_is_calibrated_on_data_it_can_learn() -> None:
+    rng = np.random.default_rng(0)
+    share = rng.uniform(0, 1, 4000)
+    margin = rng.uniform(0, 0.2, 4000)
+    p_true = 1 / (1 + np.exp(-(-3 + 6 * share + 5 * margin)))
+    right = rng.uniform(size=4000) < p_true
+    w = fit_confidence(share, margin, right)
+    p_hat = 1 / (1 + np.exp(-(w[0] + w[1] * share + w[2] * margin)))
+    assert np.abs(p_hat - p_true).mean() < 0.03
+    assert w[1] == pytest.approx(6, abs=0.8)
+    with pytest.raises(PhyloLLMError, match="both right and wrong"):
+        fit_confidence([0.1, 0.2, 0.3], [0, 0, 0], [True, True, True])
+
+
+def test_load_atlas_unknown_name_lists_the_bundled_ones() -> None:
+    with pytest.raises(PhyloLLMError, match="atlas must be one of"):
+        load_atlas("no-such-atlas")
+
+
+def test_cli_show_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_atlas(make_atlas(), tmp_path / "toy.npz")
+    assert cli.main(["atlas", "show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "models      18 (1 recorded models excluded)" in out and "family curated 9, from name 9" in out
+    assert cli.main(["atlas", "show", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sha256"] == read_atlas(path).sha
+    assert cli.main(["atlas", "list"]) == 0
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["atlas", "show"], "atlas show needs a NAME"),
+    (["atlas", "show", "nope"], "atlas must be one of"),
+    (["atlas", "list", "x"], "atlas list takes no name"),
+])
+def test_cli_errors_are_one_line(argv: list[str], match: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
