@@ -68,6 +68,9 @@ __all__ = [
     "get_recipe",
     "resolve_recipe",
     "check_embeddings",
+    "BasisRecipe",
+    "stats_from_arrays",
+    "stats_to_arrays",
 ]
 
 
@@ -643,3 +646,73 @@ def get_recipe(name: str) -> Recipe:
     except KeyError:
         raise PhyloLLMError(f"recipe must be one of {sorted(RECIPES)}, got {name!r}") from None
     return factory()
+
+
+@dataclass(frozen=True)
+class BasisRecipe:
+    """``whitened`` (v2) features, each probe's expressed in its top-``k`` reference directions.
+
+    The v2 features of one probe are a ``dim``-vector (384 for MiniLM); the reference population's
+    whitened residuals to that probe vary mostly along a few directions (``stats.probe_basis``,
+    fitted with the statistics). Keeping the coordinates along the first ``k`` of them gives
+    ``k`` numbers per probe that preserve the population's distances far better than a random
+    projection of the same size (docs/atlas.md): a frozen orthonormal basis instead of a random
+    one. Atlases store their DNA this way, exactly (no random projection).
+
+    Parameters
+    ----------
+    stats
+        Frozen statistics with a ``probe_basis`` of at least ``k`` directions per probe.
+    k
+        Directions kept per probe (default: all of ``stats.probe_basis``).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> stats = fit_reference(rng.normal(size=(20, 2, 4)), prompts=["a?", "b?"],
+    ...                       embedder="toy", name="toy", basis_k=3)
+    >>> from extract.probes import probe_set_id
+    >>> BasisRecipe(stats).features(rng.normal(size=(2, 4)), probe_set=probe_set_id(["a?", "b?"])).shape
+    (2, 3)
+    """
+
+    stats: ReferenceStats = field(repr=False)
+    k: int | None = None
+    metric: Literal["euclidean", "cosine"] = "euclidean"
+
+    def __post_init__(self) -> None:
+        have = self.stats.probe_basis.shape[1]
+        k = have if self.k is None else self.k
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= have:
+            raise PhyloLLMError(f"k must be an integer in [1, {have}] (the basis size), got {self.k!r}")
+        object.__setattr__(self, "k", k)
+
+    @property
+    def id(self) -> str:
+        return f"whitened-v2-basis{self.k}+{self.stats.sha[:12]}"
+
+    def features(self, emb: NDArray[np.float32], *, probe_set: str) -> NDArray[np.float64]:
+        f = WhitenedRecipe(self.stats, scope="probe").features(emb, probe_set=probe_set)
+        basis = self.stats.probe_basis[: f.shape[0], : self.k].astype(np.float64)
+        return np.einsum("pd,pkd->pk", f, basis)
+
+
+def stats_from_arrays(meta: Mapping[str, object], arrays: Mapping[str, NDArray[np.floating]]) -> ReferenceStats:
+    """:class:`ReferenceStats` from the metadata and arrays an atlas stores (see
+    :func:`stats_to_arrays`); the hash is checked by the caller against the recipe id."""
+    missing = [a for a in _ARRAYS if a not in arrays]
+    if missing:
+        raise PhyloLLMError(f"reference statistics lack array(s) {missing}")
+    return ReferenceStats(
+        name=str(meta["name"]),
+        embedder=str(meta["embedder"]),
+        probe_sets=dict(meta["probe_sets"]),  # type: ignore[call-overload]
+        **{a: arrays[a] for a in _ARRAYS},
+        n_models=int(meta["n_models"]),  # type: ignore[call-overload]
+        shrinkage=float(meta["shrinkage"]),  # type: ignore[arg-type]
+    )
+
+
+def stats_to_arrays(stats: ReferenceStats) -> tuple[dict[str, object], dict[str, NDArray[np.float32]]]:
+    """``(metadata, arrays)`` of ``stats``, for storing inside another file (an atlas)."""
+    return stats._meta(), {a: getattr(stats, a) for a in _ARRAYS}

@@ -1,0 +1,205 @@
+"""How well does an atlas answer "where does this model come from?" — leave-one-out, cross-fitted.
+
+Every labelled atlas model (curated family, with a family-mate or a documented parent in the atlas)
+is placed among all the other atlas models, as `phylo-llm place` would place a new model. The
+label-free statistics are **cross-fitted**: models are split into two halves by family (models
+without a curated family by their name-family, else organisation), statistics are fitted on one
+half and the other half is scored, then the other way round; repeated over ``--splits`` seeded
+splits. The confidence calibration is cross-fitted the same way (fitted on the placements of the
+fitting half, applied to the scored half).
+
+Reported per DNA variant (the shipped one is ``basis``: per-probe frozen basis, exact):
+nearest-neighbour family accuracy, inferred-family accuracy (rank-weighted vote of the k=10
+nearest), parent in top-1 / top-5 (models with a documented parent in the atlas), parent–child
+ROC AUC and same-family AUC over the labelled models' distances, ECE and a reliability table of the
+confidence, and accuracy when answering only for the 50% / 80% most confident models.
+
+Usage::
+
+    python benchmarks/bench_atlas.py --atlas rand-zh            # probes: the atlas's default
+    python benchmarks/bench_atlas.py --atlas paper --probes 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from extract.atlas_build import SOURCES, exclusions, member_labels, read_population  # noqa: E402
+from extract.embed import SentenceEmbedder  # noqa: E402
+from extract.population import embed_population  # noqa: E402
+from extract.probes import ProbeSet  # noqa: E402
+from extract.projection import project  # noqa: E402
+from extract.recipe import BasisRecipe, WhitenedRecipe, fit_reference  # noqa: E402
+from phylo_llm.atlas import family_votes, fit_confidence  # noqa: E402
+from phylo_llm.distance import pairwise_distances  # noqa: E402
+from phylo_llm.evaluate import evaluate_lineage  # noqa: E402
+from phylo_llm.meta import meta_frame  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data"
+K = 10
+
+
+def split_key(m) -> str:
+    if m.family_source == "curated":
+        return "fam:" + m.family
+    if m.family is not None:
+        return "fam:" + m.family
+    return "org:" + (m.organisation or m.model)
+
+
+def half_of(key: str, seed: int) -> int:
+    return hashlib.sha256(f"{seed}:{key}".encode()).digest()[0] % 2
+
+
+def variant_dna(name: str, stats, emb: np.ndarray, probe_set: str) -> np.ndarray:
+    if name == "basis":
+        r = BasisRecipe(stats)
+        return np.stack([r.features(e, probe_set=probe_set).ravel() for e in emb])
+    v2 = WhitenedRecipe(stats, scope="probe")
+    f = np.stack([v2.features(e, probe_set=probe_set) for e in emb])
+    if name == "v2-exact":
+        return f.reshape(len(emb), -1)
+    dims = int(name.split("-")[-1].rstrip("d"))
+    return project(f, seed=0, dims=dims)
+
+
+def loo(dna: np.ndarray, members, rows: np.ndarray):
+    """For each row i in ``rows``: neighbours (excluding i) and their distances."""
+    d = pairwise_distances(dna, [str(i) for i in range(len(dna))]).values
+    out = []
+    for i in rows:
+        di = d[i].copy()
+        di[i] = np.inf
+        order = np.argsort(di, kind="stable")
+        out.append((order, di[order]))
+    return out
+
+
+def evaluate_rows(members, rows, neigh):
+    index = {m.model: i for i, m in enumerate(members)}
+    recs = []
+    for i, (order, dist) in zip(rows, neigh):
+        m = members[i]
+        fam_truth = m.family
+        top = order[:K]
+        fams = [members[j].family for j in top]
+        fam, share, margin = family_votes(fams, dist[:K])
+        parents = [index[p] for p in m.parents if p in index]
+        prank = None
+        if parents:
+            pos = {j: r for r, j in enumerate(order, 1)}
+            prank = min(pos[p] for p in parents)
+        recs.append(dict(model=m.model, truth=fam_truth, nn=fams[0], inferred=fam, share=share,
+                         margin=margin, parent_rank=prank))
+    return pd.DataFrame(recs)
+
+
+def reliability(conf: np.ndarray, right: np.ndarray) -> tuple[float, list[tuple[str, int, float, float]]]:
+    edges = [0.0, 0.5, 0.7, 0.8, 0.9, 1.0001]
+    table, ece = [], 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (conf >= lo) & (conf < hi)
+        if sel.any():
+            table.append((f"[{lo:.1f}, {min(hi, 1):.1f})", int(sel.sum()), float(conf[sel].mean()), float(right[sel].mean())))
+            ece += sel.mean() * abs(conf[sel].mean() - right[sel].mean())
+    return float(ece), table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--atlas", choices=sorted(SOURCES), default="rand-zh")
+    ap.add_argument("--probes", type=int)
+    ap.add_argument("--splits", type=int, default=5)
+    ap.add_argument("--variants", default="basis,v2-exact,v2-jl-1024d,v2-jl-4096d")
+    ap.add_argument("--data", type=Path, default=DATA)
+    args = ap.parse_args()
+    if not args.data.is_dir():
+        sys.exit(f"reference data not found at {args.data}: this benchmark needs ../shared/data")
+    src = SOURCES[args.atlas]
+    n_probes = args.probes or src.n_probes
+    t0 = time.time()
+    prompts, models, answers = read_population(args.data / src.folder, n_probes)
+    excluded = exclusions(models, answers)
+    emb_all = embed_population(SentenceEmbedder(batch_size=32), answers)
+    keep = [i for i, m in enumerate(models) if m not in excluded]
+    emb = emb_all[keep]
+    members = member_labels([models[i] for i in keep], args.data / "llm-dna-paper" / "models_meta.csv")
+    probe_set = ProbeSet(prompts).id
+    index = {m.model: i for i, m in enumerate(members)}
+    fam_count = pd.Series([m.family for m in members if m.family_source == "curated"]).value_counts()
+    evaluable = np.array([
+        m.family_source == "curated" and (
+            any(p in index for p in m.parents)
+            or sum(o.family == m.family for o in members) > 1)
+        for m in members])
+    print(f"# atlas {args.atlas}: {len(members)} models ({len(excluded)} excluded), {n_probes} probes; "
+          f"{int(evaluable.sum())} evaluable labelled models; {len(fam_count)} curated families; "
+          f"embeddings ready in {time.time() - t0:.0f} s")
+    curated_meta = meta_frame(pd.DataFrame([
+        {"model": m.model, "family": m.family, "base_model": m.base_model, "relation": m.relation}
+        for m in members if m.family_source == "curated"]))
+    lab_rows = np.array([index[x] for x in curated_meta.index])
+
+    for variant in args.variants.split(","):
+        frames, aucs, same = [], [], []
+        for seed in range(args.splits):
+            halves = np.array([half_of(split_key(m), seed) for m in members])
+            placed_by_half = {}
+            for fit_half in (0, 1):
+                fit_rows = np.flatnonzero(halves == fit_half)
+                stats = fit_reference(emb[fit_rows], prompts=prompts, embedder="minilm", name="x",
+                                      basis_k=src.basis_k)
+                dna = variant_dna(variant, stats, emb, probe_set)
+                score_rows = np.flatnonzero((halves != fit_half) & evaluable)
+                calib_rows = np.flatnonzero((halves == fit_half) & evaluable)
+                ev_score = evaluate_rows(members, score_rows, loo(dna, members, score_rows))
+                ev_cal = evaluate_rows(members, calib_rows, loo(dna, members, calib_rows))
+                coef = fit_confidence(ev_cal["share"], ev_cal["margin"], ev_cal["inferred"] == ev_cal["truth"])
+                z = coef[0] + coef[1] * ev_score["share"] + coef[2] * ev_score["margin"]
+                ev_score["conf"] = 1 / (1 + np.exp(-z))
+                placed_by_half[fit_half] = ev_score
+                # AUC: distances among labelled models of the scored half's side
+                sub = lab_rows[halves[lab_rows] != fit_half]
+                dm = pairwise_distances(dna[sub], [members[i].model for i in sub])
+                try:
+                    ev = evaluate_lineage(dm, curated_meta, n_boot=10)
+                    aucs.append(ev.parent_child.auc)
+                    same.append(ev.same_family.auc)
+                except ValueError:
+                    pass
+            frames.append(pd.concat(placed_by_half.values()).assign(seed=seed))
+        ev = pd.concat(frames)
+        right = (ev["inferred"] == ev["truth"]).to_numpy()
+        conf = ev["conf"].to_numpy()
+        ece, table = reliability(conf, right)
+        order = np.argsort(-conf, kind="stable")
+        cov = {c: float(right[order[: max(1, int(round(c * len(order))))]].mean()) for c in (0.5, 0.8)}
+        thr = {c: float(conf[order[max(1, int(round(c * len(order)))) - 1]]) for c in (0.5, 0.8)}
+        pr = ev["parent_rank"].dropna()
+        hi = conf >= 0.9
+        print(f"\n## {variant}  (dims {variant_dna(variant, stats, emb[:2], probe_set).shape[1]}; {args.splits} splits x 2 halves; "
+              f"{len(ev) // args.splits} placements per split)")
+        print(f"nearest-neighbour family {np.mean(ev['nn'] == ev['truth']):.3f} | inferred family {right.mean():.3f} | "
+              f"parent top-1 {np.mean(pr <= 1):.3f} top-5 {np.mean(pr <= 5):.3f} (n={len(pr) // args.splits}) | "
+              f"parent-child AUC {np.mean(aucs):.3f} | same-family AUC {np.nanmean(same):.3f}")
+        print(f"confidence: ECE {ece:.3f}; answering for 50% (conf >= {thr[0.5]:.2f}): accuracy {cov[0.5]:.3f}; "
+              f"80% (conf >= {thr[0.8]:.2f}): {cov[0.8]:.3f}; where conf >= 0.9: accuracy "
+              f"{right[hi].mean() if hi.any() else float('nan'):.3f} (n={int(hi.sum())})")
+        print("| confidence | n | mean confidence | accuracy |\n|---|---|---|---|")
+        for row in table:
+            print(f"| {row[0]} | {row[1]} | {row[2]:.3f} | {row[3]:.3f} |")
+    print(f"\ntotal {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

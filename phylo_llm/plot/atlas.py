@@ -1,0 +1,65 @@
+"""The figure of a placement: the placed model in its neighbourhood of the atlas.
+
+The ``n`` atlas models nearest to the placed model, plus the placed model itself, are joined by
+neighbor-joining on their exact DNA distances, midpoint-rooted and drawn with tips coloured by
+family (families guessed from names are marked ``~``); the placed model is drawn in black and
+named ``>> model <<``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from ..atlas import Atlas, Placement
+from ..build import nj
+from ..distance import pairwise_distances
+from ..treeops import ladderize, root_midpoint
+from ._style import check_figure_path, family_colors, save_figure
+from .tree import plot_tree
+
+__all__ = ["neighbourhood", "save_placement"]
+
+PLACED = "placed model"
+
+
+def neighbourhood(atlas: Atlas, vector: NDArray[np.floating], model: str, *, n: int = 30):
+    """``(tree, meta)`` of the placed model and its ``n`` nearest atlas models."""
+    ref = atlas.dna.astype(np.float64)
+    v = np.asarray(vector, dtype=np.float64)
+    d2 = ((ref - v) ** 2).sum(axis=1)
+    near = np.argsort(d2, kind="stable")[: min(n, len(ref))]
+    tip = f">> {model} <<"
+    labels = [atlas.members[i].model for i in near] + [tip]
+    x = np.vstack([ref[near], v[None, :]])
+    tree = ladderize(root_midpoint(nj(pairwise_distances(x, labels))))
+    fam = []
+    for i in near:
+        m = atlas.members[i]
+        fam.append(None if m.family is None else (m.family if m.family_source == "curated" else f"~{m.family}"))
+    meta = pd.DataFrame({"family": fam + [PLACED]}, index=pd.Index(labels, name="model"))
+    return tree, meta
+
+
+def save_placement(atlas: Atlas, placement: Placement, vector: NDArray[np.floating], path: str | Path,
+                   *, n: int = 30) -> Path:
+    """Draw the neighbourhood figure of ``placement`` and save it (format by suffix)."""
+    path = check_figure_path(path)
+    import matplotlib.pyplot as plt
+
+    tree, meta = neighbourhood(atlas, vector, placement.model, n=n)
+    fams = sorted({f for f in meta["family"] if isinstance(f, str) and f != PLACED})
+    colors = dict(family_colors(fams))
+    colors[PLACED] = "#000000"
+    verdict = (f"{placement.family} ({placement.confidence:.2f})" if placement.sure
+               else f"unsure: {placement.family} ({placement.confidence:.2f})")
+    title = f"{placement.model} in atlas {atlas.name}: family {verdict}\n(~ family guessed from the model name)"
+    tf = plot_tree(tree, meta=meta, colors=colors, title=title, support="none", figsize=(8.5, 8.0))
+    try:
+        save_figure(tf.figure, path)
+    finally:
+        plt.close(tf.figure)
+    return path

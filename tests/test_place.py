@@ -1,0 +1,154 @@
+"""extract.atlas_build + extract.place on a synthetic population with a toy embedder (no torch)."""
+
+from __future__ import annotations
+
+import json
+import lzma
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from extract.atlas_build import build_atlas, exclusions
+from extract.backends.recorded import RecordedBackend
+from extract.place import place_models
+from extract.population import distinct_windows, embed_population
+from extract.probes import ProbeSet
+from phylo_llm import cli
+from phylo_llm.atlas import read_atlas
+from phylo_llm.errors import PhyloLLMError, ProvenanceError
+
+FAMILIES = {"alpha": "aaab", "beta": "ccdd", "gamma": "eeff"}
+MATCH = {"chat_template": False, "decoding": "greedy"}
+PROMPTS = ["first probe?", "second probe?", "third probe?"]
+
+
+class Letters:
+    """Toy embedder: letter counts of the text (26-d); the window is the first 12 characters."""
+
+    id, dim = "letters", 26
+
+    def encode(self, texts):
+        out = np.zeros((len(texts), 26), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for ch in t[:12]:
+                if "a" <= ch <= "z":
+                    out[i, ord(ch) - 97] += 1
+        return out + 0.01
+
+    def window_keys(self, texts):
+        return [t[:12] for t in texts]
+
+
+def answer(family: str, model: int, probe: int, rng: np.random.Generator) -> str:
+    noise = "".join(rng.choice(list("ghijklmnop"), size=3))
+    return FAMILIES[family] * 2 + "xyz"[probe] + noise
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    folder = root / "llm-dna-rand-zh"
+    folder.mkdir(parents=True)
+    (folder / "prompts.json").write_text(json.dumps(PROMPTS))
+    lines, meta = [], ["model,organization,family,base_model,relation,architecture,release,params_b,source"]
+    for fam in FAMILIES:
+        for j in range(6):
+            model = f"org-{fam}/{fam}-{j}"
+            lines.append({"model": model, "responses": [answer(fam, j, p, rng) for p in range(3)]})
+            if j < 3:
+                parent = f"org-{fam}/{fam}-0" if j else ""
+                meta.append(f"{model},org-{fam},{fam},{parent},{'finetune' if j else 'pretrained'},decoder-only,2024-0{j + 1},1,test")
+    lines.append({"model": "empty/model", "responses": ["", " ", "x"]})
+    with lzma.open(folder / "responses.jsonl.xz", "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(json.dumps(r) for r in lines) + "\n")
+    (root / "llm-dna-paper").mkdir()
+    (root / "llm-dna-paper" / "models_meta.csv").write_text("\n".join(meta) + "\n")
+    return root
+
+
+@pytest.fixture()
+def atlas_path(data_dir: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "toy.npz"
+    build_atlas("rand-zh", data_dir=data_dir, n_probes=3, out=out, embedder=Letters(),
+                cache_dir=tmp_path / "cache", basis_k=4)
+    return out
+
+
+def test_build_writes_a_complete_atlas(atlas_path: Path) -> None:
+    a = read_atlas(atlas_path)
+    assert len(a) == 18 and dict(a.excluded) == {"empty/model": "2 of 3 answers empty"}
+    assert a.provenance.dims == 3 * 4 and a.provenance.projection == "none"
+    assert a.provenance.recipe.startswith("whitened-v2-basis4+")
+    by = {m.model: m for m in a.members}
+    assert by["org-alpha/alpha-1"].family_source == "curated"
+    assert by["org-alpha/alpha-1"].parents == ("org-alpha/alpha-0",)
+    assert by["org-alpha/alpha-4"].organisation == "org-alpha"
+    assert a.calibration["n"] == 9 and len(a.calibration["coef"]) == 3
+    assert a.newick.count(",") == 17  # 18 tips
+    assert dict(a.match) == MATCH
+
+
+def test_placing_a_members_own_answers_reproduces_its_atlas_dna(atlas_path: Path, data_dir: Path,
+                                                               tmp_path: Path) -> None:
+    """The placement path (answers -> embedder -> atlas recipe) makes exactly the members' DNA."""
+    with lzma.open(data_dir / "llm-dna-rand-zh" / "responses.jsonl.xz", "rt") as fh:
+        rec = [json.loads(line) for line in fh][8]  # org-beta/beta-2
+    probes = ProbeSet(tuple(PROMPTS), name="rand-zh")
+    new = RecordedBackend("reupload/beta-2", probes, rec["responses"])
+    out = tmp_path / "placed"
+    dna, (p,) = place_models([new], atlas=atlas_path, out_dir=out, settings=MATCH, embedder=Letters(),
+                             cache_dir=tmp_path / "cache", k=3)
+    assert p.neighbours[0].model == rec["model"] and p.neighbours[0].distance < 1e-2  # float16 atlas
+    assert p.neighbours[0].family == "beta"
+    assert dna.provenance.recipe == read_atlas(atlas_path).provenance.recipe
+    doc = json.loads((out / "placement.json").read_text())
+    assert doc["placements"][0]["neighbours"][0]["model"] == rec["model"]
+    assert f"| 1 | `{rec['model']}` |" in (out / "placement.md").read_text()
+    png = out / "reupload__beta-2-neighbourhood.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_recorded_answers_with_other_settings_are_refused(atlas_path: Path, tmp_path: Path) -> None:
+    probes = ProbeSet(tuple(PROMPTS), name="rand-zh")
+    new = RecordedBackend("m", probes, ["aa", "bb", "cc"])
+    with pytest.raises(ProvenanceError, match="chat_template=True, but atlas 'rand-zh'"):
+        place_models([new], atlas=atlas_path, settings={"chat_template": True, "decoding": "greedy"},
+                     embedder=Letters(), cache_dir=tmp_path / "cache")
+
+
+def test_an_api_model_is_refused_before_any_request(atlas_path: Path, tmp_path: Path) -> None:
+    with pytest.raises(ProvenanceError, match="chat_template=True"):
+        place_models(["openai:http://127.0.0.1:9#m"], atlas=atlas_path, embedder=Letters(),
+                     cache_dir=tmp_path / "cache")
+
+
+def test_embed_population_equals_embedding_each_answer(tmp_path: Path) -> None:
+    answers = [["aaab", "ccdd-long-tail-1"], ["aaab", "ccdd-long-tail-2"], ["eeff", ""]]
+    got = embed_population(Letters(), answers, cache_dir=tmp_path)
+    want = np.stack([Letters().encode(r) for r in answers])
+    assert np.array_equal(got, want)
+    reps, index = distinct_windows(Letters(), [r[1] for r in answers])
+    assert reps == ["ccdd-long-tail-1", ""]  # the two long tails agree within the 12-character window
+    assert index.tolist() == [0, 0, 1]
+
+
+def test_exclusions_rule() -> None:
+    assert exclusions(["a", "b", "c"], [["x", "y"], ["", "y"], ["", ""]]) == {"c": "2 of 2 answers empty"}
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["place"], "give MODELs to run or --responses FILE"),
+    (["place", "--responses", "x.jsonl"], "--responses needs --settings"),
+    (["place", "--responses", "x.jsonl", "--settings", "[1]"], "--settings must be a JSON object"),
+])
+def test_place_cli_errors_are_one_line(argv: list[str], match: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
+
+
+def test_build_refuses_unknown_atlas(tmp_path: Path) -> None:
+    with pytest.raises(PhyloLLMError, match="atlas name must be one of"):
+        build_atlas("nope", data_dir=tmp_path)
