@@ -87,6 +87,9 @@ def _backend_kwargs(atlas: Atlas, max_new_tokens: int | None, threads: int | Non
                           "batch_size": batch_size}
     if "chat_template" in atlas.match:
         kw["chat_template"] = atlas.match["chat_template"]
+    if atlas.match.get("decoding") == "sampling":
+        kw["temperature"] = atlas.match["temperature"]
+        kw["top_p"] = atlas.match["top_p"]
     return kw
 
 

@@ -468,3 +468,27 @@ def test_directory_fingerprint_sees_weights_rewritten_in_place(tmp_path):
     weights[(5 << 20) // 2] = 1  # one byte in the middle, same size
     (tmp_path / "model.safetensors").write_bytes(bytes(weights))
     assert _directory_fingerprint(tmp_path) != before
+
+
+def test_seeded_sampling_is_reproducible_recorded_and_leaves_global_rng_alone(tiny):
+    import torch
+
+    kw = dict(max_new_tokens=12, temperature=0.7, top_p=0.9)
+    a = HFBackend(tiny("gpt2"), seed=3, **kw)
+    s = a.settings()
+    assert (s["decoding"], s["temperature"], s["top_p"], s["seed"]) == ("sampling", 0.7, 0.9, 3)
+    state = torch.random.get_rng_state()
+    first = a.generate(PROMPTS)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert HFBackend(tiny("gpt2"), seed=3, **kw).generate(PROMPTS) == first
+    others = [HFBackend(tiny("gpt2"), seed=s, **kw).generate(PROMPTS) for s in (4, 5)]
+    assert any(o != first for o in others)  # a tiny random model samples different text
+    assert HFBackend(tiny("gpt2"), seed=4, **kw).settings() != s
+
+
+@pytest.mark.parametrize("kw,match", [({"temperature": -1}, "temperature must be a number in"),
+                                      ({"top_p": 0}, r"top_p must be a number in \(0, 1\]"),
+                                      ({"seed": -2}, "seed must be an integer >= 0")])
+def test_bad_sampling_settings(tiny, kw, match):
+    with pytest.raises(PhyloLLMError, match=match):
+        HFBackend(tiny("gpt2"), **kw)

@@ -34,6 +34,9 @@ def resolve_backend(
     system_prompt: str | None = None,
     api_key_env: str | None = None,
     concurrency: int | None = None,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
 ) -> Backend:
     """The backend a model spec names. ``None`` settings take the backend's default.
 
@@ -50,6 +53,8 @@ def resolve_backend(
         Local (transformers) models only.
     system_prompt, api_key_env, concurrency
         HTTP servers only. ``api_key_env`` names the environment variable holding the key.
+    temperature, top_p, seed
+        Local models only: seeded sampling instead of greedy decoding (``temperature > 0``).
 
     Raises
     ------
@@ -66,7 +71,7 @@ def resolve_backend(
     if spec.startswith(OPENAI_PREFIX):
         base_url, _, model = spec[len(OPENAI_PREFIX) :].rpartition("#")
         _refuse(spec, "a local model", batch_size=batch_size, chat_template=chat_template,
-                threads=threads, device=device)
+                threads=threads, device=device, temperature=temperature, top_p=top_p, seed=seed)
         http: dict[str, Any] = {
             "model_id": model_id,
             "max_tokens": max_new_tokens,
@@ -86,6 +91,9 @@ def resolve_backend(
         "chat_template": chat_template,
         "threads": threads,
         "device": device,
+        "temperature": temperature,
+        "top_p": top_p,
+        "seed": seed,
     }
     from .hf import HFBackend
 

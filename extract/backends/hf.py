@@ -127,8 +127,12 @@ class HFBackend:
         device: str | None = None,
         dtype: Dtype = "float32",
         share_prefix: bool = True,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int = 0,
     ) -> None:
         _check_positive_int("max_new_tokens", max_new_tokens)
+        _check_sampling(temperature, top_p, seed)
         _check_positive_int("batch_size", batch_size)
         if threads is not None:
             _check_positive_int("threads", threads)
@@ -145,6 +149,9 @@ class HFBackend:
 
         self.max_new_tokens = int(max_new_tokens)
         self.batch_size = int(batch_size)
+        self.temperature = float(temperature)
+        self.top_p = float(top_p)
+        self.seed = int(seed)
         self.threads = threads
         self.share_prefix = share_prefix
         self.dtype: Dtype = dtype
@@ -220,7 +227,7 @@ class HFBackend:
             "model": self._identity,
             "weights": self._fingerprint,
             "architecture": self.architecture,
-            "decoding": "greedy",
+            **self._decoding(),
             "max_new_tokens": self.max_new_tokens,
             "chat_template": self.chat_template,
             "chat_template_sha256": _sha256_text(template)[:16] if template else None,
@@ -229,8 +236,18 @@ class HFBackend:
             "pad_token": "eos" if self._pad_from_eos else "own",
         }
 
+    def _decoding(self) -> dict[str, Any]:
+        if self.temperature == 0:
+            return {"decoding": "greedy"}
+        return {"decoding": "sampling", "temperature": self.temperature, "top_p": self.top_p,
+                "seed": self.seed}
+
     def generate(self, prompts: Sequence[str]) -> list[str]:
-        """One greedy response per prompt, in order.
+        """One response per prompt, in order: greedy, or sampled with the backend's seed.
+
+        Sampling is seeded per batch from ``(seed, the batch's prompt tokens)`` inside a forked
+        RNG (the global torch generator is left as it was), so the same prompts in the same
+        batches give the same answers on every run.
 
         Raises
         ------
@@ -333,7 +350,13 @@ class HFBackend:
                 "attention_mask": torch.tensor(mask, device=self.device),
                 self._cache_kwarg: cache,
             }
-        sequences = self._model.generate(**inputs, generation_config=self._generation_config)
+        if self.temperature == 0:
+            sequences = self._model.generate(**inputs, generation_config=self._generation_config)
+        else:
+            digest = hashlib.sha256(json.dumps([self.seed, batch]).encode()).digest()
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+                sequences = self._model.generate(**inputs, generation_config=self._generation_config)
         # Causal models return prompt + new tokens; seq2seq ones the decoder start + new tokens.
         skip = inputs["input_ids"].shape[1] if self.architecture == "causal" else 1
         new = sequences[:, skip:].tolist()
@@ -362,9 +385,14 @@ class HFBackend:
         if isinstance(eos, (list, tuple)):
             eos = sorted({int(e) for e in eos})
             eos = eos[0] if len(eos) == 1 else eos
-        # A fresh config: pure greedy, whatever sampling defaults the model ships with.
+        # A fresh config: pure greedy (or plain temperature/top-p sampling with no top-k, as
+        # vLLM does), whatever sampling defaults the model ships with.
+        sampling: dict[str, Any] = (
+            dict(do_sample=False) if self.temperature == 0
+            else dict(do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=0)
+        )
         kwargs: dict[str, Any] = dict(
-            do_sample=False,
+            **sampling,
             num_beams=1,
             max_new_tokens=self.max_new_tokens,
             eos_token_id=eos,
@@ -395,6 +423,15 @@ class HFBackend:
 # ---------------------------------------------------------------------------------------------
 # loading
 # ---------------------------------------------------------------------------------------------
+
+
+def _check_sampling(temperature: Any, top_p: Any, seed: Any) -> None:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 10:
+        raise PhyloLLMError(f"temperature must be a number in [0, 10] (0 = greedy), got {temperature!r}")
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise PhyloLLMError(f"top_p must be a number in (0, 1], got {top_p!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise PhyloLLMError(f"seed must be an integer >= 0, got {seed!r}")
 
 
 def _check_positive_int(name: str, value: Any) -> None:
