@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The README's main command: on a fresh machine with only python3, install everything
-# (scripts/setup.sh) and run the end-to-end demo offline: a simulated SmolLM2 lineage with a known
-# tree -> DNA -> NJ tree -> Robinson-Foulds score + figure in phylo-llm-demo/ (or -o DIR).
-# Extra arguments go to `phylo-llm demo` (see `phylo-llm demo --help`). Cached: reruns are fast.
+# (scripts/setup.sh) and answer "where does this model come from?" offline for the two bundled
+# real models (SmolLM2-135M-Instruct Q4_1, Gemma-3-270M Q4_K_M): each is run on the rand-zh
+# atlas's probes with the atlas's settings and placed among its 1,566 real LLMs -> nearest models,
+# family with a calibrated confidence, neighbourhood figures in phylo-llm-demo/ (or -o DIR).
+# Extra arguments go to `phylo-llm place` (see `phylo-llm place --help`). Cached: reruns are fast.
+# The simulated-lineage demo is `.venv/bin/phylo-llm demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
-exec .venv/bin/phylo-llm demo "$@"
+out=phylo-llm-demo
+for a in "$@"; do case "$a" in -o|--output) out="";; esac; done
+if [ -n "$out" ]; then set -- -o "$out" "$@"; fi
+exec .venv/bin/phylo-llm place smollm2-135m gemma3-270m --atlas rand-zh "$@"
