@@ -349,7 +349,9 @@ def discover_relationships(
     nn = rankdata(np.where(eye, np.inf, d), method="min", axis=1).astype(np.intp)
     ra, rb = nn[ia, ib], nn[ib, ia]
 
-    year = pd.to_numeric(rows["release_year"], errors="coerce").to_numpy(dtype=float) if "release_year" in rows else np.full(n, np.nan)
+    year = np.full(n, np.nan)
+    if "release_year" in rows:
+        year = pd.to_numeric(rows["release_year"], errors="coerce").to_numpy(dtype=float)
     swap = year[ib] < year[ia]  # False where either is NaN
     oriented = np.isfinite(year[ia]) & np.isfinite(year[ib]) & (year[ia] != year[ib])
     ia, ib = np.where(swap, ib, ia), np.where(swap, ia, ib)

@@ -69,14 +69,14 @@ def test_make_report_writes_linked_outputs(tmp_path: Path) -> None:
 
 def test_report_lists_a_planted_undocumented_relative(tmp_path: Path) -> None:
     """A model labelled in one family but copied from another shows up in the index's table."""
-    dna, meta = _synthetic(n_fam=4, per=6)
+    dna, meta = _synthetic(n_fam=6, per=6)
     x = np.array(dna.vectors, dtype=float)
-    x[-1] = x[0] + 0.01  # the last fam3 model is in fact a copy of a fam0 model
+    x[-1] = x[0] + 0.01  # the last fam5 model is in fact a copy of a fam0 model
     rep = make_report(DnaSet(dna.labels, x), meta, tmp_path / "out", formats=["png"], n_boot=20)
     index = (tmp_path / "out" / "index.md").read_text()
     table = index.split("## Possible undocumented relatives", 1)[1]
     assert f"| 1 | {dna.labels[0]} → {dna.labels[-1]} |" in table
-    assert "<td>org0/model-0-0 → org3/model-3-5</td>" in (tmp_path / "out" / "index.html").read_text()
+    assert "<td>org0/model-0-0 → org5/model-5-5</td>" in (tmp_path / "out" / "index.html").read_text()
     first = pd.read_csv(rep.files["discoveries.csv"]).iloc[0]
     assert (first["model_a"], first["model_b"], bool(first["significant"])) == (dna.labels[0], dna.labels[-1], True)
 
@@ -174,7 +174,7 @@ def test_cli_report(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
     assert main(["report", str(dna), "--meta", str(meta), "-o", str(tmp_path / "rep"), "--formats", "png",
                  "--n-boot", "50"]) == 0
     err = capsys.readouterr().err
-    assert "[1/8] joining metadata" in err and "[8/8] index" in err
+    assert "[1/9] joining metadata" in err and "[8/9] possible undocumented relatives" in err and "[9/9] index" in err
     assert (tmp_path / "rep" / "index.html").is_file()
 
 
