@@ -310,7 +310,8 @@ def discover_relationships(
     known = fam != ""
     links = _parent_links(dm, meta, rows)
     eye = np.eye(n, dtype=bool)
-    same_family = known[:, None] & known[None, :] & (fam[:, None] == fam[None, :])
+    fam_code = pd.factorize(fam)[0]  # integer codes: n^2 comparisons of ints, not of str objects
+    same_family = known[:, None] & known[None, :] & (fam_code[:, None] == fam_code[None, :])
 
     # Reference of i: models the labels call unrelated to i (for an unlabelled i: all unlinked).
     ref = ~links & ~eye & np.where(known[:, None], known[None, :] & ~same_family, True)
@@ -327,7 +328,8 @@ def discover_relationships(
     if skip_same_organization:
         require_columns(meta, ["organization"], purpose="skip_same_organization")
         org_ = _text(rows["organization"])
-        cand &= ~((org_[:, None] == org_[None, :]) & (org_[:, None] != ""))
+        org_code = np.where(org_ != "", pd.factorize(org_)[0], -1)
+        cand &= (org_code[:, None] != org_code[None, :]) | (org_code[:, None] < 0)
     cand = np.triu(cand, k=1)
     ia, ib = np.nonzero(cand)
     if ia.size == 0:
@@ -359,8 +361,8 @@ def discover_relationships(
     qa, qb = np.where(swap, qb, qa), np.where(swap, qa, qb)
     ra, rb = np.where(swap, rb, ra), np.where(swap, ra, rb)
 
-    lab = np.array(dm.labels, dtype=object)
-    order = np.lexsort((lab[ib], lab[ia], dist, np.maximum(ra, rb), p))
+    by_id = np.argsort(np.argsort(np.array(dm.labels, dtype=object)))  # each id's position in sorted order
+    order = np.lexsort((by_id[ib], by_id[ia], dist, np.maximum(ra, rb), p))
     q = benjamini_hochberg(p)
 
     def ro(x: NDArray) -> NDArray:
