@@ -8,6 +8,7 @@ Re-exports the public API of the core modules; nothing else lives here. Figures 
 # shadow the module of the same name.
 from .bootstrap import BootstrapResult, ProbeContributions, read_contributions, split_support, write_contributions
 from .build import build_tree, nj, upgma
+from .discover import Discoveries, discover_relationships, discoveries_markdown
 from .distance import (
     DistanceMatrix,
     dna_distances,
@@ -46,6 +47,7 @@ __all__ = [
     "BootstrapResult",
     "DistanceMatrix",
     "DistanceMatrixError",
+    "Discoveries",
     "DnaSet",
     "FamilyFingerprint",
     "FamilySpeed",
@@ -62,6 +64,8 @@ __all__ = [
     "Tree",
     "build_tree",
     "collapse_short_branches",
+    "discover_relationships",
+    "discoveries_markdown",
     "dna_distances",
     "evaluate_lineage",
     "family_speeds",

@@ -9,6 +9,7 @@
     figures/*.png|pdf            tree figures (rectangular + circular), DNA map, trend plots
     dna_map.html                 interactive DNA map, one offline file
     tables/*.csv                 the numbers behind every trend plot
+    discoveries.csv, .md         possible undocumented relatives (see phylo_llm.discover)
 
 Long steps report progress through a callback (``progress(step, i, n)``); the library never
 prints. Figure formats are chosen with ``formats`` (PNG for viewing, PDF/SVG for print).
@@ -25,8 +26,9 @@ import numpy as np  # noqa: F401  (used by the docstring example)
 import pandas as pd
 
 from .build import nj, upgma
+from .discover import Discoveries, discover_relationships, discoveries_markdown
 from .family import family_vs_lineage
-from .distance import Metric, dna_distances, write_distance_matrix
+from .distance import DistanceMatrix, Metric, dna_distances, write_distance_matrix
 from .dna import DnaSet, atomic_write_text
 from .errors import PhyloLLMError
 from .meta import join_meta
@@ -82,6 +84,7 @@ def make_report(
     families: Mapping[str, str] | None = None,
     allow_extra: bool = True,
     title: str = "phylo_llm report",
+    fdr: float = 0.1,
     progress: Progress | None = None,
 ) -> Report:
     """Write the full analysis of ``dna`` + ``meta`` into ``out_dir`` (created if needed).
@@ -102,6 +105,9 @@ def make_report(
         ``{model: family}`` overriding the table (structural families).
     allow_extra
         Accept metadata rows without DNA (default: yes; the table may cover more models).
+    fdr
+        False-discovery rate of the "possible undocumented relatives" table
+        (:func:`phylo_llm.discover.discover_relationships`).
     progress
         Called as ``progress(step, i, n)`` before each step.
 
@@ -133,7 +139,7 @@ def make_report(
     files: dict[str, Path] = {}
     steps = [
         "joining metadata", "distances", "NJ and UPGMA trees", "evolutionary speed",
-        "architecture trends", "tree figures", "DNA map", "index",
+        "architecture trends", "tree figures", "DNA map", "possible undocumented relatives", "index",
     ]
     step = iter(range(1, len(steps) + 1))
 
@@ -225,12 +231,51 @@ def make_report(
                                                title=f"DNA map of {len(dna)} models")
 
     tick(steps[7])
-    summary = _summary(dna, joined, speed, clades, metric) + _family_lines(fvl, fam_source)
-    atomic_write_text(out / "index.md", _index_md(title, summary, files, formats))
+    relatives, relatives_line = _relatives(dm, joined, out, files, fdr)
+
+    tick(steps[8])
+    summary = _summary(dna, joined, speed, clades, metric) + _family_lines(fvl, fam_source) + [relatives_line]
+    table = _relatives_rows(relatives, fdr) if relatives is not None else []
+    atomic_write_text(out / "index.md", _index_md(title, summary, files, formats, table))
     files["index.md"] = out / "index.md"
-    atomic_write_text(out / "index.html", _index_html(title, summary, files, formats))
+    atomic_write_text(out / "index.html", _index_html(title, summary, files, formats, table))
     files["index.html"] = out / "index.html"
     return Report(out, dict(files), nj_tree, up_tree, speed)
+
+
+def _relatives(
+    dm: DistanceMatrix, joined: pd.DataFrame, out: Path, files: dict[str, Path], fdr: float
+) -> tuple[Discoveries | None, str]:
+    """Discoveries table (CSV + Markdown) and the summary line; says why when it cannot be made."""
+    try:
+        res = discover_relationships(dm, joined)
+    except PhyloLLMError as exc:
+        return None, f"Possible undocumented relatives: not computed ({exc})."
+    n_sig = res.n_significant(fdr)
+    df = res.to_frame(top=max(30, n_sig))
+    df.insert(1, "significant", df["q_value"] <= fdr)
+    atomic_write_text(out / "discoveries.csv", df.to_csv(index=False))
+    files["discoveries.csv"] = out / "discoveries.csv"
+    atomic_write_text(out / "discoveries.md", discoveries_markdown(res, alpha=fdr))
+    files["discoveries.md"] = out / "discoveries.md"
+    return res, (
+        f"Possible undocumented relatives: {n_sig} of {len(res)} pairs the labels do not link are unusually "
+        f"close for both models at FDR {fdr:g} (Benjamini–Hochberg); proposals to check, not facts."
+    )
+
+
+_RELATIVES_HEAD = ("#", "pair (earlier → later)", "distance", "ranks", "families", "q")
+
+
+def _relatives_rows(res: Discoveries, fdr: float, top: int = 10) -> list[tuple[str, ...]]:
+    """The significant pairs (at most ``top``) for the index page."""
+    df = res.to_frame(top=min(top, res.n_significant(fdr)))
+    rows = []
+    for r in df.itertuples(index=False):
+        arrow = "→" if r.orientation == "by release date" else "—"
+        rows.append((str(r.rank), f"{r.model_a} {arrow} {r.model_b}", f"{r.distance:.4g}", f"{r.rank_a}, {r.rank_b}",
+                     f"{r.family_a or '–'} / {r.family_b or '–'}", f"{r.q_value:.3g}"))
+    return rows
 
 
 # ---- index -----------------------------------------------------------------------------------
@@ -253,6 +298,8 @@ _SECTIONS = (
     ("DNA map", [("dna_map.html", "interactive DNA map (offline HTML)"), ("figures/dna_map", "DNA map (static)")]),
     ("Family vs lineage", [("tables/family_vs_lineage.csv",
                             "per model: nearest DNA relative, same family?, family forms a clade? (CSV)")]),
+    ("Possible undocumented relatives", [("discoveries.md", "pairs the labels do not link, ranked, with q-values (Markdown)"),
+                                         ("discoveries.csv", "the same with the evidence per pair (CSV)")]),
 )
 
 
@@ -309,7 +356,10 @@ def _entries(files: Mapping[str, Path], formats: Sequence[str]) -> list[tuple[st
     return out
 
 
-def _index_md(title: str, summary: list[str], files: Mapping[str, Path], formats: Sequence[str]) -> str:
+def _index_md(
+    title: str, summary: list[str], files: Mapping[str, Path], formats: Sequence[str],
+    relatives: Sequence[tuple[str, ...]] = (),
+) -> str:
     lines = [f"# {title}", ""] + [f"- {s}" for s in summary] + [""]
     for section, rows in _entries(files, formats):
         lines += [f"## {section}", ""]
@@ -317,17 +367,25 @@ def _index_md(title: str, summary: list[str], files: Mapping[str, Path], formats
             extra = "".join(f" ([{Path(m).suffix[1:]}]({m}))" for m in more.split())
             lines.append(f"- [{text}]({key}){extra}")
         lines.append("")
+        if section == "Possible undocumented relatives" and relatives:
+            lines += ["| " + " | ".join(_RELATIVES_HEAD) + " |", "|" + "---|" * len(_RELATIVES_HEAD)]
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in relatives]
+            lines.append("")
     return "\n".join(lines)
 
 
-def _index_html(title: str, summary: list[str], files: Mapping[str, Path], formats: Sequence[str]) -> str:
+def _index_html(
+    title: str, summary: list[str], files: Mapping[str, Path], formats: Sequence[str],
+    relatives: Sequence[tuple[str, ...]] = (),
+) -> str:
     e = html.escape
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{e(title)}</title><style>body{{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;max-width:1100px;color:#222}}"
         "h1{font-size:20px}h2{font-size:16px;margin-top:28px}li{margin:3px 0}"
         "figure{display:inline-block;margin:8px 12px 8px 0;vertical-align:top}"
-        "figure img{max-width:520px;max-height:420px;border:1px solid #ddd}figcaption{font-size:12px;color:#555}</style></head><body>",
+        "figure img{max-width:520px;max-height:420px;border:1px solid #ddd}figcaption{font-size:12px;color:#555}"
+        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}</style></head><body>",
         f"<h1>{e(title)}</h1><ul>" + "".join(f"<li>{e(s)}</li>" for s in summary) + "</ul>",
     ]
     for section, rows in _entries(files, formats):
@@ -339,5 +397,9 @@ def _index_html(title: str, summary: list[str], files: Mapping[str, Path], forma
             if key.endswith(".png") and "tree_" not in key:
                 figs.append(f"<figure><a href='{e(key)}'><img src='{e(key)}' alt='{e(text)}'></a><figcaption>{e(text)}</figcaption></figure>")
         parts.append("</ul>" + "".join(figs))
+        if section == "Possible undocumented relatives" and relatives:
+            parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in _RELATIVES_HEAD) + "</tr>"
+                         + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in relatives)
+                         + "</table>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -42,13 +42,13 @@ def test_make_report_writes_linked_outputs(tmp_path: Path) -> None:
     calls: list[tuple[str, int, int]] = []
     rep = make_report(dna, meta, tmp_path / "out", formats=["png", "svg"], n_boot=100,
                       progress=lambda s, i, n: calls.append((s, i, n)))
-    assert [c[1] for c in calls] == list(range(1, 9)) and {c[2] for c in calls} == {8}
+    assert [c[1] for c in calls] == list(range(1, 10)) and {c[2] for c in calls} == {9}
     out = tmp_path / "out"
     for rel in ["index.md", "index.html", "distances.csv", "tree_nj.nwk", "tree_upgma.nwk", "speed.csv", "speed.md",
                 "dna_map.html", "figures/tree_nj_circular.svg", "figures/tree_nj_rectangular.png",
                 "figures/tree_upgma_rectangular.png", "figures/architecture_timeline.png", "figures/architecture_drift.svg",
                 "figures/architecture_tree_positions.png", "figures/dna_map.png", "figures/speed.png",
-                "tables/architecture_clades.csv"]:
+                "tables/architecture_clades.csv", "discoveries.csv", "discoveries.md"]:
         assert (out / rel).is_file(), rel
         assert (out / rel).stat().st_size > 0
     assert all(p.is_file() for p in rep.files.values())
@@ -64,6 +64,21 @@ def test_make_report_writes_linked_outputs(tmp_path: Path) -> None:
     speed = pd.read_csv(out / "speed.csv")
     assert set(speed["family"]) == {"fam0", "fam1", "fam2"}
     assert "encoder-decoder: 2 models" in (out / "index.md").read_text()
+    assert "## Possible undocumented relatives" in (out / "index.md").read_text()
+
+
+def test_report_lists_a_planted_undocumented_relative(tmp_path: Path) -> None:
+    """A model labelled in one family but copied from another shows up in the index's table."""
+    dna, meta = _synthetic(n_fam=6, per=6)
+    x = np.array(dna.vectors, dtype=float)
+    x[-1] = x[0] + 0.01  # the last fam5 model is in fact a copy of a fam0 model
+    rep = make_report(DnaSet(dna.labels, x), meta, tmp_path / "out", formats=["png"], n_boot=20)
+    index = (tmp_path / "out" / "index.md").read_text()
+    table = index.split("## Possible undocumented relatives", 1)[1]
+    assert f"| 1 | {dna.labels[0]} → {dna.labels[-1]} |" in table
+    assert "<td>org0/model-0-0 → org5/model-5-5</td>" in (tmp_path / "out" / "index.html").read_text()
+    first = pd.read_csv(rep.files["discoveries.csv"]).iloc[0]
+    assert (first["model_a"], first["model_b"], bool(first["significant"])) == (dna.labels[0], dna.labels[-1], True)
 
 
 def test_make_report_rejects_bad_formats_and_missing_meta(tmp_path: Path) -> None:
@@ -159,7 +174,7 @@ def test_cli_report(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
     assert main(["report", str(dna), "--meta", str(meta), "-o", str(tmp_path / "rep"), "--formats", "png",
                  "--n-boot", "50"]) == 0
     err = capsys.readouterr().err
-    assert "[1/8] joining metadata" in err and "[8/8] index" in err
+    assert "[1/9] joining metadata" in err and "[8/9] possible undocumented relatives" in err and "[9/9] index" in err
     assert (tmp_path / "rep" / "index.html").is_file()
 
 

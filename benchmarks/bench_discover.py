@@ -1,0 +1,297 @@
+"""Can ``discover`` find documented links it was not shown? Precision, recall and realised FDR.
+
+Validation that can fail: in each of ``--reps`` repetitions a seeded random ``--hide`` share of
+the documented parent links is hidden, together with the hidden children's family labels; then
+:func:`phylo_llm.discover.discover_relationships` runs on the masked labels and its ranked list is
+scored against what was hidden. The same candidate pairs are ranked by two baselines in the same
+run: plain DNA distance, and the token similarity of the two ids (Jaccard over the lower-cased
+alphanumeric tokens of ``org/name``; ties count at their expected value).
+
+What counts (stated in docs/discover.md):
+
+hidden link
+    A documented ``(child, parent)`` pair whose link was removed; *the* target of precision@k and
+    recall@k (``hits in the first k / k``, ``/ number hidden``).
+hidden relation
+    A pair the full labels link (parent link or same family) that the masking turned into a
+    candidate: a hidden link, or a hidden child with a member of its (hidden) family.
+documented-unrelated
+    A candidate the full labels also call unrelated (different families, no parent link).
+
+Realised FDR at nominal ``alpha`` (calls: ``q <= alpha``), three readings, because the labels
+cannot judge the tool's own claims (the *standing proposals*: pairs called on the full labels,
+whatever is hidden):
+
+new calls (primary)
+    among the calls that are not standing proposals, the share that are not a hidden relation;
+touching a hidden child
+    among the calls that involve a hidden child, the share that are not a hidden relation;
+all calls (upper bound)
+    among all calls, the share that are not a hidden relation (standing proposals count as false).
+ Per repetition, 0 calls = FDR 0 (the usual
+``E[V/R; R > 0]``); mean and median over repetitions.
+
+Usage::
+
+    python benchmarks/bench_discover.py \\
+        --dna ../shared/data/llm-dna-paper/dna_qwen3-embedding-8b.csv \\
+        --labels ../shared/data/llm-dna-paper/models_meta.csv \\
+        --responses ../shared/data/llm-dna-paper/responses.jsonl.xz
+
+``--responses`` applies the extraction's rule (a model with more than half empty answers has no
+DNA) to a published DNA file made without it; leave it out for DNA made by ``phylo-llm extract``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import lzma
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from phylo_llm.discover import discover_relationships  # noqa: E402
+from phylo_llm.distance import dna_distances, read_distance_matrix  # noqa: E402
+from phylo_llm.dna import read_dna  # noqa: E402
+from phylo_llm.evaluate import lineage_pairs  # noqa: E402
+from phylo_llm.meta import read_meta  # noqa: E402
+
+MAX_EMPTY = 0.5
+
+
+def mostly_empty(path: Path) -> set[str]:
+    out = set()
+    with lzma.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            doc = json.loads(line)
+            r = doc["responses"]
+            if sum(1 for x in r if not str(x).strip()) > MAX_EMPTY * len(r):
+                out.add(doc["model"])
+    return out
+
+
+def tokens(model: str) -> frozenset[str]:
+    return frozenset(t for t in re.split(r"[^a-z0-9]+", model.lower()) if t)
+
+
+def name_similarity(labels: tuple[str, ...], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    toks = [tokens(x) for x in labels]
+    return np.array([len(toks[i] & toks[j]) / max(1, len(toks[i] | toks[j])) for i, j in zip(a, b)])
+
+
+def expected_hits(score: np.ndarray, truth: np.ndarray, ks: list[int]) -> list[float]:
+    """Expected true pairs among the k lowest scores, ties broken uniformly at random."""
+    order = np.argsort(score, kind="stable")
+    s, t = score[order], truth[order].astype(float)
+    uniq, start, counts = np.unique(s, return_index=True, return_counts=True)
+    group_hits = np.add.reduceat(t, start)
+    cum_n = np.cumsum(counts)
+    cum_h = np.cumsum(group_hits)
+    out = []
+    for k in ks:
+        g = int(np.searchsorted(cum_n, k, side="left"))  # group holding position k
+        if g >= len(counts):
+            out.append(float(cum_h[-1]))
+            continue
+        before_n = cum_n[g] - counts[g]
+        before_h = cum_h[g] - group_hits[g]
+        out.append(float(before_h + (k - before_n) * group_hits[g] / counts[g]))
+    return out
+
+
+def mask_labels(meta: pd.DataFrame, hidden: list[tuple[str, str]]) -> pd.DataFrame:
+    m = meta.copy()
+    m["base_model"] = m["base_model"].astype("string")
+    m["family"] = m["family"].astype("string")
+    for child, parent in hidden:
+        bases = [x.strip() for x in str(m.at[child, "base_model"]).split("|")]
+        kept = [x for x in bases if x != parent]
+        m.at[child, "base_model"] = "|".join(kept) if kept else pd.NA
+        m.at[child, "family"] = pd.NA
+    return m
+
+
+def pair_keys(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    return lo.astype(np.int64) * n + hi
+
+
+def run(args: argparse.Namespace) -> dict:
+    t0 = time.perf_counter()
+    dm = read_distance_matrix(args.dna) if args.input_kind == "distance" else dna_distances(read_dna(args.dna))
+    meta = read_meta(args.labels)
+    dropped = sorted(mostly_empty(args.responses) & set(dm.labels)) if args.responses else []
+    if dropped:
+        dm = dm.subset([x for x in dm.labels if x not in set(dropped)])
+    labels = dm.labels
+    n = len(labels)
+    meta = meta.loc[[x for x in labels if x in meta.index]]
+    fam_full = meta["family"].reindex(list(labels)).astype("string").fillna("").to_numpy(dtype=object)
+    pairs = lineage_pairs(list(meta.index), meta)
+    pos = np.array([dm.index(x) for x in meta.index])
+    child, parent = pos[pairs.child], pos[pairs.parent]
+    links = sorted(set(zip(child.tolist(), parent.tolist())))
+    n_hide = int(round(args.hide * len(links)))
+    full_link_keys = set(pair_keys(n, child, parent).tolist())
+    print(f"{n} models ({len(dropped)} dropped as mostly empty), {len(links)} documented parent links, "
+          f"hiding {n_hide} per repetition, {args.reps} repetitions", file=sys.stderr)
+
+    methods = ("discover", "distance", "name tokens", "empirical quantile (max)", "neighbour rank (max)")
+    prec = {m: [] for m in methods}
+    rec = {m: [] for m in methods}
+    prec_rel = {m: [] for m in methods}
+    prec_touch = {m: [] for m in methods}
+    fdr_touch = {a: [] for a in args.alphas}
+    fdr_all = {a: [] for a in args.alphas}
+    fdr_strict = {a: [] for a in args.alphas}
+    n_calls = {a: [] for a in args.alphas}
+    n_calls_touch = {a: [] for a in args.alphas}
+    tp_links = {a: [] for a in args.alphas}
+    hidden_in_candidates = []
+    fdr_new = {a: [] for a in args.alphas}
+    n_new = {a: [] for a in args.alphas}
+    # Standing proposals: pairs called on the full labels, whatever is hidden (the tool's own claims).
+    full = discover_relationships(dm, meta, min_reference=args.min_reference)
+    full_key = pair_keys(n, full.a, full.b)
+    standing = {al: set(full_key[full.q_value <= al].tolist()) for al in args.alphas}
+    for rep in range(args.reps):
+        rng = np.random.default_rng([args.seed, rep])
+        pick = rng.choice(len(links), size=n_hide, replace=False)
+        hidden = [links[i] for i in sorted(pick)]
+        hidden_children = np.zeros(n, dtype=bool)
+        hidden_children[[c for c, _ in hidden]] = True
+        masked = mask_labels(meta, [(labels[c], labels[p]) for c, p in hidden])
+        res = discover_relationships(dm, masked, min_reference=args.min_reference)
+        a, b = res.a, res.b
+        key = pair_keys(n, a, b)
+        hk = pair_keys(n, np.array([c for c, _ in hidden]), np.array([p for _, p in hidden]))
+        is_link = np.isin(key, hk)
+        same_full = (fam_full[a] != "") & (fam_full[a] == fam_full[b])
+        is_rel = is_link | same_full | np.isin(key, list(full_link_keys))
+        touch = hidden_children[a] | hidden_children[b]
+        hidden_in_candidates.append(int(is_link.sum()))
+        d = res.distance
+        scores = {
+            "discover": np.arange(len(res), dtype=float),
+            "distance": d,
+            "name tokens": -name_similarity(labels, a, b),
+            "empirical quantile (max)": np.fmax(res.quantile_a, res.quantile_b),
+            # ties by distance: "mutual nearest neighbours first, closest first"
+            "neighbour rank (max)": np.maximum(res.rank_a, res.rank_b) + d / (2 * d.max()),
+        }
+        for m, s in scores.items():
+            h = np.array(expected_hits(s, is_link, args.ks))
+            prec[m].append(h / np.array(args.ks))
+            rec[m].append(h / max(1, n_hide))
+            prec_rel[m].append(np.array(expected_hits(s, is_rel, args.ks)) / np.array(args.ks))
+            prec_touch[m].append(np.array(expected_hits(s[touch], is_link[touch], args.ks)) / np.array(args.ks))
+        for al in args.alphas:
+            call = res.q_value <= al
+            ct = call & touch
+            n_calls[al].append(int(call.sum()))
+            n_calls_touch[al].append(int(ct.sum()))
+            tp_links[al].append(int((call & is_link).sum()))
+            fdr_touch[al].append(float((ct & ~is_rel).sum() / ct.sum()) if ct.any() else 0.0)
+            fdr_strict[al].append(float((ct & ~is_link).sum() / ct.sum()) if ct.any() else 0.0)
+            fdr_all[al].append(float((call & ~is_rel).sum() / call.sum()) if call.any() else 0.0)
+            new = call & ~np.isin(key, list(standing[al]))
+            n_new[al].append(int(new.sum()))
+            fdr_new[al].append(float((new & ~is_rel).sum() / new.sum()) if new.any() else 0.0)
+        print(f"\rrepetition {rep + 1}/{args.reps}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+
+    # Calibration on the full labels: p-values of documented-unrelated pairs against nominal t.
+    diff = (fam_full[full.a] != "") & (fam_full[full.b] != "") & (fam_full[full.a] != fam_full[full.b])
+    calib = {t: float((full.p_value[diff] <= t).mean()) for t in (1e-2, 1e-3, 1e-4, 1e-5)}
+
+    out = {
+        "dna": str(args.dna), "labels": str(args.labels), "models": n, "dropped_mostly_empty": dropped,
+        "parent_links": len(links), "hidden_per_rep": n_hide, "reps": args.reps, "seed": args.seed,
+        "hidden_links_among_candidates": hidden_in_candidates,
+        "candidates_full_labels": len(full), "ks": args.ks, "alphas": args.alphas,
+        "precision": {m: {"mean": np.mean(v, 0).tolist(), "median": np.median(v, 0).tolist()} for m, v in prec.items()},
+        "recall": {m: {"mean": np.mean(v, 0).tolist(), "median": np.median(v, 0).tolist()} for m, v in rec.items()},
+        "precision_any_hidden_relation": {m: np.mean(v, 0).tolist() for m, v in prec_rel.items()},
+        "precision_touching_hidden_child": {m: np.mean(v, 0).tolist() for m, v in prec_touch.items()},
+        "fdr": {str(al): {
+            "calls_mean": float(np.mean(n_calls[al])), "calls_touching_hidden_mean": float(np.mean(n_calls_touch[al])),
+            "hidden_links_called_mean": float(np.mean(tp_links[al])),
+            "fdr_touching_hidden_mean": float(np.mean(fdr_touch[al])), "fdr_touching_hidden_median": float(np.median(fdr_touch[al])),
+            "fdr_strict_links_only_mean": float(np.mean(fdr_strict[al])),
+            "fdr_new_calls_mean": float(np.mean(fdr_new[al])), "fdr_new_calls_median": float(np.median(fdr_new[al])),
+            "standing_calls": len(standing[al]), "new_calls_mean": float(np.mean(n_new[al])),
+            "fdr_all_calls_mean": float(np.mean(fdr_all[al])), "fdr_all_calls_median": float(np.median(fdr_all[al])),
+        } for al in args.alphas},
+        "calibration_documented_unrelated": {"pairs": int(diff.sum()), **{f"{t:g}": v for t, v in calib.items()}},
+        "seconds": time.perf_counter() - t0,
+    }
+    return out
+
+
+def report(out: dict) -> str:
+    ks = out["ks"]
+    lines = [
+        f"{out['models']} models, {out['parent_links']} documented parent links, {out['hidden_per_rep']} hidden "
+        f"per repetition x {out['reps']} (seed {out['seed']}); {len(out['dropped_mostly_empty'])} mostly-empty models dropped.",
+        "",
+        "| method | " + " | ".join(f"P@{k}" for k in ks) + " | " + " | ".join(f"R@{k}" for k in ks) + " |",
+        "|---|" + "---:|" * (2 * len(ks)),
+    ]
+    for m in out["precision"]:
+        p, r = out["precision"][m], out["recall"][m]
+        lines.append(f"| {m} | " + " | ".join(f"{x:.3f} ({y:.3f})" for x, y in zip(p["mean"], p["median"]))
+                     + " | " + " | ".join(f"{x:.3f} ({y:.3f})" for x, y in zip(r["mean"], r["median"])) + " |")
+    lines += ["", "(mean (median) over repetitions; hidden links only)", "",
+              "| method | " + " | ".join(f"P@{k} any hidden relation" for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+    for m, v in out["precision_any_hidden_relation"].items():
+        lines.append(f"| {m} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
+    lines += ["", "| method | " + " | ".join(f"P@{k} among pairs touching a hidden child" for k in ks) + " |",
+              "|---|" + "---:|" * len(ks)]
+    for m, v in out["precision_touching_hidden_child"].items():
+        lines.append(f"| {m} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
+    lines += ["", "| nominal FDR | calls | calls touching a hidden child | hidden links called | FDR touching hidden, mean (median) "
+              "| FDR, hidden links only count | FDR of new calls, mean (median) | FDR all calls, mean (median) |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for al, f in out["fdr"].items():
+        lines.append(f"| {al} | {f['calls_mean']:.1f} | {f['calls_touching_hidden_mean']:.1f} | {f['hidden_links_called_mean']:.1f} | "
+                     f"{f['fdr_touching_hidden_mean']:.3f} ({f['fdr_touching_hidden_median']:.3f}) | {f['fdr_strict_links_only_mean']:.3f} | "
+                     f"{f['fdr_new_calls_mean']:.3f} ({f['fdr_new_calls_median']:.3f}) [{f['new_calls_mean']:.1f} new, {f['standing_calls']} standing] | "
+                     f"{f['fdr_all_calls_mean']:.3f} ({f['fdr_all_calls_median']:.3f}) |")
+    c = out["calibration_documented_unrelated"]
+    lines += ["", f"Calibration on the full labels ({c['pairs']} documented-unrelated pairs): share with p <= t: "
+              + ", ".join(f"t={t}: {v:.2e}" for t, v in c.items() if t != "pairs"),
+              f"hidden links that were candidates per repetition: {out['hidden_links_among_candidates']}",
+              f"run time {out['seconds']:.0f} s"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dna", type=Path, required=True, help="DNA file (.csv/.json) or distance matrix")
+    ap.add_argument("--input-kind", choices=("dna", "distance"), default="dna")
+    ap.add_argument("--labels", type=Path, required=True, help="metadata table (models_meta.csv)")
+    ap.add_argument("--responses", type=Path, help="responses.jsonl.xz: drop models with > half empty answers")
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--hide", type=float, default=0.25)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ks", type=int, nargs="+", default=[5, 10, 20, 50])
+    ap.add_argument("--alphas", type=float, nargs="+", default=[0.05, 0.1, 0.2])
+    ap.add_argument("--min-reference", type=int, default=10)
+    ap.add_argument("--json", type=Path, help="also write the numbers here")
+    args = ap.parse_args()
+    out = run(args)
+    print(report(out))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""``phylo-llm discover``: pairs the DNA calls related that the labels do not link, with q-values."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .._atomic import atomic_open, atomic_write_text
+from ..discover import discover_relationships, discoveries_markdown
+from ..errors import PhyloLLMError
+from ..meta import read_meta
+from ._common import add_input_args, load_distances
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "discover",
+        help="propose undocumented relationships (pairs the labels do not link), with FDR q-values",
+        description="Rank the model pairs that the labels do not link (not parent/child, not the same "
+        "family) by how unusually close their DNA is for both models, with Benjamini-Hochberg q-values "
+        "over all candidate pairs; each proposed edge is oriented by release date where known. Prints "
+        "the top of the list; with -o writes discoveries.csv (evidence per pair) and discoveries.md.",
+    )
+    add_input_args(p)
+    p.add_argument("--labels", type=Path, required=True, help="model metadata (.csv/.tsv) with a family column")
+    p.add_argument("-o", "--output", type=Path, help="output folder (created) for discoveries.csv and discoveries.md")
+    p.add_argument("--fdr", type=float, default=0.1, help="false-discovery rate of the reported calls (default 0.1)")
+    p.add_argument("--top", type=int, default=30, help="rows to show, and the fewest the CSV holds (default 30)")
+    p.add_argument("--skip-same-organization", action="store_true", help="also leave out pairs of the same organization")
+    p.add_argument("--min-reference", type=int, default=10,
+                   help="fewest unrelated models a model needs for its side of the score (default 10)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0.0 < args.fdr < 1.0:
+        raise PhyloLLMError(f"--fdr must be in (0, 1), got {args.fdr}")
+    if args.top < 0:
+        raise PhyloLLMError(f"--top must be >= 0, got {args.top}")
+    meta = read_meta(args.labels)
+    dm = load_distances(args)
+    res = discover_relationships(
+        dm, meta, skip_same_organization=args.skip_same_organization, min_reference=args.min_reference
+    )
+    md = discoveries_markdown(res, alpha=args.fdr, top=args.top)
+    if args.output is None:
+        print(md, end="")
+        return 0
+    args.output.mkdir(parents=True, exist_ok=True)
+    rows = max(args.top, res.n_significant(args.fdr))
+    df = res.to_frame(top=rows)
+    df.insert(1, "significant", df["q_value"] <= args.fdr)
+    with atomic_open(args.output / "discoveries.csv") as fh:
+        df.to_csv(fh, index=False)
+    atomic_write_text(args.output / "discoveries.md", md)
+    print(f"{res.n_significant(args.fdr)} of {len(res)} candidate pairs at FDR {args.fdr:g}; "
+          f"wrote {len(df)} rows to {args.output / 'discoveries.csv'} and {args.output / 'discoveries.md'}")
+    return 0

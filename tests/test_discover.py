@@ -1,0 +1,301 @@
+"""Tests for phylo_llm.discover and ``phylo-llm discover``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phylo_llm import DnaSet, PhyloLLMError, write_dna
+from phylo_llm.cli import main
+from phylo_llm.discover import benjamini_hochberg, discover_relationships, discoveries_markdown
+from phylo_llm.distance import DistanceMatrix, dna_distances, pairwise_distances
+from phylo_llm.dna import read_dna
+from phylo_llm.evaluate import lineage_pairs
+from phylo_llm.meta import meta_frame, read_meta
+
+
+def _families(n_fam: int = 8, per: int = 6, dims: int = 24, seed: int = 0, spread: float = 0.6):
+    """Families as Gaussian clusters; returns vectors and a metadata table."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_fam, dims)) * 2.0
+    x = np.repeat(centres, per, axis=0) + rng.normal(size=(n_fam * per, dims)) * spread
+    labels = [f"org{f}/m{f}-{i}" for f in range(n_fam) for i in range(per)]
+    rows = [{"model": lab, "family": f"fam{f}", "organization": f"org{f}", "release": f"202{i % 5}-0{1 + f % 9}"}
+            for lab, (f, i) in zip(labels, [(f, i) for f in range(n_fam) for i in range(per)])]
+    return x, labels, rows
+
+
+def _planted():
+    """Three cross-family copies planted among 8 families, plus a hub near everyone."""
+    x, labels, rows = _families()
+    planted = [(0, 7), (13, 20), (26, 33)]  # (source, copy); copies are labelled in another family
+    rng = np.random.default_rng(1)
+    for src, dst in planted:
+        x[dst] = x[src] + rng.normal(size=x.shape[1]) * 0.05
+    hub = np.mean(x, axis=0)  # the centroid: closer than average to everyone
+    x = np.vstack([x, hub])
+    labels.append("hub/centroid")
+    rows.append({"model": "hub/centroid", "family": "hubfam", "organization": "hub", "release": "2023-01"})
+    # A copy descends from its source's family: it is related to every member of it.
+    related = {frozenset((labels[k], labels[dst])) for src, dst in planted for k in range(src // 6 * 6, src // 6 * 6 + 6)}
+    return x, labels, meta_frame(pd.DataFrame(rows)), related
+
+
+def test_planted_pairs_come_first_and_are_significant():
+    x, labels, meta, related = _planted()
+    res = discover_relationships(pairwise_distances(x, labels), meta)
+    top = res.to_frame(top=len(related))
+    assert {frozenset(p) for p in zip(top["model_a"], top["model_b"])} == related
+    assert res.n_significant(0.1) == len(related) == 18
+    # each copy's closest pair is with its source: the best-ranked of its pairs, mutual nearest neighbours
+    for src, dst in [(0, 7), (13, 20), (26, 33)]:
+        mine = top[(top["model_a"] == labels[dst]) | (top["model_b"] == labels[dst])].iloc[0]
+        assert {mine["model_a"], mine["model_b"]} == {labels[src], labels[dst]} and mine["mutual_nearest"]
+
+
+def test_a_hub_does_not_flood_the_list_but_plain_distance_would():
+    x, labels, meta, truth = _planted()
+    dm = pairwise_distances(x, labels)
+    res = discover_relationships(dm, meta)
+    hub = labels.index("hub/centroid")
+    involves_hub = (res.a == hub) | (res.b == hub)
+    assert not (involves_hub & (res.q_value <= 0.1)).any()
+    # By distance alone, the hub's pairs are the closest after the planted relatives.
+    pairs = [frozenset((labels[a], labels[b])) for a, b in zip(res.a, res.b)]
+    unrelated = np.array([p not in truth for p in pairs])
+    by_distance = np.argsort(res.distance)
+    assert involves_hub[by_distance[unrelated[by_distance]][:10]].all()
+
+
+def test_candidates_exclude_parent_links_same_family_and_optionally_same_organization():
+    x, labels, rows = _families(n_fam=4, per=6)
+    rows[1]["base_model"] = labels[7]  # a cross-family documented parent
+    rows[2]["organization"] = "org1"
+    meta = meta_frame(pd.DataFrame(rows))
+    dm = pairwise_distances(x, labels)
+    res = discover_relationships(dm, meta)
+    pairs = {frozenset((labels[a], labels[b])) for a, b in zip(res.a, res.b)}
+    fam = dict(zip(meta.index, meta["family"]))
+    assert all(fam[a] != fam[b] for a, b in map(tuple, pairs))
+    assert frozenset((labels[1], labels[7])) not in pairs
+    n = len(labels)
+    assert len(res) == n * (n - 1) // 2 - 4 * 15 - 1 and res.n_parent_links == 1
+    skip = discover_relationships(dm, meta, skip_same_organization=True)
+    same_org = [(a, b) for a, b in map(tuple, pairs) if meta.at[a, "organization"] == meta.at[b, "organization"]]
+    assert len(same_org) == 6  # labels[2] (now org1) with the six org1 models
+    assert len(skip) == len(res) - 6
+
+
+def test_unlabelled_models_are_candidates_with_every_partner():
+    x, labels, rows = _families(n_fam=4, per=6)
+    meta = meta_frame(pd.DataFrame(rows[1:]))  # labels[0] has no metadata row
+    res = discover_relationships(pairwise_distances(x, labels), meta)
+    with_0 = (res.a == 0) | (res.b == 0)
+    assert with_0.sum() == len(labels) - 1  # including its own (unknown) family
+    assert res.family[0] is None and res.n_labelled == len(labels) - 1
+
+
+def test_q_values_control_fdr_on_null_data():
+    """No structure at all: every call is false, so FDR = P(any call); BH must keep it near alpha."""
+    any_call = 0
+    reps = 40
+    for seed in range(reps):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(40, 16))
+        labels = [f"m{i}" for i in range(40)]
+        meta = meta_frame(pd.DataFrame({"model": labels, "family": [f"f{i % 10}" for i in range(40)]}))
+        res = discover_relationships(pairwise_distances(x, labels), meta)
+        any_call += res.n_significant(0.1) > 0
+        assert 0 < res.p_value.min() and res.p_value.max() <= 1
+    assert any_call / reps <= 0.15
+
+
+def test_fdr_with_planted_signal_is_controlled():
+    """Realised FDR (false calls / calls) over repetitions with known planted pairs stays near alpha."""
+    fdp = []
+    for seed in range(12):
+        rng = np.random.default_rng(100 + seed)
+        x = rng.normal(size=(50, 16))
+        labels = [f"m{i}" for i in range(50)]
+        truth = set()
+        for k in range(5):
+            a, b = 2 * k, 2 * k + 25
+            x[b] = x[a] + rng.normal(size=16) * 0.2
+            truth.add((a, b))
+        meta = meta_frame(pd.DataFrame({"model": labels, "family": [f"f{i % 10}" for i in range(50)]}))
+        res = discover_relationships(pairwise_distances(x, labels), meta)
+        call = res.q_value <= 0.1
+        hits = sum((min(a, b), max(a, b)) in truth for a, b in zip(res.a[call], res.b[call]))
+        assert hits >= 3  # power: most planted pairs are found
+        fdp.append((call.sum() - hits) / max(1, call.sum()))
+    assert np.mean(fdp) <= 0.15
+
+
+def test_orientation_by_release_date_and_missing_dates_are_said():
+    # 8 families: the copy's true relatives (fam0) are a minority of its reference (other families)
+    x, labels, rows = _families(n_fam=8, per=5)
+    x[9] = x[0] + 0.01  # labels[0] (fam0) and labels[9] (fam1): a planted pair
+    rows[0]["release"] = "2024-06"
+    rows[9]["release"] = "2023-01"
+    meta = meta_frame(pd.DataFrame(rows))
+    res = discover_relationships(pairwise_distances(x, labels), meta)
+    first = res.to_frame(top=1).iloc[0]
+    assert (first["model_a"], first["model_b"], first["orientation"]) == (labels[9], labels[0], "by release date")
+    rows[9]["release"] = None
+    res = discover_relationships(pairwise_distances(x, labels), meta_frame(pd.DataFrame(rows)))
+    assert res.to_frame(top=1).iloc[0]["orientation"] == f"unoriented: release date missing for {labels[9]}"
+    rows[9]["release"] = "2024-06"
+    res = discover_relationships(pairwise_distances(x, labels), meta_frame(pd.DataFrame(rows)))
+    assert res.to_frame(top=1).iloc[0]["orientation"] == "unoriented: same release date"
+    no_dates = meta_frame(pd.DataFrame(rows).drop(columns="release"))
+    res = discover_relationships(pairwise_distances(x, labels), no_dates)
+    assert not res.oriented.any()
+
+
+def test_evidence_columns_match_their_definitions():
+    x, labels, meta, _ = _planted()
+    dm = pairwise_distances(x, labels)
+    res = discover_relationships(dm, meta)
+    d = np.asarray(dm.values)
+    fam = np.array([meta.at[lab, "family"] for lab in labels])
+    k = 40  # an arbitrary candidate
+    a, b = int(res.a[k]), int(res.b[k])
+    ref = np.flatnonzero(fam != fam[a])
+    med = np.median(d[a, ref])
+    mad = 1.4826 * np.median(np.abs(d[a, ref] - med))
+    assert res.z_a[k] == pytest.approx((d[a, b] - med) / mad)
+    others = ref[ref != b]
+    assert res.quantile_a[k] == pytest.approx(np.mean(d[a, others] <= d[a, b]))
+    assert res.rank_a[k] == 1 + np.sum(np.delete(d[a], a) < d[a, b])
+    from scipy.stats import norm
+
+    assert res.p_value[k] == pytest.approx(max(norm.cdf(res.z_a[k]), norm.cdf(res.z_b[k])))
+    assert np.all(np.diff(res.p_value) >= 0) and np.all(np.diff(res.q_value) >= 0)
+    assert not res.p_value.flags.writeable
+
+
+def test_benjamini_hochberg_matches_statsmodels():
+    multitest = pytest.importorskip("statsmodels.stats.multitest")
+    p = np.random.default_rng(3).uniform(size=200) ** 3
+    expected = multitest.multipletests(p, method="fdr_bh")[1]
+    np.testing.assert_allclose(benjamini_hochberg(p), expected)
+
+
+def _meta(labels, families):
+    return meta_frame(pd.DataFrame({"model": labels, "family": families}))
+
+
+LAB = [f"m{i}" for i in range(12)]
+DM12 = pairwise_distances(np.random.default_rng(0).normal(size=(12, 4)), LAB)
+
+
+@pytest.mark.parametrize(
+    ("dm", "meta", "kwargs", "match"),
+    [
+        (DistanceMatrix(("a", "b"), [[0, 1], [1, 0]]), _meta(["a", "b"], ["x", "y"]), {},
+         "at least 3 models in the DNA set, got 2"),
+        (DM12, _meta(["zz", "yy"], ["x", "y"]), {}, r"the labels match none of the 12 DNA model ids"),
+        (DM12, _meta(LAB, [None] * 12), {}, "all 12 models are unlabelled: none of the 12 matched metadata rows has a family"),
+        (DM12, _meta(LAB, ["x"] * 12), {}, r"at least two families .* got only \['x'\]"),
+        (DM12, meta_frame(pd.DataFrame({"model": LAB})), {}, r"discovery needs metadata column\(s\) \['family'\]"),
+        (DM12, _meta(LAB, ["x", "y"] * 6), {"skip_same_organization": True},
+         r"skip_same_organization needs metadata column\(s\) \['organization'\]"),
+        (DM12, _meta(LAB, ["x", "y"] * 6), {"min_reference": 1}, "min_reference must be an integer >= 2, got 1"),
+        (DM12, _meta(LAB, ["x", "y"] * 6), {"min_reference": 50}, r"no candidate pair among the 12 models"),
+    ],
+)
+def test_bad_input(dm, meta, kwargs, match):
+    with pytest.raises(PhyloLLMError, match=match):
+        discover_relationships(dm, meta, **kwargs)
+
+
+def test_markdown_states_counts_and_marks_unsignificant_rows():
+    x, labels, meta, _ = _planted()
+    res = discover_relationships(pairwise_distances(x, labels), meta)
+    md = discoveries_markdown(res, alpha=0.1, top=5)
+    assert f"{len(res)} candidate pairs" in md and "**18 pair(s) at FDR 0.1**" in md
+    assert "not significant" not in md
+    assert md.count("\n| ") == 1 + 5  # header + 5 rows
+    md = discoveries_markdown(res, alpha=0.1, top=20)
+    assert "Rows after #18 are not significant" in md and md.count("\n| ") == 1 + 20
+    with pytest.raises(PhyloLLMError, match="alpha must be in"):
+        discoveries_markdown(res, alpha=1.5)
+
+
+@pytest.fixture()
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    x, labels, meta, _ = _planted()
+    dna_path = write_dna(DnaSet(tuple(labels), x), tmp_path / "dna.json")
+    meta_path = tmp_path / "meta.csv"
+    meta.reset_index().to_csv(meta_path, index=False)
+    return dna_path, meta_path
+
+
+def test_cli_writes_csv_and_markdown(files, tmp_path: Path, capsys) -> None:
+    dna, meta = files
+    assert main(["discover", str(dna), "--labels", str(meta), "-o", str(tmp_path / "out"), "--top", "20"]) == 0
+    assert "18 of" in capsys.readouterr().out
+    df = pd.read_csv(tmp_path / "out" / "discoveries.csv")
+    assert len(df) == 20 and df["significant"].tolist() == [True] * 18 + [False] * 2
+    assert main(["discover", str(dna), "--labels", str(meta), "-o", str(tmp_path / "o2"), "--top", "5"]) == 0
+    assert len(pd.read_csv(tmp_path / "o2" / "discoveries.csv")) == 18  # every significant pair, at least --top
+    assert {"distance", "rank_a", "rank_b", "family_a", "organization_b", "release_a", "q_value", "orientation"} <= set(df)
+    assert (tmp_path / "out" / "discoveries.md").read_text().startswith("# Possible undocumented relatives")
+    assert main(["discover", str(dna), "--labels", str(meta), "--top", "2", "--skip-same-organization"]) == 0
+    assert capsys.readouterr().out.count("\n| ") == 3
+
+
+@pytest.mark.parametrize(
+    ("labels_rows", "match"),
+    [
+        ("model,family\nzz,x\nyy,y\n", "the labels match none of the"),
+        ("model,family\norg0/m0-0,\norg0/m0-1,\n", "models are unlabelled"),
+    ],
+)
+def test_cli_bad_labels_is_one_line_exit_2(files, tmp_path: Path, capsys, labels_rows, match) -> None:
+    dna, _ = files
+    bad = tmp_path / "bad.csv"
+    bad.write_text(labels_rows)
+    assert main(["discover", str(dna), "--labels", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1 and err.startswith("phylo-llm discover: error:")
+
+
+def test_cli_too_few_models_is_exit_2(tmp_path: Path, capsys) -> None:
+    dna = write_dna(DnaSet(("a", "b"), np.eye(2)), tmp_path / "dna.json")
+    meta = tmp_path / "m.csv"
+    meta.write_text("model,family\na,x\nb,y\n")
+    assert main(["discover", str(dna), "--labels", str(meta)]) == 2
+    assert "at least 3 models" in capsys.readouterr().err
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import phylo_llm.discover as mod
+
+    assert doctest.testmod(mod).failed == 0
+
+
+def test_paper_dna(paper_data: Path) -> None:
+    dm = dna_distances(read_dna(paper_data / "dna_qwen3-embedding-8b.csv"))
+    meta = read_meta(paper_data / "models_meta.csv")
+    res = discover_relationships(dm, meta)
+    pairs = lineage_pairs(dm.labels, meta)
+    links = {frozenset((pairs.labels[c], pairs.labels[p])) for c, p in zip(pairs.child, pairs.parent)}
+    n = len(dm)
+    # every pair the labels do not link, and no other
+    assert len(res) == n * (n - 1) // 2 - pairs.same_a.size - len(links - _same_family(pairs))
+    top = res.to_frame(top=30)
+    assert not any(frozenset(p) in links for p in zip(top["model_a"], top["model_b"]))
+    assert (top["family_a"] != top["family_b"]).all()
+    assert 0 < res.n_significant(0.1) < 100
+    # the closest pair the labels do not link is proposed near the top
+    assert int(np.argmin(res.distance)) < 10
+
+
+def _same_family(pairs) -> set[frozenset[str]]:
+    return {frozenset((pairs.labels[a], pairs.labels[b])) for a, b in zip(pairs.same_a, pairs.same_b)}
