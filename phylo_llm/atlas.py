@@ -232,6 +232,18 @@ class Atlas:
         """The members' DNA as a :class:`~phylo_llm.DnaSet` (float64) with the atlas provenance."""
         return DnaSet(self.models, self.dna.astype(np.float64), self.provenance)
 
+    def labels_frame(self) -> Any:
+        """The members' labels as a metadata table (:func:`phylo_llm.meta.meta_frame`), with
+        ``organization`` for the organisation, as the analyses (discover, evaluate) expect."""
+        import pandas as pd
+
+        from .meta import meta_frame
+
+        rows = [{"model": m.model, "organization": m.organisation, "family": m.family,
+                 "family_source": m.family_source, "base_model": m.base_model, "relation": m.relation,
+                 "architecture": m.architecture, "release": m.release} for m in self.members]
+        return meta_frame(pd.DataFrame(rows), source=f"atlas {self.name}")
+
     def summary(self) -> dict[str, Any]:
         """Counts, settings, label coverage and hash, as shown by ``phylo-llm atlas show``."""
         fam = [m.family_source for m in self.members]

@@ -184,3 +184,20 @@ def test_cli_errors_are_one_line(argv: list[str], match: str, capsys: pytest.Cap
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1
+
+
+def test_discover_runs_on_an_atlas_with_its_own_labels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_atlas(make_atlas(), tmp_path / "toy.npz")
+    assert cli.main(["discover", f"atlas:{path}", "-o", str(tmp_path / "out"), "--min-reference", "3"]) == 0
+    assert "candidate pairs" in capsys.readouterr().out
+    rows = (tmp_path / "out" / "discoveries.csv").read_text().splitlines()
+    # Same-family pairs are never candidates: every proposed pair joins two families.
+    header = rows[0].split(",")
+    fa, fb = header.index("family_a"), header.index("family_b")
+    assert all(r.split(",")[fa] != r.split(",")[fb] for r in rows[1:])
+
+
+def test_labels_frame_carries_the_members_labels() -> None:
+    df = make_atlas().labels_frame()
+    assert df.loc["org1/fam1-m2", "family"] == "F1" and df.loc["org1/fam1-m2", "base_model"] == "org1/fam1-m0"
+    assert df.loc["org1/fam1-m2", "organization"] == "org1"

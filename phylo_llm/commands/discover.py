@@ -6,10 +6,15 @@ import argparse
 from pathlib import Path
 
 from .._atomic import atomic_open, atomic_write_text
+from ..atlas import load_atlas
 from ..discover import discover_relationships, discoveries_markdown
+from ..distance import dna_distances
 from ..errors import PhyloLLMError
 from ..meta import read_meta
 from ._common import add_input_args, load_distances
+
+
+ATLAS_PREFIX = "atlas:"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "over all candidate pairs; each proposed edge is oriented by release date where known. Prints "
         "the top of the list; with -o writes discoveries.csv (evidence per pair) and discoveries.md.",
     )
-    add_input_args(p)
-    p.add_argument("--labels", type=Path, required=True, help="model metadata (.csv/.tsv) with a family column")
+    add_input_args(p)  # INPUT may also be atlas:NAME, a shipped atlas (phylo-llm atlas list)
+    p.add_argument("--labels", type=Path,
+                   help="model metadata (.csv/.tsv) with a family column (default for atlas:NAME: the atlas's labels)")
     p.add_argument("-o", "--output", type=Path, help="output folder (created) for discoveries.csv and discoveries.md")
     p.add_argument("--fdr", type=float, default=0.1, help="false-discovery rate of the reported calls (default 0.1)")
     p.add_argument("--top", type=int, default=30, help="rows to show, and the fewest the CSV holds (default 30)")
@@ -37,8 +43,16 @@ def run(args: argparse.Namespace) -> int:
         raise PhyloLLMError(f"--fdr must be in (0, 1), got {args.fdr}")
     if args.top < 0:
         raise PhyloLLMError(f"--top must be >= 0, got {args.top}")
-    meta = read_meta(args.labels)
-    dm = load_distances(args)
+    if str(args.input).startswith(ATLAS_PREFIX):
+        # A shipped atlas: its DNA, and its labels (curated, else the family from the name).
+        atlas = load_atlas(str(args.input)[len(ATLAS_PREFIX):])
+        meta = read_meta(args.labels) if args.labels is not None else atlas.labels_frame()
+        dm = dna_distances(atlas.as_dna(), metric=args.metric)
+    else:
+        if args.labels is None:
+            raise PhyloLLMError("--labels is required (except with INPUT atlas:NAME)")
+        meta = read_meta(args.labels)
+        dm = load_distances(args)
     res = discover_relationships(
         dm, meta, skip_same_organization=args.skip_same_organization, min_reference=args.min_reference
     )
