@@ -33,6 +33,7 @@ from phylo_llm._atomic import atomic_open
 from phylo_llm.errors import PhyloLLMError
 
 from ._torch import torch_threads
+from .models import check_no_custom_code, custom_code_error
 from .progress import ProgressCallback, ProgressEvent, emit
 from .store import default_cache_dir, safe_name
 
@@ -137,12 +138,17 @@ class SentenceEmbedder:
         self.normalize = bool(normalize)
         self.id = ident + ("+l2norm" if normalize else "")
         self._cache_name = f"{safe_name(self.id)}-{fingerprint}"
+        check_no_custom_code(source)  # one line naming the file; nothing shipped with it runs
         with self._torch_threads(), _quiet_transformers():
             from sentence_transformers import SentenceTransformer
 
             try:
-                self._model = SentenceTransformer(source, device=device, local_files_only=True)
+                self._model = SentenceTransformer(
+                    source, device=device, local_files_only=True, trust_remote_code=False
+                )
             except (OSError, ValueError) as exc:
+                if "trust_remote_code" in str(exc):
+                    raise custom_code_error(name_s, "its configuration", "code of its own") from None
                 raise PhyloLLMError(
                     f"cannot load embedder {name_s!r} (offline): {exc}. Use "
                     f"{DEFAULT_EMBEDDER!r}, a local sentence-transformers directory, or a hub id "

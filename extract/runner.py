@@ -28,7 +28,7 @@ from phylo_llm.bootstrap import ProbeContributions, write_contributions
 from phylo_llm.dna import DnaSet, atomic_write_text, write_dna
 from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
 
-from .backends import check_spec, resolve_backend
+from .backends import check_spec, redact_url_secrets, resolve_backend
 from .backends.base import Backend
 from .backends.recorded import RecordedBackend
 from .dna import dna_provenance, model_features
@@ -292,10 +292,10 @@ def run_extraction(
                 model=model, status="failed", n_probes=len(probe_set), n_empty=0, generated=0,
                 settings_id="", settings={}, response_seconds=0.0, new_tokens=None,
                 tokens_per_second=None, embed_seconds=0.0, dna_file=None,
-                reason=f"{type(exc).__name__}: {exc}",
+                reason=redact_url_secrets(f"{type(exc).__name__}: {exc}"),
             )
         )
-        emit(progress, ProgressEvent(model, "model-skipped", message=f"failed: {exc}"))
+        emit(progress, ProgressEvent(model, "model-skipped", message=redact_url_secrets(f"failed: {exc}")))
 
     for item in models:
         try:
@@ -303,7 +303,7 @@ def run_extraction(
         except Exception as exc:
             if on_error == "raise":
                 raise
-            failed(str(item), exc)
+            failed(redact_url_secrets(str(item)), exc)  # a spec may hold a URL with a secret
             continue
         model = backend.model_id
         if model in seen:

@@ -106,3 +106,15 @@ def test_unknown_embedder_fails_offline(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PhyloLLMError, match="cannot load embedder 'nobody/no-such-embedder'"):
         SentenceEmbedder("nobody/no-such-embedder")
+
+
+def test_embedder_with_code_of_its_own_is_refused_and_never_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    marker = tmp_path / "ran.txt"
+    folder = tmp_path / "evil-embedder"
+    folder.mkdir()
+    (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nclass M: pass\n")
+    (folder / "config.json").write_text('{"model_type": "evil-net", "auto_map": {"AutoModel": "evil.M"}}')
+    with pytest.raises(PhyloLLMError, match=r"config.json auto_map -> evil\.py") as info:
+        SentenceEmbedder(folder)
+    assert "\n" not in str(info.value) and not marker.exists()
