@@ -1,4 +1,5 @@
-"""Output files: checked before any work, written atomically, never over an input.
+"""Files in and out: text read as UTF-8 with errors that name the file; outputs checked before
+any work, written atomically, never over an input.
 
 Every file phylo_llm writes (data, tables, figures, HTML, Markdown) goes through
 :func:`atomic_open`: readers, and runs resumed after a crash, never see a half-written file, and a
@@ -22,9 +23,11 @@ from .errors import PhyloLLMError
 __all__ = [
     "atomic_open",
     "atomic_write_text",
+    "atomic_path",
     "write_table",
     "check_output_path",
     "check_output_dir",
+    "read_text",
 ]
 
 
@@ -96,6 +99,34 @@ def atomic_open(path: str | Path, mode: Literal["w", "wb"] = "w") -> Iterator[IO
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _with_path(exc, path) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary sibling path (same suffix) for writers that want a file name; see :func:`atomic_open`.
+
+    Whatever the block writes there replaces ``path`` when the block succeeds.
+    """
+    path = Path(path)
+    target = _target(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _with_path(exc, path) from None
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -186,7 +217,8 @@ def check_output_path(
     if suffixes is not None:
         allowed = tuple(suffixes)
         if path.suffix.lower() not in allowed:
-            raise PhyloLLMError(f"{name} {str(path)!r} must end in one of {list(allowed)}")
+            listed = allowed[0] if len(allowed) == 1 else ", ".join(allowed[:-1]) + " or " + allowed[-1]
+            raise PhyloLLMError(f"{name} {str(path)!r} must end in {listed}")
     if path.is_dir():
         raise PhyloLLMError(f"{name} {str(path)!r} is a folder; give a file name")
     _check_parent(path, name)
@@ -215,3 +247,34 @@ def check_output_dir(path: str | Path, *, name: str = "-o") -> Path:
         raise PhyloLLMError(f"{name} {str(path)!r} is a file; the output must be a folder")
     _check_parent(path, name)
     return path
+
+
+def read_text(path: str | Path, *, what: str = "file", newline: str | None = None) -> str:
+    """The UTF-8 text of ``path``; other bytes raise one line naming the file and the offset.
+
+    ``newline=None`` turns ``\\r\\n`` and ``\\r`` into ``\\n`` (as ``open()`` does); ``""``
+    keeps them (for the ``csv`` module). A UTF-8 byte-order mark is dropped.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "latin1.csv"
+    >>> _ = p.write_bytes(b"model\\nCaf\\xe9\\n")
+    >>> read_text(p, what="metadata file")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    phylo_llm.errors.PhyloLLMError: metadata file '...latin1.csv' is not UTF-8 text (byte 0xe9 at offset 9, line 2); save it as UTF-8
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise PhyloLLMError(
+            f"{what} {str(path)!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}, line {line}); save it as UTF-8"
+        ) from None
+    if newline is None:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text

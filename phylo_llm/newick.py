@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._atomic import read_text
 from .dna import atomic_write_text
 from .errors import NewickError, PhyloLLMError
 from .tree import Tree
@@ -599,4 +600,4 @@ def read_newick(path: str | Path, *, rooted: bool | None = None) -> Tree:
     >>> read_newick(p).tip_names
     ('a', 'b')
     """
-    return parse_newick(Path(path).read_text(encoding="utf-8"), rooted=rooted)
+    return parse_newick(read_text(path, what="tree file"), rooted=rooted)

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_open
 from ..errors import PhyloLLMError
 
 __all__ = [
@@ -248,7 +249,6 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int | None = None) -> Path:
     Raster output uses 300 dpi unless ``dpi`` is given; PDF/SVG keep text as text. Returns the path.
     """
     path = check_figure_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {"format": path.suffix.lower()[1:]}
     if dpi is not None:
         kwargs["dpi"] = dpi
@@ -256,8 +256,9 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int | None = None) -> Path:
         kwargs["metadata"] = {"CreationDate": None}
     elif kwargs["format"] == "svg":
         kwargs["metadata"] = {"Date": None}
-    with _rc_for_saving():
-        fig.savefig(path, **kwargs)
+    # Through a temporary file: a failed write (disk full, size limit) keeps the earlier figure.
+    with _rc_for_saving(), atomic_open(path, "wb") as fh:
+        fig.savefig(fh, **kwargs)
     return path
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from .._atomic import atomic_path, write_table
 from ..errors import PhyloLLMError
 from ..tree import Tree
 from ._style import (
@@ -282,7 +283,7 @@ def save_tree(tree: Tree, path: str | Path, *, index_path: str | Path | None = N
         plt.close(tf.figure)
     if tf.truncated or kwargs.get("labels") == "numbers" or index_path is not None:
         ip = Path(index_path) if index_path is not None else path.with_suffix(".labels.csv")
-        tf.label_index().to_csv(ip, index=False)
+        write_table(tf.label_index(), ip, index=False)
     return path
 
 
@@ -612,6 +613,6 @@ def render_tree_ete3(tree: Tree, path: str | Path, *, meta: pd.DataFrame | None 
     ts = TreeStyle()
     ts.mode = "c" if layout == "circular" else "r"
     ts.show_leaf_name = True
-    path.parent.mkdir(parents=True, exist_ok=True)
-    et.render(str(path), tree_style=ts)
+    with atomic_path(path) as tmp:
+        et.render(str(tmp), tree_style=ts)
     return path
