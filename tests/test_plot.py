@@ -479,3 +479,34 @@ def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     plt.close("all")
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_failed_figure_write_keeps_the_earlier_figure_whole(tmp_path: Path) -> None:
+    """Disk full / file-size limit mid-savefig: exit 2, one line naming the path, old PNG intact."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from phylo_llm.cli import main
+
+    (tmp_path / "t.nwk").write_text("((a:1,b:2):1,(c:1,d:3):2,e:1);\n")
+    fig = tmp_path / "t.png"
+    assert main(["plot-tree", str(tmp_path / "t.nwk"), "-o", str(fig)]) == 0
+    good = fig.read_bytes()
+    assert len(good) > 4000
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+    code = "import sys; from phylo_llm.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "plot-tree", str(tmp_path / "t.nwk"), "-o", str(fig), "--title", "new"],
+        capture_output=True, text=True, preexec_fn=limit,
+        env={**os.environ, "MPLBACKEND": "Agg",
+             "PYTHONPATH": str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "File too large" in proc.stderr and str(fig) in proc.stderr
+    assert fig.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.nwk", "t.png"]
