@@ -33,7 +33,7 @@ from .family import family_vs_lineage
 from .distance import Metric, dna_distances, write_distance_matrix
 from .dna import DnaSet, atomic_write_text
 from .errors import PhyloLLMError
-from .meta import join_meta
+from .meta import join_meta, require_columns
 from .newick import write_newick
 from .plot import close_figure, family_colors, save_figure
 from .plot.dnamap import embed, plot_dna_map, write_dna_map_html
@@ -143,6 +143,7 @@ def make_report(
     if len(dna) < _MIN_MODELS:
         raise PhyloLLMError(f"a report needs the DNA of at least {_MIN_MODELS} models (for its trees), got {len(dna)}")
     joined = join_meta(dna, meta, allow_extra=allow_extra, families=families)
+    require_columns(joined, ["architecture", "release_year"], purpose="a report (trend plots)")
     out = Path(out_dir)
     replaced = _check_report_dir(out)
     real = out.resolve()  # "-o ." has no name to put a sibling beside

@@ -510,3 +510,25 @@ def test_a_failed_figure_write_keeps_the_earlier_figure_whole(tmp_path: Path) ->
     assert proc.stderr.count("\n") == 1 and "File too large" in proc.stderr and str(fig) in proc.stderr
     assert fig.read_bytes() == good
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.nwk", "t.png"]
+
+
+def test_no_matplotlib_warnings_for_tabs_in_names_or_empty_legends(tmp_path: Path) -> None:
+    """A report of a single-architecture set with a tab in a name: nothing leaks to stderr."""
+    import warnings
+
+    import pandas as pd
+
+    from phylo_llm import DnaSet
+    from phylo_llm.meta import meta_frame
+    from phylo_llm.report import make_report
+
+    rng = np.random.default_rng(0)
+    labels = ["org/tab\there"] + [f"org/m{i}" for i in range(5)]
+    meta = meta_frame(pd.DataFrame({"model": labels, "family": ["a", "a", "a", "b", "b", "b"],
+                                    "architecture": ["decoder-only"] * 6,
+                                    "release": [f"202{i}-0{i + 1}" for i in range(6)]}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_report(DnaSet(tuple(labels), rng.normal(size=(6, 4))), meta, tmp_path / "r", formats=["png"], n_boot=10)
+    mpl = [str(w.message) for w in caught if "Glyph" in str(w.message) or "No artists" in str(w.message)]
+    assert mpl == []
