@@ -167,3 +167,18 @@ def test_malformed_spec_with_credentials_is_echoed_redacted(capsys, tmp_path: Pa
     assert main(["extract", f"openai:http://u:{SECRET}@h:1", "--probes", "random:2", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert SECRET not in err and "<redacted>@h:1" in err
+
+
+@pytest.mark.parametrize("target", ["afile", "afile/dna"])
+def test_output_that_cannot_be_a_folder_fails_before_any_embedding(recorded: Path, tmp_path: Path, capsys, monkeypatch, target):
+    import extract.runner as runner
+
+    monkeypatch.setattr(runner, "SentenceEmbedder", lambda *a, **k: pytest.fail("embedder loaded"))
+    (tmp_path / "afile").write_text("mine")
+    argv = ["extract", "--responses", str(recorded / "responses.jsonl.xz"), "-o", str(tmp_path / target), "--quiet",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # after the "probes: ... (beside the responses file)" note
+    assert last.startswith("phylo-llm extract: error:") and "afile" in last and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "mine"
