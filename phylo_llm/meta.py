@@ -350,7 +350,7 @@ def join_meta(
     if extra and not allow_extra:
         problems.append(
             f"{len(extra)} metadata row(s) match no model id: {_show(extra)} "
-            "(pass allow_extra=True to ignore them)"
+            "(to ignore them: leave out --strict-meta; in Python, allow_extra=True)"
         )
     if problems:
         raise PhyloLLMError("; ".join(problems))
