@@ -532,3 +532,24 @@ def test_no_matplotlib_warnings_for_tabs_in_names_or_empty_legends(tmp_path: Pat
         make_report(DnaSet(tuple(labels), rng.normal(size=(6, 4))), meta, tmp_path / "r", formats=["png"], n_boot=10)
     mpl = [str(w.message) for w in caught if "Glyph" in str(w.message) or "No artists" in str(w.message)]
     assert mpl == []
+
+
+def test_plot_tree_refuses_duplicate_tip_names(tmp_path: Path, capsys) -> None:
+    from phylo_llm.cli import main
+
+    (tmp_path / "t.nwk").write_text("((a:1,b:2):1,(a:1,c:3):2);\n")
+    assert main(["plot-tree", str(tmp_path / "t.nwk"), "-o", str(tmp_path / "t.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "1 name(s) occur more than once: ['a']" in err
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_plot_tree_reads_the_nexus_that_tree_writes(tmp_path: Path) -> None:
+    from phylo_llm.cli import main
+
+    (tmp_path / "t.nwk").write_text("((a:1,b_c:2):1,(d:1,'e f':3):2);\n")
+    from phylo_llm.newick import read_newick, write_nexus
+
+    write_nexus(read_newick(tmp_path / "t.nwk"), tmp_path / "t.nex")
+    assert main(["plot-tree", str(tmp_path / "t.nex"), "-o", str(tmp_path / "t.png")]) == 0
+    assert (tmp_path / "t.png").stat().st_size > 1000

@@ -198,6 +198,14 @@ def plot_tree(
     tips = tree.tips
     n_tips = int(tips.shape[0])
     tip_names = tuple("" if nm is None else nm for nm in tree.tip_names)
+    named = [nm for nm in tip_names if nm]
+    if len(set(named)) != len(named):
+        # Metadata, the label index and colours go by name: a repeated one is ambiguous.
+        seen: set[str] = set()
+        dup = sorted({nm for nm in named if nm in seen or seen.add(nm)})  # type: ignore[func-returns-value]
+        raise PhyloLLMError(
+            f"tip names must be unique to draw the tree; {len(dup)} name(s) occur more than once: {dup[:10]}"
+        )
     fam, arch, year = _tip_meta(tip_names, meta)
     if colors is None:
         colors = family_colors([f for f in fam if f is not None])
