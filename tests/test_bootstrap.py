@@ -389,3 +389,14 @@ def test_cli_bootstrap_writes_newick_with_supports(tmp_path, capsys) -> None:
 def clade_support(tree: Tree) -> dict[frozenset[str], float]:
     clades = clades_of(tree)
     return {clades[v]: float(tree.support[v]) for v in np.flatnonzero(~np.isnan(tree.support))}
+
+
+def test_cli_bootstrap_honours_a_nexus_suffix(tmp_path) -> None:
+    from phylo_llm.newick import read_newick
+
+    src = write_contributions(clustered(n_clusters=2, per=3), tmp_path / "c.npz")
+    out = tmp_path / "t.nex"
+    assert main(["bootstrap", str(src), "-o", str(out), "-n", "5"]) == 0
+    text = out.read_text()
+    assert text.startswith("#NEXUS") and "BEGIN TREES;" in text
+    assert read_newick(out).n_tips == 6
