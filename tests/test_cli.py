@@ -213,7 +213,7 @@ def test_output_to_a_device_or_fifo_writes_into_it_never_replaces_it(dna_file, t
     fifo = tmp_path / "pipe.nwk"
     os.mkfifo(fifo)
     got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
     assert main(["tree", str(dna_file), "-o", str(fifo)]) == 0
     reader.join(10)
