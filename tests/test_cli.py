@@ -220,6 +220,16 @@ def test_output_to_a_device_or_fifo_writes_into_it_never_replaces_it(dna_file, t
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and got and got[0].strip().endswith(b";")
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_to_dev_full_is_one_line_and_the_device_stays(dna_file, capsys):
+    import os
+    import stat
+
+    assert main(["tree", str(dna_file), "-o", "/dev/full"]) == 2
+    _one_line_error(capsys, "'/dev/full': No space left on device")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
 def test_a_write_that_hits_the_file_size_limit_is_one_line_and_keeps_the_old_file(dna_file, tmp_path):
     """EFBIG (or a full disk) while writing: one line naming the path, exit 2, earlier file intact."""
     import resource
