@@ -13,6 +13,7 @@ from pathlib import Path
 
 from phylo_llm.errors import PhyloLLMWarning
 
+from .backends.openai_http import redact_url_secrets
 from .runner import DEFAULT_DIMS, DEFAULT_RECIPE
 
 __all__ = ["register", "run"]
@@ -92,7 +93,7 @@ def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
     seen: set[tuple[str, type, str, int]] = set()
     for w in caught:
         if issubclass(w.category, PhyloLLMWarning):
-            print(f"phylo-llm extract: warning: {w.message}", file=sys.stderr)
+            print(f"phylo-llm extract: warning: {redact_url_secrets(str(w.message))}", file=sys.stderr)
             continue
         key = (str(w.message), w.category, w.filename, w.lineno)
         if key not in seen:  # a library warning raised per batch is shown once
@@ -101,6 +102,17 @@ def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except ValueError as exc:
+        # A model spec may carry a URL with credentials: no message echoes them.
+        text = redact_url_secrets(str(exc))
+        if text == str(exc):
+            raise
+        raise type(exc)(text) if type(exc).__init__ is ValueError.__init__ else ValueError(text) from None
+
+
+def _run(args: argparse.Namespace) -> int:
     from phylo_llm.errors import PhyloLLMError
 
     if args.responses is not None and args.model:

@@ -11,7 +11,8 @@ model's ``max_seq_length`` (256 word pieces for MiniLM) are truncated by sentenc
 Empty responses are embedded like any other text (the runner counts them).
 
 Cache layout: ``<cache>/embeddings/<embedder>-<fingerprint>/<texts hash>/c<start>.npy``, one
-float32 ``.npy`` per chunk of :data:`CHUNK` texts, each written to a temporary file and renamed.
+float32 ``.npy`` per chunk of :data:`CHUNK` texts, each written to a temporary file and renamed,
+with its sha256 beside it (``c<start>.sha256``): a chunk changed after it was written is refused.
 The key is the embedder's fingerprint plus a hash of the exact texts, so identical responses are
 never embedded twice and a changed response never reuses an old vector.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -33,6 +35,7 @@ from phylo_llm._atomic import atomic_open
 from phylo_llm.errors import PhyloLLMError
 
 from ._torch import torch_threads
+from .models import check_no_custom_code, custom_code_error
 from .progress import ProgressCallback, ProgressEvent, emit
 from .store import default_cache_dir, safe_name
 
@@ -137,12 +140,17 @@ class SentenceEmbedder:
         self.normalize = bool(normalize)
         self.id = ident + ("+l2norm" if normalize else "")
         self._cache_name = f"{safe_name(self.id)}-{fingerprint}"
+        check_no_custom_code(source)  # one line naming the file; nothing shipped with it runs
         with self._torch_threads(), _quiet_transformers():
             from sentence_transformers import SentenceTransformer
 
             try:
-                self._model = SentenceTransformer(source, device=device, local_files_only=True)
+                self._model = SentenceTransformer(
+                    source, device=device, local_files_only=True, trust_remote_code=False
+                )
             except (OSError, ValueError) as exc:
+                if "trust_remote_code" in str(exc):
+                    raise custom_code_error(name_s, "its configuration", "code of its own") from None
                 raise PhyloLLMError(
                     f"cannot load embedder {name_s!r} (offline): {exc}. Use "
                     f"{DEFAULT_EMBEDDER!r}, a local sentence-transformers directory, or a hub id "
@@ -217,8 +225,53 @@ def _texts_hash(texts: Sequence[str]) -> str:
 
 
 def _save_atomic(path: Path, array: NDArray[np.float32]) -> None:
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    data = buf.getvalue()
     with atomic_open(path, "wb") as fh:
-        np.save(fh, array, allow_pickle=False)
+        fh.write(data)
+    # Written second: a chunk without its checksum is recomputed, never trusted blindly.
+    with atomic_open(_checksum_path(path), "w") as fh:
+        fh.write(hashlib.sha256(data).hexdigest() + "\n")
+
+
+def _checksum_path(path: Path) -> Path:
+    return path.with_suffix(".sha256")
+
+
+def _load_cached(path: Path, rows: int, dim: int) -> NDArray[np.float32] | None:
+    """A cached chunk, checked against its sha256; ``None`` when it must be (re)computed.
+
+    A chunk from before checksums were stored gets one now (what it holds was never checked).
+    A file that cannot be read and has no checksum is recomputed (an interrupted copy, a full
+    disk); one whose bytes differ from its checksum was changed after it was written: refused.
+    """
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    check = _checksum_path(path)
+    known = check.read_text(encoding="utf-8").strip() if check.is_file() else None
+    if known is not None and known != digest:
+        raise PhyloLLMError(
+            f"cached embeddings {str(path)!r} do not match their checksum (the file changed after "
+            "it was written); delete it to recompute"
+        )
+    try:
+        arr = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, EOFError, OSError):
+        if known is None:
+            return None
+        raise PhyloLLMError(
+            f"cached embeddings {str(path)!r} cannot be read as .npy; delete the file to recompute"
+        ) from None
+    if arr.shape != (rows, dim) or arr.dtype != np.float32:
+        raise PhyloLLMError(
+            f"cached embeddings {str(path)!r} have shape {arr.shape} {arr.dtype}, expected "
+            f"{(rows, dim)} float32; delete the file to recompute"
+        )
+    if known is None:
+        with atomic_open(check, "w") as fh:
+            fh.write(digest + "\n")
+    return arr
 
 
 def embed_texts(
@@ -271,13 +324,8 @@ def embed_texts(
     for s in starts:
         path = folder / f"c{s:07d}.npy"
         rows = min(CHUNK, n - s)
-        if path.exists():
-            arr = np.load(path, allow_pickle=False)
-            if arr.shape != (rows, dim) or arr.dtype != np.float32:
-                raise PhyloLLMError(
-                    f"cached embeddings {str(path)!r} have shape {arr.shape} {arr.dtype}, expected "
-                    f"{(rows, dim)} float32; delete the file to recompute"
-                )
+        arr = _load_cached(path, rows, dim) if path.exists() else None
+        if arr is not None:
             out[s : s + rows] = arr
         else:
             todo.append(s)

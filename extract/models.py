@@ -21,16 +21,21 @@ from __future__ import annotations
 import difflib
 import hashlib
 import importlib.util
+import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from phylo_llm._atomic import atomic_open
 from phylo_llm.errors import PhyloLLMError
 
-__all__ = ["bundled_models", "resolve_model", "cache_dir", "bundled_model_names"]
+__all__ = [
+    "bundled_models", "resolve_model", "cache_dir", "bundled_model_names", "check_no_custom_code",
+    "custom_code_error",
+]
 
 _CHUNK = 1 << 20
 # "owner/name" as the Hugging Face hub spells repository ids.
@@ -203,3 +208,117 @@ def resolve_model(spec: str | Path) -> Path | str:
         f"model {str(spec)!r} is not a bundled model {names}, an existing path, or a hub id "
         f"of the form 'owner/name'{hint}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# no model code ever runs
+# ---------------------------------------------------------------------------------------------
+
+#: Files in which transformers and sentence-transformers look for code shipped with a model.
+_CODE_CONFIGS = (
+    "config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json",
+    "feature_extractor_config.json", "image_processor_config.json", "generation_config.json",
+    "modules.json", "config_sentence_transformers.json",
+)
+
+
+def _auto_map_modules(value: Any) -> Iterator[str]:
+    """Module names in an ``auto_map`` value ("mod.Class", "repo--mod.Class", or lists of them)."""
+    if isinstance(value, str):
+        ref = value.split("--")[-1]
+        yield ref.rsplit(".", 1)[0] + ".py" if "." in ref else ref
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _auto_map_modules(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _auto_map_modules(v)
+
+
+def _custom_code(folder: Path) -> tuple[str, str] | None:
+    """``(config file, code file)`` of the first code a model folder asks to run, or ``None``."""
+    folders = [folder]
+    modules = folder / "modules.json"
+    doc: Any = None
+    if modules.is_file():
+        try:
+            doc = json.loads(modules.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc = None
+        for m in doc if isinstance(doc, list) else []:
+            if not isinstance(m, dict):
+                continue
+            kind = m.get("type")
+            if isinstance(kind, str) and kind and not kind.startswith("sentence_transformers."):
+                # sentence-transformers imports a module of this name: code of the model's own.
+                return "modules.json", kind.rsplit(".", 1)[0] + ".py"
+            sub = m.get("path")
+            if isinstance(sub, str) and sub and (folder / sub).is_dir():
+                folders.append(folder / sub)
+    for where in folders:
+        for name in _CODE_CONFIGS:
+            f = where / name
+            if name == "modules.json" or not f.is_file() or f.stat().st_size > (8 << 20):
+                continue
+            try:
+                cfg = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # not ours to judge; transformers will say what is wrong with it
+            if isinstance(cfg, dict) and cfg.get("auto_map"):
+                code = next(_auto_map_modules(cfg["auto_map"]), "?")
+                return str(f.relative_to(folder)), code
+    return None
+
+
+def custom_code_error(model: str | Path, config: str, code: str) -> PhyloLLMError:
+    """The one-line refusal of a model that ships code (see :func:`check_no_custom_code`)."""
+    return PhyloLLMError(
+        f"model {str(model)!r} ships its own code ({config} auto_map -> {code}); phylo_llm never "
+        "runs code that comes with a model, so it cannot load this one"
+    )
+
+
+def check_no_custom_code(model: str | Path) -> None:
+    """Refuse a model folder (or a hub id's locally cached files) that ships Python code.
+
+    transformers would ask "Do you wish to run the custom code?" for an ``auto_map`` in
+    ``config.json`` and, answered yes, execute the named ``.py`` file; sentence-transformers
+    imports the module a ``modules.json`` entry names. Loaders are called with
+    ``trust_remote_code=False`` as well; this check names the file in one line before they run.
+
+    Raises
+    ------
+    PhyloLLMError
+        Naming the config file and the code file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "config.json").write_text('{"auto_map": {"AutoModel": "evil.Model"}}')
+    >>> check_no_custom_code(d)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    phylo_llm.errors.PhyloLLMError: model '...' ships its own code (config.json auto_map -> evil.py); ...
+    """
+    folder = Path(model)
+    if not folder.is_dir():
+        folder = _cached_snapshot(str(model)) if isinstance(model, str) and _HUB_ID.match(model) else None
+        if folder is None:
+            return
+    found = _custom_code(folder)
+    if found is not None:
+        raise custom_code_error(model, *found)
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    """Folder of a hub model's files in the local Hugging Face cache (no network), if any."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    for name in ("config.json", "modules.json"):
+        hit = try_to_load_from_cache(repo_id, name)
+        if isinstance(hit, str):
+            return Path(hit).parent
+    return None

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from phylo_llm._atomic import read_text
 from phylo_llm.errors import PhyloLLMError
 
 __all__ = [
@@ -299,7 +300,7 @@ def _prompt_from(item: Any, where: str) -> str:
 
 
 def _lines(path: Path) -> list[str]:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, what="probe file")
     lines = text.split("\n")
     while lines and lines[-1].strip() == "":
         lines.pop()  # trailing newline(s) at the end of the file are not prompts
@@ -340,7 +341,7 @@ def read_prompts(path: str | Path) -> tuple[str, ...]:
             out.append(_prompt_from(item, f"{path.name}:{i}"))
     elif suffix == ".json":
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_text(path, what="probe file"))
         except json.JSONDecodeError as exc:
             raise PhyloLLMError(f"{path.name}:{exc.lineno}: invalid JSON: {exc.msg}") from None
         if isinstance(doc, dict) and isinstance(doc.get("prompts"), list):

@@ -24,11 +24,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from phylo_llm._atomic import check_output_dir
 from phylo_llm.bootstrap import ProbeContributions, write_contributions
 from phylo_llm.dna import DnaSet, atomic_write_text, write_dna
 from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
 
-from .backends import check_spec, resolve_backend
+from .backends import OPENAI_PREFIX, check_spec, redact_url_secrets, resolve_backend
 from .backends.base import Backend
 from .backends.recorded import RecordedBackend
 from .dna import dna_provenance, model_features
@@ -37,7 +38,7 @@ from .embed import DEFAULT_EMBEDDER, SentenceEmbedder, embed_texts
 from .probes import ProbeSet, load_probes
 from .progress import ProgressCallback, ProgressEvent, emit
 from .recipe import Recipe, check_applicable, resolve_recipe
-from .store import Responses, canonical_json, collect_responses, default_cache_dir, safe_name
+from .store import Responses, canonical_json, collect_responses, default_cache_dir, dna_file_stem
 
 __all__ = ["extract_dna", "run_extraction", "ExtractionResult", "ModelSummary", "generation_label"]
 
@@ -251,14 +252,12 @@ def run_extraction(
         for item in models:
             if isinstance(item, str):
                 check_spec(item)
-    out = Path(out_dir)
+    out = check_output_dir(out_dir)  # before any model or embedder is loaded
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     emb = _load_embedder(embedder, batch_size, threads)
     # Refuse a recipe that cannot apply now, not after every model has been run.
     check_applicable(rec, embedder=emb.id, probe_set=probe_set.id, n_probes=len(probe_set))
     bsettings = dict(backend_settings or {})
-    if threads is not None:
-        bsettings.setdefault("threads", threads)
 
     summaries: list[ModelSummary] = []
     labels: list[str] = []
@@ -279,7 +278,7 @@ def run_extraction(
             per_probe = per_probe_contributions(feats, seed=seed, dims=dims)
             shares.update((m, c.astype(np.float32)) for (m, _, _), c in zip(pending, per_probe))
         for (model, _, message), vec in zip(pending, vecs):
-            write_dna(DnaSet((model,), vec[None, :], prov), out / f"models/{safe_name(model)}.json")
+            write_dna(DnaSet((model,), vec[None, :], prov), out / f"models/{dna_file_stem(model)}.json")
             labels.append(model)
             vectors.append(vec)
             emit(progress, ProgressEvent(model, "model-done", message=message))
@@ -292,18 +291,18 @@ def run_extraction(
                 model=model, status="failed", n_probes=len(probe_set), n_empty=0, generated=0,
                 settings_id="", settings={}, response_seconds=0.0, new_tokens=None,
                 tokens_per_second=None, embed_seconds=0.0, dna_file=None,
-                reason=f"{type(exc).__name__}: {exc}",
+                reason=redact_url_secrets(f"{type(exc).__name__}: {exc}"),
             )
         )
-        emit(progress, ProgressEvent(model, "model-skipped", message=f"failed: {exc}"))
+        emit(progress, ProgressEvent(model, "model-skipped", message=redact_url_secrets(f"failed: {exc}")))
 
     for item in models:
         try:
-            backend = resolve_backend(item, **bsettings) if isinstance(item, str) else item
+            backend = resolve_backend(item, **_settings_for(item, bsettings, threads)) if isinstance(item, str) else item
         except Exception as exc:
             if on_error == "raise":
                 raise
-            failed(str(item), exc)
+            failed(redact_url_secrets(str(item)), exc)  # a spec may hold a URL with a secret
             continue
         model = backend.model_id
         if model in seen:
@@ -347,7 +346,7 @@ def run_extraction(
         started = time.perf_counter()
         e = embed_texts(emb, resp.texts, cache_dir=cache, label=model, progress=progress)
         embed_seconds = time.perf_counter() - started
-        rel = f"models/{safe_name(model)}.json"
+        rel = f"models/{dna_file_stem(model)}.json"
         summaries.append(ModelSummary(status="ok", embed_seconds=round(embed_seconds, 3), dna_file=rel, **common))
         tps = f", {resp.tokens_per_second:.1f} tok/s" if resp.tokens_per_second else ""
         pending.append(
@@ -366,6 +365,14 @@ def run_extraction(
     excluded = [s for s in summaries if s.status == "excluded"]
     failures = [s for s in summaries if s.status == "failed"]
     _write_summary(out / "summary.json", probe_set, prov, summaries)
+    stale = _remove_stale(out, {s.dna_file for s in summaries if s.dna_file}, contributions=contributions)
+    if stale:
+        warnings.warn(
+            f"removed {len(stale)} file(s) of an earlier run from {out}: " + ", ".join(stale[:10])
+            + (" ..." if len(stale) > 10 else ""),
+            PhyloLLMWarning,
+            stacklevel=2,
+        )
     if failures:
         warnings.warn(
             f"{len(failures)} model(s) failed (no DNA): "
@@ -399,6 +406,34 @@ def run_extraction(
             out / "contributions.npz",
         )
     return ExtractionResult(dna, tuple(summaries))
+
+
+def _settings_for(item: str, bsettings: Mapping[str, Any], threads: int | None) -> Mapping[str, Any]:
+    """Backend settings for one spec: ``threads`` (the embedder's) also go to local models.
+
+    An HTTP server's model has no torch threads to set; the embedder still uses them.
+    """
+    if threads is None or "threads" in bsettings or item.startswith(OPENAI_PREFIX):
+        return bsettings
+    return {**bsettings, "threads": threads}
+
+
+def _remove_stale(out: Path, written: set[str], *, contributions: bool) -> list[str]:
+    """Delete DNA files of an earlier run into the same folder, so none is mixed with this run's.
+
+    Only names this pipeline writes are touched (``models/*.json``, ``contributions.npz``,
+    ``dna.json`` when no model got DNA); returns them, relative to ``out``.
+    """
+    stale = sorted(
+        f"models/{p.name}" for p in (out / "models").glob("*.json") if f"models/{p.name}" not in written
+    ) if (out / "models").is_dir() else []
+    if not contributions and (out / "contributions.npz").is_file():
+        stale.append("contributions.npz")
+    if not written and (out / "dna.json").is_file():
+        stale.append("dna.json")
+    for rel in stale:
+        (out / rel).unlink(missing_ok=True)
+    return stale
 
 
 def _write_summary(

@@ -365,8 +365,8 @@ def _load_base(path: Path) -> tuple[Any, Any]:
 
     # A GGUF file is dequantised once into the shared model cache (seconds on later loads).
     where = convert_gguf(path) if path.is_file() else path
-    model = AutoModelForCausalLM.from_pretrained(str(where), dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(str(where))
+    model = AutoModelForCausalLM.from_pretrained(str(where), dtype=torch.float32, trust_remote_code=False)
+    tok = AutoTokenizer.from_pretrained(str(where), trust_remote_code=False)
     return model, tok
 
 

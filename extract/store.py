@@ -36,6 +36,7 @@ __all__ = [
     "canonical_json",
     "settings_id",
     "safe_name",
+    "dna_file_stem",
     "ResponseLog",
     "collect_responses",
     "Responses",
@@ -89,6 +90,21 @@ def safe_name(model_id: str) -> str:
     """
     name = _UNSAFE.sub("_", model_id.replace("/", "__")).strip("._")
     return name[:120] or "model"
+
+
+def dna_file_stem(model_id: str) -> str:
+    """A readable file name for a model's DNA that no other id shares.
+
+    The id itself when it is already a safe name; otherwise its :func:`safe_name` plus a short
+    hash of the id, since sanitising is not injective (``org/a`` and ``org__a``, ``a b`` and ``a_b``).
+
+    Examples
+    --------
+    >>> dna_file_stem("smollm2-135m"), dna_file_stem("a b") != dna_file_stem("a_b")
+    ('smollm2-135m', True)
+    """
+    safe = safe_name(model_id)
+    return safe if safe == model_id else f"{safe}-{_short_hash(model_id)}"
 
 
 def _short_hash(text: str) -> str:

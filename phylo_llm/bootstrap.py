@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,10 +218,15 @@ def read_contributions(path: str | Path) -> ProbeContributions:
             labels = tuple(str(x) for x in data["labels"].tolist())
             values = data["values"]
             prov = Provenance.from_dict(json.loads(str(data["provenance"])))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, PhyloLLMError):
             raise
-        raise PhyloLLMError(f"{path.name}: cannot read as .npz ({exc})") from None
+        # numpy's own words would hint at allow_pickle=True, unsafe on a file of unknown origin.
+        why = "the file is empty" if path.stat().st_size == 0 else "it is not a .npz archive or it is damaged"
+        raise PhyloLLMError(
+            f"contributions file {str(path)!r} cannot be read: {why} (write it with "
+            "phylo-llm extract --contributions)"
+        ) from None
     return ProbeContributions(labels, values, prov)
 
 

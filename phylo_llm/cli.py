@@ -3,8 +3,9 @@
 Subcommands live one per module in :mod:`phylo_llm.commands` (each defines
 ``register(subparsers)``), plus any registered by installed plugins under the entry-point group
 ``phylo_llm.commands`` (the ``extract`` package registers ``phylo-llm extract`` this way, so the
-core never imports it). A user's mistake (any :class:`ValueError`, missing file) becomes one line
-on stderr and exit code 2, never a traceback.
+core never imports it). A user's mistake (any :class:`ValueError`, and any :class:`OSError`: a
+missing or unreadable file, a full disk, a file-size limit) becomes one line on stderr that names
+the path, and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from importlib.metadata import entry_points
 
 from . import __version__, commands
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "error_line"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,13 +56,33 @@ def _register_unavailable(sub: argparse._SubParsersAction, name: str, exc: Impor
     p.set_defaults(func=_fail)
 
 
+def error_line(exc: BaseException) -> str:
+    """A user's mistake as one line: the message, or for an OS error the path and the reason.
+
+    Examples
+    --------
+    >>> error_line(OSError(27, "File too large", "out/x.png"))
+    "'out/x.png': File too large"
+    >>> error_line(ValueError("bad\\nthing"))
+    'bad thing'
+    """
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename!r}" if exc.filename is not None else "a file"
+        if exc.filename2 is not None:
+            where += f" -> {exc.filename2!r}"
+        text = f"{where}: {exc.strerror}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        print(f"phylo-llm {args.command}: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:
+        print(f"phylo-llm {args.command}: error: {error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"phylo-llm {args.command}: interrupted", file=sys.stderr)

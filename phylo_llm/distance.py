@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._atomic import read_text
 from .dna import DnaSet, _check_unique, _missing_label_message, atomic_write_text
 from .errors import DistanceMatrixError, PhyloLLMError
 
@@ -290,11 +291,27 @@ def dna_distances(dna: DnaSet, *, metric: Metric = "euclidean") -> DistanceMatri
 DistanceFormat = Literal["auto", "phylip", "csv"]
 
 
+def check_precision(precision: object) -> int:
+    """Significant digits for written distances: an integer >= 1.
+
+    Examples
+    --------
+    >>> check_precision(-1)
+    Traceback (most recent call last):
+    ...
+    phylo_llm.errors.PhyloLLMError: precision must be an integer >= 1 (significant digits), got -1
+    """
+    if isinstance(precision, bool) or not isinstance(precision, int) or precision < 1:
+        raise PhyloLLMError(f"precision must be an integer >= 1 (significant digits), got {precision!r}")
+    return precision
+
+
 def write_phylip(dm: DistanceMatrix, path: str | Path, *, precision: int = 8) -> Path:
     """Write relaxed PHYLIP square format: ``n`` on the first line, then ``label d1 d2 ...``.
 
     Labels may not contain whitespace in PHYLIP; such labels raise (rename them or use CSV).
     """
+    check_precision(precision)
     for lab in dm.labels:
         if any(c.isspace() for c in lab):
             raise PhyloLLMError(
@@ -313,7 +330,7 @@ def write_phylip(dm: DistanceMatrix, path: str | Path, *, precision: int = 8) ->
 def read_phylip(path: str | Path) -> DistanceMatrix:
     """Read a square (relaxed or strict) or lower-triangular PHYLIP distance matrix."""
     path = Path(path)
-    tokens_by_line = [ln.split() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    tokens_by_line = [ln.split() for ln in read_text(path, what="PHYLIP file").splitlines() if ln.strip()]
     if not tokens_by_line:
         raise PhyloLLMError(f"PHYLIP file {str(path)!r} is empty")
     try:
@@ -370,6 +387,7 @@ def _all_float(tokens: Sequence[str]) -> bool:
 def write_distance_matrix(dm: DistanceMatrix, path: str | Path, *, precision: int = 10) -> Path:
     """Write ``dm`` as CSV (``*.csv``) or PHYLIP (``*.phy``, ``*.phylip``, ``*.dist``)."""
     path = Path(path)
+    check_precision(precision)
     suffix = path.suffix.lower()
     if suffix in (".phy", ".phylip", ".dist"):
         return write_phylip(dm, path, precision=precision)
@@ -398,8 +416,7 @@ def read_distance_matrix(path: str | Path, *, format: DistanceFormat = "auto") -
         format = "csv" if path.suffix.lower() == ".csv" else "phylip"
     if format == "phylip":
         return read_phylip(path)
-    with path.open(newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh) if r]
+    rows = [r for r in csv.reader(io.StringIO(read_text(path, what="distance matrix file", newline=""))) if r]
     if not rows:
         raise PhyloLLMError(f"CSV distance matrix {str(path)!r} is empty")
     header = rows[0][1:]

@@ -18,6 +18,7 @@ File formats
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -27,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._atomic import atomic_write_text
+from ._atomic import atomic_write_text, read_text
 from .errors import PhyloLLMError, ProvenanceError
 
 __all__ = [
@@ -368,8 +369,8 @@ def _read_dna_dir(path: Path, *, format: DnaFormat, provenance: Provenance | Non
 
 def _is_dna_json(path: Path) -> bool:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        doc = json.loads(read_text(path, what="DNA file"))
+    except (json.JSONDecodeError, PhyloLLMError):  # not UTF-8: not one of ours either
         return False
     return isinstance(doc, dict) and (
         doc.get("format") == FORMAT_NAME or ("signature" in doc and "metadata" in doc)
@@ -382,7 +383,7 @@ def _detect_format(path: Path) -> str:
         return "csv"
     if suffix == ".json":
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(read_text(path, what="DNA file"))
         except json.JSONDecodeError as exc:
             raise PhyloLLMError(f"{str(path)!r} is not valid JSON: {exc}") from None
         if isinstance(doc, dict) and doc.get("format") == FORMAT_NAME:
@@ -394,7 +395,7 @@ def _detect_format(path: Path) -> str:
 
 
 def _read_ours(path: Path, provenance: Provenance | None) -> DnaSet:
-    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc = json.loads(read_text(path, what="DNA file"))
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
         raise PhyloLLMError(f"{str(path)!r} is not a phylo_llm DNA file (no format marker)")
     version = doc.get("version")
@@ -417,7 +418,7 @@ def read_dna_csv(path: str | Path, provenance: Provenance | None = None) -> DnaS
     Provenance is not in the file: pass it, or it is recorded as unknown except for ``dims``.
     """
     path = Path(path)
-    with path.open(newline="", encoding="utf-8") as fh:
+    with io.StringIO(read_text(path, what="DNA file", newline="")) as fh:
         reader = csv.reader(fh)
         try:
             header = next(reader)
@@ -458,7 +459,7 @@ def read_llm_dna_json(path: str | Path, provenance: Provenance | None = None) ->
     """
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_text(path, what="DNA file"))
     except json.JSONDecodeError as exc:
         raise PhyloLLMError(f"{str(path)!r} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or "signature" not in doc or "metadata" not in doc:

@@ -27,6 +27,8 @@ the table and are marked in the ``family_source`` column.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -34,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._atomic import read_text
 from .dna import DnaSet
 from .errors import PhyloLLMError
 
@@ -163,9 +166,28 @@ def read_meta(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
                 f"got {path.name!r}"
             )
         sep = _SEPARATORS[suffix]
+    text = read_text(path, what="metadata file", newline="")
+    _check_rectangular(text, sep, path)
     # Everything as text first: ids like "01-ai/Yi" or families like "t5" must not be coerced.
-    df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
+    df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=[""])
     return meta_frame(df, source=str(path))
+
+
+def _check_rectangular(text: str, sep: str, path: Path) -> None:
+    """Every row has the header's number of fields: a short row would silently lose its values."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    rows = [(reader.line_num, r) for r in reader if r]
+    if not rows:
+        raise PhyloLLMError(f"metadata file {str(path)!r} is empty; it needs a header row with 'model'")
+    width = len(rows[0][1])
+    bad = [(i, len(r)) for i, r in rows[1:] if len(r) != width]
+    if bad:
+        i, n = bad[0]
+        raise PhyloLLMError(
+            f"metadata file {str(path)!r}: line {i} has {n} field(s) but the header has {width}"
+            + (f" ({len(bad)} such rows)" if len(bad) > 1 else "")
+            + f"; separate fields with {sep!r} and quote values that contain it"
+        )
 
 
 def meta_frame(df: pd.DataFrame, *, source: str = "metadata") -> pd.DataFrame:
@@ -328,7 +350,7 @@ def join_meta(
     if extra and not allow_extra:
         problems.append(
             f"{len(extra)} metadata row(s) match no model id: {_show(extra)} "
-            "(pass allow_extra=True to ignore them)"
+            "(to ignore them: leave out --strict-meta; in Python, allow_extra=True)"
         )
     if problems:
         raise PhyloLLMError("; ".join(problems))

@@ -3,7 +3,7 @@
 Writing
 -------
 * **Names** are written bare unless they contain whitespace or one of ``()[]':;,`` (the ete4
-  rule), or are empty; such names are single-quoted with embedded ``'`` doubled. Every name
+  rule) or ``"``/``=`` (punctuation to dendropy), or are empty; such names are single-quoted with embedded ``'`` doubled. Every name
   round-trips, unicode included.
 * **Underscores stay underscores.** Strict Newick reads ``_`` in an unquoted name as a space; we
   do not, on either side, because model ids such as ``meta-llama/Llama_2`` must round-trip.
@@ -31,6 +31,8 @@ inside ``[&&NHX:...]`` or ``[&...]`` after a node), reads quoted names with doub
 missing lengths, lengths in any float notation, and unnamed tips (the standard's own
 ``(,,(,));``). An *unquoted numeric* label on an internal node is read as its support; a quoted
 one as its name. Parse errors raise :class:`~phylo_llm.errors.NewickError` with the position.
+:func:`read_newick` reads one tree from a Newick file or from the TREES block of a NEXUS file
+(``TRANSLATE`` tables included), and refuses a file that holds several trees.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._atomic import read_text
 from .dna import atomic_write_text
 from .errors import NewickError, PhyloLLMError
 from .tree import Tree
@@ -48,6 +51,7 @@ from .tree import Tree
 __all__ = [
     "parse_newick",
     "parse_newick_all",
+    "parse_nexus",
     "read_newick",
     "to_newick",
     "to_nexus",
@@ -56,8 +60,9 @@ __all__ = [
 ]
 
 # A bare name ends at whitespace (\s in a str pattern is str.isspace()) or one of ()[]':;,
-# (the ete4 rule); names containing any of them are quoted.
-_NEEDS_QUOTE = re.compile(r"[\s()\[\]':;,]")
+# (the ete4 rule); names containing any of them are quoted, and so are names with '"' or '=',
+# which dendropy's tokenizer treats as punctuation.
+_NEEDS_QUOTE = re.compile(r"[\s()\[\]':;,\"=]")
 # NEXUS tokens break on more punctuation, and an unquoted '_' means a space there.
 _NEXUS_NEEDS_QUOTE = re.compile(r"[\s()\[\]{}/\\,;:=*'\"`+\-<>_]")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
@@ -588,8 +593,99 @@ def parse_newick_all(text: str, *, rooted: bool | None = None) -> list[Tree]:
     return trees
 
 
+def _statements(text: str) -> list[str]:
+    """``;``-separated NEXUS statements; ``;`` inside quotes or ``[...]`` comments does not count."""
+    out, cur, quote, depth = [], [], False, 0
+    for ch in text:
+        if quote:
+            quote = ch != "'"
+        elif depth:
+            depth += (ch == "[") - (ch == "]")
+        elif ch == "'":
+            quote = True
+        elif ch == "[":
+            depth = 1
+        elif ch == ";":
+            out.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    if "".join(cur).strip():
+        out.append("".join(cur).strip())
+    return out
+
+
+def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    parts, cur, quote = [], [], False
+    for ch in text:
+        if ch == "'":
+            quote = not quote  # a doubled '' toggles twice: still inside
+        if ch == sep and not quote:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def _unquote(token: str) -> str:
+    token = token.strip()
+    if len(token) >= 2 and token[0] == token[-1] == "'":
+        return token[1:-1].replace("''", "'")
+    return token
+
+
+def parse_nexus(text: str, *, rooted: bool | None = None) -> list[Tree]:
+    """The trees of a NEXUS text's TREES block (``TRANSLATE`` numbers become tip names).
+
+    Examples
+    --------
+    >>> [t.tip_names for t in parse_nexus(to_nexus(parse_newick("(a:1,'b c':2);"), translate=True))]
+    [('a', 'b c')]
+    """
+    stmts = _statements(text)
+    if not stmts or not stmts[0].upper().startswith("#NEXUS"):
+        raise NewickError("not a NEXUS text: it must start with #NEXUS")
+    in_trees, translate, trees = False, {}, []
+    for st in stmts:
+        head = st.split(None, 1)[0].upper() if st.split() else ""
+        rest = st[len(head):].strip() if head else ""
+        if head.startswith("#NEXUS"):
+            head, rest = (rest.split(None, 1) + [""])[:2] if rest else ("", "")
+            head = head.upper()
+        if head == "BEGIN":
+            in_trees = rest.upper() == "TREES"
+        elif head in ("END", "ENDBLOCK"):
+            in_trees = False
+        elif in_trees and head == "TRANSLATE":
+            for pair in _split_outside_quotes(rest, ","):
+                key, _, name = pair.strip().partition(" ")
+                if key:
+                    translate[key] = _unquote(name)
+        elif in_trees and head in ("TREE", "UTREE"):
+            _, eq, body = (lambda p: (p[0], "=" if len(p) > 1 else "", "=".join(p[1:])))(
+                _split_outside_quotes(rest, "=")
+            )
+            if not eq:
+                raise NewickError(f"NEXUS TREE statement without '=': {st[:60]!r}")
+            t = parse_newick(body + ";", rooted=rooted)
+            if translate:
+                t = Tree(t.parent, t.length, tuple(translate.get(n, n) if n is not None else None for n in t.name),
+                         t.support, t.rooted)
+            trees.append(t)
+    if not trees:
+        raise NewickError("the NEXUS text has no TREE statement in a TREES block")
+    return trees
+
+
 def read_newick(path: str | Path, *, rooted: bool | None = None) -> Tree:
-    """Read the first tree of a Newick file (see :func:`parse_newick`).
+    """Read the one tree of a Newick or NEXUS file (see :func:`parse_newick`, :func:`parse_nexus`).
+
+    Raises
+    ------
+    PhyloLLMError
+        When the file holds more than one tree (which one was meant is not ours to guess).
 
     Examples
     --------
@@ -599,4 +695,14 @@ def read_newick(path: str | Path, *, rooted: bool | None = None) -> Tree:
     >>> read_newick(p).tip_names
     ('a', 'b')
     """
-    return parse_newick(Path(path).read_text(encoding="utf-8"), rooted=rooted)
+    text = read_text(path, what="tree file")
+    if text.lstrip().upper().startswith("#NEXUS"):
+        trees = parse_nexus(text, rooted=rooted)
+    else:
+        trees = parse_newick_all(text, rooted=rooted)
+    if len(trees) > 1:
+        raise PhyloLLMError(
+            f"tree file {str(path)!r} holds {len(trees)} trees; give a file with one tree "
+            "(in Python, parse_newick_all reads them all)"
+        )
+    return trees[0]

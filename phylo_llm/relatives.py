@@ -9,7 +9,7 @@ import pandas as pd
 
 from .distance import DistanceMatrix
 from .errors import PhyloLLMError
-from .meta import join_meta
+from .meta import join_meta, require_columns
 
 __all__ = ["Relative", "nearest_relatives"]
 
@@ -68,12 +68,17 @@ def nearest_relatives(
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
         raise PhyloLLMError(f"k must be a positive integer, got {k!r}")
     i = dm.index(model)
+    if len(dm) < 2:
+        raise PhyloLLMError(f"{model!r} has no relatives: the set holds only this one model")
+    if meta is not None:
+        # Without the column every family would show as unknown: say so instead.
+        require_columns(meta, ["family"], purpose="nearest_relatives (families of the neighbours)")
     row = np.asarray(dm.values[i], dtype=np.float64)
     others = [j for j in range(len(dm)) if j != i]
     others.sort(key=lambda j: (row[j], dm.labels[j]))
     chosen = others[:k]
     families: list[str | None] = [None] * len(chosen)
-    if meta is not None and "family" in meta.columns:
+    if meta is not None:
         rows = join_meta([dm.labels[j] for j in chosen], meta, allow_extra=True, allow_missing=True)
         families = [
             None if pd.isna(f) or str(f).strip() == "" else str(f) for f in rows["family"]

@@ -18,6 +18,9 @@ prints. Figure formats are chosen with ``formats`` (PNG for viewing, PDF/SVG for
 from __future__ import annotations
 
 import html
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +28,14 @@ from pathlib import Path
 import numpy as np  # noqa: F401  (used by the docstring example)
 import pandas as pd
 
+from ._atomic import check_output_dir, write_table
 from .build import nj, upgma
 from .discover import Discoveries, discover_relationships, discoveries_markdown
 from .family import family_vs_lineage
 from .distance import DistanceMatrix, Metric, dna_distances, write_distance_matrix
 from .dna import DnaSet, atomic_write_text
 from .errors import PhyloLLMError
-from .meta import join_meta
+from .meta import join_meta, require_columns
 from .newick import write_newick
 from .plot import close_figure, family_colors, save_figure
 from .plot.dnamap import embed, plot_dna_map, write_dna_map_html
@@ -43,7 +47,7 @@ from .plot.trends import (
     plot_speed_fits,
     plot_tree_positions,
 )
-from .speed import SpeedResult, family_speeds, speed_markdown
+from .speed import SpeedResult, check_speed_options, family_speeds, speed_markdown
 from .tree import Tree
 from .treeops import ladderize, root_midpoint
 from .trends import architecture_by_year, architecture_clades, centroid_distances, tree_positions
@@ -65,6 +69,8 @@ class Report:
     nj: Tree = field(repr=False)
     upgma: Tree = field(repr=False)
     speed: SpeedResult = field(repr=False)
+    #: An earlier report in ``out_dir`` was replaced as a whole (none of its files are left).
+    replaced: bool = False
 
     @property
     def index(self) -> Path:
@@ -115,6 +121,13 @@ def make_report(
     -------
     Report
 
+    Notes
+    -----
+    Every option is checked before anything is written, and the report is built in a temporary
+    folder beside ``out_dir`` that takes its place only when complete: a failed report leaves
+    nothing behind. An existing ``out_dir`` must be empty or hold an earlier report, which is
+    then replaced as a whole (``Report.replaced``), never mixed with the new files.
+
     Examples
     --------
     >>> import tempfile, matplotlib; matplotlib.use("Agg")
@@ -132,8 +145,89 @@ def make_report(
     bad = [f for f in formats if f not in _FORMATS]
     if bad or not formats:
         raise PhyloLLMError(f"formats must be a non-empty subset of {list(_FORMATS)}, got {list(formats)}")
+    check_speed_options(min_models=min_models, n_boot=n_boot)
+    if len(dna) < _MIN_MODELS:
+        raise PhyloLLMError(f"a report needs the DNA of at least {_MIN_MODELS} models (for its trees), got {len(dna)}")
+    joined = join_meta(dna, meta, allow_extra=allow_extra, families=families)
+    require_columns(joined, ["architecture", "release_year"], purpose="a report (trend plots)")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    replaced = _check_report_dir(out)
+    real = out.resolve()  # "-o ." has no name to put a sibling beside
+    real.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders; a report is a plain folder
+        files, nj_tree, up_tree, speed = _write_report(dna, joined, tmp, metric=metric, formats=formats, n_boot=n_boot, seed=seed,
+                              min_models=min_models, families=families, title=title, progress=progress)
+        _swap_in(tmp, real)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Report(out, {k: out / k for k in files}, nj_tree, up_tree, speed, replaced=replaced)
+
+
+#: Names a report writes at its top level; a folder holding only these is an earlier report.
+_REPORT_ENTRIES = frozenset({
+    "index.md", "index.html", "distances.csv", "tree_nj.nwk", "tree_upgma.nwk", "speed.csv", "speed.md",
+    "dna_map.html", "figures", "tables",
+})
+_MIN_MODELS = 3
+
+
+def _check_report_dir(out: Path) -> bool:
+    """``True`` when ``out`` holds an earlier report (to be replaced), ``False`` when new or empty."""
+    check_output_dir(out)
+    if not out.exists():
+        return False
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return False
+    stray = [n for n in entries if n not in _REPORT_ENTRIES] + [
+        f"{sub}/{p.name}" for sub in ("figures", "tables") if (out / sub).is_dir()
+        for p in (out / sub).iterdir() if not p.is_file()
+    ]
+    if stray or "index.html" not in entries:
+        what = f"holds {stray[0]!r}" if stray else "has no index.html"
+        raise PhyloLLMError(
+            f"output folder {str(out)!r} is not empty and is not an earlier report ({what}); "
+            "give a new or empty folder"
+        )
+    return True
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Put the finished report ``tmp`` at ``out``, replacing an earlier one whole."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
+    os.replace(out, old / "report")
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old / "report", out)  # put the earlier report back
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_report(
+    dna: DnaSet,
+    joined: pd.DataFrame,
+    out: Path,
+    *,
+    metric: Metric,
+    formats: Sequence[str],
+    n_boot: int,
+    seed: int | None,
+    min_models: int,
+    families: Mapping[str, str] | None,
+    title: str,
+    progress: Progress | None,
+) -> tuple[dict[str, Path], Tree, Tree, SpeedResult]:
+    """Every file of the report into ``out`` (a fresh folder); returns them, the trees and speeds."""
     (out / "figures").mkdir(exist_ok=True)
     (out / "tables").mkdir(exist_ok=True)
     files: dict[str, Path] = {}
@@ -154,8 +248,7 @@ def make_report(
         finally:
             close_figure(fig)
 
-    tick(steps[0])
-    joined = join_meta(dna, meta, allow_extra=allow_extra, families=families)
+    tick(steps[0])  # the join itself was done (and checked) before the first write
     # One colour per family for every figure: computed over the models in this report.
     colors = family_colors([f for f in joined["family"] if isinstance(f, str)]) if "family" in joined else {}
 
@@ -174,7 +267,7 @@ def make_report(
 
     tick(steps[3])
     speed = family_speeds(nj_tree, joined, n_boot=n_boot, seed=seed, min_models=min_models, allow_extra=False)
-    speed.to_frame().to_csv(out / "speed.csv", index=False)
+    write_table(speed.to_frame(), out / "speed.csv", index=False)
     files["speed.csv"] = out / "speed.csv"
     atomic_write_text(out / "speed.md", speed_markdown(speed))
     files["speed.md"] = out / "speed.md"
@@ -186,7 +279,7 @@ def make_report(
     fam_source = "structural" if families else "metadata table"
     fam = {m: (f if isinstance(f, str) and f else f"unlabelled:{m}") for m, f in joined["family"].items()}
     fvl = family_vs_lineage(fam, nj_tree)
-    fvl.to_csv(out / "tables" / "family_vs_lineage.csv")
+    write_table(fvl, out / "tables" / "family_vs_lineage.csv")
     files["tables/family_vs_lineage.csv"] = out / "tables" / "family_vs_lineage.csv"
 
     tick(steps[4])
@@ -201,7 +294,7 @@ def make_report(
         ("architecture_clades", clades, True),
     ):
         path = out / "tables" / f"{name}.csv"
-        table.to_csv(path, index=keep_index)
+        write_table(table, path, index=keep_index)
         files[f"tables/{name}.csv"] = path
     figure(plot_architecture_timeline(by_year, title="Models per release year by architecture"), "architecture_timeline")
     majority = str(joined["architecture"].value_counts().index[0])
@@ -221,7 +314,7 @@ def make_report(
             )
             figure(tf.figure, f"{stem}_{layout}")  # drawn once, saved in every format
             index = out / "tables" / f"{stem}_{layout}_labels.csv"
-            tf.label_index().to_csv(index, index=False)
+            write_table(tf.label_index(), index, index=False)
             files[f"tables/{stem}_{layout}_labels.csv"] = index
 
     tick(steps[6])
@@ -240,7 +333,7 @@ def make_report(
     files["index.md"] = out / "index.md"
     atomic_write_text(out / "index.html", _index_html(title, summary, files, formats, table))
     files["index.html"] = out / "index.html"
-    return Report(out, dict(files), nj_tree, up_tree, speed)
+    return files, nj_tree, up_tree, speed
 
 
 def _relatives(

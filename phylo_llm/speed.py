@@ -48,6 +48,7 @@ __all__ = [
     "SpeedResult",
     "family_speeds",
     "family_clades",
+    "check_speed_options",
     "speed_markdown",
 ]
 
@@ -163,6 +164,22 @@ def family_clades(tree: Tree, tip_family: Mapping[str, str]) -> dict[str, tuple[
     return out
 
 
+def check_speed_options(*, min_models: int, n_boot: int) -> None:
+    """Refuse speed settings that cannot work, before any work (used by reports too).
+
+    Examples
+    --------
+    >>> check_speed_options(min_models=4, n_boot=-1)
+    Traceback (most recent call last):
+    ...
+    phylo_llm.errors.PhyloLLMError: n_boot must be >= 0, got -1
+    """
+    if isinstance(min_models, bool) or not isinstance(min_models, int) or min_models < 3:
+        raise PhyloLLMError(f"min_models must be at least 3 (a fit needs a residual), got {min_models}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
+        raise PhyloLLMError(f"n_boot must be >= 0, got {n_boot!r}")
+
+
 def family_speeds(
     tree: Tree,
     meta: pd.DataFrame,
@@ -215,10 +232,7 @@ def family_speeds(
     """
     if rooting not in _ROOTINGS:
         raise PhyloLLMError(f"rooting must be one of {sorted(_ROOTINGS)}, got {rooting!r}")
-    if min_models < 3:
-        raise PhyloLLMError(f"min_models must be at least 3 (a fit needs a residual), got {min_models}")
-    if n_boot < 0:
-        raise PhyloLLMError(f"n_boot must be >= 0, got {n_boot}")
+    check_speed_options(min_models=min_models, n_boot=n_boot)
     if not 0 < ci < 1:
         raise PhyloLLMError(f"ci must be between 0 and 1, got {ci}")
     tree = _ROOTINGS[rooting](tree)

@@ -35,3 +35,40 @@ def test_bad_mode_is_refused(tmp_path: Path):
     with pytest.raises(ValueError, match="mode must be 'w' or 'wb', got 'a'"):
         with atomic_open(tmp_path / "x", "a"):  # type: ignore[arg-type]
             pass
+
+
+@pytest.mark.parametrize("module", ["phylo_llm._atomic", "phylo_llm.cli"])
+def test_docstring_examples_run(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_read_text_names_the_file_and_keeps_or_folds_newlines(tmp_path: Path):
+    from phylo_llm._atomic import read_text
+    from phylo_llm.errors import PhyloLLMError
+
+    p = tmp_path / "x.txt"
+    p.write_bytes(b"\xef\xbb\xbfa\r\nb\n")
+    assert read_text(p) == "a\nb\n" and read_text(p, newline="") == "a\r\nb\n"
+    p.write_bytes(b"ok\n\xff")
+    with pytest.raises(PhyloLLMError, match=r"x.txt' is not UTF-8 text \(byte 0xff at offset 3, line 2\)"):
+        read_text(p)
+
+
+def test_check_output_path_refusals(tmp_path: Path):
+    from phylo_llm._atomic import check_output_dir, check_output_path
+    from phylo_llm.errors import PhyloLLMError
+
+    (tmp_path / "f").write_text("")
+    with pytest.raises(PhyloLLMError, match="is a folder; give a file name"):
+        check_output_path(tmp_path)
+    with pytest.raises(PhyloLLMError, match=r"cannot be written: '.*f' is a file, not a folder"):
+        check_output_path(tmp_path / "f" / "a" / "x.csv")
+    with pytest.raises(PhyloLLMError, match=r"is the --meta file"):
+        check_output_path(tmp_path / "." / "f", inputs={"--meta": tmp_path / "f"})
+    with pytest.raises(PhyloLLMError, match=r"cannot be written: '.*f' is a file"):
+        check_output_dir(tmp_path / "f" / "out")
+    assert check_output_path(tmp_path / "new" / "x.csv", inputs={"INPUT": None}) == tmp_path / "new" / "x.csv"

@@ -343,7 +343,9 @@ def test_contributions_round_trip(tmp_path) -> None:
     ("make", "match"),
     [
         (lambda p: None, "does not exist"),
-        (lambda p: p.write_bytes(b"not a zip"), "cannot read as .npz"),
+        (lambda p: p.write_bytes(b"not a zip"), "cannot be read: it is not a .npz archive or it is damaged"),
+        (lambda p: p.write_bytes(b""), "c.npz' cannot be read: the file is empty"),
+        (lambda p: p.write_bytes(b"\x80\x04garbage"), "not a .npz archive"),  # numpy: "pickled data"
         (lambda p: np.savez(p, values=np.zeros((2, 2, 2))), "not a phylo_llm contributions file"),
         (lambda p: np.savez(p, format=np.array("phylo_llm.contributions"), labels=np.array(["a"])), "missing array\\(s\\) \\['provenance', 'values'\\]"),
     ],
@@ -353,6 +355,15 @@ def test_read_contributions_errors(tmp_path, make, match: str) -> None:
     make(p)
     with pytest.raises(PhyloLLMError, match=match):
         read_contributions(p)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x80\x04garbage", b"PK\x03\x04truncated"])
+def test_cli_bootstrap_on_a_bad_npz_is_one_line_without_pickle_hint(tmp_path, capsys, content: bytes) -> None:
+    src = tmp_path / "empty.npz"
+    src.write_bytes(content)
+    assert main(["bootstrap", str(src), "-o", str(tmp_path / "t.nwk")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "empty.npz" in err and "pickle" not in err
 
 
 def test_write_contributions_needs_npz_suffix(tmp_path) -> None:
@@ -378,3 +389,14 @@ def test_cli_bootstrap_writes_newick_with_supports(tmp_path, capsys) -> None:
 def clade_support(tree: Tree) -> dict[frozenset[str], float]:
     clades = clades_of(tree)
     return {clades[v]: float(tree.support[v]) for v in np.flatnonzero(~np.isnan(tree.support))}
+
+
+def test_cli_bootstrap_honours_a_nexus_suffix(tmp_path) -> None:
+    from phylo_llm.newick import read_newick
+
+    src = write_contributions(clustered(n_clusters=2, per=3), tmp_path / "c.npz")
+    out = tmp_path / "t.nex"
+    assert main(["bootstrap", str(src), "-o", str(out), "-n", "5"]) == 0
+    text = out.read_text()
+    assert text.startswith("#NEXUS") and "BEGIN TREES;" in text
+    assert read_newick(out).n_tips == 6

@@ -97,3 +97,155 @@ def test_tree_to_stdout_and_bad_outgroup(dna_file: Path, capsys):
     assert out.strip().endswith(";") and "'org/model-0'" not in out  # '/' needs no quotes
     assert main(["tree", str(dna_file), "--root", "nosuch"]) == 2
     assert "nosuch" in capsys.readouterr().err
+
+
+# ---- hardening (issue 11): outputs never over inputs, bad targets and OS errors in one line ------
+
+
+def _one_line_error(capsys, *needles: str) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, (n, err)
+    return err
+
+
+@pytest.fixture()
+def meta_file(dna_file: Path, tmp_path: Path) -> Path:
+    labels = read_dna(dna_file).labels
+    rows = "".join(f"{m},fam{i % 2},decoder-only,202{i % 4}-0{i % 9 + 1},{labels[0] if i else ''}\n"
+                   for i, m in enumerate(labels))
+    path = tmp_path / "meta.csv"
+    path.write_text("model,family,architecture,release,base_model\n" + rows)
+    return path
+
+
+@pytest.mark.parametrize(
+    "argv, victim, what",
+    [
+        (["distance", "{dm}", "-o", "{dm}"], "{dm}", "is the INPUT file; refusing"),
+        (["tree", "{dm}", "-o", "{dm}"], "{dm}", "is the INPUT file; refusing"),
+        (["speed", "{dna}", "--meta", "{meta}", "-o", "{meta}"], "{meta}", "is the --meta file; refusing"),
+        (["speed", "{dna}", "--meta", "{meta}", "-o", "{tmp}/s.csv", "--report", "{meta}"], "{meta}", "must end in .md"),
+        (["evaluate", "{dna}", "--labels", "{meta}", "--csv", "{meta}", "--n-boot", "10"], "{meta}",
+         "is the --labels file; refusing"),
+        (["plot-tree", "{nwk}", "--meta", "{meta}", "-o", "{nwk}"], "{nwk}", "is the INPUT file; refusing"),
+    ],
+)
+def test_output_onto_an_input_is_refused_and_the_input_kept(argv, victim, what, dna_file, meta_file, tmp_path, capsys):
+    dm = tmp_path / "d.csv"
+    main(["distance", str(dna_file), "-o", str(dm)])
+    nwk = tmp_path / "t.png"  # a tree file whose name is a valid figure name
+    main(["tree", str(dna_file), "-o", str(tmp_path / "t.nwk")])
+    nwk.write_bytes((tmp_path / "t.nwk").read_bytes())
+    subs = {"{dna}": str(dna_file), "{dm}": str(dm), "{meta}": str(meta_file), "{tmp}": str(tmp_path), "{nwk}": str(nwk)}
+    for k, v in subs.items():
+        argv = [a.replace(k, v) for a in argv]
+        victim = victim.replace(k, v)
+    before = Path(victim).read_bytes()
+    capsys.readouterr()
+    assert main(argv) == 2
+    _one_line_error(capsys, what)
+    assert Path(victim).read_bytes() == before
+
+
+@pytest.mark.parametrize("flag, name, expected", [("-o", "s.txt", ".csv"), ("--report", "s.csv", ".md or .markdown")])
+def test_speed_output_suffixes_are_checked(flag, name, expected, dna_file, meta_file, tmp_path, capsys):
+    argv = ["speed", str(dna_file), "--meta", str(meta_file), "-o", str(tmp_path / "s.csv")]
+    argv += [flag, str(tmp_path / name)] if flag == "--report" else []
+    if flag == "-o":
+        argv[-1] = str(tmp_path / name)
+    assert main(argv) == 2
+    _one_line_error(capsys, f"must end in {expected}")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["tree", "{dna}", "-o", "{file}/x.nwk"],
+        ["distance", "{dna}", "-o", "{file}/sub/x.csv"],
+        ["plot-tree", "{nwk}", "-o", "{file}/x.png"],
+        ["bootstrap", "{npz}", "-o", "{file}/x.nwk"],
+        ["evaluate", "{dna}", "--labels", "{meta}", "--plot", "{file}/roc.png"],
+        ["tree", "{dna}", "-o", "{tmp}"],
+    ],
+)
+def test_output_under_a_file_or_onto_a_folder_is_one_line(argv, dna_file, meta_file, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    main(["tree", str(dna_file), "-o", str(tmp_path / "t.nwk")])
+    subs = {"{dna}": str(dna_file), "{file}": str(afile), "{nwk}": str(tmp_path / "t.nwk"),
+            "{npz}": str(tmp_path / "c.npz"), "{meta}": str(meta_file), "{tmp}": str(tmp_path)}
+    for k, v in subs.items():
+        argv = [a.replace(k, v) for a in argv]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = _one_line_error(capsys)
+    assert "afile" in err or "is a folder" in err
+    assert afile.read_text() == "keep"
+
+
+def test_distance_precision_must_be_positive(dna_file, tmp_path, capsys):
+    assert main(["distance", str(dna_file), "-o", str(tmp_path / "d.csv"), "--precision", "-1"]) == 2
+    _one_line_error(capsys, "--precision must be an integer >= 1 (significant digits), got -1")
+    assert not (tmp_path / "d.csv").exists()
+
+
+def test_symlinked_output_is_followed_and_the_link_kept(dna_file, tmp_path):
+    real = tmp_path / "real.nwk"
+    real.write_text("old")
+    link = tmp_path / "link.nwk"
+    link.symlink_to(real)
+    assert main(["tree", str(dna_file), "-o", str(link)]) == 0
+    assert link.is_symlink() and real.read_text().strip().endswith(";")
+
+
+def test_output_to_a_device_or_fifo_writes_into_it_never_replaces_it(dna_file, tmp_path):
+    import os
+    import stat
+    import threading
+
+    null_link = tmp_path / "null.nwk"
+    null_link.symlink_to("/dev/null")
+    assert main(["tree", str(dna_file), "-o", str(null_link)]) == 0
+    assert null_link.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+    fifo = tmp_path / "pipe.nwk"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert main(["tree", str(dna_file), "-o", str(fifo)]) == 0
+    reader.join(10)
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and got and got[0].strip().endswith(b";")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_to_dev_full_is_one_line_and_the_device_stays(dna_file, capsys):
+    import os
+    import stat
+
+    assert main(["tree", str(dna_file), "-o", "/dev/full"]) == 2
+    _one_line_error(capsys, "'/dev/full': No space left on device")
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_a_write_that_hits_the_file_size_limit_is_one_line_and_keeps_the_old_file(dna_file, tmp_path):
+    """EFBIG (or a full disk) while writing: one line naming the path, exit 2, earlier file intact."""
+    import resource
+
+    out = tmp_path / "d.csv"
+    out.write_text("earlier good file\n")
+    code = "import sys; from phylo_llm.cli import main; sys.exit(main(sys.argv[1:]))"
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+
+    proc = subprocess.run([sys.executable, "-c", code, "distance", str(dna_file), "-o", str(out)],
+                          capture_output=True, text=True, preexec_fn=limit,
+                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])
+                               + ":" + __import__("os").environ.get("PYTHONPATH", "")})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "File too large" in proc.stderr and str(out) in proc.stderr
+    assert out.read_text() == "earlier good file\n"
+    assert not any(p.name.startswith(".d.csv") for p in tmp_path.iterdir())  # no temp file left

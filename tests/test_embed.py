@@ -79,15 +79,47 @@ def test_cache_resumes_by_chunk_and_keys_on_exact_texts(tmp_path: Path) -> None:
 def test_no_temporary_files_are_left(tmp_path: Path) -> None:
     embed_texts(Counting(), ["x", "y"], cache_dir=tmp_path)
     names = [p.name for p in (tmp_path / "embeddings").rglob("*") if p.is_file()]
-    assert names == ["c0000000.npy"]
+    assert sorted(names) == ["c0000000.npy", "c0000000.sha256"]
 
 
 def test_corrupt_cache_is_reported(tmp_path: Path) -> None:
     embed_texts(Counting(), ["x", "y"], cache_dir=tmp_path)
     (path,) = (tmp_path / "embeddings").rglob("*.npy")
+    path.with_suffix(".sha256").unlink()  # a chunk from before checksums
     np.save(path, np.zeros((5, 3), dtype=np.float32))
     with pytest.raises(PhyloLLMError, match=r"have shape \(5, 3\).*expected \(2, 3\)"):
         embed_texts(Counting(), ["x", "y"], cache_dir=tmp_path)
+
+
+def test_tampered_cache_is_refused_by_its_checksum(tmp_path: Path) -> None:
+    a = embed_texts(Counting(), ["x", "yy"], cache_dir=tmp_path)
+    (path,) = (tmp_path / "embeddings").rglob("*.npy")
+    np.save(path, np.load(path) * 1000)  # same shape and dtype: only the checksum can tell
+    with pytest.raises(PhyloLLMError, match=r"c0000000.npy' do not match their checksum") as info:
+        embed_texts(Counting(), ["x", "yy"], cache_dir=tmp_path)
+    assert "\n" not in str(info.value)
+    path.unlink()
+    assert np.array_equal(embed_texts(Counting(), ["x", "yy"], cache_dir=tmp_path), a)
+
+
+def test_zero_byte_cache_chunk_is_one_line_or_recomputed(tmp_path: Path) -> None:
+    a = embed_texts(Counting(), ["x", "yy"], cache_dir=tmp_path)
+    (path,) = (tmp_path / "embeddings").rglob("*.npy")
+    path.write_bytes(b"")
+    with pytest.raises(PhyloLLMError, match="do not match their checksum"):
+        embed_texts(Counting(), ["x", "yy"], cache_dir=tmp_path)
+    path.with_suffix(".sha256").unlink()  # no checksum: an unreadable chunk is just recomputed
+    again = Counting()
+    assert np.array_equal(embed_texts(again, ["x", "yy"], cache_dir=tmp_path), a) and again.seen == ["x", "yy"]
+
+
+def test_cache_from_before_checksums_is_adopted(tmp_path: Path) -> None:
+    a = embed_texts(Counting(), ["x", "yy"], cache_dir=tmp_path)
+    (path,) = (tmp_path / "embeddings").rglob("*.npy")
+    path.with_suffix(".sha256").unlink()
+    again = Counting()
+    assert np.array_equal(embed_texts(again, ["x", "yy"], cache_dir=tmp_path), a) and again.seen == []
+    assert path.with_suffix(".sha256").is_file()
 
 
 def test_progress_counts_texts(tmp_path: Path) -> None:
@@ -106,3 +138,15 @@ def test_unknown_embedder_fails_offline(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PhyloLLMError, match="cannot load embedder 'nobody/no-such-embedder'"):
         SentenceEmbedder("nobody/no-such-embedder")
+
+
+def test_embedder_with_code_of_its_own_is_refused_and_never_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    marker = tmp_path / "ran.txt"
+    folder = tmp_path / "evil-embedder"
+    folder.mkdir()
+    (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nclass M: pass\n")
+    (folder / "config.json").write_text('{"model_type": "evil-net", "auto_map": {"AutoModel": "evil.M"}}')
+    with pytest.raises(PhyloLLMError, match=r"config.json auto_map -> evil\.py") as info:
+        SentenceEmbedder(folder)
+    assert "\n" not in str(info.value) and not marker.exists()

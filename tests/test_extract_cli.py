@@ -139,3 +139,46 @@ def test_bundled_model_end_to_end_and_resume(tmp_path: Path, capsys: pytest.Capt
     assert main(argv) == 0
     assert json.loads((tmp_path / "dna" / "summary.json").read_text())["models"][0]["generated"] == 0
     assert (read_dna(tmp_path / "dna" / "dna.json").vectors == first.vectors).all()
+
+
+# ---- no secret echoed (issue 11, item 2) -------------------------------------------------------
+
+SECRET = "sk-TOPSECRET123"
+
+
+@pytest.mark.parametrize("keep_going", [False, True])
+def test_credentials_in_an_endpoint_url_never_reach_stderr_or_files(tmp_path: Path, capsys, keep_going):
+    spec = f"openai:http://user:{SECRET}@127.0.0.1:9/v1?token={SECRET}#m"
+    out = tmp_path / "out"
+    argv = ["extract", spec, "--probes", "random:2", "-o", str(out), "--cache-dir", str(tmp_path / "c")]
+    assert main(argv + (["--keep-going"] if keep_going else [])) == 2
+    captured = capsys.readouterr()
+    assert SECRET not in captured.err + captured.out
+    assert "Traceback" not in captured.err and captured.err.strip().splitlines()[-1].startswith("phylo-llm extract: error:")
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    if keep_going:
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["models"][0]["model"] == "openai:http://<redacted>@127.0.0.1:9/v1?<redacted>#m"
+    for p in written:
+        assert SECRET.encode() not in p.read_bytes(), p
+
+
+def test_malformed_spec_with_credentials_is_echoed_redacted(capsys, tmp_path: Path):
+    assert main(["extract", f"openai:http://u:{SECRET}@h:1", "--probes", "random:2", "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert SECRET not in err and "<redacted>@h:1" in err
+
+
+@pytest.mark.parametrize("target", ["afile", "afile/dna"])
+def test_output_that_cannot_be_a_folder_fails_before_any_embedding(recorded: Path, tmp_path: Path, capsys, monkeypatch, target):
+    import extract.runner as runner
+
+    monkeypatch.setattr(runner, "SentenceEmbedder", lambda *a, **k: pytest.fail("embedder loaded"))
+    (tmp_path / "afile").write_text("mine")
+    argv = ["extract", "--responses", str(recorded / "responses.jsonl.xz"), "-o", str(tmp_path / target), "--quiet",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # after the "probes: ... (beside the responses file)" note
+    assert last.startswith("phylo-llm extract: error:") and "afile" in last and "Traceback" not in err
+    assert (tmp_path / "afile").read_text() == "mine"

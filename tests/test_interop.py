@@ -9,6 +9,10 @@ Known limitations of the peers (not of our files):
 * Biopython's NEXUS reader keeps the quotes of quoted names (``"'a b'"``) and breaks on
   parentheses inside them, so Biopython's NEXUS check uses names NEXUS leaves unquoted;
   dendropy reads every quoted NEXUS name exactly, and Biopython's Newick reader does too.
+* Biopython's Newick reader drops a newline inside a quoted name (``'a\nb'`` reads as ``ab``),
+  so no check uses names with line breaks; we and dendropy keep them.
+* dendropy treats ``"`` and ``=`` as punctuation even in Newick, so we quote names holding them
+  (:data:`phylo_llm.newick._NEEDS_QUOTE`); :func:`test_dendropy_reads_quotes_and_equals` checks it.
 """
 
 from __future__ import annotations
@@ -172,6 +176,18 @@ def test_dendropy_reads_nexus(tmp_path, translate):
     assert [t.is_rooted for t in tl] == [False, True]
     assert_equal_maps(dendropy_map(tl[0]), ours(t1))
     assert_equal_maps(dendropy_map(tl[1]), ours(t2))
+
+
+@pytest.mark.parametrize("schema", ["newick", "nexus"])
+def test_dendropy_reads_quotes_and_equals(tmp_path, schema):
+    names = ['say "hi"', "a=b", 'x"=y', "plain", "gpt2"]
+    tree = example_tree(names, seed=7)
+    path = tmp_path / f"t.{schema}"
+    (write_newick if schema == "newick" else write_nexus)(tree, path, precision=None)
+    kw = {"preserve_underscores": True} if schema == "newick" else {}
+    t = dendropy.Tree.get(path=str(path), schema=schema, **kw)
+    assert sorted(tx.label for tx in t.taxon_namespace) == sorted(names)
+    assert_equal_maps(dendropy_map(t), ours(tree))
 
 
 # ---- Biopython ----------------------------------------------------------------------------

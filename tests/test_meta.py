@@ -160,3 +160,48 @@ def test_docstring_examples_run(module: str) -> None:
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# ---- hardening (issue 11): messages that name the file, no silently dropped values --------------
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        (b"", r"meta.csv' is empty; it needs a header row with 'model'"),
+        (b"\n\n", r"meta.csv' is empty"),
+        (b"model,family,base_model\na/x,llama,\na/y,llama\n", r"meta.csv': line 3 has 2 field\(s\) but the header has 3"),
+        (b"model,family\na/x,llama,extra\n", r"line 2 has 3 field\(s\) but the header has 2"),
+        (b"model,family\nCaf\x84,llama\n", r"meta.csv' is not UTF-8 text \(byte 0x84 at offset 16, line 2\)"),
+    ],
+)
+def test_bad_metadata_files_are_named_in_the_message(tmp_path: Path, content: bytes, match: str) -> None:
+    p = tmp_path / "meta.csv"
+    p.write_bytes(content)
+    with pytest.raises(PhyloLLMError, match=match) as info:
+        read_meta(p)
+    text = str(info.value)
+    assert "No columns to parse" not in text and "C error" not in text and "codec" not in text
+
+
+def test_strict_meta_hint_names_the_flag_not_an_api_argument(meta_csv: Path) -> None:
+    meta = read_meta(meta_csv)
+    with pytest.raises(PhyloLLMError, match="leave out --strict-meta") as info:
+        join_meta(list(meta.index[:1]), meta)
+    assert "pass allow_extra" not in str(info.value)
+
+
+@pytest.mark.parametrize("argv", [
+    ["distance", "{f}", "-o", "{tmp}/d.csv"],
+    ["tree", "{f}.phy"],
+    ["plot-tree", "{f}.nwk", "-o", "{tmp}/t.png"],
+])
+def test_non_utf8_inputs_are_one_line_naming_the_file(tmp_path: Path, capsys, argv) -> None:
+    from phylo_llm.cli import main
+
+    f = tmp_path / "in.csv"
+    for p in (f, tmp_path / "in.csv.phy", tmp_path / "in.csv.nwk"):
+        p.write_bytes(b"model,x\nCaf\x84,1\n")
+    assert main([a.replace("{f}", str(f)).replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not UTF-8 text (byte 0x84" in err and "in.csv" in err and "codec" not in err

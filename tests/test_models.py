@@ -111,3 +111,74 @@ def test_gemma3_parts_joined_once_into_cache():
     mtime = path.stat().st_mtime_ns
     assert bundled_models()["gemma3-270m"] == path
     assert path.stat().st_mtime_ns == mtime, "a second call must reuse the joined file"
+
+
+# ---- no model code ever runs (issue 11, item 1) -------------------------------------------------
+
+
+def _model_with_code(folder: Path, marker: Path, *, where: str = "config.json") -> Path:
+    """A model folder whose config asks transformers to run ``evil.py``, which drops ``marker``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    code = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+    (folder / "evil.py").write_text(code + "class EvilConfig: pass\nclass EvilModel: pass\n")
+    cfg = {"model_type": "evil-net", "auto_map": {"AutoConfig": "evil.EvilConfig",
+                                                   "AutoModelForCausalLM": "evil.EvilModel"}}
+    import json
+
+    (folder / where).write_text(json.dumps(cfg))
+    if where != "config.json":
+        (folder / "config.json").write_text(json.dumps({"model_type": "gpt2"}))
+    return folder
+
+
+@pytest.mark.parametrize("where", ["config.json", "tokenizer_config.json"])
+def test_custom_code_is_named_in_one_line(tmp_path, where):
+    folder = _model_with_code(tmp_path / "m", tmp_path / "ran.txt", where=where)
+    with pytest.raises(PhyloLLMError, match=rf"ships its own code \({where} auto_map -> evil\.py\)"):
+        models.check_no_custom_code(folder)
+    assert not (tmp_path / "ran.txt").exists()
+
+
+def test_sentence_transformers_module_of_its_own_is_refused(tmp_path):
+    folder = tmp_path / "st"
+    folder.mkdir()
+    (folder / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "evil_mod.Layer"}]')
+    with pytest.raises(PhyloLLMError, match=r"modules.json auto_map -> evil_mod\.py"):
+        models.check_no_custom_code(folder)
+
+
+def test_plain_model_folder_passes(tmp_path):
+    (tmp_path / "config.json").write_text('{"model_type": "gpt2"}')
+    models.check_no_custom_code(tmp_path)  # no error
+    models.check_no_custom_code("owner/not-in-any-cache")  # unknown hub id: nothing to check here
+
+
+def test_extract_refuses_model_code_in_one_line_and_never_runs_it(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("transformers")
+    from phylo_llm.cli import main
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    marker = tmp_path / "ran.txt"
+    folder = _model_with_code(tmp_path / "evil-model", marker)
+    code = main(["extract", str(folder), "--probes", "random:2", "-o", str(tmp_path / "out"), "--quiet",
+                 "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "evil.py" in err and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_transformers_is_told_never_to_run_model_code(tmp_path, monkeypatch):
+    """Even past our own check, the loaders get trust_remote_code=False: they raise, never prompt."""
+    pytest.importorskip("transformers")
+    from extract.backends import hf
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(hf, "check_no_custom_code", lambda source: None)
+    monkeypatch.setattr("builtins.input", lambda *a: pytest.fail("transformers prompted"))
+    marker = tmp_path / "ran.txt"
+    folder = _model_with_code(tmp_path / "evil-model", marker)
+    with pytest.raises(PhyloLLMError, match="ships its own code") as info:
+        hf._load(folder, "cpu", None)
+    assert "\n" not in str(info.value)
+    assert not marker.exists()

@@ -219,7 +219,8 @@ def test_multi_tree_files(tmp_path):
     assert len(both) == 2
     assert_same_tree(both[0], a)
     assert_same_tree(both[1], b)
-    assert_same_tree(read_newick(path), a)  # first tree
+    with pytest.raises(PhyloLLMError, match="holds 2 trees"):  # never silently the first one
+        read_newick(path)
     with pytest.raises(NewickError, match="no tree found"):
         parse_newick_all("  [just a comment]\n")
 
@@ -280,3 +281,31 @@ def test_nexus_rejects_unnamed_or_duplicate_tips(tmp_path):
         to_nexus(parse_newick("(a,:1);"))
     with pytest.raises(PhyloLLMError, match="duplicated tip names"):
         write_nexus(parse_newick("(a,a);"), tmp_path / "x.nex")
+
+
+# ---- hardening (issue 11) ----------------------------------------------------------------------
+
+
+def test_read_newick_refuses_a_file_with_several_trees(tmp_path):
+    p = tmp_path / "two.nwk"
+    p.write_text("(a,b,c);\n(a,(b,c));\n")
+    with pytest.raises(PhyloLLMError, match=r"two.nwk' holds 2 trees; give a file with one tree"):
+        read_newick(p)
+
+
+@pytest.mark.parametrize("translate", [False, True])
+def test_read_newick_reads_our_own_nexus(tmp_path, translate):
+    from phylo_llm.newick import to_nexus
+
+    tree = parse_newick("((a:1,'b c':2)0.9:0.5,x_y:3,'q''s':1);")
+    p = tmp_path / "t.nex"
+    p.write_text(to_nexus(tree, translate=translate))
+    back = read_newick(p)
+    assert back.tip_names == tree.tip_names and back.rooted == tree.rooted
+    assert to_newick(back) == to_newick(tree)
+
+
+@pytest.mark.parametrize("name", ['say"hi"', "a=b", 'q"'])
+def test_names_with_double_quotes_or_equals_are_quoted(name):
+    text = to_newick(Tree.from_parents([-1, 0, 0], name=[None, name, "z"]))
+    assert f"'{name}'" in text and parse_newick(text).tip_names == (name, "z")

@@ -202,3 +202,18 @@ def test_secret_absent_from_every_file_of_a_full_extraction(
         data = p.read_bytes()
         assert SECRET.encode() not in data, p
         assert b"LAB_KEY" not in data, p
+
+
+def test_url_secrets_are_redacted_in_any_text():
+    from extract.backends.openai_http import redact_url_secrets
+
+    text = "at openai:https://me:p#ss:w@host:1/v1?key=sk-1&x=2#model and http://plain:8/v1#m"
+    red = redact_url_secrets(text)
+    assert "sk-1" not in red and "p#ss" not in red and "me:" not in red
+    assert "https://<redacted>@host:1/v1?<redacted>#model" in red and "http://plain:8/v1#m" in red
+
+
+def test_non_http_base_url_with_credentials_is_not_echoed():
+    with pytest.raises(PhyloLLMError) as info:
+        OpenAIBackend("ftp://me:sk-999@host/v1", "m")
+    assert "sk-999" not in str(info.value)

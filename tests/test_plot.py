@@ -479,3 +479,77 @@ def test_docstring_examples_run(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     plt.close("all")
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_a_failed_figure_write_keeps_the_earlier_figure_whole(tmp_path: Path) -> None:
+    """Disk full / file-size limit mid-savefig: exit 2, one line naming the path, old PNG intact."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    from phylo_llm.cli import main
+
+    (tmp_path / "t.nwk").write_text("((a:1,b:2):1,(c:1,d:3):2,e:1);\n")
+    fig = tmp_path / "t.png"
+    assert main(["plot-tree", str(tmp_path / "t.nwk"), "-o", str(fig)]) == 0
+    good = fig.read_bytes()
+    assert len(good) > 4000
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))
+
+    code = "import sys; from phylo_llm.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "plot-tree", str(tmp_path / "t.nwk"), "-o", str(fig), "--title", "new"],
+        capture_output=True, text=True, preexec_fn=limit,
+        env={**os.environ, "MPLBACKEND": "Agg",
+             "PYTHONPATH": str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "File too large" in proc.stderr and str(fig) in proc.stderr
+    assert fig.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.nwk", "t.png"]
+
+
+def test_no_matplotlib_warnings_for_tabs_in_names_or_empty_legends(tmp_path: Path) -> None:
+    """A report of a single-architecture set with a tab in a name: nothing leaks to stderr."""
+    import warnings
+
+    import pandas as pd
+
+    from phylo_llm import DnaSet
+    from phylo_llm.meta import meta_frame
+    from phylo_llm.report import make_report
+
+    rng = np.random.default_rng(0)
+    labels = ["org/tab\there"] + [f"org/m{i}" for i in range(5)]
+    meta = meta_frame(pd.DataFrame({"model": labels, "family": ["a", "a", "a", "b", "b", "b"],
+                                    "architecture": ["decoder-only"] * 6,
+                                    "release": [f"202{i}-0{i + 1}" for i in range(6)]}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_report(DnaSet(tuple(labels), rng.normal(size=(6, 4))), meta, tmp_path / "r", formats=["png"], n_boot=10)
+    mpl = [str(w.message) for w in caught if "Glyph" in str(w.message) or "No artists" in str(w.message)]
+    assert mpl == []
+
+
+def test_plot_tree_refuses_duplicate_tip_names(tmp_path: Path, capsys) -> None:
+    from phylo_llm.cli import main
+
+    (tmp_path / "t.nwk").write_text("((a:1,b:2):1,(a:1,c:3):2);\n")
+    assert main(["plot-tree", str(tmp_path / "t.nwk"), "-o", str(tmp_path / "t.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "1 name(s) occur more than once: ['a']" in err
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_plot_tree_reads_the_nexus_that_tree_writes(tmp_path: Path) -> None:
+    from phylo_llm.cli import main
+
+    (tmp_path / "t.nwk").write_text("((a:1,b_c:2):1,(d:1,'e f':3):2);\n")
+    from phylo_llm.newick import read_newick, write_nexus
+
+    write_nexus(read_newick(tmp_path / "t.nwk"), tmp_path / "t.nex")
+    assert main(["plot-tree", str(tmp_path / "t.nex"), "-o", str(tmp_path / "t.png")]) == 0
+    assert (tmp_path / "t.png").stat().st_size > 1000

@@ -67,3 +67,24 @@ def test_published_dna_chat_models_find_their_family(paper_data):
     assert rels[0].model == "meta-llama/Llama-2-13b-chat-hf"
     assert rels[0].family == "llama-2"
     assert np.all(np.diff([r.distance for r in rels]) >= 0)
+
+
+def test_a_one_model_set_has_no_relatives():
+    with pytest.raises(PhyloLLMError, match=r"'q' has no relatives: the set holds only this one model"):
+        nearest_relatives(DistanceMatrix(("q",), [[0.0]]), "q")
+
+
+def test_labels_without_a_family_column_are_refused_not_shown_as_unknown():
+    meta = meta_frame(pd.DataFrame({"model": ["near", "mid"], "organization": ["x", "y"]}))
+    with pytest.raises(PhyloLLMError, match=r"needs metadata column\(s\) \['family'\]"):
+        nearest_relatives(DM, "q", meta=meta)
+
+
+def test_cli_relatives_one_model_is_one_line(tmp_path, capsys):
+    from phylo_llm.cli import main
+    from phylo_llm.distance import write_distance_matrix
+
+    write_distance_matrix(DistanceMatrix(("q",), [[0.0]]), tmp_path / "d.csv")
+    assert main(["relatives", "q", "--dna", str(tmp_path / "d.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no relatives" in err and "max()" not in err

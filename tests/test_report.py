@@ -222,3 +222,86 @@ def test_report_shows_where_structural_family_and_lineage_disagree(tmp_path: Pat
     index = (tmp_path / "out" / "index.md").read_text()
     assert "Family (structural) vs DNA lineage" in index
     assert "Families split across the tree (same build, diverged behaviour): fam0" in index
+
+
+# ---- hardening (issue 11): a failed report leaves nothing new; a second one replaces the first ----
+
+
+def _tree_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> tuple[Path, Path]:
+    dna, meta = _synthetic(n_fam=2, per=4)
+    d = write_dna(dna, tmp_path / "dna.json")
+    m = tmp_path / "meta.csv"
+    meta.drop(columns=["release_date", "release_year"]).reset_index().to_csv(m, index=False)
+    return d, m
+
+
+def test_report_failures_leave_nothing_behind_and_an_earlier_report_whole(small, tmp_path: Path, capsys) -> None:
+    dna, meta = small
+    out = tmp_path / "rep"
+    base = ["report", str(dna), "--meta", str(meta), "--formats", "png", "--n-boot", "10"]
+    one = tmp_path / "one.json"
+    write_dna(DnaSet(("org0/model-0-0",), np.zeros((1, 8))), one)
+    bad = [
+        ["--n-boot", "-1"],
+        ["--min-models", "1"],
+        ["--formats", "png,jpg"],
+    ]
+    for extra in bad:
+        assert main(base + ["-o", str(out)] + extra) == 2
+        assert not out.exists(), extra
+    assert main(["report", str(one), "--meta", str(meta), "-o", str(out)]) == 2
+    assert "at least 3 models" in capsys.readouterr().err and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dna.json", "meta.csv", "one.json"]
+
+    assert main(base + ["-o", str(out), "--formats", "png,svg"]) == 0
+    earlier = _tree_of(out)
+    assert any(k.endswith(".svg") for k in earlier)
+    for extra in bad:
+        assert main(base + ["-o", str(out)] + extra) == 2
+        assert _tree_of(out) == earlier, extra
+    capsys.readouterr()
+    # A second report replaces the first as a whole: no svg of the earlier run is left.
+    assert main(base + ["-o", str(out)]) == 0
+    assert "replaced the earlier report" in capsys.readouterr().err
+    now = _tree_of(out)
+    assert not any(k.endswith(".svg") for k in now) and "index.html" in now
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dna.json", "meta.csv", "one.json", "rep"]
+
+
+def test_report_failing_mid_way_leaves_no_folder(small, tmp_path: Path, monkeypatch) -> None:
+    import phylo_llm.report as report_mod
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device", str(tmp_path / "rep" / "dna_map.html"))
+
+    monkeypatch.setattr(report_mod, "write_dna_map_html", boom)
+    dna, meta = small
+    assert main(["report", str(dna), "--meta", str(meta), "--formats", "png", "--n-boot", "10",
+                 "-o", str(tmp_path / "rep")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dna.json", "meta.csv"]
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda out: out.write_text("x"), "is a file; the output must be a folder"),
+    (lambda out: (out.mkdir(), (out / "notes.txt").write_text("mine")), "is not an earlier report (holds 'notes.txt')"),
+])
+def test_report_target_problems_are_one_line_before_any_work(small, tmp_path: Path, capsys, setup, message) -> None:
+    dna, meta = small
+    out = tmp_path / "rep"
+    setup(out)
+    before = _tree_of(tmp_path)
+    assert main(["report", str(dna), "--meta", str(meta), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "[1/8]" not in err
+    assert _tree_of(tmp_path) == before
+
+
+def test_report_refuses_an_output_folder_that_holds_its_input(small, tmp_path: Path, capsys) -> None:
+    dna, meta = small
+    assert main(["report", str(dna), "--meta", str(meta), "-o", str(tmp_path)]) == 2
+    assert "holds the INPUT file" in capsys.readouterr().err

@@ -78,7 +78,8 @@ def test_writes_per_model_files_merged_set_and_summary(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert [m["model"] for m in summary["models"]] == ["org/a", "org/b"]
     assert summary["models"][0]["n_probes"] == 10 and summary["models"][0]["generated"] == 10
-    assert summary["models"][0]["dna_file"] == "models/org__a.json"
+    assert summary["models"][0]["dna_file"].startswith("models/org__a-")  # readable, plus a hash of the id
+    assert (out / summary["models"][0]["dna_file"]).is_file()
 
 
 def test_interrupted_run_resumes_and_gives_the_same_dna(tmp_path: Path) -> None:
@@ -256,3 +257,50 @@ def test_a_recipe_fitted_on_another_embedder_is_refused_before_any_generation(tm
         run_extraction([model], PROBES, out_dir=tmp_path / "out", cache_dir=tmp_path / "c",
                        embedder=Other384(), recipe="whitened-global")
     assert model.asked == []
+
+
+# ---- hardening (issue 11) ----------------------------------------------------------------------
+
+
+def test_ids_that_sanitise_alike_get_their_own_files(tmp_path: Path) -> None:
+    ids = ["org/a", "org__a", "a b", "a_b"]
+    res = _run([Fake(m, i) for i, m in enumerate(ids)], tmp_path)
+    files = [m.dna_file for m in res.models]
+    assert len(set(files)) == 4 and "models/a_b.json" in files  # a safe id keeps its own name
+    back = read_dna(tmp_path / "out" / "models")
+    assert sorted(back.labels) == sorted(ids)
+    for m in res.models:
+        assert read_dna(tmp_path / "out" / m.dna_file).labels == (m.model,)
+
+
+def test_a_second_run_into_the_same_folder_leaves_no_stale_files(tmp_path: Path) -> None:
+    _run([Fake("old-a"), Fake("old-b", 1)], tmp_path, contributions=True)
+    assert (tmp_path / "out" / "contributions.npz").is_file()
+    with pytest.warns(PhyloLLMWarning, match=r"removed 3 file\(s\) of an earlier run from .*: "
+                      r"models/old-a.json, models/old-b.json, contributions.npz"):
+        _run([Fake("new")], tmp_path)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in (out / "models").iterdir()) == ["new.json"]
+    assert read_dna(out / "models").labels == ("new",) and not (out / "contributions.npz").exists()
+
+
+def test_output_folder_that_is_a_file_fails_before_any_model_runs(tmp_path: Path) -> None:
+    (tmp_path / "out").write_text("mine")
+    fake = Fake("m")
+    with pytest.raises(PhyloLLMError, match="is a file; the output must be a folder"):
+        _run([fake], tmp_path)
+    assert fake.asked == [] and (tmp_path / "out").read_text() == "mine"
+
+
+def test_threads_go_to_the_embedder_and_not_to_an_http_model(tmp_path: Path, monkeypatch) -> None:
+    import extract.runner as runner
+
+    seen: list[dict] = []
+
+    def fake_resolve(spec: str, **kw: Any):
+        seen.append(kw)
+        return Fake(spec.rpartition("#")[2] if spec.startswith("openai:") else spec)
+
+    monkeypatch.setattr(runner, "resolve_backend", fake_resolve)
+    _run(["openai:http://127.0.0.1:9#m", "local-x"], tmp_path, threads=2)
+    assert seen == [{}, {"threads": 2}]

@@ -16,8 +16,9 @@ from typing import Any, Literal
 from phylo_llm.errors import PhyloLLMError
 
 from .base import Backend
+from .openai_http import redact_url_secrets
 
-__all__ = ["Backend", "resolve_backend", "check_spec", "OPENAI_PREFIX"]
+__all__ = ["Backend", "resolve_backend", "check_spec", "OPENAI_PREFIX", "redact_url_secrets"]
 
 OPENAI_PREFIX = "openai:"
 
@@ -117,11 +118,11 @@ def check_spec(spec: str) -> None:
         base_url, sep, model = spec[len(OPENAI_PREFIX) :].rpartition("#")
         if not sep or not base_url or not model:
             raise PhyloLLMError(
-                f"an HTTP model spec must look like 'openai:<base_url>#<model>', got {spec!r}"
+                f"an HTTP model spec must look like 'openai:<base_url>#<model>', got {redact_url_secrets(spec)!r}"
             )
 
 
 def _refuse(spec: str, kind: str, **given: Any) -> None:
     bad = sorted(k for k, v in given.items() if v is not None)
     if bad:
-        raise PhyloLLMError(f"setting(s) {bad} only apply to {kind}, not to {spec!r}")
+        raise PhyloLLMError(f"setting(s) {bad} only apply to {kind}, not to {redact_url_secrets(spec)!r}")

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from phylo_llm.errors import PhyloLLMError
 
 from .._torch import torch_threads
-from ..models import _BUNDLED, cache_dir, resolve_model
+from ..models import _BUNDLED, cache_dir, check_no_custom_code, custom_code_error, resolve_model
 
 __all__ = ["HFBackend", "GenerationStats", "convert_gguf"]
 
@@ -479,16 +479,22 @@ def _architecture(config: Any) -> Architecture:
 def _load(source: str | Path, device: str, dtype: Any) -> tuple[Any, Any, Any]:
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
+    check_no_custom_code(source)  # one line naming the file, before transformers looks
     try:
-        config = AutoConfig.from_pretrained(source)
-        tokenizer = AutoTokenizer.from_pretrained(source)
+        # Never prompt, never run a model's own code (an explicit False raises instead of asking).
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise custom_code_error(source, "its configuration", "code of its own") from None
+        raise
     except OSError as exc:
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
         where = "the Hugging Face hub" if isinstance(source, str) else str(source)
         why = " (HF_HUB_OFFLINE is set and it is not in the local cache)" if offline else ""
         raise PhyloLLMError(f"could not load model {str(source)!r} from {where}{why}: {exc}") from exc
     auto = AutoModelForSeq2SeqLM if _architecture(config) == "seq2seq" else AutoModelForCausalLM
-    net = auto.from_pretrained(source, config=config, dtype=dtype)
+    net = auto.from_pretrained(source, config=config, dtype=dtype, trust_remote_code=False)
     net.to(device)
     net.eval()
     return config, tokenizer, net
@@ -586,8 +592,8 @@ def convert_gguf(gguf: str | Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        net = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
+        net = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, trust_remote_code=False)
         # transformers dequantised every tensor to float32 but still flags the model as GGUF-
         # quantised, which blocks saving; the weights themselves are plain tensors now.
         net.hf_quantizer = None

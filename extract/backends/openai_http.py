@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import urllib.error
 import urllib.parse
@@ -23,7 +24,26 @@ from typing import Any
 
 from phylo_llm.errors import PhyloLLMError
 
-__all__ = ["OpenAIBackend", "HttpStats"]
+__all__ = ["OpenAIBackend", "HttpStats", "redact_url_secrets"]
+
+# "scheme://user:password@" (the password may hold "#" or ":") and "?key=value..." of any URL.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s]*@")
+_QUERY = re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s?#]*)\?[^\s#'\"]*")
+
+
+def redact_url_secrets(text: str) -> str:
+    """``text`` with the credentials and query strings of every URL in it replaced by ``<redacted>``.
+
+    Used wherever a model spec is echoed (errors, warnings, progress) or stored (``summary.json``).
+
+    Examples
+    --------
+    >>> redact_url_secrets("openai:http://me:sk-123@host:8000/v1#qwen")
+    'openai:http://<redacted>@host:8000/v1#qwen'
+    >>> redact_url_secrets("openai:https://host/v1?api_key=sk-123#qwen")
+    'openai:https://host/v1?<redacted>#qwen'
+    """
+    return _QUERY.sub(r"\1?<redacted>", _USERINFO.sub(r"\1<redacted>@", text))
 
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -88,7 +108,7 @@ class OpenAIBackend:
     ) -> None:
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise PhyloLLMError(f"base_url must be an http(s) URL, got {base_url!r}")
+            raise PhyloLLMError(f"base_url must be an http(s) URL, got {redact_url_secrets(base_url)!r}")
         if parsed.username or parsed.password or parsed.query:
             # Credentials in a URL would end up in the cache key, the summary and logs.
             raise PhyloLLMError(

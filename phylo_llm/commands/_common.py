@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 from pathlib import Path
 
+from .._atomic import read_text
 from ..distance import DistanceMatrix, dna_distances, read_distance_matrix
 from ..dna import read_dna
 from ..errors import PhyloLLMError
@@ -32,8 +34,7 @@ def input_kind(path: Path, kind: str) -> str:
     if suffix in _DISTANCE_SUFFIXES:
         return "distance"
     if suffix == ".csv" and path.is_file():
-        with path.open(newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), [])
+        header = next(csv.reader(io.StringIO(read_text(path, what="input", newline=""))), [])
         # A labelled square matrix starts with an empty corner cell; a DNA CSV with "model".
         if header and header[0] == "":
             return "distance"

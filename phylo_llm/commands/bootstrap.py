@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+from .._atomic import check_output_path
 from ..bootstrap import bootstrap, read_contributions
-from ..newick import write_newick
+from ..newick import write_newick, write_nexus
 from ._common import METRICS
 
 
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "proportion, or transfer bootstrap expectation for large trees).",
     )
     p.add_argument("contributions", type=Path, help="per-probe contributions (.npz from write_contributions)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output Newick file")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output Newick file (NEXUS for .nex/.nexus)")
     p.add_argument("-n", "--replicates", type=int, default=100, help="bootstrap replicates (default 100)")
     p.add_argument("--method", choices=("nj", "upgma"), default="nj", help="tree builder (default nj)")
     p.add_argument("--metric", choices=METRICS, default="euclidean", help="DNA distance (default euclidean)")
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_path(args.output, inputs={"CONTRIBUTIONS": args.contributions})
     pc = read_contributions(args.contributions)
     start = time.perf_counter()
     res = bootstrap(
@@ -46,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
         kind=args.support,
         seed=args.seed,
     )
-    write_newick(res.tree, args.output)
+    if args.output.suffix.lower() in (".nex", ".nexus"):
+        write_nexus(res.tree, args.output)
+    else:
+        write_newick(res.tree, args.output)
     print(
         f"wrote {args.method} tree of {pc.n_models} models with {args.support} support from "
         f"{args.replicates} replicates over {pc.n_probes} probes to {args.output} "

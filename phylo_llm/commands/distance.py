@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..distance import write_distance_matrix
+from .._atomic import check_output_path
+from ..distance import check_precision, write_distance_matrix
+from ..errors import PhyloLLMError
 from ._common import add_input_args, load_distances
 
 
@@ -24,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        check_precision(args.precision)
+    except ValueError:
+        raise PhyloLLMError(f"--precision must be an integer >= 1 (significant digits), got {args.precision}") from None
+    check_output_path(args.output, inputs={"INPUT": args.input},
+                      suffixes=(".csv", ".phy", ".phylip", ".dist"))
     dm = load_distances(args)
     write_distance_matrix(dm, args.output, precision=args.precision)
     print(f"wrote {len(dm)} x {len(dm)} {args.metric} distances to {args.output}", file=sys.stderr)

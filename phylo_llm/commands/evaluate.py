@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._atomic import check_output_path, write_table
 from ..evaluate import evaluate_lineage
 from ..meta import read_meta
 from ._common import add_input_args, load_distances
@@ -29,16 +30,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    inputs = {"INPUT": args.input, "--labels": args.labels}
     if args.plot is not None:
         from ..plot._style import check_figure_path
 
         check_figure_path(args.plot)  # fail before the work, not after
+        check_output_path(args.plot, name="--plot", inputs=inputs)
+    if args.csv is not None:
+        check_output_path(args.csv, name="--csv", inputs=inputs, suffixes=(".csv",))
     meta = read_meta(args.labels)
     dm = load_distances(args)
     ev = evaluate_lineage(dm, meta, n_boot=args.n_boot, seed=args.seed)
     print(ev.summary())
     if args.csv is not None:
-        ev.to_frame().to_csv(args.csv, index=False)
+        write_table(ev.to_frame(), args.csv, index=False)
         print(f"wrote {args.csv}", file=sys.stderr)
     if args.plot is not None:
         from ..plot import save_figure

@@ -6,9 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._atomic import check_output_path
 from ..errors import PhyloLLMError
 from ..meta import read_meta
 from ..newick import read_newick
+from ..plot._style import check_figure_path
 from ..plot.tree import render_tree_ete3, save_tree
 from ..treeops import ladderize, root_midpoint
 
@@ -40,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.input.exists():
         raise PhyloLLMError(f"input {str(args.input)!r} does not exist")
+    check_figure_path(args.output)
+    check_output_path(args.output, inputs={"INPUT": args.input, "--meta": args.meta})
     tree = read_newick(args.input)
     if args.midpoint:
         tree = root_midpoint(tree)

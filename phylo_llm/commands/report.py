@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from .._atomic import check_output_dir
 from ..dna import read_dna
 from ..errors import PhyloLLMError
 from ..meta import read_families, read_meta
@@ -39,6 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.input.exists():
         raise PhyloLLMError(f"input {str(args.input)!r} does not exist")
+    check_output_dir(args.output)
+    out = args.output.resolve()
+    for name, path in (("INPUT", args.input), ("--meta", args.meta), ("--families", args.families)):
+        # The folder is replaced as a whole: an input inside it would be deleted.
+        if path is not None and out in (path.resolve(), *path.resolve().parents):
+            raise PhyloLLMError(f"-o {str(args.output)!r} holds the {name} file {str(path)!r}; write the report elsewhere")
     dna = read_dna(args.input)
     meta = read_meta(args.meta)
     families = read_families(args.families) if args.families else None
@@ -53,5 +60,6 @@ def run(args: argparse.Namespace) -> int:
         min_models=args.min_models, families=families, allow_extra=not args.strict_meta, title=args.title,
         progress=progress,
     )
-    print(f"wrote {len(report.files)} files to {report.out_dir}; open {report.index}", file=sys.stderr)
+    again = " (replaced the earlier report there)" if report.replaced else ""
+    print(f"wrote {len(report.files)} files to {report.out_dir}{again}; open {report.index}", file=sys.stderr)
     return 0

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._atomic import atomic_write_text, check_output_path, write_table
 from ..build import nj
-from ..dna import atomic_write_text
 from ..errors import PhyloLLMError
 from ..meta import read_families, read_meta
 from ..newick import read_newick
@@ -53,6 +53,11 @@ def load_tree(args: argparse.Namespace) -> Tree:
 
 
 def run(args: argparse.Namespace) -> int:
+    inputs = {"INPUT": args.input, "--meta": args.meta, "--families": args.families}
+    check_output_path(args.output, inputs=inputs, suffixes=(".csv",))
+    if args.report is not None:
+        check_output_path(args.report, name="--report", inputs={**inputs, "-o": args.output},
+                          suffixes=(".md", ".markdown"))
     meta = read_meta(args.meta)
     families = read_families(args.families) if args.families else None
     tree = load_tree(args)
@@ -61,8 +66,7 @@ def run(args: argparse.Namespace) -> int:
         tree, meta, rooting=args.rooting, min_models=args.min_models, n_boot=args.n_boot, seed=args.seed,
         families=families, allow_extra=not args.strict_meta,
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    result.to_frame().to_csv(args.output, index=False)
+    write_table(result.to_frame(), args.output, index=False)
     ok = sum(f.estimable for f in result.families)
     print(f"wrote {len(result.families)} families ({ok} with an estimate) to {args.output}", file=sys.stderr)
     if args.report:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .._atomic import check_output_path
 from ..build import build_tree
 from ..errors import PhyloLLMError
 from ..newick import to_newick, write_newick, write_nexus
@@ -37,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.precision < 0:
         raise PhyloLLMError(f"--precision must be >= 0, got {args.precision}")
+    if args.output is not None:
+        check_output_path(args.output, inputs={"INPUT": args.input})
     dm = load_distances(args)
     tree = build_tree(dm, method=args.method)
     if args.root == "midpoint":

@@ -18,6 +18,7 @@ that never draws.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._atomic import atomic_open
 from ..errors import PhyloLLMError
 
 __all__ = [
@@ -248,7 +250,6 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int | None = None) -> Path:
     Raster output uses 300 dpi unless ``dpi`` is given; PDF/SVG keep text as text. Returns the path.
     """
     path = check_figure_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {"format": path.suffix.lower()[1:]}
     if dpi is not None:
         kwargs["dpi"] = dpi
@@ -256,9 +257,30 @@ def save_figure(fig: Any, path: str | Path, *, dpi: int | None = None) -> Path:
         kwargs["metadata"] = {"CreationDate": None}
     elif kwargs["format"] == "svg":
         kwargs["metadata"] = {"Date": None}
-    with _rc_for_saving():
-        fig.savefig(path, **kwargs)
+    _printable_texts(fig)
+    # Through a temporary file: a failed write (disk full, size limit) keeps the earlier figure.
+    with _rc_for_saving(), atomic_open(path, "wb") as fh:
+        fig.savefig(fh, **kwargs)
     return path
+
+
+def legend_if_any(ax: Any, **kwargs: Any) -> Any:
+    """``ax.legend(**kwargs)`` when something on ``ax`` has a label (else matplotlib warns)."""
+    handles, _ = ax.get_legend_handles_labels()
+    return ax.legend(**kwargs) if handles else None
+
+
+# Tabs and other control characters in model names have no glyph (matplotlib warns per figure).
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+
+
+def _printable_texts(fig: Any) -> None:
+    from matplotlib.text import Text
+
+    for t in fig.findobj(lambda a: isinstance(a, Text)):
+        s = t.get_text()
+        if isinstance(s, str) and _CONTROL.search(s):
+            t.set_text(_CONTROL.sub(" ", s))
 
 
 def close_figure(fig: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import PhyloLLMError
 from ..evaluate import LineageEvaluation
-from ._style import FAMILY_PALETTE, style
+from ._style import FAMILY_PALETTE, legend_if_any, style
 
 __all__ = ["plot_roc"]
 
@@ -72,7 +72,7 @@ def plot_roc(
         ax.set_ylim(0, 1.01)
         ax.set_aspect("equal")
         # Below the axes: long recipe names never cover the curves.
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.16), fontsize=6, frameon=False)
+        legend_if_any(ax, loc="upper left", bbox_to_anchor=(0.0, -0.16), fontsize=6, frameon=False)
         if title:
             ax.set_title(title, loc="left")
     return fig

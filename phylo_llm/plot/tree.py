@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from .._atomic import atomic_path, write_table
 from ..errors import PhyloLLMError
 from ..tree import Tree
 from ._style import (
@@ -197,6 +198,14 @@ def plot_tree(
     tips = tree.tips
     n_tips = int(tips.shape[0])
     tip_names = tuple("" if nm is None else nm for nm in tree.tip_names)
+    named = [nm for nm in tip_names if nm]
+    if len(set(named)) != len(named):
+        # Metadata, the label index and colours go by name: a repeated one is ambiguous.
+        seen: set[str] = set()
+        dup = sorted({nm for nm in named if nm in seen or seen.add(nm)})  # type: ignore[func-returns-value]
+        raise PhyloLLMError(
+            f"tip names must be unique to draw the tree; {len(dup)} name(s) occur more than once: {dup[:10]}"
+        )
     fam, arch, year = _tip_meta(tip_names, meta)
     if colors is None:
         colors = family_colors([f for f in fam if f is not None])
@@ -282,7 +291,7 @@ def save_tree(tree: Tree, path: str | Path, *, index_path: str | Path | None = N
         plt.close(tf.figure)
     if tf.truncated or kwargs.get("labels") == "numbers" or index_path is not None:
         ip = Path(index_path) if index_path is not None else path.with_suffix(".labels.csv")
-        tf.label_index().to_csv(ip, index=False)
+        write_table(tf.label_index(), ip, index=False)
     return path
 
 
@@ -612,6 +621,6 @@ def render_tree_ete3(tree: Tree, path: str | Path, *, meta: pd.DataFrame | None 
     ts = TreeStyle()
     ts.mode = "c" if layout == "circular" else "r"
     ts.show_leaf_name = True
-    path.parent.mkdir(parents=True, exist_ok=True)
-    et.render(str(path), tree_style=ts)
+    with atomic_path(path) as tmp:
+        et.render(str(tmp), tree_style=ts)
     return path

@@ -22,6 +22,7 @@ from ._style import (
     architecture_marker,
     family_colors,
     family_legend_label,
+    legend_if_any,
     style,
 )
 
@@ -78,7 +79,7 @@ def plot_architecture_timeline(by_year: pd.DataFrame, *, title: str | None = Non
                 ax1.text(x, tot, f"{int(tot)}", ha="center", va="bottom", fontsize=6)
         ax1.set_ylabel("models released")
         ax1.set_ylim(0, bottom.max() * 1.12 if bottom.max() else 1)
-        ax1.legend(loc="upper left", title="architecture", title_fontsize=7, alignment="left")
+        legend_if_any(ax1, loc="upper left", title="architecture", title_fontsize=7, alignment="left")
         for a in archs[1:]:
             s = share[a].to_numpy(dtype=float) * 100
             n = wide[a].to_numpy()
@@ -92,7 +93,7 @@ def plot_architecture_timeline(by_year: pd.DataFrame, *, title: str | None = Non
         ax2.set_xticks(years)
         ax2.tick_params(axis="x", rotation=0)
         if len(archs) > 1:
-            ax2.legend(loc="upper right")
+            legend_if_any(ax2, loc="upper right")
         if title:
             ax1.set_title(title, loc="left")
         fig.align_ylabels((ax1, ax2))
@@ -150,7 +151,7 @@ def plot_centroid_drift(
             ax.text(0.99, 0.99, f"{target} models: centroid of the others (leave-one-out)", transform=ax.transAxes,
                     ha="right", va="top", fontsize=5.5, color="#555555")
         ax.set_xlabel("release year")
-        ax.legend(loc="best", fontsize=6)
+        legend_if_any(ax, loc="best", fontsize=6)
         if title:
             ax.set_title(title, loc="left")
     return fig
