@@ -31,7 +31,8 @@ from .._torch import torch_threads
 from ..models import _BUNDLED, cache_dir, resolve_model
 
 __all__ = ["HFBackend", "GenerationStats", "ModelSource", "convert_gguf", "model_source", "hub_fingerprint",
-           "use_chat_template", "prompt_text", "prompt_ids", "eos_token_id"]
+           "use_chat_template", "prompt_text", "prompt_ids", "eos_token_id",
+           "chat_template_digest"]
 
 Architecture = Literal["causal", "seq2seq"]
 ChatTemplate = bool | Literal["auto"]
@@ -131,6 +132,12 @@ def use_chat_template(tokenizer: Any, chat_template: ChatTemplate, *, source: st
             f"use chat_template='auto' or False"
         )
     return has_template if chat_template == "auto" else bool(chat_template)
+
+
+def chat_template_digest(tokenizer: Any, chat_template: bool) -> str | None:
+    """16 hex digits of the chat template's sha256 when it is used, else ``None`` (a cache-key part)."""
+    template = tokenizer.chat_template if chat_template else None
+    return _sha256_text(template)[:16] if template else None
 
 
 def prompt_text(tokenizer: Any, prompt: str, *, chat_template: bool) -> str:
@@ -286,7 +293,6 @@ class HFBackend:
 
     def settings(self) -> Mapping[str, Any]:
         """Everything that changes a response; JSON-serialisable, part of the cache key."""
-        template = self._tokenizer.chat_template if self.chat_template else None
         gc = self._generation_config
         return {
             "backend": "transformers",
@@ -296,7 +302,7 @@ class HFBackend:
             "decoding": "greedy",
             "max_new_tokens": self.max_new_tokens,
             "chat_template": self.chat_template,
-            "chat_template_sha256": _sha256_text(template)[:16] if template else None,
+            "chat_template_sha256": chat_template_digest(self._tokenizer, self.chat_template),
             "dtype": self.dtype,
             "eos_token_id": gc.eos_token_id,
             "pad_token": "eos" if self._pad_from_eos else "own",
