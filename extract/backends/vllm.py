@@ -21,6 +21,7 @@ imports, and creating a backend raises one line saying how to install it.
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,6 +56,8 @@ INSTALL_HINT = (
 #: vLLM's own CPU default reserves 92% of the machine's memory (its ``gpu_memory_utilization``
 #: means host memory there), which fails on any machine doing something else.
 DEFAULT_CPU_KV_CACHE_GIB = 2.0
+#: Prompts per engine call in an extraction run (the paper's probe sets fit in one).
+DEFAULT_CHUNK_SIZE = 1024
 
 
 def _bool(text: str) -> bool:
@@ -205,6 +208,10 @@ class VLLMBackend:
         Sequences decoded together at most (vLLM's scheduler default when ``None``).
     tensor_parallel_size
         GPUs one model is split over.
+    chunk_size
+        Prompts the extraction runner hands over per :meth:`generate` call (and per durable
+        cache write): large, since vLLM batches a call's prompts itself and a short last batch
+        wastes its scheduler; a crash loses at most one chunk.
 
     Attributes
     ----------
@@ -240,6 +247,7 @@ class VLLMBackend:
         enforce_eager: bool = False,
         max_num_seqs: int | None = None,
         tensor_parallel_size: int = 1,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
         _check_positive_int("max_new_tokens", max_new_tokens)
         for name, value in (("max_model_len", max_model_len), ("threads", threads),
@@ -247,6 +255,8 @@ class VLLMBackend:
             if value is not None:
                 _check_positive_int(name, value)
         _check_positive_int("tensor_parallel_size", tensor_parallel_size)
+        _check_positive_int("chunk_size", chunk_size)
+        self.chunk_size = int(chunk_size)
         if not (isinstance(chat_template, bool) or chat_template == "auto"):
             raise PhyloLLMError(f"chat_template must be True, False or 'auto', got {chat_template!r}")
         if dtype not in _DTYPES:
@@ -339,7 +349,12 @@ class VLLMBackend:
                 self._llm = vllm.LLM(**kwargs)
             except (ValueError, RuntimeError) as exc:
                 raise PhyloLLMError(f"vLLM could not start model {self._source!r}: {exc}") from exc
-        self._sampling = vllm.SamplingParams(
+        self._vllm = vllm
+        self._sampling = self._sampling_params()
+        self.load_seconds = time.perf_counter() - started
+
+    def _sampling_params(self) -> Any:
+        return self._vllm.SamplingParams(
             temperature=self.temperature,
             top_p=self.top_p,
             seed=self.seed if self.temperature > 0 else None,
@@ -347,8 +362,30 @@ class VLLMBackend:
             stop_token_ids=list(self._eos),
             detokenize=False,  # decoded below exactly as the transformers backend decodes
         )
-        self._tokens_prompt = vllm.TokensPrompt
-        self.load_seconds = time.perf_counter() - started
+
+    def with_decoding(
+        self, *, temperature: float | None = None, top_p: float | None = None,
+        seed: int | None = None, max_new_tokens: int | None = None,
+    ) -> VLLMBackend:
+        """The same engine with other decoding settings (no second engine start-up).
+
+        ``None`` keeps the current value. The copy shares the engine: close only one of them.
+        """
+        other = copy.copy(self)
+        if temperature is not None:
+            other.temperature = _check_float("temperature", temperature, 0.0, 100.0)
+        if top_p is not None:
+            other.top_p = _check_float("top_p", top_p, 0.0, 1.0, low_open=True)
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+                raise PhyloLLMError(f"seed must be an integer >= 0, got {seed!r}")
+            other.seed = seed
+        if max_new_tokens is not None:
+            _check_positive_int("max_new_tokens", max_new_tokens)
+            other.max_new_tokens = max_new_tokens
+        other._sampling = other._sampling_params()
+        other.last_stats = None
+        return other
 
     # -- Backend protocol --------------------------------------------------------------------
 
@@ -388,7 +425,7 @@ class VLLMBackend:
             raise PhyloLLMError("prompts must be a sequence of strings, got a single string")
         prompts = list(prompts)
         started = time.perf_counter()
-        requests = [self._tokens_prompt(prompt_token_ids=self._encode(i, p)) for i, p in enumerate(prompts)]
+        requests = [self._vllm.TokensPrompt(prompt_token_ids=self._encode(i, p)) for i, p in enumerate(prompts)]
         outputs = self._llm.generate(requests, self._sampling, use_tqdm=False) if requests else []
         eos = set(self._eos)
         texts: list[str] = []
