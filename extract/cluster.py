@@ -100,6 +100,11 @@ def _worker_run(
 
 def _connect(address: str | None, num_cpus: int | None) -> bool:
     """Connect to (or start) Ray; True when this call started a local instance to stop later."""
+    private = address in (None, "", "local") and not os.environ.get("RAY_ADDRESS")
+    if private:
+        # A one-machine instance: Ray then keeps to 127.0.0.1 instead of advertising this
+        # machine's outward address (read when Ray is first imported).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -108,11 +113,10 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
         return False
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
                                   configure_logging=False)
-    if address in (None, "", "local") and os.environ.get("RAY_ADDRESS"):
-        ray.init(**kwargs)  # Ray connects to $RAY_ADDRESS itself
-    elif address in (None, "", "local"):
-        # A private single-machine cluster, on the loopback address only.
+    if private:
         ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+    elif address in (None, "", "local"):
+        ray.init(**kwargs)  # Ray connects to $RAY_ADDRESS itself
     else:
         ray.init(address=address, **kwargs)
     return True

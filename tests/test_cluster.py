@@ -24,6 +24,12 @@ from extract.cluster import RAY_INSTALL_HINT, CachedModel, collect_on_ray
 from extract.probes import load_probes
 from extract.runner import run_extraction
 
+# A one-machine cluster on the loopback address only (Ray would otherwise advertise and dial
+# this machine's outward address); read by Ray when it is imported. Token auth off: nothing
+# but this test can reach 127.0.0.1.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
 try:
     import ray  # noqa: F401
 except ImportError:
