@@ -23,7 +23,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_extract.py [--probes 100] [--workloads 64,256]
         [--threads 2] [--batch-size 64] [--peer-workloads 64] [--skip-peer] [--skip-vllm]
-        [--vllm-eager] [--json out.json]
+        [--vllm-modes compiled,eager] [--json out.json]
 
 Ours runs first, so any warm-up (file cache) favours the others.
 """
@@ -177,44 +177,55 @@ def run_peer(model_dir: Path, prompts: list[str], args: argparse.Namespace, work
 
 
 def run_vllm_worker(args: argparse.Namespace) -> int:
-    """Inside .venv-vllm: one end-to-end extraction on the vLLM backend, measurements as JSON."""
+    """Inside .venv-vllm: one engine, then one end-to-end extraction per workload, as JSON.
+
+    The engine starts once (``load_s``) and serves every workload through
+    ``VLLMBackend.with_decoding``; each workload's ``total_s`` counts that start-up in full, as
+    a run of that workload alone would.
+    """
     from extract.backends.vllm import VLLMBackend
     from extract.probes import load_probes
     from extract.runner import run_extraction
     from extract.store import ResponseLog
 
     probes = load_probes(f"random:{args.probes}:0")
+    workloads = [int(w) for w in args.workloads.split(",")]
     work = Path(tempfile.mkdtemp(prefix="phylo-bench-vllm-"))
+    reports = {}
     try:
         started = time.perf_counter()
-        backend = VLLMBackend(str(args.model_dir), model_id=MODEL, max_new_tokens=args.new_tokens,
-                              chat_template=True, threads=args.threads, enforce_eager=args.vllm_eager)
+        engine = VLLMBackend(str(args.model_dir), model_id=MODEL, max_new_tokens=workloads[0],
+                             chat_template=True, threads=args.threads, enforce_eager=args.vllm_eager)
         load = time.perf_counter() - started
-        result = run_extraction([backend], probes, out_dir=work / "out", cache_dir=work / "cache",
-                                seed=0, dims=128, threads=args.threads)
-        total = time.perf_counter() - started
-        (summary,) = result.models
-        have = ResponseLog.for_key(work / "cache", MODEL, probes, dict(summary.settings)).load()
-        report = {
-            "total_s": total, "load_s": load, "generate_s": summary.response_seconds,
-            "embed_s": summary.embed_seconds, "new_tokens": summary.new_tokens,
-            "responses": [have[i] for i in range(len(probes))], "dims": result.dna.dims,
-            "engine": backend.engine, "enforce_eager": args.vllm_eager,
-        }
-        backend.close()
+        for w in workloads:
+            backend = engine.with_decoding(max_new_tokens=w)
+            t = time.perf_counter()
+            result = run_extraction([backend], probes, out_dir=work / f"out{w}",
+                                    cache_dir=work / f"cache{w}", seed=0, dims=128,
+                                    threads=args.threads)
+            run = time.perf_counter() - t
+            (summary,) = result.models
+            have = ResponseLog.for_key(work / f"cache{w}", MODEL, probes, dict(summary.settings)).load()
+            reports[str(w)] = {
+                "total_s": load + run, "load_s": load, "generate_s": summary.response_seconds,
+                "embed_s": summary.embed_seconds, "new_tokens": summary.new_tokens,
+                "responses": [have[i] for i in range(len(probes))], "dims": result.dna.dims,
+                "engine": engine.engine, "enforce_eager": args.vllm_eager,
+            }
+        engine.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    args.json.write_text(json.dumps(report), encoding="utf-8")
+    args.json.write_text(json.dumps(reports), encoding="utf-8")
     return 0
 
 
-def run_vllm(model_dir: Path, args: argparse.Namespace, new_tokens: int, eager: bool) -> dict[str, Any]:
+def run_vllm(model_dir: Path, args: argparse.Namespace, eager: bool) -> dict[str, Any]:
     py = Path(args.vllm_python)
     if not py.is_file():
         raise SystemExit(f"{py} not found: run `bash scripts/setup_vllm.sh` first, or --skip-vllm")
     out = Path(tempfile.mkdtemp(prefix="phylo-bench-vllm-json-")) / "vllm.json"
     cmd = [str(py), str(Path(__file__).resolve()), "--vllm-worker", "--model-dir", str(model_dir),
-           "--probes", str(args.probes), "--new-tokens", str(new_tokens), "--threads",
+           "--probes", str(args.probes), "--workloads", args.workloads, "--threads",
            str(args.threads), "--json", str(out)] + (["--vllm-eager"] if eager else [])
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -249,8 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-workloads", default="64",
                     help="workloads llm-dna runs (it takes ~4x ours; default only 64)")
     ap.add_argument("--skip-vllm", action="store_true", help="no vLLM backend")
-    ap.add_argument("--vllm-eager", action="store_true",
-                    help="also run vLLM with enforce_eager=True (no compilation) on each workload")
+    ap.add_argument("--vllm-modes", default="compiled,eager",
+                    help="vLLM engines to run, one start-up each: compiled (graph capture) and/or "
+                    "eager (enforce_eager=True: starts faster, generates slower)")
+    ap.add_argument("--vllm-eager", action="store_true", help=argparse.SUPPRESS)  # worker mode
     ap.add_argument("--vllm-python", default=str(REPO / ".venv-vllm" / "bin" / "python"))
     ap.add_argument("--vllm-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
@@ -288,38 +301,46 @@ def main(argv: list[str] | None = None) -> int:
         "probes": probes.name, "n_probes": n, "batch_size": args.batch_size,
         "threads": args.threads, "workloads": {},
     }
+    modes = [m.strip() for m in args.vllm_modes.split(",") if m.strip()]
+    if any(m not in ("compiled", "eager") for m in modes):
+        raise SystemExit(f"--vllm-modes takes compiled and/or eager, got {args.vllm_modes!r}")
     try:
+        hf: dict[int, dict[str, Any]] = {}
+        rows: dict[int, list[dict[str, Any]]] = {w: [] for w in workloads}
+        same: dict[int, dict[str, str]] = {w: {} for w in workloads}
         for w in workloads:
             args.new_tokens = w
-            rows = []
-            u0 = os.getloadavg()[0]
             for old in ("ours-out", "ours-cache"):  # nothing comes from the previous workload
                 shutil.rmtree(work / old, ignore_errors=True)
-            ours = run_ours(link, probes, args, work)
-            rows.append(_row("transformers (ours)", ours, n))
-            print(f"[{w} tokens] hf: {rows[-1]}", flush=True)
-            same: dict[str, str] = {}
-            if not args.skip_vllm:
-                for eager in ([False, True] if args.vllm_eager else [False]):
-                    v = run_vllm(link, args, w, eager)
-                    label = "vLLM (ours)" + (", enforce_eager" if eager else "")
-                    rows.append(_row(label, v, n) | {"engine_version": v["engine"]})
-                    same[label] = f"{sum(a == b for a, b in zip(ours['responses'], v['responses']))}/{n}"
-                    print(f"[{w} tokens] {label}: {rows[-1]}; identical to hf: {same[label]}", flush=True)
-            if w in peer_workloads:
-                shutil.rmtree(work / "peer-out", ignore_errors=True)
-                peer = run_peer(link, list(probes.prompts), args, work)
-                peer_tokens = count_tokens(tokenizer, peer["responses"])
-                rows.append(_row("llm-dna", peer, n, tokens=peer_tokens) | {"tokens": "re-tokenised"})
-                same["llm-dna"] = (f"{sum(a.strip() == b.strip() for a, b in zip(ours['responses'], peer['responses']))}/{n}")
-                print(f"[{w} tokens] llm-dna: {rows[-1]}; identical to hf: {same['llm-dna']}", flush=True)
-            hf_total = rows[0]["total_s"]
-            hf_gen = rows[0]["generate_s"]
-            for r in rows:
+            hf[w] = run_ours(link, probes, args, work)
+            rows[w].append(_row("transformers (ours)", hf[w], n) | {"load_avg": round(os.getloadavg()[0], 1)})
+            print(f"[{w} tokens] hf: {rows[w][-1]}", flush=True)
+        if not args.skip_vllm:
+            for mode in modes:
+                got = run_vllm(link, args, mode == "eager")
+                label = "vLLM (ours)" + (", enforce_eager" if mode == "eager" else ", compiled")
+                for w in workloads:
+                    v = got[str(w)]
+                    rows[w].append(_row(label, v, n) | {"engine_version": v["engine"],
+                                                        "load_avg": round(os.getloadavg()[0], 1)})
+                    same[w][label] = f"{sum(a == b for a, b in zip(hf[w]['responses'], v['responses']))}/{n}"
+                    print(f"[{w} tokens] {label}: {rows[w][-1]}; identical to hf: {same[w][label]}", flush=True)
+        for w in workloads:
+            if w not in peer_workloads:
+                continue
+            args.new_tokens = w
+            shutil.rmtree(work / "peer-out", ignore_errors=True)
+            peer = run_peer(link, list(probes.prompts), args, work)
+            peer_tokens = count_tokens(tokenizer, peer["responses"])
+            rows[w].append(_row("llm-dna", peer, n, tokens=peer_tokens) | {"tokens": "re-tokenised"})
+            same[w]["llm-dna"] = f"{sum(a.strip() == b.strip() for a, b in zip(hf[w]['responses'], peer['responses']))}/{n}"
+            print(f"[{w} tokens] llm-dna: {rows[w][-1]}; identical to hf: {same[w]['llm-dna']}", flush=True)
+        for w in workloads:
+            hf_total, hf_gen = rows[w][0]["total_s"], rows[w][0]["generate_s"]
+            for r in rows[w]:
                 r["speedup_end_to_end_vs_hf"] = round(hf_total / r["total_s"], 2)
                 r["speedup_generation_vs_hf"] = round(hf_gen / r["generate_s"], 2)
-            report["workloads"][str(w)] = {"rows": rows, "identical_to_hf": same,
-                                           "load_avg_1min": [round(u0, 2), round(os.getloadavg()[0], 2)]}
+            report["workloads"][str(w)] = {"rows": rows[w], "identical_to_hf": same[w]}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
