@@ -22,12 +22,15 @@ EPILOG = """\
 examples:
   phylo-llm extract smollm2-135m gemma3-270m --probes random:100 -o dna_out
   phylo-llm extract openai:http://127.0.0.1:8000#qwen2.5-0.5b --probes prompts.txt -o dna_out
+  phylo-llm extract vllm:smollm2-135m --probes random:100 --vllm-option seed=0 -o dna_out
+  phylo-llm extract vllm:./model-a vllm:./model-b --probes random:100 -o dna_out --ray auto
   phylo-llm extract --responses ../shared/data/llm-dna-paper/responses.jsonl.xz \\
       --probes ../shared/data/llm-dna-paper/prompts.json --models 01-ai/Yi-1.5-34B-Chat -o dna_out
 
 MODEL is a bundled name (smollm2-135m, gemma3-270m), a local model folder, a .gguf file, a hub id
 already in the local Hugging Face cache, or openai:<base_url>#<model> for an OpenAI-compatible
-server (API key from the variable named by --api-key-env). Responses and embeddings are cached
+server (API key from the variable named by --api-key-env); vllm:MODEL runs a local model on vLLM's
+engine (docs/vllm.md). Responses and embeddings are cached
 (--cache-dir, $PHYLO_LLM_CACHE or ~/.cache/phylo_llm): an interrupted run resumes.
 """
 
@@ -84,6 +87,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also write DNA_DIR/contributions.npz (per-probe DNA shares) for phylo-llm bootstrap")
     p.add_argument("--keep-going", action="store_true",
                    help="a model that fails to load or answer is reported and skipped, not fatal")
+    p.add_argument("--vllm-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="for vllm:MODEL specs (repeatable): dtype, max_model_len, kv_cache_gib, "
+                   "gpu_memory_utilization, enforce_eager, temperature, top_p, seed, "
+                   "tensor_parallel_size (see docs/vllm.md)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="generate on a Ray cluster, one model per worker, into the shared "
+                   "--cache-dir; ADDRESS as for `ray start --address` (default: a private local "
+                   "instance, or $RAY_ADDRESS). Put it after the MODELs (see docs/ray.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -172,12 +183,32 @@ def _run(args: argparse.Namespace) -> int:
             )
         if args.batch_size and kinds == {False}:
             backend_settings["batch_size"] = args.batch_size
+        if args.vllm_option:
+            from .backends.vllm import parse_vllm_options
+
+            backend_settings["vllm_options"] = parse_vllm_options(args.vllm_option)
         backend_settings = {k: v for k, v in backend_settings.items() if v is not None}
 
     from .progress import TqdmProgress
     from .runner import run_extraction
 
     progress = None if args.quiet else TqdmProgress()
+    if args.ray is not None:
+        if args.responses is not None:
+            raise PhyloLLMError("--ray generates responses; recorded --responses need no cluster")
+        from .cluster import collect_on_ray
+        from .store import default_cache_dir
+
+        ray_settings = dict(backend_settings)
+        if args.threads:
+            ray_settings.setdefault("threads", args.threads)
+        models = collect_on_ray(
+            models, probes.head(args.probes_limit) if args.probes_limit else probes,
+            address=None if args.ray == "local" else args.ray,
+            cache_dir=args.cache_dir or default_cache_dir(), backend_settings=ray_settings,
+            cpus_per_model=args.threads or 1, progress=progress,
+        )
+        backend_settings = {}
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 __all__ = ["ProgressEvent", "ProgressCallback", "TqdmProgress", "emit"]
 
-Stage = Literal["responses", "embeddings", "model-done", "model-skipped"]
+Stage = Literal["responses", "embeddings", "model-done", "model-skipped", "note"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,8 @@ class ProgressEvent:
 
     ``done``/``total`` count probes for ``"responses"`` and ``"embeddings"``; ``tokens`` is the
     number of new tokens generated so far in this run when the backend reports it (else ``None``);
-    ``message`` explains ``"model-skipped"`` and summarises ``"model-done"``.
+    ``message`` explains ``"model-skipped"``, summarises ``"model-done"`` and is the whole of a
+    ``"note"`` (a line about a model that does not end its bar, e.g. from a Ray worker).
     """
 
     model: str
@@ -62,6 +63,9 @@ class TqdmProgress:
     def __call__(self, ev: ProgressEvent) -> None:
         from tqdm.auto import tqdm
 
+        if ev.stage == "note":
+            tqdm.write(f"{ev.model}: {ev.message}", file=self._file)
+            return
         if ev.stage in ("model-done", "model-skipped"):
             self.close()
             print(f"{ev.model}: {ev.message}", file=self._file, flush=True)

@@ -130,7 +130,9 @@ def _responses(
         from .store import settings_id
 
         return Responses(backend.model_id, texts, settings_id(backend.settings()), 0, 0.0, None)
-    return collect_responses(backend, probes, cache_dir=cache_dir, chunk_size=chunk_size, progress=progress)
+    # A backend that batches best over large calls (vLLM) names its own chunk size.
+    size = getattr(backend, "chunk_size", None) or chunk_size
+    return collect_responses(backend, probes, cache_dir=cache_dir, chunk_size=size, progress=progress)
 
 
 def run_extraction(

@@ -3,6 +3,8 @@
 :func:`resolve_backend` turns a user's model argument into a backend:
 
 - ``openai:<base_url>#<model>`` -> :class:`~extract.backends.openai_http.OpenAIBackend`;
+- ``vllm:<model>`` -> :class:`~extract.backends.vllm.VLLMBackend` (vLLM's offline engine; the
+  model part as below);
 - a bundled short name, a local model directory, a ``.gguf`` file or a hub id ``owner/name`` ->
   :class:`~extract.backends.hf.HFBackend` (imported only then: it needs torch).
 
@@ -11,6 +13,7 @@ Recorded responses are not a spec: see :mod:`extract.backends.recorded`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from phylo_llm.errors import PhyloLLMError
@@ -18,9 +21,10 @@ from phylo_llm.errors import PhyloLLMError
 from .base import Backend
 from .openai_http import redact_url_secrets
 
-__all__ = ["Backend", "resolve_backend", "check_spec", "OPENAI_PREFIX", "redact_url_secrets"]
+__all__ = ["Backend", "resolve_backend", "check_spec", "OPENAI_PREFIX", "VLLM_PREFIX", "redact_url_secrets"]
 
 OPENAI_PREFIX = "openai:"
+VLLM_PREFIX = "vllm:"
 
 
 def resolve_backend(
@@ -38,6 +42,7 @@ def resolve_backend(
     temperature: float | None = None,
     top_p: float | None = None,
     seed: int | None = None,
+    vllm_options: Mapping[str, Any] | None = None,
 ) -> Backend:
     """The backend a model spec names. ``None`` settings take the backend's default.
 
@@ -55,7 +60,11 @@ def resolve_backend(
     system_prompt, api_key_env, concurrency
         HTTP servers only. ``api_key_env`` names the environment variable holding the key.
     temperature, top_p, seed
-        Local models only: seeded sampling instead of greedy decoding (``temperature > 0``).
+        Local (transformers) models only: seeded sampling instead of greedy decoding
+        (``temperature > 0``).
+    vllm_options
+        ``vllm:`` models only: keyword arguments of :class:`~extract.backends.vllm.VLLMBackend`
+        (``temperature``, ``seed``, ``kv_cache_gib``...). ``batch_size`` is its ``max_num_seqs``.
 
     Raises
     ------
@@ -69,6 +78,25 @@ def resolve_backend(
     ('qwen', 16)
     """
     check_spec(spec)
+    if vllm_options and not spec.startswith(VLLM_PREFIX):
+        raise PhyloLLMError(f"vLLM options {sorted(vllm_options)} only apply to vllm: models, not to {spec!r}")
+    if spec.startswith(VLLM_PREFIX):
+        _refuse(spec, "transformers models or HTTP servers", device=device, system_prompt=system_prompt,
+                api_key_env=api_key_env, concurrency=concurrency)
+        given: dict[str, Any] = {
+            "model_id": model_id,
+            "max_new_tokens": max_new_tokens,
+            "max_num_seqs": batch_size,
+            "chat_template": chat_template,
+            "threads": threads,
+            "temperature": temperature,
+            "top_p": top_p,
+            "seed": seed,
+        }
+        from .vllm import VLLMBackend
+
+        options = {k: v for k, v in given.items() if v is not None} | dict(vllm_options or {})
+        return VLLMBackend(spec[len(VLLM_PREFIX) :], **options)
     if spec.startswith(OPENAI_PREFIX):
         base_url, _, model = spec[len(OPENAI_PREFIX) :].rpartition("#")
         _refuse(spec, "a local model", batch_size=batch_size, chat_template=chat_template,
@@ -120,6 +148,8 @@ def check_spec(spec: str) -> None:
             raise PhyloLLMError(
                 f"an HTTP model spec must look like 'openai:<base_url>#<model>', got {redact_url_secrets(spec)!r}"
             )
+    if spec.startswith(VLLM_PREFIX) and not spec[len(VLLM_PREFIX) :].strip():
+        raise PhyloLLMError(f"a vLLM model spec must look like 'vllm:<model>', got {spec!r}")
 
 
 def _refuse(spec: str, kind: str, **given: Any) -> None:

@@ -30,7 +30,9 @@ from phylo_llm.errors import PhyloLLMError
 from .._torch import torch_threads
 from ..models import _BUNDLED, cache_dir, check_no_custom_code, custom_code_error, resolve_model
 
-__all__ = ["HFBackend", "GenerationStats", "convert_gguf"]
+__all__ = ["HFBackend", "GenerationStats", "ModelSource", "convert_gguf", "model_source", "hub_fingerprint",
+           "use_chat_template", "prompt_text", "prompt_ids", "eos_token_id",
+           "chat_template_digest"]
 
 Architecture = Literal["causal", "seq2seq"]
 ChatTemplate = bool | Literal["auto"]
@@ -65,6 +67,107 @@ class GenerationStats:
     @property
     def tokens_per_second(self) -> float:
         return self.new_tokens / self.seconds if self.seconds > 0 else float("nan")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a local model's weights come from and what identifies them (see :func:`model_source`).
+
+    ``load_from`` is the directory (or hub id) a loader reads; ``identity`` and ``fingerprint``
+    go into a backend's settings (the response-cache key); ``fingerprint`` is ``None`` for a hub
+    id until its config is loaded (:func:`hub_fingerprint`).
+    """
+
+    source: str
+    load_from: str | Path
+    identity: str
+    fingerprint: str | None
+    default_id: str
+
+
+def model_source(model: str | Path) -> ModelSource:
+    """Resolve a model argument, converting a GGUF file to safetensors once (see :func:`convert_gguf`).
+
+    Every local engine (transformers, vLLM) loads ``load_from`` and keys its cache on
+    ``identity`` and ``fingerprint``, so the same weights get the same identity whichever engine
+    runs them.
+
+    Examples
+    --------
+    >>> model_source("HuggingFaceTB/SmolLM2-135M-Instruct").identity
+    'HuggingFaceTB/SmolLM2-135M-Instruct'
+    """
+    resolved = resolve_model(model)
+    if isinstance(resolved, Path) and resolved.is_file():
+        load_from: str | Path = convert_gguf(resolved)
+        fingerprint: str | None = _read_marker(load_from)["fingerprint"]
+    elif isinstance(resolved, Path):
+        load_from = resolved
+        fingerprint = _directory_fingerprint(resolved)
+    else:
+        load_from, fingerprint = resolved, None
+    source = str(resolved)
+    # Bundled files live in site-packages, whose path differs per machine; the name does not.
+    if isinstance(model, str) and model in _BUNDLED:
+        identity, default_id = f"bundled:{model}", model
+    elif isinstance(resolved, str):
+        identity, default_id = source, resolved
+    else:
+        identity = source
+        default_id = resolved.stem if resolved.is_file() else resolved.name
+    return ModelSource(source, load_from, identity, fingerprint, default_id)
+
+
+def hub_fingerprint(hub_id: str, config: Any) -> str:
+    """``hub:<id>@<commit>`` from a config loaded from the hub (the snapshot pins the weights)."""
+    return f"hub:{hub_id}@{getattr(config, '_commit_hash', None)}"
+
+
+def use_chat_template(tokenizer: Any, chat_template: ChatTemplate, *, source: str) -> bool:
+    """Whether prompts get the chat template: ``"auto"`` when the tokenizer has one."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if chat_template is True and not has_template:
+        raise PhyloLLMError(
+            f"chat_template=True but the tokenizer of {source!r} has no chat template; "
+            f"use chat_template='auto' or False"
+        )
+    return has_template if chat_template == "auto" else bool(chat_template)
+
+
+def chat_template_digest(tokenizer: Any, chat_template: bool) -> str | None:
+    """16 hex digits of the chat template's sha256 when it is used, else ``None`` (a cache-key part)."""
+    template = tokenizer.chat_template if chat_template else None
+    return _sha256_text(template)[:16] if template else None
+
+
+def prompt_text(tokenizer: Any, prompt: str, *, chat_template: bool) -> str:
+    """The exact text fed to a model for ``prompt``: one user turn of the chat template, or raw."""
+    if not chat_template:
+        return prompt
+    return tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+    )
+
+
+def prompt_ids(tokenizer: Any, prompt: str, *, chat_template: bool) -> list[int]:
+    """The token ids fed to a model for ``prompt`` (shared by every local engine)."""
+    # A chat template already writes BOS and friends; adding them again would double them.
+    text = prompt_text(tokenizer, prompt, chat_template=chat_template)
+    return list(tokenizer(text, add_special_tokens=not chat_template)["input_ids"])
+
+
+def eos_token_id(generation_config: Any, config: Any, tokenizer: Any, *, source: str) -> int | list[int]:
+    """The token id(s) that end a response: the shipped generation config's, else the model
+    config's, else the tokenizer's (a sorted list when there are several)."""
+    eos = generation_config.eos_token_id
+    if eos is None:
+        eos = config.eos_token_id if config.eos_token_id is not None else tokenizer.eos_token_id
+    if eos is None:
+        raise PhyloLLMError(f"model {source!r} defines no EOS token in config or tokenizer")
+    if isinstance(eos, (list, tuple)):
+        eos = sorted({int(e) for e in eos})
+        eos = eos[0] if len(eos) == 1 else eos
+    return eos
 
 
 class HFBackend:
@@ -159,24 +262,14 @@ class HFBackend:
         self.last_stats: GenerationStats | None = None
 
         started = time.perf_counter()
-        resolved = resolve_model(model)
         with self._torch_threads():
-            if isinstance(resolved, Path) and resolved.is_file():
-                self._source = str(resolved)
-                load_from: str | Path = convert_gguf(resolved)
-                self._fingerprint = _read_marker(load_from)["fingerprint"]
-            elif isinstance(resolved, Path):
-                self._source = str(resolved)
-                load_from = resolved
-                self._fingerprint = _directory_fingerprint(resolved)
-            else:
-                self._source = resolved
-                load_from = resolved
-                self._fingerprint = None  # set from the hub snapshot below
-            config, tokenizer, net = _load(load_from, self.device, getattr(torch, dtype))
-        if isinstance(resolved, str):
+            src = model_source(model)
+            config, tokenizer, net = _load(src.load_from, self.device, getattr(torch, dtype))
+        self._source = src.source
+        self._fingerprint = src.fingerprint
+        if self._fingerprint is None:
             # The hub snapshot's commit pins the weights exactly.
-            self._fingerprint = f"hub:{resolved}@{getattr(config, '_commit_hash', None)}"
+            self._fingerprint = hub_fingerprint(src.source, config)
         self.load_seconds = time.perf_counter() - started
 
         self.architecture: Architecture = _architecture(config)
@@ -184,15 +277,8 @@ class HFBackend:
         self._tokenizer = tokenizer
         self._model = net
         self._cache_kwarg = _cache_kwarg(net)
-        # Bundled files live in site-packages, whose path differs per machine; the name does not.
-        self._identity = self._source
-        if isinstance(model, str) and model in _BUNDLED:
-            default_id = model
-            self._identity = f"bundled:{model}"
-        elif isinstance(resolved, str):
-            default_id = resolved
-        else:
-            default_id = resolved.stem if resolved.is_file() else resolved.name
+        self._identity = src.identity
+        default_id = src.default_id
         self.model_id: str = model_id or default_id
 
         # Decoder-only rows must end where generation starts; encoder inputs are padded after.
@@ -207,20 +293,13 @@ class HFBackend:
             tokenizer.pad_token = tokenizer.eos_token
             self._pad_from_eos = True
 
-        has_template = bool(getattr(tokenizer, "chat_template", None))
-        if chat_template is True and not has_template:
-            raise PhyloLLMError(
-                f"chat_template=True but the tokenizer of {self._source!r} has no chat template; "
-                f"use chat_template='auto' or False"
-            )
-        self.chat_template: bool = has_template if chat_template == "auto" else bool(chat_template)
+        self.chat_template: bool = use_chat_template(tokenizer, chat_template, source=self._source)
         self._generation_config = self._make_generation_config()
 
     # -- Backend protocol --------------------------------------------------------------------
 
     def settings(self) -> Mapping[str, Any]:
         """Everything that changes a response; JSON-serialisable, part of the cache key."""
-        template = self._tokenizer.chat_template if self.chat_template else None
         gc = self._generation_config
         return {
             "backend": "transformers",
@@ -230,7 +309,7 @@ class HFBackend:
             **self._decoding(),
             "max_new_tokens": self.max_new_tokens,
             "chat_template": self.chat_template,
-            "chat_template_sha256": _sha256_text(template)[:16] if template else None,
+            "chat_template_sha256": chat_template_digest(self._tokenizer, self.chat_template),
             "dtype": self.dtype,
             "eos_token_id": gc.eos_token_id,
             "pad_token": "eos" if self._pad_from_eos else "own",
@@ -285,17 +364,10 @@ class HFBackend:
 
     def prompt_text(self, prompt: str) -> str:
         """The exact text fed to the model for ``prompt`` (the chat template applied or not)."""
-        if not self.chat_template:
-            return prompt
-        return self._tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
+        return prompt_text(self._tokenizer, prompt, chat_template=self.chat_template)
 
     def _encode(self, index: int, prompt: str) -> list[int]:
-        # A chat template already writes BOS and friends; adding them again would double them.
-        ids = self._tokenizer(
-            self.prompt_text(prompt), add_special_tokens=not self.chat_template
-        )["input_ids"]
+        ids = prompt_ids(self._tokenizer, prompt, chat_template=self.chat_template)
         if not ids:
             raise PhyloLLMError(f"prompts[{index}] is empty after tokenisation: {prompt!r}")
         limit = _context_length(self._config)
@@ -377,14 +449,7 @@ class HFBackend:
 
         shipped = self._model.generation_config
         tok = self._tokenizer
-        eos = shipped.eos_token_id
-        if eos is None:
-            eos = self._config.eos_token_id if self._config.eos_token_id is not None else tok.eos_token_id
-        if eos is None:
-            raise PhyloLLMError(f"model {self._source!r} defines no EOS token in config or tokenizer")
-        if isinstance(eos, (list, tuple)):
-            eos = sorted({int(e) for e in eos})
-            eos = eos[0] if len(eos) == 1 else eos
+        eos = eos_token_id(shipped, self._config, tok, source=self._source)
         # A fresh config: pure greedy (or plain temperature/top-p sampling with no top-k, as
         # vLLM does), whatever sampling defaults the model ships with.
         sampling: dict[str, Any] = (
