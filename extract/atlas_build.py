@@ -7,7 +7,8 @@
 3. :func:`extract.population.embed_population` — every answer embedded once per distinct window,
    cached and resumable (the long step: about 4 minutes per 1,200 answers on 2 CPU cores);
 4. :func:`extract.recipe.fit_reference` — label-free statistics of the kept population;
-5. :class:`extract.recipe.BasisRecipe` features = the atlas DNA (exact, no random projection);
+5. ``whitened`` (v2) features = the atlas DNA: exact for ``paper``; for ``rand-zh`` a seeded
+   4,096-d Gaussian projection of them, to keep both atlases within 25 MB (docs/atlas.md);
 6. :func:`member_labels` — curated labels where the reference table has the model, else the
    organisation from the id and a family guessed from the name (marked ``"name"``);
 7. the atlas NJ tree, and the confidence calibration from leave-one-out placements of its own
@@ -41,7 +42,8 @@ from .embed import SentenceEmbedder
 from .population import embed_population
 from .probes import ProbeSet
 from .progress import ProgressCallback
-from .recipe import BasisRecipe, fit_reference, stats_to_arrays
+from .projection import PROJECTION, project
+from .recipe import WhitenedRecipe, fit_reference, stats_to_arrays
 from .store import canonical_json
 
 __all__ = ["SOURCES", "AtlasSource", "build_atlas", "read_population", "exclusions", "member_labels",
@@ -57,7 +59,10 @@ class AtlasSource:
     settings: Mapping[str, Any]
     match: Mapping[str, Any]
     n_probes: int
-    basis_k: int = 64
+    #: DNA dims: ``None`` = the exact whitened-v2 features (n_probes x 384), else a seeded
+    #: Gaussian projection to this many dims (to keep all atlases within the 25 MB budget).
+    dims: int | None = None
+    basis_k: int = 1  # the per-probe basis is not used by the atlas DNA; keep it small
 
 
 SOURCES: dict[str, AtlasSource] = {
@@ -69,6 +74,7 @@ SOURCES: dict[str, AtlasSource] = {
                   "source": "JerryLife/dna-web dna-out/rand (authors' run records)"},
         match={"chat_template": False, "decoding": "greedy"},
         n_probes=16,
+        dims=4096,
     ),
     "paper": AtlasSource(
         folder="llm-dna-paper",
@@ -170,11 +176,23 @@ def member_labels(models: Sequence[str], meta_path: Path | None) -> list[AtlasMe
     return out
 
 
-def atlas_recipe(stats_meta: Mapping[str, Any], stats: Mapping[str, NDArray[np.floating]]) -> BasisRecipe:
-    """The recipe an atlas's DNA is made with, rebuilt from the statistics it stores."""
+def atlas_recipe(stats_meta: Mapping[str, Any], stats: Mapping[str, NDArray[np.floating]]) -> WhitenedRecipe:
+    """The recipe an atlas's DNA is made with (``whitened`` v2), rebuilt from the statistics it stores."""
     from .recipe import stats_from_arrays
 
-    return BasisRecipe(stats_from_arrays(stats_meta, stats))
+    return WhitenedRecipe(stats_from_arrays(stats_meta, stats), scope="probe")
+
+
+def atlas_vectors(recipe: WhitenedRecipe, emb: NDArray[np.floating], *, probe_set: str,
+                  projection: str | None, seed: int | None, dims: int) -> NDArray[np.float64]:
+    """DNA of models from their ``(n_models, n_probes, dim)`` embeddings, as an atlas makes it:
+    the recipe's features, exact (``projection="none"``) or projected (``"gaussian-jl"``)."""
+    feats = np.stack([recipe.features(e, probe_set=probe_set) for e in np.asarray(emb)])
+    if projection == "none":
+        return feats.reshape(len(feats), -1)
+    if projection != PROJECTION or seed is None:
+        raise PhyloLLMError(f"atlas projection must be 'none' or {PROJECTION!r} with a seed, got {projection!r}")
+    return project(feats, seed=seed, dims=dims)
 
 
 def _loo_neighbours(dna: NDArray[np.float64], k: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
@@ -237,23 +255,25 @@ def build_atlas(
     kept = [models[i] for i in keep]
     stats = fit_reference(emb[keep], prompts=prompts, embedder=emb_model.id, name=f"atlas {name}",
                           basis_k=src.basis_k if basis_k is None else basis_k)
-    recipe = BasisRecipe(stats)
+    recipe = WhitenedRecipe(stats, scope="probe")
     probes = ProbeSet(prompts, name=name)
-    dna = np.stack([recipe.features(emb[i], probe_set=probes.id).ravel() for i in keep])
+    projection, seed = ("none", None) if src.dims is None else (PROJECTION, 0)
+    dims = src.dims or n * stats.dim
+    dna = atlas_vectors(recipe, emb[keep], probe_set=probes.id, projection=projection, seed=seed, dims=dims)
     labels_file = Path(meta_path) if meta_path else Path(data_dir) / "llm-dna-paper" / "models_meta.csv"
     members = member_labels(kept, labels_file)
     tree = nj(pairwise_distances(dna, kept))
     stats_meta, stats_arrays = stats_to_arrays(stats)
     prov = Provenance(probe_set=probes.id, n_probes=len(probes), embedder=emb_model.id,
                       generation=canonical_json(dict(src.match)), recipe=recipe.id,
-                      projection="none", seed=None, dims=int(dna.shape[1]))
+                      projection=projection, seed=seed, dims=int(dna.shape[1]))
     atlas = Atlas(
         name=name, description=src.description, prompts=prompts, settings=src.settings,
         match=src.match, provenance=prov, members=tuple(members), dna=dna.astype(np.float32),
         excluded=excluded, newick=to_newick(tree, precision=5), calibration=calibrate(members, dna),
         stats=stats_arrays, stats_meta=stats_meta,
         build={"source": src.folder, "responses_sha256": _sha256_file(folder / "responses.jsonl.xz"),
-               "n_recorded": len(models), "n_probes": n, "basis_k": recipe.k,
+               "n_recorded": len(models), "n_probes": n,
                "command": f"phylo-llm build-atlas {name} --data {data_dir} --probes {n}"},
     )
     write_atlas(atlas, Path(out) if out is not None else ATLAS_DIR / f"{name}.npz")

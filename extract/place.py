@@ -33,13 +33,13 @@ from phylo_llm.atlas import Atlas, Placement, check_settings, load_atlas, place
 from phylo_llm.dna import DnaSet, Provenance, write_dna
 from phylo_llm.errors import PhyloLLMError
 
-from .atlas_build import atlas_recipe
+from .atlas_build import atlas_recipe, atlas_vectors
 from .backends import check_spec, resolve_backend
 from .backends.recorded import RecordedBackend
 from .embed import SentenceEmbedder, embed_texts
 from .probes import ProbeSet
 from .progress import ProgressCallback
-from .recipe import BasisRecipe
+from .recipe import WhitenedRecipe
 from .runner import generation_label
 from .store import collect_responses, default_cache_dir
 
@@ -59,7 +59,7 @@ class AtlasPipeline:
 
     atlas: Atlas
     probes: ProbeSet
-    recipe: BasisRecipe
+    recipe: WhitenedRecipe
     embedder: Any
 
 
@@ -133,7 +133,9 @@ def atlas_dna(pipe: AtlasPipeline, answers: Sequence[str], *, cache_dir: Path, l
               progress: ProgressCallback | None = None) -> np.ndarray:
     """The DNA of one model's answers, made exactly as the atlas members' was."""
     emb = embed_texts(pipe.embedder, list(answers), cache_dir=cache_dir, label=label, progress=progress)
-    return pipe.recipe.features(emb, probe_set=pipe.probes.id).ravel()
+    prov = pipe.atlas.provenance
+    return atlas_vectors(pipe.recipe, emb[None], probe_set=pipe.probes.id, projection=prov.projection,
+                         seed=prov.seed, dims=int(prov.dims or 0))[0]
 
 
 def place_models(

@@ -146,6 +146,8 @@ def make_report(
     if bad or not formats:
         raise PhyloLLMError(f"formats must be a non-empty subset of {list(_FORMATS)}, got {list(formats)}")
     check_speed_options(min_models=min_models, n_boot=n_boot)
+    if isinstance(fdr, bool) or not isinstance(fdr, (int, float)) or not 0 < fdr < 1:
+        raise PhyloLLMError(f"fdr must be a number in (0, 1), got {fdr!r}")
     if len(dna) < _MIN_MODELS:
         raise PhyloLLMError(f"a report needs the DNA of at least {_MIN_MODELS} models (for its trees), got {len(dna)}")
     joined = join_meta(dna, meta, allow_extra=allow_extra, families=families)
@@ -160,7 +162,7 @@ def make_report(
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders; a report is a plain folder
         files, nj_tree, up_tree, speed = _write_report(dna, joined, tmp, metric=metric, formats=formats, n_boot=n_boot, seed=seed,
-                              min_models=min_models, families=families, title=title, progress=progress)
+                              min_models=min_models, families=families, title=title, progress=progress, fdr=fdr)
         _swap_in(tmp, real)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -171,7 +173,7 @@ def make_report(
 #: Names a report writes at its top level; a folder holding only these is an earlier report.
 _REPORT_ENTRIES = frozenset({
     "index.md", "index.html", "distances.csv", "tree_nj.nwk", "tree_upgma.nwk", "speed.csv", "speed.md",
-    "dna_map.html", "figures", "tables",
+    "dna_map.html", "figures", "tables", "discoveries.csv", "discoveries.md",
 })
 _MIN_MODELS = 3
 
@@ -226,6 +228,7 @@ def _write_report(
     families: Mapping[str, str] | None,
     title: str,
     progress: Progress | None,
+    fdr: float,
 ) -> tuple[dict[str, Path], Tree, Tree, SpeedResult]:
     """Every file of the report into ``out`` (a fresh folder); returns them, the trees and speeds."""
     (out / "figures").mkdir(exist_ok=True)

@@ -79,8 +79,9 @@ def atlas_path(data_dir: Path, tmp_path: Path) -> Path:
 def test_build_writes_a_complete_atlas(atlas_path: Path) -> None:
     a = read_atlas(atlas_path)
     assert len(a) == 18 and dict(a.excluded) == {"empty/model": "2 of 3 answers empty"}
-    assert a.provenance.dims == 3 * 4 and a.provenance.projection == "none"
-    assert a.provenance.recipe.startswith("whitened-v2-basis4+")
+    # rand-zh stores its whitened-v2 DNA through the seeded 4,096-d projection (size budget).
+    assert (a.provenance.dims, a.provenance.projection, a.provenance.seed) == (4096, "gaussian-jl", 0)
+    assert a.provenance.recipe.startswith("whitened-v2+")
     by = {m.model: m for m in a.members}
     assert by["org-alpha/alpha-1"].family_source == "curated"
     assert by["org-alpha/alpha-1"].parents == ("org-alpha/alpha-0",)
