@@ -2,8 +2,8 @@
 
 The ``n`` atlas models nearest to the placed model, plus the placed model itself, are joined by
 neighbor-joining on their exact DNA distances, midpoint-rooted and drawn with tips coloured by
-family (families guessed from names are marked ``~``); the placed model is drawn in black and
-named ``>> model <<``.
+family (curated labels, else the family guessed from the name); the placed model is drawn in
+black and named ``>> model <<``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def neighbourhood(atlas: Atlas, vector: NDArray[np.floating], model: str, *, n: 
     fam = []
     for i in near:
         m = atlas.members[i]
-        fam.append(None if m.family is None else (m.family if m.family_source == "curated" else f"~{m.family}"))
+        fam.append(m.family)
     meta = pd.DataFrame({"family": fam + [PLACED]}, index=pd.Index(labels, name="model"))
     return tree, meta
 
@@ -56,7 +56,8 @@ def save_placement(atlas: Atlas, placement: Placement, vector: NDArray[np.floati
     colors[PLACED] = "#000000"
     verdict = (f"{placement.family} ({placement.confidence:.2f})" if placement.sure
                else f"unsure: {placement.family} ({placement.confidence:.2f})")
-    title = f"{placement.model} in atlas {atlas.name}: family {verdict}\n(~ family guessed from the model name)"
+    title = (f"{placement.model} in atlas {atlas.name}: family {verdict}\n"
+             f"(families: curated labels, else guessed from the model name)")
     tf = plot_tree(tree, meta=meta, colors=colors, title=title, support="none", figsize=(8.5, 8.0))
     try:
         save_figure(tf.figure, path)
