@@ -16,7 +16,7 @@ from phylo_llm.errors import PhyloLLMWarning
 from .backends.openai_http import redact_url_secrets
 from .runner import DEFAULT_DIMS, DEFAULT_RECIPE
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "positive_int"]
 
 EPILOG = """\
 examples:
@@ -35,7 +35,7 @@ engine (docs/vllm.md). Responses and embeddings are cached
 """
 
 
-def _positive(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -63,13 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--responses", type=Path, metavar="FILE",
                    help="recorded responses (.jsonl[.xz|.gz] of {model, responses}) instead of MODELs")
     p.add_argument("--models", nargs="+", metavar="NAME", help="with --responses: only these models")
-    p.add_argument("--probes-limit", type=_positive, metavar="N", help="use only the first N probes")
-    p.add_argument("--max-new-tokens", type=_positive, metavar="N", help="longest response (default 64)")
-    p.add_argument("--batch-size", type=_positive, metavar="N",
+    p.add_argument("--probes-limit", type=positive_int, metavar="N", help="use only the first N probes")
+    p.add_argument("--max-new-tokens", type=positive_int, metavar="N", help="longest response (default 64)")
+    p.add_argument("--batch-size", type=positive_int, metavar="N",
                    help="texts per forward pass, for local models and the embedder")
     p.add_argument("--no-chat-template", action="store_true",
                    help="feed prompts raw, even to models that have a chat template")
-    p.add_argument("--threads", type=_positive, metavar="N", help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch")
     p.add_argument("--device", metavar="DEV", help="torch device for local models (default: cuda if available, else cpu)")
     p.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (default OPENAI_API_KEY)")
     p.add_argument("--embedder", default="all-MiniLM-L6-v2", metavar="NAME",
@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "llm-dna-paper prompts, which the bundled statistics cover, else 'whitened-global'; "
                    "'concat' is the paper's)")
     p.add_argument("--seed", type=int, default=0, help="projection seed (default 0)")
-    p.add_argument("--dims", type=_positive, default=DEFAULT_DIMS, help=f"DNA dimension (default {DEFAULT_DIMS})")
+    p.add_argument("--dims", type=positive_int, default=DEFAULT_DIMS, help=f"DNA dimension (default {DEFAULT_DIMS})")
     p.add_argument("--max-empty-fraction", type=float, default=0.5, metavar="F",
                    help="exclude models with more empty responses than this (default 0.5)")
     p.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache root for responses and embeddings")

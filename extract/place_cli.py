@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .cli import positive_int
+
 EPILOG = """\
 examples:
   phylo-llm place smollm2-135m gemma3-270m --atlas rand-zh -o placed/
@@ -17,16 +19,6 @@ MODEL is run on the atlas's probes with the atlas's generation settings (for ran
 no chat template, greedy). Recorded answers (--responses, one {"model", "responses"} JSON line per
 model, in the atlas's probe order) must declare the settings they were generated with.
 """
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def register_place(sub: argparse._SubParsersAction) -> None:
@@ -44,10 +36,10 @@ def register_place(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, metavar="DIR", help="output folder (default: print only)")
     p.add_argument("--responses", type=Path, metavar="FILE", help="recorded answers instead of MODELs")
     p.add_argument("--settings", metavar="JSON", help="generation settings of the --responses answers")
-    p.add_argument("-k", type=_positive, default=10, help="neighbours to report (default 10)")
-    p.add_argument("--max-new-tokens", type=_positive, help="new tokens per answer (default: enough for the embedder's window)")
-    p.add_argument("--threads", type=_positive, help="CPU threads for models and embedder")
-    p.add_argument("--batch-size", type=_positive, help="prompts per generation batch")
+    p.add_argument("-k", type=positive_int, default=10, help="neighbours to report (default 10)")
+    p.add_argument("--max-new-tokens", type=positive_int, help="new tokens per answer (default: enough for the embedder's window)")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for models and embedder")
+    p.add_argument("--batch-size", type=positive_int, help="prompts per generation batch")
     p.add_argument("--cache-dir", type=Path, help="response/embedding cache (default ~/.cache/phylo_llm)")
     p.add_argument("--no-figures", action="store_true", help="skip the neighbourhood figures")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -116,9 +108,9 @@ def register_build(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("name", choices=sorted(SOURCES), help="which atlas")
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="reference data folder (default ../shared/data)")
-    p.add_argument("--probes", type=_positive, help="probes to use (default: the atlas's)")
+    p.add_argument("--probes", type=positive_int, help="probes to use (default: the atlas's)")
     p.add_argument("-o", "--output", type=Path, help="atlas file (default: the bundled location)")
-    p.add_argument("--threads", type=_positive, help="CPU threads for the embedder")
+    p.add_argument("--threads", type=positive_int, help="CPU threads for the embedder")
     p.add_argument("--cache-dir", type=Path, help="embedding cache (default ~/.cache/phylo_llm)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run_build)
