@@ -21,7 +21,7 @@ answer (256 for MiniLM), so answers are generated only as long as that window ne
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -223,5 +223,3 @@ def _file_stem(model: str) -> str:
 
     return safe_name(model)
 
-
-Progress = Callable[[Any], None]
