@@ -195,21 +195,21 @@ def atlas_vectors(recipe: WhitenedRecipe, emb: NDArray[np.floating], *, probe_se
     return project(feats, seed=seed, dims=dims)
 
 
-def _loo_neighbours(dna: NDArray[np.float64], k: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-    d = pairwise_distances(dna, [str(i) for i in range(len(dna))]).values.copy()
+def _loo_neighbours(distances: NDArray[np.float64], k: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    d = np.array(distances, dtype=np.float64, copy=True)
     np.fill_diagonal(d, np.inf)
     order = np.argsort(d, axis=1, kind="stable")[:, :k]
     return order, np.take_along_axis(d, order, axis=1)
 
 
-def calibrate(members: Sequence[AtlasMember], dna: NDArray[np.float64], *, k: int = 10) -> dict[str, Any]:
+def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *, k: int = 10) -> dict[str, Any]:
     """Confidence model from leave-one-out placements of the members that have a family.
 
     Each such member is placed among the others; the family vote of its ``k`` nearest
     (:func:`phylo_llm.atlas.family_votes`) is right or wrong; a logistic model of rightness on the
     vote's share and margin is fitted (:func:`phylo_llm.atlas.fit_confidence`).
     """
-    order, dist = _loo_neighbours(dna, k)
+    order, dist = _loo_neighbours(distances, k)
     share, margin, right = [], [], []
     for i, m in enumerate(members):
         if m.family is None:
@@ -262,7 +262,8 @@ def build_atlas(
     dna = atlas_vectors(recipe, emb[keep], probe_set=probes.id, projection=projection, seed=seed, dims=dims)
     labels_file = Path(meta_path) if meta_path else Path(data_dir) / "llm-dna-paper" / "models_meta.csv"
     members = member_labels(kept, labels_file)
-    tree = nj(pairwise_distances(dna, kept))
+    dm = pairwise_distances(dna, kept)  # one matrix for the tree and the calibration
+    tree = nj(dm)
     stats_meta, stats_arrays = stats_to_arrays(stats)
     prov = Provenance(probe_set=probes.id, n_probes=len(probes), embedder=emb_model.id,
                       generation=canonical_json(dict(src.match)), recipe=recipe.id,
@@ -270,7 +271,7 @@ def build_atlas(
     atlas = Atlas(
         name=name, description=src.description, prompts=prompts, settings=src.settings,
         match=src.match, provenance=prov, members=tuple(members), dna=dna.astype(np.float32),
-        excluded=excluded, newick=to_newick(tree, precision=5), calibration=calibrate(members, dna),
+        excluded=excluded, newick=to_newick(tree, precision=5), calibration=calibrate(members, dm.values),
         stats=stats_arrays, stats_meta=stats_meta,
         build={"source": src.folder, "responses_sha256": _sha256_file(folder / "responses.jsonl.xz"),
                "n_recorded": len(models), "n_probes": n,
