@@ -11,12 +11,13 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from test_simulate import _tiny_model  # noqa: E402  (tests/ is on sys.path under pytest)
+
 from extract import demo as demo_mod  # noqa: E402
 from extract.demo import clade_groups, run_demo  # noqa: E402
 from extract.simulate import balanced_topology  # noqa: E402
-from phylo_llm.newick import parse_newick  # noqa: E402
-from phylo_llm.treeops import robinson_foulds  # noqa: E402
-from test_simulate import _tiny_model  # noqa: E402  (tests/ is on sys.path under pytest)
+from phylo_llm.io import parse_newick  # noqa: E402
+from phylo_llm.tree import robinson_foulds  # noqa: E402
 
 
 @pytest.fixture(scope="module")
