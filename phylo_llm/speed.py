@@ -96,6 +96,8 @@ class SpeedResult:
     seed: int | None
     min_models: int
     unit: str = "DNA distance per year"
+    #: Confidence level of the bootstrap CI (``ci_low``, ``ci_high``).
+    ci: float = 0.95
 
     def to_frame(self) -> pd.DataFrame:
         """One row per family with the scalar fields, in rank order (``rank`` 1 = fastest)."""
@@ -302,7 +304,7 @@ def family_speeds(
         )
     ok = sorted((r for r in results if r.estimable), key=lambda r: (-r.speed, r.family))
     rest = sorted((r for r in results if not r.estimable), key=lambda r: (-r.n_models, r.family))
-    return SpeedResult(tuple(ok + rest), n_boot=n_boot, seed=seed, min_models=min_models)
+    return SpeedResult(tuple(ok + rest), n_boot=n_boot, seed=seed, min_models=min_models, ci=ci)
 
 
 def _as_is(tree: Tree) -> Tree:
@@ -374,7 +376,7 @@ def speed_markdown(result: SpeedResult, *, title: str = "Evolutionary speed per 
     """
     ok = [f for f in result.families if f.estimable]
     rest = [f for f in result.families if not f.estimable]
-    pct = "95" if result.n_boot else "-"
+    pct = f"{100 * result.ci:g}" if result.n_boot else "-"
     lines = [
         f"# {title}",
         "",
