@@ -13,7 +13,7 @@ Let the tree be rooted (by default: the NJ tree rooted at its midpoint). For a f
    least squares. **Speed** ``β`` is DNA divergence gained per year of release date: how quickly
    the family's behaviour drifts away from its common ancestor as newer models appear.
    ``R²`` says how well date explains divergence.
-4. A 95 % percentile **bootstrap CI** for ``β``: resample the dated tips with replacement
+4. A percentile **bootstrap CI** for ``β`` (95 % by default, ``ci``): resample the dated tips with replacement
    (``n_boot`` times, ``numpy.random.default_rng(seed)``); resamples with no date spread are
    redrawn, never dropped silently.
 
