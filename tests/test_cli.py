@@ -249,3 +249,43 @@ def test_a_write_that_hits_the_file_size_limit_is_one_line_and_keeps_the_old_fil
     assert proc.stderr.count("\n") == 1 and "File too large" in proc.stderr and str(out) in proc.stderr
     assert out.read_text() == "earlier good file\n"
     assert not any(p.name.startswith(".d.csv") for p in tmp_path.iterdir())  # no temp file left
+
+
+def _plugin_entry_points() -> dict[str, str]:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    return project["entry-points"]["phylo_llm.commands"]
+
+
+def test_every_plugin_install_hint_names_a_real_extra():
+    import tomllib
+
+    from importlib.metadata import EntryPoint
+
+    from phylo_llm.cli import install_hint
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())[
+        "project"]["optional-dependencies"]
+    for name, value in _plugin_entry_points().items():
+        hint = install_hint(EntryPoint(name, value, "phylo_llm.commands"))
+        extra = hint.split("[")[1].split("]")[0]
+        assert extra in extras, (name, hint)
+
+
+@pytest.mark.parametrize("command", sorted(_plugin_entry_points()))
+def test_plugin_with_missing_dependencies_says_which_extra_to_install(command, monkeypatch, capsys):
+    from importlib.metadata import EntryPoint
+
+    import phylo_llm.cli as cli
+
+    class Broken(EntryPoint):
+        def load(self):
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    broken = [Broken(n, v, "phylo_llm.commands") for n, v in _plugin_entry_points().items()]
+    monkeypatch.setattr(cli, "entry_points", lambda group: broken)
+    assert main([command]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'phylo-llm[extract]'" in err and "No module named 'torch'" in err
+    assert err.count("\n") == 1
