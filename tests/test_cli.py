@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -289,3 +290,19 @@ def test_plugin_with_missing_dependencies_says_which_extra_to_install(command, m
     err = capsys.readouterr().err
     assert "pip install 'phylo-llm[extract]'" in err and "No module named 'torch'" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_tree_precision_is_significant_digits_at_least_one(value, dna_file, tmp_path, capsys):
+    out = tmp_path / "t.nwk"
+    assert main(["tree", str(dna_file), "-o", str(out), "--precision", value]) == 2
+    _one_line_error(capsys, f"--precision must be an integer >= 1 (significant digits), got {value}")
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        main(["tree", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert "significant digits for branch lengths" in helptext and "decimals" not in helptext
+    # 1 is the smallest valid value: one significant digit per branch length.
+    assert main(["tree", str(dna_file), "-o", str(out), "--precision", "1"]) == 0
+    written = re.findall(r":(-?[0-9.]+)", out.read_text())
+    assert written and all(len(x.replace("-", "").replace(".", "").lstrip("0")) <= 1 for x in written), written
