@@ -21,12 +21,12 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from ._atomic import atomic_write_text, read_text
 from .errors import PhyloLLMError, ProvenanceError
@@ -508,10 +508,3 @@ _READERS = {
     "csv": read_dna_csv,
     "llm-dna": read_llm_dna_json,
 }
-
-
-def dna_from_arrays(
-    labels: Sequence[str], vectors: ArrayLike, **provenance: Any
-) -> DnaSet:
-    """Convenience constructor: ``dna_from_arrays(labels, X, seed=0, dims=128)``."""
-    return DnaSet(tuple(labels), np.asarray(vectors), replace(Provenance(), **provenance))
