@@ -62,7 +62,9 @@ __all__ = [
 
 #: Bumped whenever the derived weights for the same arguments could change.
 SIM_FORMAT = "phylo_llm.sim-v1"
-_READY = "lineage.json"
+#: The lineage's tree and base, for people and tools. Nothing reads it back, nothing waits for it:
+#: a leaf is cached when its directory (moved into place whole) holds ``model.safetensors``.
+_MANIFEST = "lineage.json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,6 +484,6 @@ def simulate_lineage(
     }
     from phylo_llm.dna import atomic_write_text
 
-    atomic_write_text(root / _READY, json.dumps(manifest, indent=1))
+    atomic_write_text(root / _MANIFEST, json.dumps(manifest, indent=1))
     return SimulatedLineage(tree, dirs, key, root, int(seed), str(base), tuple(missing))
 
