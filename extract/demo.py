@@ -155,6 +155,8 @@ def run_demo(
 
     Examples
     --------
+    Not run by the test suite: it takes minutes (tests/test_demo.py runs it on a tiny model).
+
     >>> res = run_demo("phylo-llm-demo")  # doctest: +SKIP
     >>> res.rf  # doctest: +SKIP
     0.0

@@ -441,6 +441,9 @@ def simulate_lineage(
 
     Examples
     --------
+    Not run by the test suite: it writes four perturbed 135M models (tests/test_simulate.py uses a
+    tiny one).
+
     >>> lin = simulate_lineage("smollm2-135m", n_leaves=4)  # doctest: +SKIP
     >>> lin.leaves  # doctest: +SKIP
     ('sim00', 'sim01', 'sim10', 'sim11')
