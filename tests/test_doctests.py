@@ -17,7 +17,7 @@ from types import ModuleType
 import pytest
 
 PACKAGES = ("phylo_llm", "extract")
-FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+FLAGS = doctest.ELLIPSIS  # whitespace is compared exactly: every example passes without NORMALIZE_WHITESPACE
 #: Import names of the optional extras (pyproject.toml): a module or example needing one of these
 #: is skipped when it is missing. Anything else missing is a failure.
 OPTIONAL = frozenset({
