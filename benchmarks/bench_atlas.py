@@ -34,16 +34,18 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from extract.atlas_build import SOURCES, exclusions, member_labels, read_population  # noqa: E402
+from extract.atlas.build import SOURCES, exclusions, member_labels, read_population  # noqa: E402
+from extract.atlas.population import embed_population  # noqa: E402
 from extract.embed import SentenceEmbedder  # noqa: E402
-from extract.population import embed_population  # noqa: E402
 from extract.probes import ProbeSet  # noqa: E402
 from extract.projection import project  # noqa: E402
 from extract.recipe import BasisRecipe, WhitenedRecipe, fit_reference  # noqa: E402
+from phylo_llm.analysis import evaluate_lineage  # noqa: E402
 from phylo_llm.atlas import family_votes, fit_confidence  # noqa: E402
-from phylo_llm.distance import pairwise_distances  # noqa: E402
-from phylo_llm.evaluate import evaluate_lineage  # noqa: E402
-from phylo_llm.meta import meta_frame  # noqa: E402
+from phylo_llm.data import (
+    meta_frame,  # noqa: E402
+    pairwise_distances,  # noqa: E402
+)
 
 DATA = REPO.parent / "shared" / "data"
 K = 10

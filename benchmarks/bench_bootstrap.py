@@ -3,7 +3,7 @@
 Three measurements on the same simulated data (300 models in 30 lineages, 100 probes, 128-d
 contributions; 100 replicates):
 
-1. end to end: ``phylo_llm.bootstrap.bootstrap`` (resample probes, NJ per replicate, supports),
+1. end to end: ``phylo_llm.analysis.bootstrap`` (resample probes, NJ per replicate, supports),
    Felsenstein and transfer, against a peer pipeline on the same replicate DNA: scikit-bio's NJ
    per replicate plus DendroPy's split counting;
 2. support counting alone on the same 100 replicate trees: ``split_support`` vs Biopython's
@@ -20,10 +20,10 @@ import time
 
 import numpy as np
 
-from phylo_llm.bootstrap import ProbeContributions, bootstrap, split_support
-from phylo_llm.build import nj
-from phylo_llm.distance import pairwise_distances
-from phylo_llm.newick import to_newick
+from phylo_llm.analysis import bootstrap, split_support
+from phylo_llm.data import ProbeContributions, pairwise_distances
+from phylo_llm.io import to_newick
+from phylo_llm.tree import nj
 
 M, LINEAGES, P, K, B = 300, 30, 100, 128, 100
 

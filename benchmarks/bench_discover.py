@@ -2,7 +2,7 @@
 
 Validation that can fail: in each of ``--reps`` repetitions a seeded random ``--hide`` share of
 the documented parent links is hidden, together with the hidden children's family labels; then
-:func:`phylo_llm.discover.discover_relationships` runs on the masked labels and its ranked list is
+:func:`phylo_llm.analysis.discover_relationships` runs on the masked labels and its ranked list is
 scored against what was hidden. The same candidate pairs are ranked by two baselines in the same
 run: plain DNA distance, and the token similarity of the two ids (Jaccard over the lower-cased
 alphanumeric tokens of ``org/name``; ties count at their expected value).
@@ -58,11 +58,18 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from phylo_llm.discover import discover_relationships  # noqa: E402
-from phylo_llm.distance import dna_distances, read_distance_matrix  # noqa: E402
-from phylo_llm.dna import read_dna  # noqa: E402
-from phylo_llm.evaluate import lineage_pairs  # noqa: E402
-from phylo_llm.meta import read_meta  # noqa: E402
+from phylo_llm.analysis import (
+    discover_relationships,  # noqa: E402
+    lineage_pairs,  # noqa: E402
+)
+from phylo_llm.data import (
+    dna_distances,  # noqa: E402
+    read_meta,  # noqa: E402
+)
+from phylo_llm.io import (
+    read_distance_matrix,
+    read_dna,  # noqa: E402
+)
 
 MAX_EMPTY = 0.5
 

@@ -5,7 +5,7 @@ reference data set) with the same all-MiniLM-L6-v2 weights and threads, in the s
 
 - **plain**: ``SentenceTransformer.encode`` per probe over all models' answers (batch 32; it
   sorts by character length itself), what a user would write;
-- **phylo_llm**: :func:`extract.population.embed_population` with a cold cache: each distinct
+- **phylo_llm**: :func:`extract.atlas.population.embed_population` with a cold cache: each distinct
   embedder window once (token-level), longest first, chunked and cached.
 
 Reported: texts per second for each (wall time over all answers), the speed-up, the fraction of
@@ -33,8 +33,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from extract.atlas.population import distinct_windows, embed_population  # noqa: E402
 from extract.embed import SentenceEmbedder  # noqa: E402
-from extract.population import distinct_windows, embed_population  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 

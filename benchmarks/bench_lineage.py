@@ -2,7 +2,7 @@
 
 Reproduces, from the shared data in one run, the reference rows (the authors' published DNA, the
 naive concatenated MiniLM DNA, per-probe centring + cosine) and our recipes' rows, all scored on
-the same models and the same pairs by :func:`phylo_llm.evaluate.evaluate_lineage`; then the
+the same models and the same pairs by :func:`phylo_llm.analysis.evaluate_lineage`; then the
 ablations of ``docs/recipe.md``. Every figure is computed here, nothing is copied.
 
 Embeddings (bundled all-MiniLM-L6-v2, the pipeline's :class:`extract.embed.SentenceEmbedder`) are
@@ -42,10 +42,14 @@ from extract.recipe import (  # noqa: E402
     read_reference,
     write_reference,
 )
-from phylo_llm.distance import DistanceMatrix, dna_distances, pairwise_distances  # noqa: E402
-from phylo_llm.dna import read_dna  # noqa: E402
-from phylo_llm.evaluate import evaluate_lineage, lineage_pairs, roc_auc  # noqa: E402
-from phylo_llm.meta import read_meta  # noqa: E402
+from phylo_llm.analysis import evaluate_lineage, lineage_pairs, roc_auc  # noqa: E402
+from phylo_llm.data import (  # noqa: E402
+    DistanceMatrix,
+    dna_distances,
+    pairwise_distances,
+    read_meta,  # noqa: E402
+)
+from phylo_llm.io import read_dna  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 MAX_EMPTY = 0.5  # the extraction's rule: more than half empty -> no DNA

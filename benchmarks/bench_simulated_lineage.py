@@ -35,10 +35,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from phylo_llm.build import nj, upgma  # noqa: E402
-from phylo_llm.distance import DistanceMatrix, dna_distances, pairwise_distances  # noqa: E402
-from phylo_llm.tree import Tree  # noqa: E402
-from phylo_llm.treeops import patristic_distances, robinson_foulds  # noqa: E402
+from phylo_llm.data import DistanceMatrix, dna_distances, pairwise_distances  # noqa: E402
+from phylo_llm.tree import (  # noqa: E402  # noqa: E402
+    Tree,  # noqa: E402
+    nj,
+    patristic_distances,
+    robinson_foulds,
+    upgma,
+)
 
 
 def quartet_agreement(true: Tree, inferred: Tree) -> float:

@@ -112,7 +112,7 @@ def _prepare(method: str, dm, np):
     """A zero-argument callable doing only the timed work; set-up (conversion) happens here."""
     if method.startswith("phylo_llm"):
         from phylo_llm import DistanceMatrix
-        from phylo_llm.build import nj, upgma
+        from phylo_llm.tree import nj, upgma
 
         tiny = DistanceMatrix(("a", "b", "c", "d"), np.array([[0, 1, 2, 3], [1, 0, 2, 3],
                                                               [2, 2, 0, 3], [3, 3, 3, 0.0]]))
@@ -221,7 +221,7 @@ def compile_seconds() -> float:
     """First-call time of nj and upgma with an empty numba cache, minus a warm call."""
     code = (
         "import time,sys;sys.path.insert(0,%r);import numpy as np;"
-        "from phylo_llm import DistanceMatrix;from phylo_llm.build import nj;"
+        "from phylo_llm import DistanceMatrix;from phylo_llm.tree import nj;"
         "dm=DistanceMatrix(tuple('abcde'),np.array([[0,5,9,9,8],[5,0,10,10,9],[9,10,0,8,7],"
         "[9,10,8,0,3],[8,9,7,3,0.]]));t=time.perf_counter();nj(dm);a=time.perf_counter()-t;"
         "t=time.perf_counter();nj(dm);b=time.perf_counter()-t;print(a-b)"

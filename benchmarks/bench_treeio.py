@@ -2,7 +2,7 @@
 
 Trees: a random binary tree and a caterpillar (worst case for recursive code), ``N`` tips.
 
-1. Newick parse and write: ``phylo_llm.newick`` vs ete3, DendroPy, Biopython, scikit-bio.
+1. Newick parse and write: ``phylo_llm.io`` vs ete3, DendroPy, Biopython, scikit-bio.
 2. All-pairs patristic distances: ``treeops.patristic_distances`` vs scikit-bio's
    ``TreeNode.cophenet`` (values checked equal) and DendroPy's ``PhylogeneticDistanceMatrix``
    (run on a smaller tree: it is pure Python over pairs).
@@ -24,9 +24,8 @@ import warnings
 
 import numpy as np
 
-from phylo_llm.newick import parse_newick, to_newick
-from phylo_llm.tree import Tree
-from phylo_llm.treeops import patristic_distances, robinson_foulds
+from phylo_llm.io import parse_newick, to_newick
+from phylo_llm.tree import Tree, patristic_distances, robinson_foulds
 
 sys.setrecursionlimit(100_000)  # peers recurse; give them a chance on the caterpillar
 warnings.simplefilter("ignore")

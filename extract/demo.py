@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phylo_llm.dna import atomic_write_text, read_dna, write_dna
+from phylo_llm.io import read_dna, write_dna
 from phylo_llm.tree import Tree
+from phylo_llm.util import atomic_write_text
 
 __all__ = ["DemoResult", "run_demo", "DEMO_DEFAULTS", "clade_groups"]
 
@@ -161,10 +162,9 @@ def run_demo(
     >>> res.rf  # doctest: +SKIP
     0.0
     """
-    from phylo_llm.build import nj
-    from phylo_llm.distance import dna_distances
-    from phylo_llm.newick import write_newick
-    from phylo_llm.treeops import robinson_foulds, root_midpoint, root_outgroup
+    from phylo_llm.data import dna_distances
+    from phylo_llm.io import write_newick
+    from phylo_llm.tree import nj, robinson_foulds, root_midpoint, root_outgroup
 
     from .embed import DEFAULT_EMBEDDER
     from .models import cache_dir
@@ -250,7 +250,7 @@ def run_demo(
         scored = inferred
     true_tree = lineage.true_tree
     if len(sim_leaves) != len(lineage.leaves):
-        from phylo_llm.treeops import prune
+        from phylo_llm.tree import prune
 
         true_tree = prune(true_tree, sim_leaves)
     rf = robinson_foulds(scored, true_tree)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from phylo_llm.dna import DnaSet, Provenance
+from phylo_llm.data import DnaSet, Provenance
 from phylo_llm.errors import PhyloLLMError
 
 from .probes import ProbeSet

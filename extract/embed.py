@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from phylo_llm._atomic import atomic_open
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import atomic_open
 
-from ._torch import torch_threads
 from .models import check_no_custom_code, custom_code_error
 from .progress import ProgressCallback, ProgressEvent, emit
 from .store import default_cache_dir, safe_name
+from .threads import torch_threads
 
 __all__ = ["DEFAULT_EMBEDDER", "SentenceEmbedder", "bundled_minilm_path", "embed_texts", "CHUNK"]
 
@@ -194,7 +194,7 @@ class SentenceEmbedder:
         """The token ids the model actually reads of each text (its truncated window).
 
         Two texts with equal keys have equal embeddings: used to embed each distinct window once
-        (:func:`extract.population.embed_population`). Texts are stripped first, as
+        (:func:`extract.atlas.population.embed_population`). Texts are stripped first, as
         sentence-transformers does before tokenising.
         """
         tok = self._model.tokenizer

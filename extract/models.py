@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phylo_llm._atomic import atomic_open
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import atomic_open
 
 __all__ = [
     "bundled_models", "resolve_model", "cache_dir", "bundled_model_names", "check_no_custom_code",
@@ -129,6 +129,11 @@ _BUNDLED: dict[str, _Bundled] = {
         _gemma3,
     ),
 }
+
+
+def is_bundled(name: str) -> bool:
+    """Whether ``name`` is one of the bundled model names (installed or not)."""
+    return name in _BUNDLED
 
 
 def bundled_model_names() -> tuple[str, ...]:

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from phylo_llm._atomic import read_text
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import read_text
 
 __all__ = [
     "ProbeSet",

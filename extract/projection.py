@@ -27,7 +27,7 @@ __all__ = ["PROJECTION", "projection_block", "per_probe_contributions", "project
 PROJECTION = "gaussian-jl"
 
 
-def _check_params(k: int, dims: int, seed: int) -> None:
+def check_params(k: int, dims: int, seed: int) -> None:
     for name, value, low in (("input width", k, 1), ("dims", dims, 1), ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise PhyloLLMError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -45,7 +45,7 @@ def projection_block(probe: int, k: int, dims: int, *, seed: int = 0) -> NDArray
     >>> b.shape, bool((b == projection_block(0, 4, 3, seed=7)).all())
     ((4, 3), True)
     """
-    _check_params(k, dims, seed)
+    check_params(k, dims, seed)
     if isinstance(probe, bool) or not isinstance(probe, (int, np.integer)) or probe < 0:
         raise PhyloLLMError(f"probe must be an integer >= 0, got {probe!r}")
     rng = np.random.default_rng((int(seed), int(k), int(dims), int(probe)))
@@ -99,7 +99,7 @@ def per_probe_contributions(
     """
     x = _as_features(features)
     n_probes, k = x.shape[-2], x.shape[-1]
-    _check_params(k, dims, seed)
+    check_params(k, dims, seed)
     out = np.empty(x.shape[:-1] + (dims,), dtype=np.float64)
     for start, blocks in _block_groups(n_probes, k, dims, seed):
         stop = start + blocks.shape[0]
@@ -133,7 +133,7 @@ def project(features: ArrayLike, *, seed: int = 0, dims: int = 128) -> NDArray[n
     """
     x = _as_features(features)
     n_probes, k = x.shape[-2], x.shape[-1]
-    _check_params(k, dims, seed)
+    check_params(k, dims, seed)
     lead = x.shape[:-2]
     out = np.zeros(lead + (dims,), dtype=np.float64)
     for start, blocks in _block_groups(n_probes, k, dims, seed):

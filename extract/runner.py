@@ -24,21 +24,27 @@ from typing import Any, Literal
 
 import numpy as np
 
-from phylo_llm._atomic import check_output_dir
-from phylo_llm.bootstrap import ProbeContributions, write_contributions
-from phylo_llm.dna import DnaSet, atomic_write_text, write_dna
+from phylo_llm.data import DnaSet, ProbeContributions
 from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
+from phylo_llm.io import write_contributions, write_dna
+from phylo_llm.util import atomic_write_text, check_output_dir
 
 from .backends import OPENAI_PREFIX, check_spec, redact_url_secrets, resolve_backend
 from .backends.base import Backend
 from .backends.recorded import RecordedBackend
 from .dna import dna_provenance, model_features
-from .projection import _check_params, per_probe_contributions, project
 from .embed import DEFAULT_EMBEDDER, SentenceEmbedder, embed_texts
 from .probes import ProbeSet, load_probes
 from .progress import ProgressCallback, ProgressEvent, emit
+from .projection import check_params, per_probe_contributions, project
 from .recipe import Recipe, check_applicable, resolve_recipe
-from .store import Responses, canonical_json, collect_responses, default_cache_dir, dna_file_stem
+from .store import (
+    Responses,
+    canonical_json,
+    collect_responses,
+    default_cache_dir,
+    dna_file_stem,
+)
 
 __all__ = ["extract_dna", "run_extraction", "ExtractionResult", "ModelSummary", "generation_label"]
 
@@ -239,7 +245,7 @@ def run_extraction(
     if probes_limit is not None:
         probe_set = probe_set.head(probes_limit)
     rec = resolve_recipe(recipe, probe_set=probe_set.id) if isinstance(recipe, str) else recipe
-    _check_params(1, dims, seed)  # before any model runs
+    check_params(1, dims, seed)  # before any model runs
     if progress is True:
         from .progress import TqdmProgress
 

@@ -133,7 +133,7 @@ def _as_topology(topology: str | Tree | None, n_leaves: int, noise: float, decay
     if topology is None:
         return balanced_topology(n_leaves, noise=noise, decay=decay)
     if isinstance(topology, str):
-        from phylo_llm.newick import parse_newick  # the tree helpers' parser
+        from phylo_llm.io import parse_newick  # the tree helpers' parser
 
         topology = parse_newick(topology)
     if not isinstance(topology, Tree):
@@ -485,7 +485,7 @@ def simulate_lineage(
         "name": list(tree.name),
         "length": [None if np.isnan(x) else float(x) for x in tree.length],
     }
-    from phylo_llm.dna import atomic_write_text
+    from phylo_llm.util import atomic_write_text
 
     atomic_write_text(root / _MANIFEST, json.dumps(manifest, indent=1))
     return SimulatedLineage(tree, dirs, key, root, int(seed), str(base), tuple(missing))

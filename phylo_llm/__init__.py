@@ -1,37 +1,93 @@
 """phylo_llm: distances, trees and analyses over LLM DNA vectors.
 
-Re-exports the public API of the core modules; nothing else lives here. Figures live in
-:mod:`phylo_llm.plot` (imported on demand, so the core never loads matplotlib).
+Re-exports the public API of the subpackages; nothing else lives here. The layout, lowest layer
+first (each imports only from the layers above it in this list; ``tests/test_package.py`` checks it):
+
+``errors``, ``util``
+    exceptions; the shared toolbox (atomic writes, argument checks).
+``data``
+    the values: :class:`DnaSet` + :class:`Provenance`, :class:`DistanceMatrix`, metadata tables,
+    per-probe contributions.
+``tree``
+    :class:`Tree`, the NJ / UPGMA builders, tree operations, splits.
+``io``
+    file formats: Newick / NEXUS, DNA files, distance matrices, contribution archives, GGUF headers.
+``analysis``
+    lineage evaluation, probe bootstrap, evolutionary speed, trends, relatives, families, discovery.
+``atlas``
+    the bundled reference populations and placement in them.
+``plot``, ``report``, ``commands``
+    figures (matplotlib, imported on demand: the core never loads it), the one-command report,
+    the CLI's subcommands.
 """
 
-# `bootstrap` itself stays phylo_llm.bootstrap.bootstrap: re-exporting the function here would
-# shadow the module of the same name.
-from .bootstrap import BootstrapResult, ProbeContributions, read_contributions, split_support, write_contributions
-from .build import build_tree, nj, upgma
-from .discover import Discoveries, discover_relationships, discoveries_markdown
-from .distance import (
+from .analysis import (
+    BootstrapResult,
+    Discoveries,
+    FamilyFingerprint,
+    FamilySpeed,
+    LineageEvaluation,
+    Relative,
+    SpeedResult,
+    bootstrap,
+    discover_relationships,
+    discoveries_markdown,
+    evaluate_lineage,
+    family_speeds,
+    family_vs_lineage,
+    fingerprint,
+    group_families,
+    lineage_pairs,
+    model_families,
+    nearest_relatives,
+    roc_auc,
+    split_support,
+)
+from .data import (
     DistanceMatrix,
+    DnaSet,
+    ProbeContributions,
+    Provenance,
     dna_distances,
+    join_meta,
+    merge_dna,
     pairwise_distances,
+    read_meta,
+)
+from .errors import (
+    DistanceMatrixError,
+    NewickError,
+    PhyloLLMError,
+    PhyloLLMWarning,
+    ProvenanceError,
+)
+from .io import (
+    parse_newick,
+    parse_newick_all,
+    read_contributions,
     read_distance_matrix,
+    read_dna,
+    read_dna_csv,
+    read_llm_dna_json,
+    read_newick,
     read_phylip,
+    to_newick,
+    to_nexus,
+    write_contributions,
     write_distance_matrix,
+    write_dna,
+    write_newick,
+    write_nexus,
     write_phylip,
 )
-from .dna import DnaSet, Provenance, merge_dna, read_dna, read_dna_csv, read_llm_dna_json, write_dna
-from .errors import DistanceMatrixError, NewickError, PhyloLLMError, PhyloLLMWarning, ProvenanceError
-from .evaluate import LineageEvaluation, evaluate_lineage, lineage_pairs, roc_auc
-from .family import FamilyFingerprint, family_vs_lineage, fingerprint, group_families, model_families
-from .meta import join_meta, read_meta
-from .newick import parse_newick, parse_newick_all, read_newick, to_newick, to_nexus, write_newick, write_nexus
-from .relatives import Relative, nearest_relatives
 from .report import Report, make_report
-from .speed import FamilySpeed, SpeedResult, family_speeds
-from .tree import Tree
-from .treeops import (
+from .tree import (
+    Tree,
+    build_tree,
     collapse_short_branches,
     ladderize,
     mrca,
+    nj,
     patristic_distances,
     prune,
     robinson_foulds,
@@ -39,6 +95,7 @@ from .treeops import (
     root_outgroup,
     splits,
     unroot,
+    upgma,
 )
 
 __version__ = "0.1.0"
@@ -62,6 +119,7 @@ __all__ = [
     "Report",
     "SpeedResult",
     "Tree",
+    "bootstrap",
     "build_tree",
     "collapse_short_branches",
     "discover_relationships",

@@ -21,7 +21,7 @@ from phylo_llm.atlas import (
     read_atlas,
     write_atlas,
 )
-from phylo_llm.dna import DnaSet, Provenance
+from phylo_llm.data import DnaSet, Provenance
 from phylo_llm.errors import PhyloLLMError, ProvenanceError
 
 MATCH = {"chat_template": False, "decoding": "greedy"}

@@ -1,4 +1,4 @@
-"""The atlases shipped in phylo_llm/atlases/: consistent, reproducible from the reference data, and
+"""The atlases shipped in phylo_llm/atlas/bundled/: consistent, reproducible from the reference data, and
 placing the bundled real models where their real counterparts are (the demo's real-world check)."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ def test_rand_zh_atlas_is_shipped_within_the_size_budget() -> None:
 
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_atlas_is_consistent(name: str) -> None:
-    from extract.atlas_build import SOURCES
-    from extract.place import atlas_pipeline
+    from extract.atlas.build import SOURCES
+    from extract.atlas.place import atlas_pipeline
 
     a = load_atlas(name)  # checks the content hash
     src = SOURCES[name]
@@ -40,8 +40,8 @@ def test_bundled_atlas_is_consistent(name: str) -> None:
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_atlas_reproduces_from_the_reference_data(name: str, shared_data: Path, tmp_path: Path) -> None:
     """The recorded file is the one it was built from, and a member's DNA is remade exactly."""
-    from extract.atlas_build import SOURCES
-    from extract.place import atlas_dna, atlas_pipeline
+    from extract.atlas.build import SOURCES
+    from extract.atlas.place import atlas_dna, atlas_pipeline
 
     a = load_atlas(name)
     path = shared_data / SOURCES[name].folder / "responses.jsonl.xz"
@@ -63,7 +63,7 @@ def test_bundled_model_is_placed_end_to_end(tmp_path: Path) -> None:
     """The real path: the bundled SmolLM2 run with rand-zh's settings, its DNA made with the atlas's
     recipe and provenance, placed. (Short answers keep it fast; whether it lands next to its
     counterpart is the demo's check, measured in docs/atlas.md: with MiniLM it does not yet.)"""
-    from extract.place import place_models
+    from extract.atlas.place import place_models
 
     dna, (p,) = place_models(["smollm2-135m"], atlas="rand-zh", cache_dir=tmp_path / "cache",
                              out_dir=tmp_path / "out", max_new_tokens=32, k=5)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from phylo_llm._atomic import atomic_open, atomic_write_text
+from phylo_llm.util import atomic_open, atomic_write_text
 
 
 def test_a_failure_inside_the_block_leaves_the_old_file_and_no_temp(tmp_path: Path):
@@ -38,8 +38,8 @@ def test_bad_mode_is_refused(tmp_path: Path):
 
 
 def test_read_text_names_the_file_and_keeps_or_folds_newlines(tmp_path: Path):
-    from phylo_llm._atomic import read_text
     from phylo_llm.errors import PhyloLLMError
+    from phylo_llm.util import read_text
 
     p = tmp_path / "x.txt"
     p.write_bytes(b"\xef\xbb\xbfa\r\nb\n")
@@ -50,8 +50,8 @@ def test_read_text_names_the_file_and_keeps_or_folds_newlines(tmp_path: Path):
 
 
 def test_check_output_path_refusals(tmp_path: Path):
-    from phylo_llm._atomic import check_output_dir, check_output_path
     from phylo_llm.errors import PhyloLLMError
+    from phylo_llm.util import check_output_dir, check_output_path
 
     (tmp_path / "f").write_text("")
     with pytest.raises(PhyloLLMError, match="is a folder; give a file name"):

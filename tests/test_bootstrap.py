@@ -1,26 +1,16 @@
-"""Tests for phylo_llm.bootstrap: probe resampling, Felsenstein and transfer support."""
+"""Tests for phylo_llm.analysis: probe resampling, Felsenstein and transfer support."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from phylo_llm.bootstrap import (
-    BootstrapResult,
-    ProbeContributions,
-    bootstrap,
-    read_contributions,
-    split_support,
-    write_contributions,
-)
-from phylo_llm.build import nj
+from phylo_llm.analysis import BootstrapResult, bootstrap, split_support
 from phylo_llm.cli import main
-from phylo_llm.distance import pairwise_distances
-from phylo_llm.dna import Provenance
+from phylo_llm.data import ProbeContributions, Provenance, pairwise_distances
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.newick import parse_newick
-from phylo_llm.tree import Tree
-from phylo_llm.treeops import robinson_foulds, splits
+from phylo_llm.io import parse_newick, read_contributions, write_contributions
+from phylo_llm.tree import Tree, nj, robinson_foulds, splits
 
 
 def clustered(
@@ -208,7 +198,7 @@ def test_split_support_matches_brute_force(kind: str, seed: int) -> None:
 
 def test_transfer_in_small_blocks_matches_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
     # A block of a single reference split at a time must give the same answer as one block.
-    import phylo_llm.bootstrap as bs
+    import phylo_llm.analysis._bootstrap as bs
 
     rng = np.random.default_rng(4)
     names = [f"t{i}" for i in range(15)]
@@ -392,7 +382,7 @@ def clade_support(tree: Tree) -> dict[frozenset[str], float]:
 
 
 def test_cli_bootstrap_honours_a_nexus_suffix(tmp_path) -> None:
-    from phylo_llm.newick import read_newick
+    from phylo_llm.io import read_newick
 
     src = write_contributions(clustered(n_clusters=2, per=3), tmp_path / "c.npz")
     out = tmp_path / "t.nex"

@@ -10,11 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phylo_llm import DnaSet, Provenance, dna_distances, read_distance_matrix, read_dna, write_dna
-from phylo_llm.build import nj
-from phylo_llm.newick import read_newick
-from phylo_llm.treeops import patristic_distances, robinson_foulds
+from phylo_llm import (
+    DnaSet,
+    Provenance,
+    dna_distances,
+    read_distance_matrix,
+    read_dna,
+    write_dna,
+)
 from phylo_llm.cli import main
+from phylo_llm.io import read_newick
+from phylo_llm.tree import nj, patristic_distances, robinson_foulds
 
 
 @pytest.fixture()

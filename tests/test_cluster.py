@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phylo_llm.cli import main
-from phylo_llm.dna import read_dna
-from phylo_llm.errors import PhyloLLMError
 from extract.cluster import RAY_INSTALL_HINT, CachedModel, collect_on_ray
 from extract.probes import load_probes
 from extract.runner import run_extraction
+from phylo_llm.cli import main
+from phylo_llm.errors import PhyloLLMError
+from phylo_llm.io import read_dna
 
 # A one-machine cluster on the loopback address only (Ray would otherwise advertise and dial
 # this machine's outward address); read by Ray when it is imported. Token auth off: nothing

@@ -11,14 +11,14 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from test_simulate import _tiny_model  # noqa: E402  (tests/ is on sys.path under pytest)
+
 from extract import demo as demo_mod  # noqa: E402
 from extract.demo import clade_groups, run_demo  # noqa: E402
 from extract.simulate import balanced_topology  # noqa: E402
 from extract.recipe import resolve_recipe  # noqa: E402
-from phylo_llm.dna import read_dna, write_dna  # noqa: E402
-from phylo_llm.newick import parse_newick  # noqa: E402
-from phylo_llm.treeops import robinson_foulds  # noqa: E402
-from test_simulate import _tiny_model  # noqa: E402  (tests/ is on sys.path under pytest)
+from phylo_llm.io import parse_newick, read_dna, write_dna  # noqa: E402
+from phylo_llm.tree import robinson_foulds  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +125,8 @@ def test_outgroup_roots_the_tree_and_is_left_out_of_the_score(tiny_base, tmp_pat
     summary = json.loads(res.files["summary"].read_text())
     assert summary["outgroup"] == "other-model" and summary["rf_max"] == 2
     # The score is over the 4 simulated leaves only: NJ of their distances against the truth.
-    from phylo_llm.build import nj
-    from phylo_llm.distance import dna_distances
+    from phylo_llm.data import dna_distances
+    from phylo_llm.tree import nj
 
     dna = read_dna(res.files["dna"])
     scored = nj(dna_distances(dna).subset(list(res.true_tree.tip_names)))

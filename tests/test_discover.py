@@ -1,4 +1,4 @@
-"""Tests for phylo_llm.discover and ``phylo-llm discover``."""
+"""Tests for phylo_llm.analysis and ``phylo-llm discover``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,21 @@ import pandas as pd
 import pytest
 
 from phylo_llm import DnaSet, PhyloLLMError, write_dna
+from phylo_llm.analysis import (
+    benjamini_hochberg,
+    discover_relationships,
+    discoveries_markdown,
+    lineage_pairs,
+)
 from phylo_llm.cli import main
-from phylo_llm.discover import benjamini_hochberg, discover_relationships, discoveries_markdown
-from phylo_llm.distance import DistanceMatrix, dna_distances, pairwise_distances
-from phylo_llm.dna import read_dna
-from phylo_llm.evaluate import lineage_pairs
-from phylo_llm.meta import meta_frame, read_meta
+from phylo_llm.data import (
+    DistanceMatrix,
+    dna_distances,
+    meta_frame,
+    pairwise_distances,
+    read_meta,
+)
+from phylo_llm.io import read_dna
 
 
 def _families(n_fam: int = 8, per: int = 6, dims: int = 24, seed: int = 0, spread: float = 0.6):

@@ -1,4 +1,4 @@
-"""Tests for phylo_llm.evaluate: AUC, ROC curve, bootstrap, pair construction."""
+"""Tests for phylo_llm.analysis: AUC, ROC curve, bootstrap, pair construction."""
 
 from __future__ import annotations
 
@@ -10,17 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phylo_llm.distance import DistanceMatrix, pairwise_distances
-from phylo_llm.dna import read_dna
-from phylo_llm.errors import PhyloLLMError
-from phylo_llm.evaluate import (
+from phylo_llm.analysis import (
     bootstrap_auc,
     evaluate_lineage,
     lineage_pairs,
     roc_auc,
     roc_curve,
 )
-from phylo_llm.meta import meta_frame, read_meta
+from phylo_llm.data import DistanceMatrix, meta_frame, pairwise_distances, read_meta
+from phylo_llm.errors import PhyloLLMError
+from phylo_llm.io import read_dna
 
 
 def _brute_auc(pos, neg):
@@ -188,7 +187,7 @@ def test_published_dna_reproduces_reference_figures(paper_data):
     # The authors' DNA: 313 models, 91 documented parent-child pairs, AUC 0.66 / 0.62.
     meta = read_meta(paper_data / "models_meta.csv")
     dna = read_dna(paper_data / "dna_qwen3-embedding-8b.csv")
-    from phylo_llm.distance import dna_distances
+    from phylo_llm.data import dna_distances
 
     ev = evaluate_lineage(dna_distances(dna), meta, n_boot=200, seed=0)
     assert ev.n_models == 313
@@ -199,7 +198,8 @@ def test_published_dna_reproduces_reference_figures(paper_data):
 
 
 def _toy_files(tmp_path):
-    from phylo_llm.dna import DnaSet, write_dna
+    from phylo_llm.data import DnaSet
+    from phylo_llm.io import write_dna
 
     labels = ("a", "a-chat", "a-merge", "b", "b-q", "c")
     x = np.array([[0.0], [0.1], [0.2], [10.0], [10.1], [20.0]])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from phylo_llm.cli import main
-from phylo_llm.dna import read_dna
+from phylo_llm.io import read_dna
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def recorded(tmp_path: Path) -> Path:
 
 
 def test_importing_the_cli_does_not_import_torch() -> None:
-    code = "import sys, extract.cli; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = "import sys, extract.commands.extract; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
 

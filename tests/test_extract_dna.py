@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from extract.dna import dna_provenance, embeddings_to_dna, model_contributions, model_dna
+from extract.dna import (
+    dna_provenance,
+    embeddings_to_dna,
+    model_contributions,
+    model_dna,
+)
 from extract.probes import ProbeSet, random_english
 from extract.projection import project
-from phylo_llm.dna import Provenance
+from phylo_llm.data import Provenance
 from phylo_llm.errors import PhyloLLMError
 
 PROBES = ProbeSet(random_english(12, seed=0), name="r12")

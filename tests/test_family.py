@@ -1,4 +1,4 @@
-"""Tests for phylo_llm.family: fingerprints from HF directories and GGUF files, grouping, agreement."""
+"""Tests for phylo_llm.analysis: fingerprints from HF directories and GGUF files, grouping, agreement."""
 
 from __future__ import annotations
 
@@ -10,19 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phylo_llm.cli import main
-from phylo_llm.distance import DistanceMatrix
-from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
-from phylo_llm.family import (
+from phylo_llm.analysis import (
     FamilyFingerprint,
     family_vs_lineage,
     fingerprint,
     fingerprint_gguf,
     group_families,
     model_families,
-    read_gguf_metadata,
     vocab_hash,
 )
+from phylo_llm.cli import main
+from phylo_llm.data import DistanceMatrix
+from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
+from phylo_llm.io import read_gguf_metadata
 from phylo_llm.tree import Tree
 
 LLAMA_VOCAB = {"<unk>": 0, "<s>": 1, "</s>": 2, "▁the": 3, "▁a": 4, "ing": 5}

@@ -122,7 +122,12 @@ def tiny(models_dir: Path):
 
 def _reference(path: Path, prompt: str, max_new_tokens: int) -> str:
     """Plain transformers greedy decoding, one unpadded prompt at a time."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForSeq2SeqLM,
+        AutoTokenizer,
+    )
 
     tok = AutoTokenizer.from_pretrained(path)
     seq2seq = AutoConfig.from_pretrained(path).is_encoder_decoder

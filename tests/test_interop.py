@@ -12,7 +12,7 @@ Known limitations of the peers (not of our files):
 * Biopython's Newick reader drops a newline inside a quoted name (``'a\nb'`` reads as ``ab``),
   so no check uses names with line breaks; we and dendropy keep them.
 * dendropy treats ``"`` and ``=`` as punctuation even in Newick, so we quote names holding them
-  (:data:`phylo_llm.newick._NEEDS_QUOTE`); :func:`test_dendropy_reads_quotes_and_equals` checks it.
+  (:data:`phylo_llm.io._NEEDS_QUOTE`); :func:`test_dendropy_reads_quotes_and_equals` checks it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 
 from phylo_llm import Tree
-from phylo_llm.newick import parse_newick, write_newick, write_nexus
-from phylo_llm.treeops import root_midpoint
+from phylo_llm.io import parse_newick, write_newick, write_nexus
+from phylo_llm.tree import root_midpoint
 
 ete3 = pytest.importorskip("ete3")
 dendropy = pytest.importorskip("dendropy")

@@ -1,4 +1,4 @@
-"""Tests for phylo_llm.meta: reading the label table and joining it to DNA sets."""
+"""Tests for phylo_llm.data: reading the label table and joining it to DNA sets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from phylo_llm import DnaSet, PhyloLLMError
-from phylo_llm.meta import join_meta, meta_frame, parse_release, read_meta, require_columns
+from phylo_llm.data import (
+    join_meta,
+    meta_frame,
+    parse_release,
+    read_meta,
+    require_columns,
+)
 
 CSV = """model,organization,family,base_model,relation,architecture,release,params_b,source
 org/a,org,llama,,pretrained,decoder-only,2023-07,7,known

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phylo_llm import NewickError, PhyloLLMError, Tree
-from phylo_llm.newick import (
+from phylo_llm.io import (
     parse_newick,
     parse_newick_all,
     read_newick,
@@ -295,7 +295,7 @@ def test_read_newick_refuses_a_file_with_several_trees(tmp_path):
 
 @pytest.mark.parametrize("translate", [False, True])
 def test_read_newick_reads_our_own_nexus(tmp_path, translate):
-    from phylo_llm.newick import to_nexus
+    from phylo_llm.io import to_nexus
 
     tree = parse_newick("((a:1,'b c':2)0.9:0.5,x_y:3,'q''s':1);")
     p = tmp_path / "t.nex"

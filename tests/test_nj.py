@@ -7,16 +7,26 @@ import warnings
 
 import numpy as np
 import pytest
+from _peer_trees import from_bio, from_skbio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phylo_llm import DistanceMatrix, PhyloLLMError, PhyloLLMWarning, Tree, pairwise_distances, read_dna_csv
-from phylo_llm._nj import nj_linkage
-from phylo_llm.build import _assemble_nj, _fix_negative, build_tree, nj
-from phylo_llm.treeops import patristic_distances, robinson_foulds
-
-from _peer_trees import from_bio, from_skbio
-
+from phylo_llm import (
+    DistanceMatrix,
+    PhyloLLMError,
+    PhyloLLMWarning,
+    Tree,
+    pairwise_distances,
+    read_dna_csv,
+)
+from phylo_llm.tree import (
+    build_tree,
+    nj,
+    patristic_distances,
+    robinson_foulds,
+)
+from phylo_llm.tree._build import _assemble_nj, _fix_negative
+from phylo_llm.tree._nj import nj_linkage
 
 # ---- helpers ---------------------------------------------------------------------------------
 

@@ -54,3 +54,72 @@ def test_core_install_does_not_require_torch():
 def test_public_names_exist():
     missing = [name for name in phylo_llm.__all__ if not hasattr(phylo_llm, name)]
     assert not missing
+
+
+# The layers of phylo_llm, lowest first: a module may import from its own layer's package and from
+# packages listed before it, never from one listed after it (see phylo_llm/__init__.py).
+LAYERS = ["errors", "util", "data", "tree", "io", "analysis", "atlas", "plot", "report", "commands", "cli"]
+
+
+def _imports(path: Path, package: str):
+    """(line, absolute module, imported names) for every ``from ... import`` in ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            yield node.lineno, module, [a.name for a in node.names]
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                yield node.lineno, a.name, []
+
+
+def _package_of(path: Path) -> str:
+    rel = path.relative_to(REPO).with_suffix("")
+    parts = list(rel.parts)
+    return ".".join(parts[:-1]) if parts[-1] != "__init__" else ".".join(parts[:-1])
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "phylo_llm" or len(parts) < 2:
+        return None
+    return LAYERS.index(parts[1]) if parts[1] in LAYERS else None
+
+
+def test_layers_import_downwards_only():
+    offenders = []
+    for path in sorted((REPO / "phylo_llm").rglob("*.py")):
+        package = _package_of(path)
+        me = _layer(".".join(path.relative_to(REPO).with_suffix("").parts))
+        if me is None:  # phylo_llm/__init__.py re-exports everything
+            continue
+        for line, module, _ in _imports(path, package):
+            other = _layer(module)
+            if other is not None and other > me:
+                offenders.append(f"{path.relative_to(REPO)}:{line} imports {module} (a higher layer)")
+    assert not offenders, offenders
+
+
+def test_no_private_name_or_module_crosses_a_package():
+    """Private names (``_x``) stay in their module; private modules stay in their package."""
+    offenders = []
+    for root in ("phylo_llm", "extract"):
+        for path in sorted((REPO / root).rglob("*.py")):
+            package = _package_of(path)
+            for line, module, names in _imports(path, package):
+                if module.split(".")[0] not in ("phylo_llm", "extract"):
+                    continue
+                where = f"{path.relative_to(REPO)}:{line}"
+                private = [n for n in names if n.startswith("_") and n != "__version__"]
+                if private:
+                    offenders.append(f"{where} imports private {private} from {module}")
+                parts = module.split(".")
+                for i, part in enumerate(parts):
+                    if part.startswith("_") and ".".join(parts[:i]) != package:
+                        offenders.append(f"{where} imports private module {module} from package {package}")
+                        break
+    assert not offenders, "\n".join(offenders)

@@ -1,4 +1,4 @@
-"""extract.atlas_build + extract.place on a synthetic population with a toy embedder (no torch)."""
+"""extract.atlas.build + extract.atlas.place on a synthetic population with a toy embedder (no torch)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from extract.atlas_build import build_atlas, exclusions
+from extract.atlas.build import build_atlas, exclusions
+from extract.atlas.place import place_models
+from extract.atlas.population import distinct_windows, embed_population
 from extract.backends.recorded import RecordedBackend
-from extract.place import place_models
-from extract.population import distinct_windows, embed_population
 from extract.probes import ProbeSet
 from phylo_llm import cli
 from phylo_llm.atlas import read_atlas

@@ -22,7 +22,6 @@ from phylo_llm.plot import (  # noqa: E402
     style,
 )
 
-
 # ---- style ---------------------------------------------------------------------------------
 
 
@@ -97,7 +96,7 @@ def test_svg_is_reproducible(tmp_path: Path) -> None:
 import pandas as pd  # noqa: E402
 
 from phylo_llm import Tree  # noqa: E402
-from phylo_llm.meta import meta_frame  # noqa: E402
+from phylo_llm.data import meta_frame  # noqa: E402
 from phylo_llm.plot.tree import plot_tree, render_tree_ete3, save_tree, tree_layout  # noqa: E402
 
 
@@ -257,7 +256,7 @@ def test_ete3_renderer_needs_pyqt(tmp_path: Path) -> None:
         with pytest.raises(PhyloLLMError, match="ete3 rendering needs ete3 and PyQt5"):
             render_tree_ete3(tree, tmp_path / "t.png", meta=meta)
     else:  # pragma: no cover - only where PyQt5 is installed
-        pytest.importorskip("phylo_llm.newick")
+        pytest.importorskip("phylo_llm.io")
         tree, meta = _small_tree_and_meta()
         assert render_tree_ete3(tree, tmp_path / "t.png", meta=meta).exists()
 
@@ -265,8 +264,12 @@ def test_ete3_renderer_needs_pyqt(tmp_path: Path) -> None:
 # ---- trend figures -----------------------------------------------------------------------------
 
 from phylo_llm import DnaSet  # noqa: E402
-from phylo_llm.speed import family_speeds  # noqa: E402
-from phylo_llm.trends import architecture_by_year, centroid_distances, tree_positions  # noqa: E402
+from phylo_llm.analysis import (  # noqa: E402
+    architecture_by_year,
+    centroid_distances,
+    family_speeds,  # noqa: E402
+    tree_positions,
+)
 from phylo_llm.plot.trends import (  # noqa: E402
     plot_architecture_timeline,
     plot_centroid_drift,
@@ -335,7 +338,7 @@ def test_tree_positions_plot_and_speed_plots() -> None:
 
 import re  # noqa: E402
 
-from phylo_llm.distance import DistanceMatrix, pairwise_distances  # noqa: E402
+from phylo_llm.data import DistanceMatrix, pairwise_distances  # noqa: E402
 from phylo_llm.plot.dnamap import embed, plot_dna_map, write_dna_map_html  # noqa: E402
 
 
@@ -505,7 +508,7 @@ def test_no_matplotlib_warnings_for_tabs_in_names_or_empty_legends(tmp_path: Pat
     import pandas as pd
 
     from phylo_llm import DnaSet
-    from phylo_llm.meta import meta_frame
+    from phylo_llm.data import meta_frame
     from phylo_llm.report import make_report
 
     rng = np.random.default_rng(0)
@@ -534,7 +537,7 @@ def test_plot_tree_reads_the_nexus_that_tree_writes(tmp_path: Path) -> None:
     from phylo_llm.cli import main
 
     (tmp_path / "t.nwk").write_text("((a:1,b_c:2):1,(d:1,'e f':3):2);\n")
-    from phylo_llm.newick import read_newick, write_nexus
+    from phylo_llm.io import read_newick, write_nexus
 
     write_nexus(read_newick(tmp_path / "t.nwk"), tmp_path / "t.nex")
     assert main(["plot-tree", str(tmp_path / "t.nex"), "-o", str(tmp_path / "t.png")]) == 0

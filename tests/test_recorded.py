@@ -102,7 +102,7 @@ def test_paper_responses_stream_first_models(paper_data: Path) -> None:
 def test_paper_slice_to_dna_with_real_minilm(paper_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """First 3 models x 8 probes of the shared paper data -> DNA with the bundled MiniLM."""
     from extract.runner import run_extraction
-    from phylo_llm.dna import read_dna
+    from phylo_llm.io import read_dna
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     probes = reference_prompts(paper_data / "prompts.json")

@@ -1,4 +1,4 @@
-"""Tests for phylo_llm.relatives."""
+"""Tests for phylo_llm.analysis."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from phylo_llm.distance import DistanceMatrix, dna_distances
-from phylo_llm.dna import read_dna
+from phylo_llm.analysis import nearest_relatives
+from phylo_llm.data import DistanceMatrix, dna_distances, meta_frame, read_meta
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.meta import meta_frame, read_meta
-from phylo_llm.relatives import nearest_relatives
+from phylo_llm.io import read_dna
 
 DM = DistanceMatrix(
     ("q", "far", "near", "mid", "tie"),
@@ -82,7 +81,7 @@ def test_labels_without_a_family_column_are_refused_not_shown_as_unknown():
 
 def test_cli_relatives_one_model_is_one_line(tmp_path, capsys):
     from phylo_llm.cli import main
-    from phylo_llm.distance import write_distance_matrix
+    from phylo_llm.io import write_distance_matrix
 
     write_distance_matrix(DistanceMatrix(("q",), [[0.0]]), tmp_path / "d.csv")
     assert main(["relatives", "q", "--dna", str(tmp_path / "d.csv")]) == 2

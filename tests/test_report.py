@@ -14,8 +14,8 @@ matplotlib.use("Agg")
 
 from phylo_llm import DnaSet, PhyloLLMError, write_dna  # noqa: E402
 from phylo_llm.cli import main  # noqa: E402
-from phylo_llm.meta import meta_frame  # noqa: E402
-from phylo_llm.newick import read_newick  # noqa: E402
+from phylo_llm.data import meta_frame  # noqa: E402
+from phylo_llm.io import read_newick  # noqa: E402
 from phylo_llm.report import make_report  # noqa: E402
 
 
@@ -108,8 +108,8 @@ def test_cli_speed_from_dna_and_from_newick(files: tuple[Path, Path], tmp_path: 
     assert list(first["family"][:1]) and (tmp_path / "s.md").read_text().startswith("# Evolutionary speed")
     # same answer from the NJ tree written by the report... via Newick and --rooting midpoint
     from phylo_llm import dna_distances, read_dna
-    from phylo_llm.build import nj
-    from phylo_llm.newick import write_newick
+    from phylo_llm.io import write_newick
+    from phylo_llm.tree import nj
 
     write_newick(nj(dna_distances(read_dna(dna))), tmp_path / "t.nwk")
     assert main(["speed", str(tmp_path / "t.nwk"), "--meta", str(meta), "-o", str(tmp_path / "s2.csv"),
@@ -139,8 +139,8 @@ def test_cli_families_override(files: tuple[Path, Path], tmp_path: Path) -> None
 def test_cli_plot_tree(files: tuple[Path, Path], tmp_path: Path) -> None:
     dna, meta = files
     from phylo_llm import dna_distances, read_dna
-    from phylo_llm.build import nj
-    from phylo_llm.newick import write_newick
+    from phylo_llm.io import write_newick
+    from phylo_llm.tree import nj
 
     write_newick(nj(dna_distances(read_dna(dna))), tmp_path / "t.nwk")
     out = tmp_path / "t.svg"
@@ -160,8 +160,8 @@ def test_cli_plot_tree_ete3_engine_says_what_is_missing(files: tuple[Path, Path]
         pytest.skip("PyQt5 is installed; the ete3 path is exercised in test_plot")
     dna, meta = files
     from phylo_llm import dna_distances, read_dna
-    from phylo_llm.build import nj
-    from phylo_llm.newick import write_newick
+    from phylo_llm.io import write_newick
+    from phylo_llm.tree import nj
 
     write_newick(nj(dna_distances(read_dna(dna))), tmp_path / "t.nwk")
     rc = main(["plot-tree", str(tmp_path / "t.nwk"), "-o", str(tmp_path / "t.png"), "--engine", "ete3"])
@@ -262,7 +262,7 @@ def test_report_failures_leave_nothing_behind_and_an_earlier_report_whole(small,
 
 
 def test_report_failing_mid_way_leaves_no_folder(small, tmp_path: Path, monkeypatch) -> None:
-    import phylo_llm.report as report_mod
+    import phylo_llm.report._report as report_mod
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device", str(tmp_path / "rep" / "dna_map.html"))

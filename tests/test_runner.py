@@ -12,8 +12,8 @@ import pytest
 
 from extract.probes import ProbeSet, random_english
 from extract.runner import extract_dna, generation_label, run_extraction
-from phylo_llm.dna import read_dna
 from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
+from phylo_llm.io import read_dna
 
 PROBES = ProbeSet(random_english(10, seed=5), name="r10")
 
@@ -215,7 +215,8 @@ def test_default_recipe_refuses_an_embedder_its_statistics_do_not_fit(tmp_path: 
 
 
 def test_contributions_sum_to_the_dna_and_feed_the_bootstrap(tmp_path: Path) -> None:
-    from phylo_llm.bootstrap import bootstrap, read_contributions
+    from phylo_llm.analysis import bootstrap
+    from phylo_llm.io import read_contributions
 
     models = [Fake(f"org/m{i}", i % 3) for i in range(6)]
     res = _run(models, tmp_path, contributions=True, project_batch=4)  # two projection batches

@@ -272,8 +272,8 @@ def test_smollm2_lineage_siblings_are_closer_in_dna_than_cousins(tmp_path):
     """4 leaves from the bundled SmolLM2-135M: true siblings are nearer in DNA than cousins."""
     pytest.importorskip("transformers")
     from extract.demo import run_demo
-    from phylo_llm.distance import dna_distances
-    from phylo_llm.dna import read_dna
+    from phylo_llm.data import dna_distances
+    from phylo_llm.io import read_dna
 
     # noise 0.02 (siblings differ by 0.01 per branch) keeps responses off saturation at 4 leaves.
     res = run_demo(tmp_path / "out", n_leaves=4, noise=0.02, probes="random:16:0",

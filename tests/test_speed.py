@@ -1,4 +1,4 @@
-"""Tests for phylo_llm.speed: per-family evolutionary speed from a rooted tree."""
+"""Tests for phylo_llm.analysis: per-family evolutionary speed from a rooted tree."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from phylo_llm import PhyloLLMError, Tree
-from phylo_llm.meta import meta_frame
-from phylo_llm.speed import family_clades, family_speeds, speed_markdown
+from phylo_llm.analysis import family_clades, family_speeds, speed_markdown
+from phylo_llm.data import meta_frame
 
 
 def _two_family_tree(rates: dict[str, float], n: int, *, noise: float = 0.0, seed: int = 1):
@@ -160,7 +160,7 @@ def test_equal_divergence_gives_zero_speed_and_undefined_r2() -> None:
 
 
 def test_midpoint_rooting_of_an_unrooted_tree() -> None:
-    from phylo_llm.treeops import root_midpoint, unroot
+    from phylo_llm.tree import root_midpoint, unroot
 
     tree, meta = _two_family_tree({"fast": 0.3, "slow": 0.05}, n=6)
     unrooted = unroot(tree)

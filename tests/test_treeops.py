@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from phylo_llm import DistanceMatrix, PhyloLLMError, Tree
-from phylo_llm.treeops import (
+from phylo_llm.tree import (
     collapse_short_branches,
     ladderize,
     mrca,

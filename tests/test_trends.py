@@ -1,4 +1,4 @@
-"""Tests for phylo_llm.trends: the numbers behind the architecture trend plots."""
+"""Tests for phylo_llm.analysis: the numbers behind the architecture trend plots."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ import pandas as pd
 import pytest
 
 from phylo_llm import DnaSet, PhyloLLMError, Tree
-from phylo_llm.meta import meta_frame
-from phylo_llm.trends import architecture_by_year, architecture_clades, centroid_distances, tree_positions
+from phylo_llm.analysis import (
+    architecture_by_year,
+    architecture_clades,
+    centroid_distances,
+    tree_positions,
+)
+from phylo_llm.data import meta_frame
 
 
 def _meta() -> pd.DataFrame:
@@ -96,7 +101,7 @@ def test_architecture_clades() -> None:
 
 def test_paper_architectures(paper_data: Path) -> None:
     from phylo_llm import read_dna
-    from phylo_llm.meta import join_meta, read_meta
+    from phylo_llm.data import join_meta, read_meta
 
     meta = read_meta(paper_data / "models_meta.csv")
     dna = read_dna(paper_data / "dna_qwen3-embedding-8b.csv")

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _peer_trees import from_bio, from_skbio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phylo_llm import DistanceMatrix, PhyloLLMError, Tree, pairwise_distances, read_dna_csv
-from phylo_llm.build import upgma
-from phylo_llm.treeops import patristic_distances, robinson_foulds
-
-from _peer_trees import from_bio, from_skbio
+from phylo_llm import (
+    DistanceMatrix,
+    PhyloLLMError,
+    Tree,
+    pairwise_distances,
+    read_dna_csv,
+)
+from phylo_llm.tree import patristic_distances, robinson_foulds, upgma
 
 
 def ultrametric_tree(n_tips: int, seed: int) -> Tree:

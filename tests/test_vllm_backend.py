@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from phylo_llm.cli import main
-from phylo_llm.errors import PhyloLLMError
 from extract.backends import check_spec, resolve_backend
 from extract.backends.vllm import INSTALL_HINT, parse_vllm_options
+from phylo_llm.cli import main
+from phylo_llm.errors import PhyloLLMError
 
 REPO = Path(__file__).resolve().parents[1]
 VLLM_PY = REPO / ".venv-vllm" / "bin" / "python"

@@ -27,8 +27,14 @@ from typing import Any, Literal
 
 from phylo_llm.errors import PhyloLLMError
 
-from .._torch import torch_threads
-from ..models import _BUNDLED, cache_dir, check_no_custom_code, custom_code_error, resolve_model
+from ..models import (
+    cache_dir,
+    check_no_custom_code,
+    custom_code_error,
+    is_bundled,
+    resolve_model,
+)
+from ..threads import torch_threads
 
 __all__ = ["HFBackend", "GenerationStats", "ModelSource", "convert_gguf", "model_source", "hub_fingerprint",
            "use_chat_template", "prompt_text", "prompt_ids", "eos_token_id",
@@ -108,7 +114,7 @@ def model_source(model: str | Path) -> ModelSource:
         load_from, fingerprint = resolved, None
     source = str(resolved)
     # Bundled files live in site-packages, whose path differs per machine; the name does not.
-    if isinstance(model, str) and model in _BUNDLED:
+    if isinstance(model, str) and is_bundled(model):
         identity, default_id = f"bundled:{model}", model
     elif isinstance(resolved, str):
         identity, default_id = source, resolved
@@ -544,7 +550,12 @@ def _architecture(config: Any) -> Architecture:
 
 
 def _load(source: str | Path, device: str, dtype: Any) -> tuple[Any, Any, Any]:
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from transformers import (
+        AutoConfig,
+        AutoModelForCausalLM,
+        AutoModelForSeq2SeqLM,
+        AutoTokenizer,
+    )
 
     check_no_custom_code(source)  # one line naming the file, before transformers looks
     try:

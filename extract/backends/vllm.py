@@ -35,8 +35,8 @@ from .hf import (
     GenerationStats,
     chat_template_digest,
     eos_token_id,
-    model_source,
     hub_fingerprint,
+    model_source,
     prompt_ids,
     use_chat_template,
 )

@@ -7,10 +7,10 @@ import csv
 import io
 from pathlib import Path
 
-from .._atomic import read_text
-from ..distance import DistanceMatrix, dna_distances, read_distance_matrix
-from ..dna import read_dna
+from ..data import DistanceMatrix, dna_distances
 from ..errors import PhyloLLMError
+from ..io import read_distance_matrix, read_dna
+from ..util import read_text
 
 METRICS = ("euclidean", "cosine", "correlation")
 _DISTANCE_SUFFIXES = {".phy", ".phylip", ".dist"}

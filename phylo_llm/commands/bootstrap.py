@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from .._atomic import check_output_path
-from ..bootstrap import bootstrap, read_contributions
-from ..newick import write_newick, write_nexus
+from ..analysis import bootstrap
+from ..io import read_contributions, write_newick, write_nexus
+from ..util import check_output_path
 from ._common import METRICS
 
 

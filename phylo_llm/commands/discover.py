@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .._atomic import atomic_open, atomic_write_text
+from ..analysis import discover_relationships, discoveries_markdown
 from ..atlas import load_atlas
-from ..discover import discover_relationships, discoveries_markdown
-from ..distance import dna_distances
+from ..data import dna_distances, read_meta
 from ..errors import PhyloLLMError
-from ..meta import read_meta
+from ..util import atomic_open, atomic_write_text
 from ._common import add_input_args, load_distances
-
 
 ATLAS_PREFIX = "atlas:"
 

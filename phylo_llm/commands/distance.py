@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from .._atomic import check_output_path
-from ..distance import check_precision, write_distance_matrix
+from ..data import check_precision
 from ..errors import PhyloLLMError
+from ..io import write_distance_matrix
+from ..util import check_output_path
 from ._common import add_input_args, load_distances
 
 

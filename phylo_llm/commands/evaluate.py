@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .._atomic import check_output_path, write_table
-from ..evaluate import evaluate_lineage
-from ..meta import read_meta
+from ..analysis import evaluate_lineage
+from ..data import read_meta
+from ..util import check_output_path, write_table
 from ._common import add_input_args, load_distances
 
 
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     inputs = {"INPUT": args.input, "--labels": args.labels}
     if args.plot is not None:
-        from ..plot._style import check_figure_path
+        from ..plot import check_figure_path
 
         check_figure_path(args.plot)  # fail before the work, not after
         check_output_path(args.plot, name="--plot", inputs=inputs)

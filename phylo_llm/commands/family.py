@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..family import fingerprint, group_families
+from ..analysis import fingerprint, group_families
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .._atomic import check_output_path
+from ..data import read_meta
 from ..errors import PhyloLLMError
-from ..meta import read_meta
-from ..newick import read_newick
-from ..plot._style import check_figure_path
+from ..io import read_newick
+from ..plot import check_figure_path
 from ..plot.tree import render_tree_ete3, save_tree
-from ..treeops import ladderize, root_midpoint
+from ..tree import ladderize, root_midpoint
+from ..util import check_output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:

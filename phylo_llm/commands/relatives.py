@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..meta import read_meta
-from ..relatives import nearest_relatives
+from ..analysis import nearest_relatives
+from ..data import read_meta
 from ._common import METRICS, load_distances
 
 

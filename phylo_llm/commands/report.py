@@ -7,11 +7,11 @@ import sys
 import time
 from pathlib import Path
 
-from .._atomic import check_output_dir
-from ..dna import read_dna
+from ..data import read_families, read_meta
 from ..errors import PhyloLLMError
-from ..meta import read_families, read_meta
+from ..io import read_dna
 from ..report import make_report
+from ..util import check_output_dir
 from ._common import METRICS
 
 

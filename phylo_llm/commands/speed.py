@@ -6,13 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from .._atomic import atomic_write_text, check_output_path, write_table
-from ..build import nj
+from ..analysis import family_speeds, speed_markdown
+from ..data import read_families, read_meta
 from ..errors import PhyloLLMError
-from ..meta import read_families, read_meta
-from ..newick import read_newick
-from ..speed import family_speeds, speed_markdown
-from ..tree import Tree
+from ..io import read_newick
+from ..tree import Tree, nj
+from ..util import atomic_write_text, check_output_path, write_table
 from ._common import add_input_args, load_distances
 
 TREE_SUFFIXES = (".nwk", ".newick", ".tre", ".tree", ".treefile")

@@ -6,12 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .._atomic import check_output_path
-from ..build import build_tree
-from ..distance import check_precision
+from ..data import check_precision
 from ..errors import PhyloLLMError
-from ..newick import to_newick, write_newick, write_nexus
-from ..treeops import ladderize, root_midpoint, root_outgroup
+from ..io import to_newick, write_newick, write_nexus
+from ..tree import build_tree, ladderize, root_midpoint, root_outgroup
+from ..util import check_output_path
 from ._common import add_input_args, input_kind, load_distances
 
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_open
 from ..errors import PhyloLLMError
+from ..util import atomic_open
 
 __all__ = [
     "FAMILY_PALETTE",

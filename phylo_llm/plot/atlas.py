@@ -15,9 +15,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from ..atlas import Atlas, Placement
-from ..build import nj
-from ..distance import pairwise_distances
-from ..treeops import ladderize, root_midpoint
+from ..data import pairwise_distances
+from ..tree import ladderize, nj, root_midpoint
 from ._style import check_figure_path, family_colors, save_figure
 from .tree import plot_tree
 

@@ -25,10 +25,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..distance import DistanceMatrix, Metric, dna_distances
-from ..dna import DnaSet, atomic_write_text
+from ..data import DistanceMatrix, DnaSet, Metric, dna_distances, format_release
 from ..errors import PhyloLLMError
-from ..meta import format_release
+from ..util import atomic_write_text
 from ._style import (
     OTHER,
     OTHER_COLOR,

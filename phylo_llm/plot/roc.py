@@ -1,12 +1,12 @@
-"""ROC figure for lineage detection (:func:`phylo_llm.evaluate.evaluate_lineage`)."""
+"""ROC figure for lineage detection (:func:`phylo_llm.analysis.evaluate_lineage`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from ..analysis import LineageEvaluation
 from ..errors import PhyloLLMError
-from ..evaluate import LineageEvaluation
 from ._style import FAMILY_PALETTE, legend_if_any, style
 
 __all__ = ["plot_roc"]
@@ -36,9 +36,9 @@ def plot_roc(
     --------
     >>> import matplotlib; matplotlib.use("Agg")
     >>> import pandas as pd
-    >>> from phylo_llm.distance import DistanceMatrix
-    >>> from phylo_llm.evaluate import evaluate_lineage
-    >>> from phylo_llm.meta import meta_frame
+    >>> from phylo_llm.data import DistanceMatrix
+    >>> from phylo_llm.analysis import evaluate_lineage
+    >>> from phylo_llm.data import meta_frame
     >>> meta = meta_frame(pd.DataFrame({"model": ["a", "a2", "b"], "family": ["A", "A", "B"],
     ...                                 "base_model": [None, "a", None]}))
     >>> dm = DistanceMatrix(("a", "a2", "b"), [[0, 1, 3], [1, 0, 2], [3, 2, 0]])

@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from .._atomic import atomic_path, write_table
 from ..errors import PhyloLLMError
 from ..tree import Tree
+from ..util import atomic_path, write_table
 from ._style import (
     ARCHITECTURE_MARKERS,
     OTHER,
@@ -147,7 +147,7 @@ def plot_tree(
     tree
         Any tree; tips should be named (unnamed tips draw without a label).
     meta
-        Metadata indexed by model id (:func:`phylo_llm.meta.read_meta`), used for ``family``,
+        Metadata indexed by model id (:func:`phylo_llm.data.read_meta`), used for ``family``,
         ``architecture`` and ``release_year``; tips without a row draw grey. ``None``: no colours.
     layout
         ``"rectangular"`` (a phylogram, root on the left) or ``"circular"``.
@@ -599,12 +599,13 @@ def render_tree_ete3(tree: Tree, path: str | Path, *, meta: pd.DataFrame | None 
         raise PhyloLLMError(f"layout must be one of {list(_LAYOUTS)}, got {layout!r}")
     try:
         import PyQt5  # noqa: F401
-        from ete3 import NodeStyle, Tree as EteTree, TreeStyle
+        from ete3 import NodeStyle, TreeStyle
+        from ete3 import Tree as EteTree
     except ImportError as exc:
         raise PhyloLLMError(
             f"ete3 rendering needs ete3 and PyQt5 ({exc}); install PyQt5 or use plot_tree (matplotlib)"
         ) from None
-    from ..newick import to_newick
+    from ..io import to_newick
 
     path = Path(path)
     et = EteTree(to_newick(tree), format=1, quoted_node_names=True)

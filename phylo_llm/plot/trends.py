@@ -1,6 +1,6 @@
 """Trend figures: architectures over time and DNA space, and per-family evolutionary speed.
 
-The numbers come from :mod:`phylo_llm.trends` and :mod:`phylo_llm.speed`; these functions only
+The numbers come from :mod:`phylo_llm.analysis` and :mod:`phylo_llm.analysis`; these functions only
 draw them, in the shared style. Each returns a matplotlib Figure (save it with
 :func:`phylo_llm.plot.save_figure`, format by suffix).
 """
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..analysis import SpeedResult
 from ..errors import PhyloLLMError
-from ..speed import SpeedResult
 from ._style import (
     ARCHITECTURE_COLORS,
     OTHER_COLOR,
@@ -47,7 +47,7 @@ def plot_architecture_timeline(by_year: pd.DataFrame, *, title: str | None = Non
     Parameters
     ----------
     by_year
-        :func:`phylo_llm.trends.architecture_by_year` output.
+        :func:`phylo_llm.analysis.architecture_by_year` output.
 
     Examples
     --------
@@ -115,7 +115,7 @@ def plot_centroid_drift(
     Parameters
     ----------
     cd
-        :func:`phylo_llm.trends.centroid_distances` output (needs ``release_year``).
+        :func:`phylo_llm.analysis.centroid_distances` output (needs ``release_year``).
     target
         Which centroid to measure against (a column ``to_<target>`` must exist), or ``"other"``:
         each model against the centroid of the architecture(s) it does not belong to.
@@ -173,7 +173,7 @@ def plot_tree_positions(
     Parameters
     ----------
     pos
-        :func:`phylo_llm.trends.tree_positions` output (needs ``release_year``; ``family`` optional).
+        :func:`phylo_llm.analysis.tree_positions` output (needs ``release_year``; ``family`` optional).
     """
     for c in ("position", "release_year", column):
         if c not in pos.columns:

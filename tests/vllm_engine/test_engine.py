@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from phylo_llm.errors import PhyloLLMError
 from extract.backends.hf import HFBackend
 from extract.backends.vllm import VLLMBackend
 from extract.probes import load_probes
 from extract.runner import generation_label, run_extraction
 from extract.store import ResponseLog, settings_id
+from phylo_llm.errors import PhyloLLMError
 
 TOKENS = 24
 PROBES = load_probes("random:8:0")

@@ -1,0 +1,288 @@
+"""Building an atlas from recorded answers of a real model population (the shared reference data).
+
+``phylo-llm build-atlas NAME`` runs :func:`build_atlas`, a table of contents of named steps:
+
+1. :func:`read_population` — the prompts and every model's answers to the first ``n_probes``;
+2. :func:`exclusions` — models whose answers are mostly empty get no DNA (the reason is kept);
+3. :func:`extract.atlas.population.embed_population` — every answer embedded once per distinct window,
+   cached and resumable (the long step: about 4 minutes per 1,200 answers on 2 CPU cores);
+4. :func:`extract.recipe.fit_reference` — label-free statistics of the kept population;
+5. ``whitened`` (v2) features = the atlas DNA: exact for ``paper``; for ``rand-zh`` a seeded
+   4,096-d Gaussian projection of them, to keep both atlases within 25 MB (docs/atlas.md);
+6. :func:`member_labels` — curated labels where the reference table has the model, else the
+   organisation from the id and a family guessed from the name (marked ``"name"``);
+7. the atlas NJ tree, and the confidence calibration from leave-one-out placements of its own
+   members (:func:`calibrate`);
+8. :func:`phylo_llm.atlas.write_atlas` into ``phylo_llm/atlas/bundled/<name>.npz``.
+
+The sources and their settings are in :data:`SOURCES`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import lzma
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from phylo_llm.atlas import (
+    ATLAS_DIR,
+    Atlas,
+    AtlasMember,
+    family_from_name,
+    family_votes,
+    fit_confidence,
+    write_atlas,
+)
+from phylo_llm.data import Provenance, pairwise_distances
+from phylo_llm.errors import PhyloLLMError
+from phylo_llm.io import to_newick
+from phylo_llm.tree import nj
+
+from ..embed import SentenceEmbedder
+from ..probes import ProbeSet
+from ..progress import ProgressCallback
+from ..projection import PROJECTION, project
+from ..recipe import WhitenedRecipe, fit_reference, stats_to_arrays
+from ..store import canonical_json
+from .population import embed_population
+
+__all__ = ["SOURCES", "AtlasSource", "build_atlas", "read_population", "exclusions", "member_labels",
+           "calibrate", "atlas_recipe", "API_MEMBERS"]
+
+
+@dataclass(frozen=True)
+class AtlasSource:
+    """Where an atlas's population comes from and how its answers were generated."""
+
+    folder: str
+    description: str
+    settings: Mapping[str, Any]
+    match: Mapping[str, Any]
+    n_probes: int
+    #: DNA dims: ``None`` = the exact whitened-v2 features (n_probes x 384), else a seeded
+    #: Gaussian projection to this many dims (to keep all atlases within the 25 MB budget).
+    dims: int | None = None
+    basis_k: int = 1  # the per-probe basis is not used by the atlas DNA; keep it small
+
+
+SOURCES: dict[str, AtlasSource] = {
+    "rand-zh": AtlasSource(
+        folder="llm-dna-rand-zh",
+        description="1,585 real LLMs answering random classical-Chinese texts (llm-dna 0.2 run)",
+        settings={"prompt": "raw (no chat template)", "decoding": "greedy (llm-dna 0.2 default)",
+                  "dtype": "bfloat16", "max_length": 1024, "engine": "vLLM where available",
+                  "source": "JerryLife/dna-web dna-out/rand (authors' run records)"},
+        match={"chat_template": False, "decoding": "greedy"},
+        n_probes=16,
+        dims=4096,
+    ),
+    "paper": AtlasSource(
+        folder="llm-dna-paper",
+        description="345 real LLMs answering SQuAD/CQA/HellaSwag/WinoGrande/ARC/MMLU questions (the ICLR 2026 paper's run)",
+        settings={"prompt": "as given", "decoding": "sampling", "temperature": 0.7, "top_p": 0.9,
+                  "max_length": 1024, "engine": "vLLM", "samples": 1,
+                  "source": "JerryLife/dna-web dna-out/squad_cqa_hs_wg_arc_mmlu"},
+        match={"decoding": "sampling", "temperature": 0.7, "top_p": 0.9},
+        n_probes=32,
+    ),
+}
+
+#: Members of rand-zh that answered through a chat API rather than raw prompts (issue 12 names
+#: them; the lowercase ``qwen/...`` and ``arcee-ai/trinity-mini`` ids are API routes of models
+#: that also appear under their Hugging Face spelling).
+API_MEMBERS = frozenset({
+    "qwen/qwen3-14b", "qwen/qwen2.5-coder-7b-instruct", "qwen/qwen3-coder-next",
+    "moonshotai/kimi-k2-thinking", "tencent/hunyuan-a13b-instruct", "arcee-ai/trinity-mini",
+})
+
+MAX_EMPTY = 0.5
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_population(folder: Path, n_probes: int) -> tuple[tuple[str, ...], list[str], list[list[str]]]:
+    """``(prompts, model ids, answers)`` of the first ``n_probes`` probes of a reference folder."""
+    prompts_path, responses_path = folder / "prompts.json", folder / "responses.jsonl.xz"
+    for p in (prompts_path, responses_path):
+        if not p.is_file():
+            raise PhyloLLMError(f"reference data file {str(p)!r} does not exist")
+    prompts = json.loads(prompts_path.read_text(encoding="utf-8"))
+    if not 1 <= n_probes <= len(prompts):
+        raise PhyloLLMError(f"n_probes must be in [1, {len(prompts)}], got {n_probes!r}")
+    models, answers = [], []
+    with lzma.open(responses_path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            doc = json.loads(line)
+            models.append(doc["model"])
+            answers.append(list(doc["responses"][:n_probes]))
+    return tuple(prompts[:n_probes]), models, answers
+
+
+def exclusions(models: Sequence[str], answers: Sequence[Sequence[str]], *, max_empty: float = MAX_EMPTY) -> dict[str, str]:
+    """``{model: reason}`` for models more than ``max_empty`` of whose answers are empty.
+
+    Examples
+    --------
+    >>> exclusions(["a", "b"], [["x", ""], ["", " "]])
+    {'b': '2 of 2 answers empty'}
+    """
+    out = {}
+    for m, r in zip(models, answers):
+        empty = sum(not a.strip() for a in r)
+        if empty > max_empty * len(r):
+            out[m] = f"{empty} of {len(r)} answers empty"
+    return out
+
+
+def _text(v: Any) -> str | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    s = str(v).strip()
+    return s or None
+
+
+def member_labels(models: Sequence[str], meta_path: Path | None) -> list[AtlasMember]:
+    """Labels per model: the curated table's row when present, else organisation + name family."""
+    table: dict[str, dict[str, str]] = {}
+    if meta_path is not None and meta_path.is_file():
+        import csv
+
+        with meta_path.open(encoding="utf-8", newline="") as fh:
+            table = {row["model"]: row for row in csv.DictReader(fh)}
+    out = []
+    for m in models:
+        org = m.split("/", 1)[0] if "/" in m else None
+        group = "chat-api" if m in API_MEMBERS else "raw"
+        row = table.get(m)
+        if row is not None:
+            params = _text(row.get("params_b"))
+            out.append(AtlasMember(
+                m, organisation=_text(row.get("organization")) or org, family=_text(row.get("family")),
+                family_source="curated" if _text(row.get("family")) else None,
+                base_model=_text(row.get("base_model")), relation=_text(row.get("relation")),
+                architecture=_text(row.get("architecture")), release=_text(row.get("release")),
+                params_b=float(params) if params else None, group=group,
+            ))
+        else:
+            fam = family_from_name(m)
+            out.append(AtlasMember(m, organisation=org, family=fam, family_source="name" if fam else None,
+                                   group=group))
+    return out
+
+
+def atlas_recipe(stats_meta: Mapping[str, Any], stats: Mapping[str, NDArray[np.floating]]) -> WhitenedRecipe:
+    """The recipe an atlas's DNA is made with (``whitened`` v2), rebuilt from the statistics it stores."""
+    from ..recipe import stats_from_arrays
+
+    return WhitenedRecipe(stats_from_arrays(stats_meta, stats), scope="probe")
+
+
+def atlas_vectors(recipe: WhitenedRecipe, emb: NDArray[np.floating], *, probe_set: str,
+                  projection: str | None, seed: int | None, dims: int) -> NDArray[np.float64]:
+    """DNA of models from their ``(n_models, n_probes, dim)`` embeddings, as an atlas makes it:
+    the recipe's features, exact (``projection="none"``) or projected (``"gaussian-jl"``)."""
+    feats = np.stack([recipe.features(e, probe_set=probe_set) for e in np.asarray(emb)])
+    if projection == "none":
+        return feats.reshape(len(feats), -1)
+    if projection != PROJECTION or seed is None:
+        raise PhyloLLMError(f"atlas projection must be 'none' or {PROJECTION!r} with a seed, got {projection!r}")
+    return project(feats, seed=seed, dims=dims)
+
+
+def _loo_neighbours(distances: NDArray[np.float64], k: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    d = np.array(distances, dtype=np.float64, copy=True)
+    np.fill_diagonal(d, np.inf)
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(d, order, axis=1)
+
+
+def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *, k: int = 10) -> dict[str, Any]:
+    """Confidence model from leave-one-out placements of the members that have a family.
+
+    Each such member is placed among the others; the family vote of its ``k`` nearest
+    (:func:`phylo_llm.atlas.family_votes`) is right or wrong; a logistic model of rightness on the
+    vote's share and margin is fitted (:func:`phylo_llm.atlas.fit_confidence`).
+    """
+    order, dist = _loo_neighbours(distances, k)
+    share, margin, right = [], [], []
+    for i, m in enumerate(members):
+        if m.family is None:
+            continue
+        fam, s, g = family_votes([members[j].family for j in order[i]], dist[i])
+        if fam is None:
+            continue
+        share.append(s)
+        margin.append(g)
+        right.append(fam == m.family)
+    coef = fit_confidence(share, margin, right)
+    return {"k": k, "coef": coef, "n": len(right), "loo_accuracy": float(np.mean(right)),
+            "note": "fitted on leave-one-out placements of the atlas's members (statistics not refitted)"}
+
+
+def build_atlas(
+    name: str,
+    *,
+    data_dir: str | Path,
+    n_probes: int | None = None,
+    out: str | Path | None = None,
+    embedder: Any = None,
+    cache_dir: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    threads: int | None = None,
+    basis_k: int | None = None,
+    meta_path: str | Path | None = None,
+) -> Atlas:
+    """Build the atlas ``name`` (a key of :data:`SOURCES`) from the reference data in ``data_dir``.
+
+    Returns the atlas, also written to ``out`` (default ``phylo_llm/atlas/bundled/<name>.npz``).
+    """
+    if name not in SOURCES:
+        raise PhyloLLMError(f"atlas name must be one of {sorted(SOURCES)}, got {name!r}")
+    src = SOURCES[name]
+    n = src.n_probes if n_probes is None else n_probes
+    folder = Path(data_dir) / src.folder
+    prompts, models, answers = read_population(folder, n)
+    excluded = exclusions(models, answers)
+    emb_model = embedder or SentenceEmbedder(batch_size=32, threads=threads)
+    emb = embed_population(emb_model, answers, cache_dir=cache_dir, progress=progress)
+    keep = [i for i, m in enumerate(models) if m not in excluded]
+    kept = [models[i] for i in keep]
+    stats = fit_reference(emb[keep], prompts=prompts, embedder=emb_model.id, name=f"atlas {name}",
+                          basis_k=src.basis_k if basis_k is None else basis_k)
+    recipe = WhitenedRecipe(stats, scope="probe")
+    probes = ProbeSet(prompts, name=name)
+    projection, seed = ("none", None) if src.dims is None else (PROJECTION, 0)
+    dims = src.dims or n * stats.dim
+    dna = atlas_vectors(recipe, emb[keep], probe_set=probes.id, projection=projection, seed=seed, dims=dims)
+    labels_file = Path(meta_path) if meta_path else Path(data_dir) / "llm-dna-paper" / "models_meta.csv"
+    members = member_labels(kept, labels_file)
+    dm = pairwise_distances(dna, kept)  # one matrix for the tree and the calibration
+    tree = nj(dm)
+    stats_meta, stats_arrays = stats_to_arrays(stats)
+    prov = Provenance(probe_set=probes.id, n_probes=len(probes), embedder=emb_model.id,
+                      generation=canonical_json(dict(src.match)), recipe=recipe.id,
+                      projection=projection, seed=seed, dims=int(dna.shape[1]))
+    atlas = Atlas(
+        name=name, description=src.description, prompts=prompts, settings=src.settings,
+        match=src.match, provenance=prov, members=tuple(members), dna=dna.astype(np.float32),
+        excluded=excluded, newick=to_newick(tree, precision=5), calibration=calibrate(members, dm.values),
+        stats=stats_arrays, stats_meta=stats_meta,
+        build={"source": src.folder, "responses_sha256": _sha256_file(folder / "responses.jsonl.xz"),
+               "n_recorded": len(models), "n_probes": n,
+               "command": f"phylo-llm build-atlas {name} --data {data_dir} --probes {n}"},
+    )
+    write_atlas(atlas, Path(out) if out is not None else ATLAS_DIR / f"{name}.npz")
+    return atlas

@@ -1,0 +1,226 @@
+"""``place``: run models on an atlas's probes with the atlas's settings and place their DNA in it.
+
+:func:`place_models` reads like its steps:
+
+1. :func:`atlas_pipeline` — the atlas, its probes, its recipe (rebuilt from the statistics it
+   stores, checked against its recorded id) and its embedder;
+2. per model, :func:`model_answers` — a backend made with the atlas's generation settings
+   (raw prompt and greedy decoding for ``rand-zh``), checked against them field by field, asked
+   through the resumable response cache; or recorded answers with declared settings;
+3. :func:`atlas_dna` — embeddings (cached) -> the atlas recipe's features = DNA, exactly as the
+   atlas members' DNA was made;
+4. :func:`phylo_llm.atlas.place` — nearest atlas models, inferred family, calibrated confidence;
+5. :func:`write_placement` — ``placement.json``, ``placement.md``, ``dna.json`` and one
+   neighbourhood figure per model.
+
+Generation length: the embedder reads only the first ``max_seq_length`` word pieces of an
+answer (256 for MiniLM), so answers are generated only as long as that window needs
+(:data:`WINDOW_TOKENS`; measured in docs/atlas.md), not to the population's 1,024 tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phylo_llm.atlas import Atlas, Placement, check_settings, load_atlas, place
+from phylo_llm.data import DnaSet, Provenance
+from phylo_llm.errors import PhyloLLMError
+from phylo_llm.io import write_dna
+from phylo_llm.util import atomic_write_text
+
+from ..backends import check_spec, resolve_backend
+from ..backends.recorded import RecordedBackend
+from ..embed import SentenceEmbedder, embed_texts
+from ..probes import ProbeSet
+from ..progress import ProgressCallback
+from ..recipe import WhitenedRecipe
+from ..runner import generation_label
+from ..store import collect_responses, default_cache_dir
+from .build import atlas_recipe, atlas_vectors
+
+__all__ = ["WINDOW_TOKENS", "AtlasPipeline", "atlas_pipeline", "model_answers", "atlas_dna",
+           "place_models", "write_placement"]
+
+#: New tokens generated per probe for placement: enough to fill MiniLM's 256-word-piece window.
+#: Measured on 1,500 recorded rand-zh answers (docs/atlas.md, "generation length"): the window of
+#: the first 512 tokens equals the full answer's for 94% of answers with SmolLM2's tokenizer
+#: (Chinese characters cost it ~1.7 tokens each) and 99% with Gemma-3's.
+WINDOW_TOKENS = 512
+
+
+@dataclass(frozen=True)
+class AtlasPipeline:
+    """What making DNA comparable with an atlas takes."""
+
+    atlas: Atlas
+    probes: ProbeSet
+    recipe: WhitenedRecipe
+    embedder: Any
+
+
+def atlas_pipeline(atlas: Atlas | str, *, embedder: Any = None, threads: int | None = None) -> AtlasPipeline:
+    """The atlas with its probes, recipe and embedder, each checked against the atlas provenance."""
+    a = load_atlas(atlas) if isinstance(atlas, (str, Path)) else atlas
+    probes = ProbeSet(a.prompts, name=a.name)
+    if probes.id != a.provenance.probe_set:
+        raise PhyloLLMError(f"atlas {a.name!r}: its prompts hash to {probes.id}, not {a.provenance.probe_set}")
+    recipe = atlas_recipe(a.stats_meta, a.stats)
+    if recipe.id != a.provenance.recipe:
+        raise PhyloLLMError(
+            f"atlas {a.name!r}: its statistics give recipe {recipe.id!r}, but its DNA was made with "
+            f"{a.provenance.recipe!r}; the file is inconsistent: rebuild it"
+        )
+    emb = embedder or SentenceEmbedder(batch_size=32, threads=threads)
+    if emb.id != a.provenance.embedder:
+        raise PhyloLLMError(
+            f"atlas {a.name!r} was made with embedder {a.provenance.embedder!r}, not {emb.id!r}"
+        )
+    return AtlasPipeline(a, probes, recipe, emb)
+
+
+def _backend_kwargs(atlas: Atlas, max_new_tokens: int | None, threads: int | None,
+                    batch_size: int | None) -> dict[str, Any]:
+    kw: dict[str, Any] = {"max_new_tokens": max_new_tokens or WINDOW_TOKENS, "threads": threads,
+                          "batch_size": batch_size}
+    if "chat_template" in atlas.match:
+        kw["chat_template"] = atlas.match["chat_template"]
+    if atlas.match.get("decoding") == "sampling":
+        kw["temperature"] = atlas.match["temperature"]
+        kw["top_p"] = atlas.match["top_p"]
+    return kw
+
+
+def model_answers(
+    pipe: AtlasPipeline,
+    model: str | RecordedBackend,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    max_new_tokens: int | None = None,
+    threads: int | None = None,
+    batch_size: int | None = None,
+    cache_dir: Path,
+    progress: ProgressCallback | None = None,
+) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """``(model id, answers, generation settings)`` of one model on the atlas probes.
+
+    A model spec is run with the atlas's settings; recorded answers (``RecordedBackend``) must
+    come with ``settings`` that match the atlas's (the caller declares them).
+    """
+    atlas = pipe.atlas
+    if isinstance(model, RecordedBackend):
+        declared = dict(settings or {})
+        check_settings(atlas, declared, what=f"recorded model {model.model_id!r}")
+        return model.model_id, tuple(model.generate(list(pipe.probes.prompts))), declared
+    check_spec(model)
+    if model.startswith("openai:"):
+        # A chat API answers through its own chat template: never the raw-prompt population.
+        check_settings(atlas, {"chat_template": True, "decoding": "greedy", "temperature": 0},
+                       what=f"model {model!r} (an OpenAI-compatible chat API)")
+    backend = resolve_backend(model, **{k: v for k, v in _backend_kwargs(atlas, max_new_tokens, threads, batch_size).items() if v is not None})
+    gen = dict(backend.settings())
+    check_settings(atlas, gen, what=f"model {backend.model_id!r}")
+    res = collect_responses(backend, pipe.probes, cache_dir=cache_dir, chunk_size=len(pipe.probes),
+                            progress=progress)
+    return backend.model_id, res.texts, gen
+
+
+def atlas_dna(pipe: AtlasPipeline, answers: Sequence[str], *, cache_dir: Path, label: str = "",
+              progress: ProgressCallback | None = None) -> np.ndarray:
+    """The DNA of one model's answers, made exactly as the atlas members' was."""
+    emb = embed_texts(pipe.embedder, list(answers), cache_dir=cache_dir, label=label, progress=progress)
+    prov = pipe.atlas.provenance
+    return atlas_vectors(pipe.recipe, emb[None], probe_set=pipe.probes.id, projection=prov.projection,
+                         seed=prov.seed, dims=int(prov.dims or 0))[0]
+
+
+def place_models(
+    models: Sequence[str | RecordedBackend],
+    *,
+    atlas: Atlas | str,
+    out_dir: str | Path | None = None,
+    k: int = 10,
+    settings: Mapping[str, Any] | None = None,
+    max_new_tokens: int | None = None,
+    threads: int | None = None,
+    batch_size: int | None = None,
+    cache_dir: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+    figures: bool = True,
+    embedder: Any = None,
+) -> tuple[DnaSet, tuple[Placement, ...]]:
+    """Place ``models`` (specs, or recorded answers with declared ``settings``) in ``atlas``."""
+    if not models:
+        raise PhyloLLMError("give at least one model to place")
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    pipe = atlas_pipeline(atlas, embedder=embedder, threads=threads)
+    labels, vectors, gens = [], [], []
+    for m in models:
+        mid, answers, gen = model_answers(pipe, m, settings=settings, max_new_tokens=max_new_tokens,
+                                          threads=threads, batch_size=batch_size, cache_dir=cache,
+                                          progress=progress)
+        if mid in labels:
+            raise PhyloLLMError(f"model {mid!r} is given twice")
+        labels.append(mid)
+        vectors.append(atlas_dna(pipe, answers, cache_dir=cache, label=mid, progress=progress))
+        gens.append(generation_label(gen))
+    prov = Provenance(**{**pipe.atlas.provenance.to_dict(), "generation": gens[0]})
+    if len(set(gens)) > 1:
+        # One DNA set holds one generation label; each model's settings were checked already.
+        prov = Provenance(**{**prov.to_dict(), "generation": json.dumps(dict(pipe.atlas.match), sort_keys=True, separators=(",", ":"))})
+    dna = DnaSet(tuple(labels), np.stack(vectors), prov)
+    placements = place(pipe.atlas, dna, k=k)
+    if out_dir is not None:
+        write_placement(pipe.atlas, dna, placements, out_dir, figures=figures)
+    return dna, placements
+
+
+def _markdown(atlas: Atlas, placements: Sequence[Placement]) -> str:
+    lines = [f"# Placement in atlas `{atlas.name}`", "",
+             f"{atlas.description}; {len(atlas)} models, {len(atlas.prompts)} probes, "
+             f"embedder `{atlas.provenance.embedder}`, recipe `{atlas.provenance.recipe}`.", ""]
+    for p in placements:
+        verdict = (f"**{p.family}** (confidence {p.confidence:.2f})" if p.sure
+                   else f"unsure (best guess {p.family!r}, confidence {p.confidence:.2f})")
+        lines += [f"## {p.model}", "", f"Family: {verdict}.", ""]
+        if p.parent_candidates:
+            lines += ["Nearest models of that family (the likely parent is among them): "
+                      + ", ".join(f"`{c}`" for c in p.parent_candidates) + ".", ""]
+        lines += ["| rank | atlas model | distance | family | relation | parent |", "|---|---|---|---|---|---|"]
+        for n in p.neighbours:
+            fam = n.family or ""
+            if n.family_source == "name":
+                fam += " (from name)"
+            lines.append(f"| {n.rank} | `{n.model}` | {n.distance:.4f} | {fam} | {n.relation or ''} | {n.base_model or ''} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_placement(atlas: Atlas, dna: DnaSet, placements: Sequence[Placement], out_dir: str | Path,
+                    *, figures: bool = True) -> Path:
+    """Write ``placement.json``, ``placement.md``, ``dna.json`` and neighbourhood figures."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"atlas": {"name": atlas.name, "sha256": atlas.sha, "models": len(atlas)},
+           "placements": [asdict(p) for p in placements]}
+    atomic_write_text(out / "placement.json", json.dumps(doc, indent=2, default=str) + "\n")
+    atomic_write_text(out / "placement.md", _markdown(atlas, placements))
+    write_dna(dna, out / "dna.json")
+    if figures:
+        from phylo_llm.plot.atlas import save_placement
+
+        for p in placements:
+            save_placement(atlas, p, dna.vector(p.model), out / f"{_file_stem(p.model)}-neighbourhood.png")
+    return out
+
+
+def _file_stem(model: str) -> str:
+    from ..store import safe_name
+
+    return safe_name(model)
+

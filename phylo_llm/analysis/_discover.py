@@ -1,0 +1,453 @@
+"""Discover undocumented relationships: model pairs the DNA calls related that the labels do not link.
+
+A *candidate* is a pair of models the label table does not link: neither is a documented parent
+of the other (``base_model``) and they are not of the same ``family`` (a model without a family
+label, or without a metadata row, links to nothing). Optionally pairs of the same
+``organization`` are left out too. Every candidate gets a p-value, and the Benjamini–Hochberg
+procedure over *all* candidates turns them into q-values.
+
+Score (exact definition)
+------------------------
+For each model ``i``, its *reference* distances are those to the models the labels say are
+unrelated to it: models with a family label different from ``i``'s and no documented parent link
+with ``i``. (For a model without a family label: every model without such a link.) From them, a
+robust centre and spread: ``m_i = median``, ``s_i = 1.4826 * MAD``. The pair ``(a, b)`` then has
+one z-score per side, ``z_a = (d(a, b) - m_a) / s_a`` and ``z_b = (d(a, b) - m_b) / s_b``, and
+
+    p(a, b) = max(Phi(z_a), Phi(z_b))
+
+(``Phi`` the standard normal CDF): the chance that an unrelated partner would sit at least this
+close to ``a`` *and* to ``b``, were each model's distances to unrelated models normal with the
+model's median and MAD spread. Taking the larger of the two makes the p-value robust to *hubs*:
+a model close to everyone has a small ``m_i``, so its pairs are unremarkable on its own side and
+cannot flood the list. Each side alone is a p-value under its normal model, so the maximum is one
+too (conservative). A side with fewer than ``min_reference`` reference distances, or no spread,
+is not used; a pair with no usable side is not a candidate.
+
+Why not the plain empirical p-value (the fraction of reference distances below ``d``): with
+``r`` references per model it cannot go below ``1 / (r + 1)``, while Benjamini–Hochberg over
+``M`` candidates needs about ``alpha / M`` for the first call (``M`` = 45,000 for 300 models), so
+it could never make a call. The empirical quantiles are still reported per side as evidence
+(``quantile_a``, ``quantile_b``), together with each model's nearest-neighbour rank of the other
+(``rank_a`` = rank of ``b`` among ``a``'s neighbours, 1 = nearest; both 1 = mutual nearest
+neighbours). The normal model is a stated assumption: ``benchmarks/bench_discover.py`` checks the
+realised false-discovery rate on held-out documented links.
+
+Ranking: by p-value, ties (p-values that underflow, or identical sides) by the larger of the two
+neighbour ranks, then distance, then ids. Orientation: ``a`` is the earlier-released model (a
+parent does not postdate its child); when the release dates are equal or missing the pair is
+left unoriented and the result says why.
+
+References
+----------
+Benjamini, Y. & Hochberg, Y. (1995). Controlling the false discovery rate: a practical and
+powerful approach to multiple testing. J. R. Stat. Soc. B 57, 289–300.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from ..data import (  # noqa: F401  (pairwise_distances: examples)
+    DistanceMatrix,
+    format_release,
+    join_meta,
+    pairwise_distances,
+    require_columns,
+)
+from ..errors import PhyloLLMError
+from ._evaluate import lineage_pairs
+
+__all__ = ["Discoveries", "discover_relationships", "benjamini_hochberg", "discoveries_markdown"]
+
+_MAD_TO_SD = 1.4826
+
+
+@dataclass(frozen=True)
+class Discoveries:
+    """Candidate pairs of :func:`discover_relationships`, best first (all arrays read-only).
+
+    Attributes
+    ----------
+    labels
+        Models, in the distance matrix's order; ``a``/``b`` index into it.
+    family, organization
+        Per model (``None`` where unlabelled).
+    release_year
+        Per model, decimal year (``nan`` where unknown).
+    a, b
+        The pair; ``a`` is the earlier release wherever both dates are known and differ.
+    distance
+        DNA distance of the pair.
+    z_a, z_b
+        Robust z-score of the distance among ``a``'s (``b``'s) reference distances (``nan`` where
+        that side is unusable).
+    quantile_a, quantile_b
+        Empirical fraction of ``a``'s (``b``'s) reference distances ``<=`` the pair's distance,
+        the pair itself left out (``nan`` where that side is unusable).
+    rank_a, rank_b
+        Rank of ``b`` among ``a``'s nearest neighbours (1 = nearest) and of ``a`` among ``b``'s.
+    p_value, q_value
+        See the module docstring; ``q_value`` is the Benjamini–Hochberg adjusted p-value over all
+        candidates.
+    oriented
+        ``True`` where release dates order the pair.
+    n_reference
+        Per model, how many reference distances its side uses (0 = side unusable).
+    n_labelled, n_parent_links
+        Models with a family label; documented parent links among the models.
+    skip_same_organization
+        Whether same-organisation pairs were left out of the candidates.
+    """
+
+    labels: tuple[str, ...]
+    family: tuple[str | None, ...] = field(repr=False)
+    organization: tuple[str | None, ...] = field(repr=False)
+    release_year: NDArray[np.float64] = field(repr=False)
+    a: NDArray[np.intp] = field(repr=False)
+    b: NDArray[np.intp] = field(repr=False)
+    distance: NDArray[np.float64] = field(repr=False)
+    z_a: NDArray[np.float64] = field(repr=False)
+    z_b: NDArray[np.float64] = field(repr=False)
+    quantile_a: NDArray[np.float64] = field(repr=False)
+    quantile_b: NDArray[np.float64] = field(repr=False)
+    rank_a: NDArray[np.intp] = field(repr=False)
+    rank_b: NDArray[np.intp] = field(repr=False)
+    p_value: NDArray[np.float64] = field(repr=False)
+    q_value: NDArray[np.float64] = field(repr=False)
+    oriented: NDArray[np.bool_] = field(repr=False)
+    n_reference: NDArray[np.intp] = field(repr=False)
+    n_labelled: int = 0
+    n_parent_links: int = 0
+    skip_same_organization: bool = False
+
+    def __len__(self) -> int:
+        return int(self.a.size)
+
+    def n_significant(self, alpha: float = 0.1) -> int:
+        """How many candidates have ``q_value <= alpha``."""
+        _check_alpha(alpha)
+        return int(np.count_nonzero(self.q_value <= alpha))
+
+    def orientation(self, k: int) -> str:
+        """Why candidate ``k`` is or is not oriented (``"by release date"``, ...)."""
+        i, j = int(self.a[k]), int(self.b[k])
+        ya, yb = self.release_year[i], self.release_year[j]
+        missing = [self.labels[x] for x, y in ((i, ya), (j, yb)) if not np.isfinite(y)]
+        if missing:
+            return "unoriented: release date missing for " + " and ".join(missing)
+        if not self.oriented[k]:
+            return "unoriented: same release date"
+        return "by release date"
+
+    def to_frame(self, top: int | None = None) -> pd.DataFrame:
+        """One row per candidate (the first ``top``), with the evidence; ``rank`` 1 is the best."""
+        n = len(self) if top is None else min(int(top), len(self))
+        a, b = self.a[:n], self.b[:n]
+        lab = np.array(self.labels, dtype=object)
+        fam = np.array(self.family, dtype=object)
+        org = np.array(self.organization, dtype=object)
+        rel = [format_release(y) for y in self.release_year]
+        rel_arr = np.array(rel, dtype=object)
+        return pd.DataFrame({
+            "rank": np.arange(1, n + 1),
+            "model_a": lab[a], "model_b": lab[b],
+            "orientation": [self.orientation(k) for k in range(n)],
+            "distance": self.distance[:n],
+            "rank_a": self.rank_a[:n], "rank_b": self.rank_b[:n],
+            "mutual_nearest": (self.rank_a[:n] == 1) & (self.rank_b[:n] == 1),
+            "z_a": self.z_a[:n], "z_b": self.z_b[:n],
+            "quantile_a": self.quantile_a[:n], "quantile_b": self.quantile_b[:n],
+            "p_value": self.p_value[:n], "q_value": self.q_value[:n],
+            "family_a": fam[a], "family_b": fam[b],
+            "organization_a": org[a], "organization_b": org[b],
+            "release_a": rel_arr[a], "release_b": rel_arr[b],
+        })
+
+
+def _check_alpha(alpha: float) -> None:
+    if not isinstance(alpha, (int, float, np.floating)) or not 0.0 < float(alpha) < 1.0:
+        raise PhyloLLMError(f"alpha must be in (0, 1), got {alpha!r}")
+
+
+def benjamini_hochberg(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Benjamini–Hochberg adjusted p-values (q-values) of ``p``, in the same order.
+
+    ``q_k = min_{j >= k} p_(j) * m / j`` over the sorted p-values, capped at 1: calling every
+    pair with ``q <= alpha`` controls the false-discovery rate at ``alpha`` (independent or
+    positively dependent tests).
+
+    Examples
+    --------
+    >>> benjamini_hochberg(np.array([0.01, 0.04, 0.03, 0.5])).round(3).tolist()
+    [0.04, 0.053, 0.053, 0.5]
+    """
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 1 or not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise PhyloLLMError("p must be a 1-D array of p-values in [0, 1]")
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    q_sorted = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    q = np.empty(m)
+    q[order] = q_sorted
+    return q
+
+
+def _text(values: pd.Series) -> NDArray[np.object_]:
+    """Strings with missing/empty values as ``""``."""
+    out = values.astype("string").fillna("").str.strip()
+    return out.to_numpy(dtype=object)
+
+
+def _labelled_rows(dm: DistanceMatrix, meta: pd.DataFrame) -> pd.DataFrame:
+    if len(dm) < 3:
+        raise PhyloLLMError(f"discovery needs at least 3 models in the DNA set, got {len(dm)}")
+    if not isinstance(meta, pd.DataFrame):
+        raise PhyloLLMError(f"meta must be a pandas DataFrame from read_meta, got {type(meta).__name__}")
+    require_columns(meta, ["family"], purpose="discovery")
+    rows = join_meta(dm.labels, meta, allow_extra=True, allow_missing=True)
+    matched = int(np.count_nonzero(rows.index.isin(meta.index)))
+    if matched == 0:
+        raise PhyloLLMError(
+            f"the labels match none of the {len(dm)} DNA model ids (labels hold {len(meta)} models, "
+            f"e.g. {list(meta.index[:3])}; DNA ids e.g. {list(dm.labels[:3])})"
+        )
+    fam = _text(rows["family"])
+    if not (fam != "").any():
+        raise PhyloLLMError(
+            f"all {len(dm)} models are unlabelled: none of the {matched} matched metadata rows has a family"
+        )
+    if len(set(fam[fam != ""])) < 2:
+        raise PhyloLLMError(
+            f"discovery needs at least two families among the labelled models (the unrelated pairs are "
+            f"its reference), got only {sorted(set(fam[fam != '']))}"
+        )
+    return rows
+
+
+def _parent_links(dm: DistanceMatrix, meta: pd.DataFrame, rows: pd.DataFrame) -> NDArray[np.bool_]:
+    """Symmetric boolean matrix of documented parent links among the models."""
+    n = len(dm)
+    links = np.zeros((n, n), dtype=bool)
+    if "base_model" not in meta.columns:
+        return links
+    matched = [lab for lab in dm.labels if lab in meta.index]
+    pairs = lineage_pairs(matched, meta)
+    pos = np.array([dm.index(lab) for lab in matched], dtype=np.intp)
+    c, p = pos[pairs.child], pos[pairs.parent]
+    links[c, p] = True
+    links[p, c] = True
+    return links
+
+
+def _empirical_quantiles(d: NDArray[np.float64], ref: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """``Q[i, j]`` = share of ``i``'s reference distances ``<= d[i, j]``, ``j`` itself left out."""
+    n = d.shape[0]
+    q = np.full((n, n), np.nan)
+    counts = ref.sum(axis=1)
+    for i in range(n):  # one sorted search per row: O(n^2 log n), no loop over cells
+        r = np.sort(d[i, ref[i]])
+        if r.size < 2:
+            continue
+        le = np.searchsorted(r, d[i], side="right") - ref[i]  # a reference j counts itself once
+        q[i] = le / (counts[i] - ref[i])
+    return q
+
+
+def discover_relationships(
+    dm: DistanceMatrix,
+    meta: pd.DataFrame,
+    *,
+    skip_same_organization: bool = False,
+    min_reference: int = 10,
+) -> Discoveries:
+    """Rank the pairs the labels do not link by how related their DNA says they are.
+
+    See the module docstring for the exact score. Models without a metadata row are kept as
+    unlabelled (they are where undocumented relatives are likeliest).
+
+    Parameters
+    ----------
+    dm
+        Distances between models.
+    meta
+        Label table (:func:`phylo_llm.data.read_meta`): ``family`` required; ``base_model``
+        (documented parents), ``organization`` and ``release`` used when present.
+    skip_same_organization
+        Also leave out pairs from the same ``organization`` (needs that column).
+    min_reference
+        Fewest reference distances for a model's side of the score to be used (``>= 2``).
+
+    Raises
+    ------
+    PhyloLLMError
+        Fewer than 3 models; labels that match no model id; no model with a family; fewer than
+        two families; no candidate pair.
+
+    Examples
+    --------
+    >>> from phylo_llm.data import meta_frame
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(40, 16)) * 3
+    >>> x[1] = x[0] + rng.normal(size=16) * 0.1          # m1 is a close copy of m0 ...
+    >>> labels = tuple(f"m{i}" for i in range(40))
+    >>> meta = meta_frame(pd.DataFrame({"model": labels, "family": [f"f{i % 20}" for i in range(40)]}))
+    >>> res = discover_relationships(pairwise_distances(x, labels), meta)  # ... in another family
+    >>> res.to_frame(top=1)[["model_a", "model_b", "rank_a", "rank_b"]].values.tolist()
+    [['m0', 'm1', 1, 1]]
+    >>> bool(res.q_value[0] < 0.05)
+    True
+    """
+    if not isinstance(min_reference, (int, np.integer)) or isinstance(min_reference, bool) or min_reference < 2:
+        raise PhyloLLMError(f"min_reference must be an integer >= 2, got {min_reference!r}")
+    rows = _labelled_rows(dm, meta)
+    n = len(dm)
+    d = np.asarray(dm.values, dtype=np.float64)
+    fam = _text(rows["family"])
+    known = fam != ""
+    links = _parent_links(dm, meta, rows)
+    eye = np.eye(n, dtype=bool)
+    fam_code = pd.factorize(fam)[0]  # integer codes: n^2 comparisons of ints, not of str objects
+    same_family = known[:, None] & known[None, :] & (fam_code[:, None] == fam_code[None, :])
+
+    # Reference of i: models the labels call unrelated to i (for an unlabelled i: all unlinked).
+    ref = ~links & ~eye & np.where(known[:, None], known[None, :] & ~same_family, True)
+    masked = np.where(ref, d, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: those sides are unused below
+        centre = np.nanmedian(masked, axis=1)
+        spread = _MAD_TO_SD * np.nanmedian(np.abs(masked - centre[:, None]), axis=1)
+    n_ref = ref.sum(axis=1)
+    usable = (n_ref >= min_reference) & (spread > 0)
+    n_ref = np.where(usable, n_ref, 0)
+
+    cand = ~links & ~same_family & ~eye & (usable[:, None] | usable[None, :])
+    if skip_same_organization:
+        require_columns(meta, ["organization"], purpose="skip_same_organization")
+        org_ = _text(rows["organization"])
+        org_code = np.where(org_ != "", pd.factorize(org_)[0], -1)
+        cand &= (org_code[:, None] != org_code[None, :]) | (org_code[:, None] < 0)
+    cand = np.triu(cand, k=1)
+    ia, ib = np.nonzero(cand)
+    if ia.size == 0:
+        raise PhyloLLMError(
+            f"no candidate pair among the {n} models: every pair is linked by the labels, or no model "
+            f"has {min_reference} (min_reference) unrelated models to compare with"
+        )
+
+    from scipy.stats import norm, rankdata
+
+    dist = d[ia, ib]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        za = np.where(usable[ia], (dist - centre[ia]) / spread[ia], np.nan)
+        zb = np.where(usable[ib], (dist - centre[ib]) / spread[ib], np.nan)
+    p = np.fmax(norm.cdf(za), norm.cdf(zb))  # fmax: a NaN side yields the other side
+    quant = _empirical_quantiles(d, ref)
+    qa = np.where(usable[ia], quant[ia, ib], np.nan)
+    qb = np.where(usable[ib], quant[ib, ia], np.nan)
+    nn = rankdata(np.where(eye, np.inf, d), method="min", axis=1).astype(np.intp)
+    ra, rb = nn[ia, ib], nn[ib, ia]
+
+    year = np.full(n, np.nan)
+    if "release_year" in rows:
+        year = pd.to_numeric(rows["release_year"], errors="coerce").to_numpy(dtype=float)
+    swap = year[ib] < year[ia]  # False where either is NaN
+    oriented = np.isfinite(year[ia]) & np.isfinite(year[ib]) & (year[ia] != year[ib])
+    ia, ib = np.where(swap, ib, ia), np.where(swap, ia, ib)
+    za, zb = np.where(swap, zb, za), np.where(swap, za, zb)
+    qa, qb = np.where(swap, qb, qa), np.where(swap, qa, qb)
+    ra, rb = np.where(swap, rb, ra), np.where(swap, ra, rb)
+
+    by_id = np.argsort(np.argsort(np.array(dm.labels, dtype=object)))  # each id's position in sorted order
+    order = np.lexsort((by_id[ib], by_id[ia], dist, np.maximum(ra, rb), p))
+    q = benjamini_hochberg(p)
+
+    def ro(x: NDArray) -> NDArray:
+        x = np.ascontiguousarray(x[order] if x.shape[0] == ia.size else x)
+        x.flags.writeable = False
+        return x
+
+    org = _text(rows["organization"]) if "organization" in rows else np.full(n, "", dtype=object)
+    year_ro = year.copy()
+    year_ro.flags.writeable = False
+    nref_ro = np.asarray(n_ref, dtype=np.intp)
+    nref_ro.flags.writeable = False
+    return Discoveries(
+        labels=dm.labels,
+        family=tuple(f or None for f in fam),
+        organization=tuple(o or None for o in org),
+        release_year=year_ro,
+        a=ro(ia.astype(np.intp)), b=ro(ib.astype(np.intp)),
+        distance=ro(dist), z_a=ro(za), z_b=ro(zb), quantile_a=ro(qa), quantile_b=ro(qb),
+        rank_a=ro(ra), rank_b=ro(rb), p_value=ro(p), q_value=ro(q), oriented=ro(oriented),
+        n_reference=nref_ro, n_labelled=int(known.sum()), n_parent_links=int(np.triu(links).sum()),
+        skip_same_organization=bool(skip_same_organization),
+    )
+
+
+def _md(text: object) -> str:
+    return "–" if text is None or text == "" else str(text).replace("|", "\\|")
+
+
+def discoveries_markdown(
+    result: Discoveries, *, alpha: float = 0.1, top: int = 30, title: str = "Possible undocumented relatives"
+) -> str:
+    """A Markdown report: what the score means, the counts, then the ``top`` candidates.
+
+    Examples
+    --------
+    >>> from phylo_llm.data import meta_frame
+    >>> labels = tuple(f"m{i}" for i in range(30))
+    >>> x = np.random.default_rng(1).normal(size=(30, 8))
+    >>> meta = meta_frame(pd.DataFrame({"model": labels, "family": [f"f{i % 3}" for i in range(30)]}))
+    >>> md = discoveries_markdown(discover_relationships(pairwise_distances(x, labels), meta), top=3)
+    >>> md.splitlines()[0]
+    '# Possible undocumented relatives'
+    """
+    _check_alpha(alpha)
+    if not isinstance(top, (int, np.integer)) or isinstance(top, bool) or top < 0:
+        raise PhyloLLMError(f"top must be a non-negative integer, got {top!r}")
+    n = len(result.labels)
+    sig = result.n_significant(alpha)
+    skip = " or the same organisation" if result.skip_same_organization else ""
+    lines = [
+        f"# {title}",
+        "",
+        f"{n} models ({result.n_labelled} with a family label, {result.n_parent_links} documented parent "
+        f"links); {len(result)} candidate pairs (not parent/child, not the same family{skip}). "
+        f"**{sig} pair(s) at FDR {alpha:g}** (Benjamini–Hochberg q ≤ {alpha:g}).",
+        "",
+        "p = max over the two models of Φ(z), z = the pair's distance as a robust z-score (median, "
+        "1.4826·MAD) among that model's distances to models the labels call unrelated; a pair must be "
+        "unusually close for *both* models, so a hub cannot flood the list. ranks = where each model puts "
+        "the other among its nearest neighbours (1 = nearest). A → B: A released first (a parent does "
+        "not postdate its child); A — B: unoriented (dates equal or missing).",
+        "",
+    ]
+    shown = min(top, len(result))
+    if shown == 0:
+        return "\n".join(lines + ["No candidate pairs to show."]) + "\n"
+    if sig < shown:
+        lines += [f"Rows after #{sig} are not significant at this level; shown for inspection.", ""]
+    lines += [
+        "| # | pair | distance | ranks | families | organisations | released | q |",
+        "|---:|---|---:|---|---|---|---|---:|",
+    ]
+    df = result.to_frame(top=shown)
+    for r in df.itertuples(index=False):
+        arrow = "→" if r.orientation == "by release date" else "—"
+        lines.append(
+            f"| {r.rank} | {_md(r.model_a)} {arrow} {_md(r.model_b)} | {r.distance:.4g} | {r.rank_a}, {r.rank_b}"
+            f"{' (mutual)' if r.mutual_nearest else ''} | {_md(r.family_a)} / {_md(r.family_b)} | "
+            f"{_md(r.organization_a)} / {_md(r.organization_b)} | {r.release_a} / {r.release_b} | {r.q_value:.3g} |"
+        )
+    return "\n".join(lines) + "\n"
+

@@ -1,0 +1,36 @@
+"""Atlases: reference populations of real LLMs shipped with the package (``bundled/``), and
+placing a new model's DNA among them with a calibrated family answer.
+"""
+from ._atlas import (
+    ATLAS_DIR,
+    Atlas,
+    AtlasMember,
+    Neighbour,
+    Placement,
+    atlas_names,
+    check_settings,
+    family_from_name,
+    family_votes,
+    fit_confidence,
+    load_atlas,
+    place,
+    read_atlas,
+    write_atlas,
+)
+
+__all__ = [
+    "ATLAS_DIR",
+    "Atlas",
+    "AtlasMember",
+    "Neighbour",
+    "Placement",
+    "atlas_names",
+    "check_settings",
+    "family_from_name",
+    "family_votes",
+    "fit_confidence",
+    "load_atlas",
+    "place",
+    "read_atlas",
+    "write_atlas",
+]

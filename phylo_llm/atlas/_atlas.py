@@ -1,0 +1,618 @@
+"""Atlases: reference populations of real LLMs, shipped with the package, to place a new model in.
+
+An atlas holds the DNA of hundreds of real models made from their recorded answers to one probe
+set, with everything a new model's DNA must share to be comparable with it: the prompts, the
+generation settings of the population, the embedder, the recipe (with its frozen statistics) —
+together the atlas's :class:`~phylo_llm.Provenance` — plus the labels we have for its members,
+the reason each left-out model was left out, the atlas's NJ tree and a confidence calibration
+learned from its own labelled members. :func:`place` answers "where does this model come from?":
+its nearest atlas models, the family they point to and how sure that answer is.
+
+Files are ``.npz`` (arrays float16/float32, metadata as JSON), versioned and content-hashed;
+the bundled ones live in ``phylo_llm/atlas/bundled/`` and are built from the shared reference data by
+``phylo-llm build-atlas`` (see ``docs/atlas.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..data import DnaSet, Provenance
+from ..errors import PhyloLLMError, ProvenanceError
+from ..util import atomic_open
+
+__all__ = [
+    "Atlas",
+    "AtlasMember",
+    "Neighbour",
+    "Placement",
+    "ATLAS_DIR",
+    "atlas_names",
+    "load_atlas",
+    "read_atlas",
+    "write_atlas",
+    "place",
+    "family_from_name",
+    "check_settings",
+    "family_votes",
+    "fit_confidence",
+]
+
+#: Folder of the bundled atlases (``<name>.npz``).
+ATLAS_DIR = Path(__file__).resolve().parent / "bundled"
+
+_FORMAT = "phylo_llm.atlas"
+_VERSION = 1
+_LABEL_FIELDS = ("organisation", "family", "family_source", "base_model", "relation",
+                 "architecture", "release", "params_b", "group")
+
+
+def _ro(a: NDArray[Any], dtype: Any) -> NDArray[Any]:
+    arr = np.array(a, dtype=dtype, copy=True)
+    arr.flags.writeable = False
+    return arr
+
+
+# ---------------------------------------------------------------------------------------------
+# Family from a model id (a weak label, always marked as such)
+# ---------------------------------------------------------------------------------------------
+
+# Ordered: the first pattern that matches the repository name (after the organisation) wins.
+# Names follow the curated labels' vocabulary (models_meta.csv) where one exists.
+_NAME_FAMILIES: tuple[tuple[str, str], ...] = (
+    (r"smollm3", "smollm3"), (r"smollm2", "smollm2"), (r"smollm", "smollm"),
+    (r"gemma-?3n", "gemma-3n"), (r"gemma-?3", "gemma-3"), (r"gemma-?2", "gemma-2"),
+    (r"codegemma|gemma", "gemma"),
+    (r"qwen3", "qwen3"), (r"qwen2\.5|qwen2_5|qwq", "qwen2.5"), (r"qwen2", "qwen2"),
+    (r"qwen1\.5", "qwen1.5"), (r"qwen", "qwen"),
+    (r"tinyllama", "tinyllama"), (r"open[-_]?llama", "open-llama"), (r"codellama|code-llama", "llama-2"),
+    (r"llama-?3|llama3", "llama-3"), (r"llama-?2|llama2", "llama-2"), (r"llama", "llama"),
+    (r"mixtral", "mixtral"), (r"mistral-nemo", "mistral-nemo"), (r"mistral-small", "mistral-small-3"),
+    (r"mistral|zephyr|openhermes-2\.5", "mistral-7b"),
+    (r"phi-?4", "phi-4"), (r"phi-?3", "phi-3"), (r"phi-?2", "phi-2"), (r"phi-?1", "phi-1"),
+    (r"pythia", "pythia"), (r"gpt-?neox", "gpt-neox"), (r"gpt-?neo", "gpt-neo"), (r"gpt-?j", "gpt-j"),
+    (r"gpt-?oss", "gpt-oss"), (r"distilgpt2|gpt-?2", "gpt2"), (r"^opt-|[-_]opt-\d", "opt"),
+    (r"bloom", "bloom"), (r"falcon-?3|falcon3", "falcon3"), (r"falcon", "falcon"),
+    (r"^yi-|[-_]yi-", "yi"), (r"deepseek-coder", "deepseek-coder"), (r"deepseek-r1-distill-qwen", "qwen2.5"),
+    (r"deepseek-r1-distill-llama", "llama-3"), (r"deepseek", "deepseek"),
+    (r"olmoe", "olmoe"), (r"olmo-?2", "olmo-2"), (r"olmo", "olmo"), (r"granite", "granite"),
+    (r"minicpm", "minicpm"), (r"internlm", "internlm"), (r"baichuan", "baichuan"),
+    (r"chatglm|glm-?4", "glm"), (r"starcoder2", "starcoder2"), (r"starcoder", "starcoder"),
+    (r"exaone", "exaone"), (r"lfm2", "lfm2"), (r"solar", "solar"), (r"t5", "t5"),
+    (r"cerebras-gpt", "cerebras-gpt"), (r"stablelm", "stablelm"), (r"hunyuan", "hunyuan"),
+    (r"kimi|moonlight", "kimi"), (r"nemotron", "nemotron"), (r"aya|command-r", "cohere"),
+)
+_NAME_RE = tuple((re.compile(p), fam) for p, fam in _NAME_FAMILIES)
+
+
+def family_from_name(model_id: str) -> str | None:
+    """A family guessed from the model id's repository name, or ``None`` when nothing matches.
+
+    A weak label: fine-tunes usually keep their base's name, so it is right far more often than
+    not, but renamed merges and distillations fool it. Atlases mark it ``family_source="name"``.
+
+    Examples
+    --------
+    >>> family_from_name("unsloth/gemma-3-270m-it"), family_from_name("someone/my-model")
+    ('gemma-3', None)
+    """
+    name = model_id.rsplit("/", 1)[-1].lower()
+    for rx, fam in _NAME_RE:
+        if rx.search(name):
+            return fam
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The atlas value
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AtlasMember:
+    """Labels of one atlas model; ``None`` where unknown. ``family_source`` says where the family
+    comes from: ``"curated"`` (the reference labels) or ``"name"`` (:func:`family_from_name`)."""
+
+    model: str
+    organisation: str | None = None
+    family: str | None = None
+    family_source: str | None = None
+    base_model: str | None = None
+    relation: str | None = None
+    architecture: str | None = None
+    release: str | None = None
+    params_b: float | None = None
+    group: str | None = None
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        return tuple(p for p in (self.base_model or "").split("|") if p)
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """A reference population of model DNA with everything needed to compare a new model with it.
+
+    Attributes
+    ----------
+    name, description
+        Short name (``"rand-zh"``) and one line of what it is.
+    prompts
+        The probe prompts, in order.
+    settings
+        Generation settings of the population as recorded by its makers (for display).
+    match
+        The settings a new model's answers must share (e.g. ``{"chat_template": False,
+        "decoding": "greedy"}``); checked by :func:`check_settings`.
+    provenance
+        Provenance every placed DNA must equal (probe set, embedder, recipe, projection, dims).
+    members
+        One :class:`AtlasMember` per row of ``dna``.
+    dna
+        ``(n_models, dims)`` DNA, read-only float32 (stored as float16).
+    excluded
+        ``{model: reason}`` for recorded models left out.
+    newick
+        The atlas's NJ tree.
+    calibration
+        Coefficients of the family-confidence model (:func:`fit_confidence`) and its ``k``.
+    stats
+        The recipe's frozen statistics as arrays (used by ``extract`` to make a new model's DNA).
+    stats_meta
+        The statistics' metadata.
+    build
+        How the atlas was built (sources and their hashes, probe count, code version).
+    """
+
+    name: str
+    description: str
+    prompts: tuple[str, ...]
+    settings: Mapping[str, Any]
+    match: Mapping[str, Any]
+    provenance: Provenance
+    members: tuple[AtlasMember, ...]
+    dna: NDArray[np.float32] = field(repr=False)
+    excluded: Mapping[str, str] = field(repr=False)
+    newick: str = field(repr=False)
+    calibration: Mapping[str, Any] = field(repr=False)
+    stats: Mapping[str, NDArray[np.float32]] = field(repr=False)
+    stats_meta: Mapping[str, Any] = field(repr=False)
+    build: Mapping[str, Any] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        dna = _ro(self.dna, np.float32)
+        if dna.ndim != 2 or dna.shape[0] != len(self.members):
+            raise PhyloLLMError(
+                f"atlas {self.name!r}: dna must be (n_members={len(self.members)}, dims), got {dna.shape}"
+            )
+        if self.provenance.dims is not None and self.provenance.dims != dna.shape[1]:
+            raise PhyloLLMError(
+                f"atlas {self.name!r}: provenance.dims ({self.provenance.dims}) != dna width {dna.shape[1]}"
+            )
+        ids = [m.model for m in self.members]
+        if len(set(ids)) != len(ids):
+            raise PhyloLLMError(f"atlas {self.name!r}: member ids must be unique")
+        object.__setattr__(self, "dna", dna)
+        object.__setattr__(self, "prompts", tuple(self.prompts))
+        object.__setattr__(self, "members", tuple(self.members))
+        for name in ("settings", "match", "excluded", "calibration", "stats_meta", "build"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        object.__setattr__(
+            self, "stats", MappingProxyType({k: _ro(v, np.float32) for k, v in self.stats.items()})
+        )
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(m.model for m in self.members)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    @property
+    def sha(self) -> str:
+        """Content hash (hex) of the metadata and every array."""
+        h = hashlib.sha256(json.dumps(_meta(self), sort_keys=True).encode("utf-8"))
+        h.update(np.ascontiguousarray(self.dna, dtype="<f2").tobytes())
+        for k in sorted(self.stats):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(self.stats[k], dtype="<f4").tobytes())
+        return h.hexdigest()
+
+    def as_dna(self) -> DnaSet:
+        """The members' DNA as a :class:`~phylo_llm.DnaSet` (float64) with the atlas provenance."""
+        return DnaSet(self.models, self.dna.astype(np.float64), self.provenance)
+
+    def labels_frame(self) -> Any:
+        """The members' labels as a metadata table (:func:`phylo_llm.data.meta_frame`), with
+        ``organization`` for the organisation, as the analyses (discover, evaluate) expect."""
+        import pandas as pd
+
+        from ..data import meta_frame
+
+        rows = [{"model": m.model, "organization": m.organisation, "family": m.family,
+                 "family_source": m.family_source, "base_model": m.base_model, "relation": m.relation,
+                 "architecture": m.architecture, "release": m.release} for m in self.members]
+        return meta_frame(pd.DataFrame(rows), source=f"atlas {self.name}")
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, settings, label coverage and hash, as shown by ``phylo-llm atlas show``."""
+        fam = [m.family_source for m in self.members]
+        return {
+            "name": self.name,
+            "description": self.description,
+            "models": len(self),
+            "excluded": len(self.excluded),
+            "probes": len(self.prompts),
+            "dims": int(self.dna.shape[1]),
+            "embedder": self.provenance.embedder,
+            "recipe": self.provenance.recipe,
+            "settings": dict(self.settings),
+            "match": dict(self.match),
+            "labels": {
+                "family_curated": fam.count("curated"),
+                "family_from_name": fam.count("name"),
+                "no_family": fam.count(None),
+                "with_parent": sum(bool(m.parents) for m in self.members),
+                "with_release": sum(m.release is not None for m in self.members),
+            },
+            "groups": _counts(m.group for m in self.members),
+            "sha256": self.sha,
+            "build": dict(self.build),
+        }
+
+
+def _counts(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[str(v)] = out.get(str(v), 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _meta(atlas: Atlas) -> dict[str, Any]:
+    return {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "name": atlas.name,
+        "description": atlas.description,
+        "prompts": list(atlas.prompts),
+        "settings": dict(atlas.settings),
+        "match": dict(atlas.match),
+        "provenance": atlas.provenance.to_dict(),
+        "members": [{k: v for k, v in vars(m).items()} for m in atlas.members],
+        "excluded": dict(atlas.excluded),
+        "newick": atlas.newick,
+        "calibration": dict(atlas.calibration),
+        "stats_meta": dict(atlas.stats_meta),
+        "build": dict(atlas.build),
+    }
+
+
+def write_atlas(atlas: Atlas, path: str | Path) -> Path:
+    """Write ``atlas`` as ``.npz`` (DNA float16, statistics float32, metadata JSON), atomically."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise PhyloLLMError(f"atlas file must end in .npz, got {path.name!r}")
+    meta = _meta(atlas)
+    meta["sha256"] = atlas.sha
+    arrays = {f"stats__{k}": np.asarray(v, dtype=np.float32) for k, v in atlas.stats.items()}
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(
+            fh, meta=np.array(json.dumps(meta, sort_keys=True)), dna=atlas.dna.astype(np.float16), **arrays
+        )
+    return path
+
+
+def read_atlas(path: str | Path) -> Atlas:
+    """Read an atlas file written by :func:`write_atlas`; its content hash is checked."""
+    path = Path(path)
+    if not path.is_file():
+        raise PhyloLLMError(f"atlas file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            dna = z["dna"].astype(np.float32)
+            stats = {k.removeprefix("stats__"): z[k] for k in z.files if k.startswith("stats__")}
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise PhyloLLMError(f"{str(path)!r} is not a phylo_llm atlas file: {exc}") from None
+    if meta.get("format") != _FORMAT or meta.get("version") != _VERSION:
+        raise PhyloLLMError(
+            f"{str(path)!r} is not a phylo_llm atlas version {_VERSION} "
+            f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
+        )
+    atlas = Atlas(
+        name=meta["name"],
+        description=meta["description"],
+        prompts=tuple(meta["prompts"]),
+        settings=meta["settings"],
+        match=meta["match"],
+        provenance=Provenance(**meta["provenance"]),
+        members=tuple(AtlasMember(**m) for m in meta["members"]),
+        dna=dna,
+        excluded=meta["excluded"],
+        newick=meta["newick"],
+        calibration=meta["calibration"],
+        stats=stats,
+        stats_meta=meta["stats_meta"],
+        build=meta["build"],
+    )
+    if atlas.sha != meta.get("sha256"):
+        raise PhyloLLMError(
+            f"atlas {str(path)!r} fails its content check (sha256 {atlas.sha[:12]} != recorded "
+            f"{str(meta.get('sha256'))[:12]}): the file was modified; rebuild it with phylo-llm build-atlas"
+        )
+    return atlas
+
+
+def atlas_names() -> tuple[str, ...]:
+    """Names of the bundled atlases.
+
+    Examples
+    --------
+    >>> isinstance(atlas_names(), tuple)
+    True
+    """
+    return tuple(sorted(p.stem for p in ATLAS_DIR.glob("*.npz")))
+
+
+def load_atlas(name: str | Path) -> Atlas:
+    """A bundled atlas by name, or an atlas file by path."""
+    p = Path(name)
+    if p.suffix == ".npz" or p.is_file():
+        return read_atlas(p)
+    names = atlas_names()
+    if str(name) not in names:
+        raise PhyloLLMError(f"atlas must be one of {list(names)} or an atlas .npz file, got {str(name)!r}")
+    return read_atlas(ATLAS_DIR / f"{name}.npz")
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings and provenance checks
+# ---------------------------------------------------------------------------------------------
+
+
+def check_settings(atlas: Atlas, settings: Mapping[str, Any], *, what: str) -> None:
+    """Raise naming the field when ``settings`` (a backend's or a DNA's generation settings) differ
+    from the settings the atlas population was generated with (``atlas.match``).
+
+    Examples
+    --------
+    >>> a = _toy_atlas()
+    >>> check_settings(a, {"chat_template": True, "decoding": "greedy"}, what="model 'm'")
+    Traceback (most recent call last):
+    ...
+    phylo_llm.errors.ProvenanceError: model 'm' was generated with chat_template=True, but atlas 'toy' was generated with chat_template=False; its answers are not comparable
+    """
+    for key, want in atlas.match.items():
+        if key not in settings:
+            raise ProvenanceError(
+                f"{what} does not record {key!r}; atlas {atlas.name!r} needs {key}={want!r}"
+            )
+        if settings[key] != want:
+            raise ProvenanceError(
+                f"{what} was generated with {key}={settings[key]!r}, but atlas {atlas.name!r} was "
+                f"generated with {key}={want!r}; its answers are not comparable"
+            )
+
+
+def _check_dna(atlas: Atlas, dna: DnaSet) -> None:
+    prov = dna.provenance
+    for name in ("probe_set", "n_probes", "embedder", "recipe", "projection", "seed", "dims"):
+        a, b = getattr(atlas.provenance, name), getattr(prov, name)
+        if a != b:
+            raise ProvenanceError(
+                f"DNA provenance {name} is {b!r} but atlas {atlas.name!r} needs {a!r}; make the "
+                f"DNA with `phylo-llm place` (which uses the atlas's probes, settings and recipe)"
+            )
+    if prov.generation is None:
+        raise ProvenanceError("DNA provenance does not record its generation settings")
+    try:
+        settings = json.loads(prov.generation)
+    except json.JSONDecodeError:
+        raise ProvenanceError(
+            f"DNA provenance generation {prov.generation!r} is not a settings record"
+        ) from None
+    check_settings(atlas, settings, what="the DNA")
+
+
+# ---------------------------------------------------------------------------------------------
+# Placement
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """One atlas model near the placed model (``rank`` 1 = nearest)."""
+
+    rank: int
+    model: str
+    distance: float
+    family: str | None
+    family_source: str | None
+    relation: str | None
+    base_model: str | None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one model lands in an atlas.
+
+    Attributes
+    ----------
+    model
+        The placed model.
+    neighbours
+        The ``k`` nearest atlas models, nearest first.
+    family
+        The inferred family, or ``None`` when no neighbour has one.
+    confidence
+        Calibrated probability that ``family`` is right (learned on the atlas's own models).
+    sure
+        ``confidence >= threshold``; when ``False`` the answer is "unsure" (``family`` is the
+        best guess).
+    parent_candidates
+        The nearest atlas models of the inferred family (the likely parent is among them).
+    """
+
+    model: str
+    neighbours: tuple[Neighbour, ...]
+    family: str | None
+    confidence: float
+    sure: bool
+    parent_candidates: tuple[str, ...]
+    votes: Mapping[str, float] = field(repr=False, default_factory=dict)
+
+
+def family_votes(families: Sequence[str | None], distances: Sequence[float]) -> tuple[str | None, float, float]:
+    """Rank-weighted vote over neighbours' families: ``(winner, share, margin)``.
+
+    Neighbour ``j`` (1-based, nearest first) gives ``1/j`` to its family; ``share`` is the
+    winner's fraction of all votes, ``margin`` the relative distance gap
+    ``(d(nearest other family) - d(nearest of the winner)) / d(nearest of the winner)`` (0 when
+    no other family is present). Neighbours without a family do not vote.
+
+    Examples
+    --------
+    >>> fam, share, margin = family_votes(["a", "b", "a"], [1.0, 1.1, 1.2])
+    >>> fam, round(share, 3), round(margin, 3)
+    ('a', 0.727, 0.1)
+    """
+    votes: dict[str, float] = {}
+    first: dict[str, float] = {}
+    for j, (f, d) in enumerate(zip(families, distances), 1):
+        if f is None:
+            continue
+        votes[f] = votes.get(f, 0.0) + 1.0 / j
+        first.setdefault(f, float(d))
+    if not votes:
+        return None, 0.0, 0.0
+    win = max(votes, key=lambda f: (votes[f], -first[f]))
+    share = votes[win] / sum(votes.values())
+    others = [d for f, d in first.items() if f != win]
+    dw = first[win]
+    margin = (min(others) - dw) / dw if others and dw > 0 else 0.0
+    return win, float(share), float(margin)
+
+
+def _confidence(calibration: Mapping[str, Any], share: float, margin: float) -> float:
+    w = calibration.get("coef")
+    if not w:
+        return float(share)
+    z = float(np.clip(w[0] + w[1] * share + w[2] * margin, -50.0, 50.0))
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def fit_confidence(share: Sequence[float], margin: Sequence[float], correct: Sequence[bool], *,
+                   ridge: float = 1e-3) -> list[float]:
+    """Logistic calibration ``P(correct) = sigmoid(w0 + w1 share + w2 margin)`` by Newton steps.
+
+    Fitted on leave-one-out placements of an atlas's own labelled models (``extract`` does it at
+    build time); stored in :attr:`Atlas.calibration`.
+
+    Examples
+    --------
+    >>> w = fit_confidence([0.2, 0.4, 0.9, 1.0], [0.0, 0.01, 0.1, 0.2], [False, False, True, True])
+    >>> w[1] > 0
+    True
+    """
+    x = np.column_stack([np.ones(len(share)), np.asarray(share, float), np.asarray(margin, float)])
+    y = np.asarray(correct, dtype=float)
+    if x.shape[0] < 3 or y.min() == y.max():
+        raise PhyloLLMError(
+            f"confidence calibration needs at least 3 placements with both right and wrong "
+            f"answers, got {x.shape[0]} with {int(y.sum())} right"
+        )
+    w = np.zeros(3)
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -50.0, 50.0)))
+        g = x.T @ (p - y) + ridge * w
+        h = (x * (p * (1 - p))[:, None]).T @ x + ridge * np.eye(3)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return [float(v) for v in w]
+
+
+def place(
+    atlas: Atlas,
+    dna: DnaSet,
+    *,
+    k: int = 10,
+    threshold: float = 0.5,
+    check: bool = True,
+) -> tuple[Placement, ...]:
+    """Place each model of ``dna`` among the atlas's models.
+
+    Parameters
+    ----------
+    atlas
+        The atlas (:func:`load_atlas`).
+    dna
+        DNA made with the atlas's provenance (``phylo-llm place`` makes it); checked field by field.
+    k
+        Neighbours reported (and voting on the family), ``>= 1``.
+    threshold
+        Confidence below which the answer is "unsure", in ``[0, 1]``.
+    check
+        Check the DNA's provenance against the atlas (only leave-one-out evaluation turns it off).
+
+    Examples
+    --------
+    >>> a = _toy_atlas()
+    >>> p, = place(a, DnaSet(("new",), [[0.1, 0.0]], a.provenance), k=2)
+    >>> [n.model for n in p.neighbours], p.family
+    (['a1', 'a2'], 'fa')
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise PhyloLLMError(f"k must be an integer >= 1, got {k!r}")
+    if not 0 <= threshold <= 1:
+        raise PhyloLLMError(f"threshold must be in [0, 1], got {threshold!r}")
+    if check:
+        _check_dna(atlas, dna)
+    if dna.dims != atlas.dna.shape[1]:
+        raise PhyloLLMError(f"DNA has {dna.dims} dims but atlas {atlas.name!r} has {atlas.dna.shape[1]}")
+    ref = atlas.dna.astype(np.float64)
+    ref_sq = (ref * ref).sum(axis=1)
+    out = []
+    for label, v in zip(dna.labels, dna.vectors):
+        d2 = np.maximum(ref_sq + v @ v - 2.0 * (ref @ v), 0.0)
+        order = np.lexsort((np.arange(len(ref)), d2))[: min(k, len(ref))]
+        out.append(_placement(atlas, label, order, np.sqrt(d2[order]), threshold))
+    return tuple(out)
+
+
+def _placement(atlas: Atlas, label: str, order: NDArray[np.intp], dist: NDArray[np.float64],
+               threshold: float) -> Placement:
+    members = [atlas.members[i] for i in order]
+    neighbours = tuple(
+        Neighbour(r, m.model, float(d), m.family, m.family_source, m.relation, m.base_model)
+        for r, (m, d) in enumerate(zip(members, dist), 1)
+    )
+    fam, share, margin = family_votes([m.family for m in members], dist)
+    conf = _confidence(atlas.calibration, share, margin) if fam is not None else 0.0
+    parents = tuple(m.model for m in members if fam is not None and m.family == fam)[:5]
+    votes = {"share": share, "margin": margin}
+    return Placement(label, neighbours, fam, conf, conf >= threshold, parents, votes)
+
+
+def _toy_atlas() -> Atlas:
+    """A three-model atlas for the examples."""
+    prov = Provenance(probe_set="sha256:toy", n_probes=1, embedder="e",
+                      generation='{"chat_template":false,"decoding":"greedy"}',
+                      recipe="r", projection="none", seed=None, dims=2)
+    members = (AtlasMember("a1", family="fa", family_source="curated"),
+               AtlasMember("a2", family="fa", family_source="curated"),
+               AtlasMember("b1", family="fb", family_source="curated"))
+    return Atlas("toy", "toy atlas", ("p?",), {}, {"chat_template": False, "decoding": "greedy"}, prov,
+                 members, np.array([[0.0, 0.0], [0.3, 0.0], [1.0, 1.0]]), {}, "(a1,a2,b1);",
+                 {}, {}, {}, {})
