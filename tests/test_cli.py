@@ -267,7 +267,6 @@ def _plugin_entry_points() -> dict[str, str]:
 
 def test_every_plugin_install_hint_names_a_real_extra():
     import tomllib
-
     from importlib.metadata import EntryPoint
 
     from phylo_llm.cli import install_hint

@@ -15,8 +15,8 @@ from test_simulate import _tiny_model  # noqa: E402  (tests/ is on sys.path unde
 
 from extract import demo as demo_mod  # noqa: E402
 from extract.demo import clade_groups, run_demo  # noqa: E402
-from extract.simulate import balanced_topology  # noqa: E402
 from extract.recipe import resolve_recipe  # noqa: E402
+from extract.simulate import balanced_topology  # noqa: E402
 from phylo_llm.io import parse_newick, read_dna, write_dna  # noqa: E402
 from phylo_llm.tree import robinson_foulds  # noqa: E402
 
