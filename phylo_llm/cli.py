@@ -52,7 +52,7 @@ def install_hint(ep: EntryPoint) -> str:
 
     Examples
     --------
-    >>> install_hint(EntryPoint("demo", "extract.sim_cli:register_demo", "phylo_llm.commands"))
+    >>> install_hint(EntryPoint("demo", "extract.commands.simulate:register_demo", "phylo_llm.commands"))
     "pip install 'phylo-llm[extract]'"
     """
     return f"pip install 'phylo-llm[{ep.module.partition('.')[0]}]'"
