@@ -172,6 +172,8 @@ def collect_on_ray(
 
     Examples
     --------
+    Not run by the test suite: it needs a Ray cluster and a real model.
+
     >>> collect_on_ray(["smollm2-135m"], ProbeSet(("hi",)), cache_dir="cache")  # doctest: +SKIP
     [CachedModel(model_id='smollm2-135m', ...)]
     """

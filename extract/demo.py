@@ -156,6 +156,8 @@ def run_demo(
 
     Examples
     --------
+    Not run by the test suite: it takes minutes (tests/test_demo.py runs it on a tiny model).
+
     >>> res = run_demo("phylo-llm-demo")  # doctest: +SKIP
     >>> res.rf  # doctest: +SKIP
     0.0
@@ -164,8 +166,12 @@ def run_demo(
     from phylo_llm.io import write_newick
     from phylo_llm.tree import nj, robinson_foulds, root_midpoint, root_outgroup
 
+    from .embed import DEFAULT_EMBEDDER
     from .models import cache_dir
     from .probes import load_probes
+    from .projection import PROJECTION
+    from .recipe import resolve_recipe
+    from .runner import DEFAULT_RECIPE
     from .simulate import simulate_lineage
 
     say = log or (lambda _msg: None)
@@ -184,12 +190,23 @@ def run_demo(
     say(f"lineage: {len(lineage.leaves)} leaves from {base} ({made}; {time.perf_counter() - t0:.0f} s)"
         f" in {lineage.directory}")
 
+    # The recipe the extraction uses ("auto" resolved for these probes), so the cache key and
+    # demo.json name it, and a cached DNA made otherwise is not taken for this run's.
+    recipe = resolve_recipe(DEFAULT_RECIPE, probe_set=probe_set.id)
     cfg = {"max_new_tokens": int(max_new_tokens), "dims": int(dims), "seed": int(seed),
-           "recipe": "concat", "embedder": "all-MiniLM-L6-v2", "outgroup": bool(outgroup)}
+           "recipe": recipe.id, "embedder": DEFAULT_EMBEDDER, "outgroup": bool(outgroup)}
     dna_cache = lineage.directory / f"demo-{_demo_key(lineage.key, cfg, probe_set.id)}.json"
+    expected = {"probe_set": probe_set.id, "n_probes": len(probe_set), "recipe": recipe.id,
+                "projection": PROJECTION, "seed": int(seed), "dims": int(dims)}
     notes: list[str] = []
-    if dna_cache.is_file():
-        dna = read_dna(dna_cache)
+    dna = read_dna(dna_cache) if dna_cache.is_file() else None
+    if dna is not None:
+        got = dna.provenance.to_dict()
+        stale = [f"{k}: {got[k]!r} != {v!r}" for k, v in expected.items() if got[k] != v]
+        if stale:
+            say(f"DNA: {dna_cache} was made differently ({'; '.join(stale)}); extracting again")
+            dna = None
+    if dna is not None:
         cached = True
         say(f"DNA: reused {dna_cache}")
     else:
@@ -212,6 +229,7 @@ def run_demo(
         res = run_extraction(
             backends(), probe_set, out_dir=out / "extraction", seed=seed, dims=dims,
             threads=threads, cache_dir=cache_root, progress=progress, generation=generation,
+            embedder=DEFAULT_EMBEDDER, recipe=recipe,
         )
         dna = res.dna
         if res.excluded:

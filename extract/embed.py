@@ -107,9 +107,9 @@ class SentenceEmbedder:
 
     Examples
     --------
-    >>> e = SentenceEmbedder()  # doctest: +SKIP
-    >>> e.encode(["a cat", "a dog"]).shape  # doctest: +SKIP
-    (2, 384)
+    >>> e = SentenceEmbedder()  # the bundled MiniLM
+    >>> e.id, e.encode(["a cat", "a dog"]).shape
+    ('sentence-transformers/all-MiniLM-L6-v2', (2, 384))
     """
 
     def __init__(

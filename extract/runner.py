@@ -465,6 +465,8 @@ def extract_dna(
 
     Examples
     --------
+    Not run by the test suite: a real model answers 50 probes (minutes on a CPU).
+
     >>> dna = extract_dna(["smollm2-135m"], "random:50", out_dir="dna_out")  # doctest: +SKIP
     >>> dna.provenance.embedder  # doctest: +SKIP
     'sentence-transformers/all-MiniLM-L6-v2'

@@ -62,7 +62,9 @@ __all__ = [
 
 #: Bumped whenever the derived weights for the same arguments could change.
 SIM_FORMAT = "phylo_llm.sim-v1"
-_READY = "lineage.json"
+#: The lineage's tree and base, for people and tools. Nothing reads it back, nothing waits for it:
+#: a leaf is cached when its directory (moved into place whole) holds ``model.safetensors``.
+_MANIFEST = "lineage.json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,6 +441,9 @@ def simulate_lineage(
 
     Examples
     --------
+    Not run by the test suite: it writes four perturbed 135M models (tests/test_simulate.py uses a
+    tiny one).
+
     >>> lin = simulate_lineage("smollm2-135m", n_leaves=4)  # doctest: +SKIP
     >>> lin.leaves  # doctest: +SKIP
     ('sim00', 'sim01', 'sim10', 'sim11')
@@ -482,6 +487,6 @@ def simulate_lineage(
     }
     from phylo_llm.util import atomic_write_text
 
-    atomic_write_text(root / _READY, json.dumps(manifest, indent=1))
+    atomic_write_text(root / _MANIFEST, json.dumps(manifest, indent=1))
     return SimulatedLineage(tree, dirs, key, root, int(seed), str(base), tuple(missing))
 

@@ -15,11 +15,11 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 from . import __version__, commands
 
-__all__ = ["main", "build_parser", "error_line"]
+__all__ = ["main", "build_parser", "error_line", "install_hint"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,15 +38,29 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             register = ep.load()
         except ImportError as exc:
-            _register_unavailable(sub, ep.name, exc)
+            _register_unavailable(sub, ep.name, exc, install_hint(ep))
         else:
             register(sub)
     return parser
 
 
-def _register_unavailable(sub: argparse._SubParsersAction, name: str, exc: ImportError) -> None:
+def install_hint(ep: EntryPoint) -> str:
+    """The command that installs a plugin command's dependencies.
+
+    A plugin package ships its dependencies as the extra of the same name (``extract.*`` ->
+    ``phylo-llm[extract]``); tests/test_cli.py checks every entry point against pyproject.toml.
+
+    Examples
+    --------
+    >>> install_hint(EntryPoint("demo", "extract.commands.simulate:register_demo", "phylo_llm.commands"))
+    "pip install 'phylo-llm[extract]'"
+    """
+    return f"pip install 'phylo-llm[{ep.module.partition('.')[0]}]'"
+
+
+def _register_unavailable(sub: argparse._SubParsersAction, name: str, exc: ImportError, hint: str) -> None:
     """A plugin whose dependencies are missing still shows up, and says how to get it."""
-    reason = f"needs optional dependencies that are not installed ({exc}); install them with: pip install 'phylo-llm[{name}]'"
+    reason = f"needs optional dependencies that are not installed ({exc}); install them with: {hint}"
     p = sub.add_parser(name, help=f"(unavailable) {reason}", add_help=False)
     p.add_argument("rest", nargs=argparse.REMAINDER)
 

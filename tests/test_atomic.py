@@ -37,15 +37,6 @@ def test_bad_mode_is_refused(tmp_path: Path):
             pass
 
 
-@pytest.mark.parametrize("module", ["phylo_llm.util._files", "phylo_llm.cli"])
-def test_docstring_examples_run(module: str) -> None:
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_read_text_names_the_file_and_keeps_or_folds_newlines(tmp_path: Path):
     from phylo_llm.errors import PhyloLLMError
     from phylo_llm.util import read_text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -255,3 +256,58 @@ def test_a_write_that_hits_the_file_size_limit_is_one_line_and_keeps_the_old_fil
     assert proc.stderr.count("\n") == 1 and "File too large" in proc.stderr and str(out) in proc.stderr
     assert out.read_text() == "earlier good file\n"
     assert not any(p.name.startswith(".d.csv") for p in tmp_path.iterdir())  # no temp file left
+
+
+def _plugin_entry_points() -> dict[str, str]:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    return project["entry-points"]["phylo_llm.commands"]
+
+
+def test_every_plugin_install_hint_names_a_real_extra():
+    import tomllib
+    from importlib.metadata import EntryPoint
+
+    from phylo_llm.cli import install_hint
+
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())[
+        "project"]["optional-dependencies"]
+    for name, value in _plugin_entry_points().items():
+        hint = install_hint(EntryPoint(name, value, "phylo_llm.commands"))
+        extra = hint.split("[")[1].split("]")[0]
+        assert extra in extras, (name, hint)
+
+
+@pytest.mark.parametrize("command", sorted(_plugin_entry_points()))
+def test_plugin_with_missing_dependencies_says_which_extra_to_install(command, monkeypatch, capsys):
+    from importlib.metadata import EntryPoint
+
+    import phylo_llm.cli as cli
+
+    class Broken(EntryPoint):
+        def load(self):
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    broken = [Broken(n, v, "phylo_llm.commands") for n, v in _plugin_entry_points().items()]
+    monkeypatch.setattr(cli, "entry_points", lambda group: broken)
+    assert main([command]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'phylo-llm[extract]'" in err and "No module named 'torch'" in err
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_tree_precision_is_significant_digits_at_least_one(value, dna_file, tmp_path, capsys):
+    out = tmp_path / "t.nwk"
+    assert main(["tree", str(dna_file), "-o", str(out), "--precision", value]) == 2
+    _one_line_error(capsys, f"--precision must be an integer >= 1 (significant digits), got {value}")
+    assert not out.exists()
+    with pytest.raises(SystemExit):
+        main(["tree", "--help"])
+    helptext = " ".join(capsys.readouterr().out.split())
+    assert "significant digits for branch lengths" in helptext and "decimals" not in helptext
+    # 1 is the smallest valid value: one significant digit per branch length.
+    assert main(["tree", str(dna_file), "-o", str(out), "--precision", "1"]) == 0
+    written = re.findall(r":(-?[0-9.]+)", out.read_text())
+    assert written and all(len(x.replace("-", "").replace(".", "").lstrip("0")) <= 1 for x in written), written

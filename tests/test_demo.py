@@ -15,8 +15,9 @@ from test_simulate import _tiny_model  # noqa: E402  (tests/ is on sys.path unde
 
 from extract import demo as demo_mod  # noqa: E402
 from extract.demo import clade_groups, run_demo  # noqa: E402
+from extract.recipe import resolve_recipe  # noqa: E402
 from extract.simulate import balanced_topology  # noqa: E402
-from phylo_llm.io import parse_newick  # noqa: E402
+from phylo_llm.io import parse_newick, read_dna, write_dna  # noqa: E402
 from phylo_llm.tree import robinson_foulds  # noqa: E402
 
 
@@ -50,7 +51,11 @@ def test_demo_end_to_end_on_a_tiny_model_then_from_cache(tiny_base, tmp_path, mo
     assert robinson_foulds(inferred, res.tree) == 0
     summary = json.loads(res.files["summary"].read_text())
     assert summary["rf"] == res.rf and summary["rf_max"] == 2
-    assert 0 <= res.rf_normalized <= 1
+    assert res.rf_normalized == res.rf / 2 == robinson_foulds(inferred, res.true_tree) / 2
+    # demo.json names the recipe the DNA was made with: "auto" resolved for random probes.
+    dna = read_dna(res.files["dna"])
+    assert summary["recipe"] == dna.provenance.recipe == resolve_recipe("auto", probe_set=dna.provenance.probe_set).id
+    assert summary["recipe"].startswith("whitened-global")
 
     # Second run: DNA from the demo cache; no model is loaded at all.
     import extract.backends.hf as hf
@@ -117,6 +122,32 @@ def test_outgroup_roots_the_tree_and_is_left_out_of_the_score(tiny_base, tmp_pat
     assert "other-model" in res.tree.tip_names
     # Rooted on the outgroup: it hangs directly below the root.
     assert "other-model" in [res.tree.name[c] for c in res.tree.children(0)]
-    assert 0 <= res.rf <= 2  # over the 4 simulated leaves only
     summary = json.loads(res.files["summary"].read_text())
     assert summary["outgroup"] == "other-model" and summary["rf_max"] == 2
+    # The score is over the 4 simulated leaves only: NJ of their distances against the truth.
+    from phylo_llm.data import dna_distances
+    from phylo_llm.tree import nj
+
+    dna = read_dna(res.files["dna"])
+    scored = nj(dna_distances(dna).subset(list(res.true_tree.tip_names)))
+    assert res.rf == summary["rf"] == robinson_foulds(scored, res.true_tree)
+
+
+def test_cached_demo_dna_made_differently_is_extracted_again(tiny_base, tmp_path):
+    kw = dict(base=tiny_base, n_leaves=4, probes="random:4:0", max_new_tokens=3, dims=8,
+              noise=0.3, cache=tmp_path / "c", threads=1, outgroup=False, figure=False)
+    first = run_demo(tmp_path / "a", **kw)
+    (cached,) = (tmp_path / "c" / "sim").glob("*/demo-*.json")
+    good = read_dna(cached)
+    assert good.provenance.recipe == json.loads(first.files["summary"].read_text())["recipe"]
+    # A cache entry whose provenance does not match the run (here: another recipe) is not reused.
+    from dataclasses import replace
+
+    write_dna(type(good)(good.labels, good.vectors, replace(good.provenance, recipe="concat-v1")), cached)
+    said: list[str] = []
+    again = run_demo(tmp_path / "b", log=said.append, **kw)
+    assert not again.dna_cached
+    assert any("recipe" in m and "concat-v1" in m for m in said), said
+    assert read_dna(cached).provenance == good.provenance
+    assert json.loads(again.files["summary"].read_text())["recipe"] == good.provenance.recipe
+    assert run_demo(tmp_path / "c2", **kw).dna_cached

@@ -281,14 +281,6 @@ def test_cli_too_few_models_is_exit_2(tmp_path: Path, capsys) -> None:
     assert "at least 3 models" in capsys.readouterr().err
 
 
-def test_docstring_examples_run() -> None:
-    import doctest
-
-    import phylo_llm.analysis._discover as mod
-
-    assert doctest.testmod(mod).failed == 0
-
-
 def test_paper_dna(paper_data: Path) -> None:
     dm = dna_distances(read_dna(paper_data / "dna_qwen3-embedding-8b.csv"))
     meta = read_meta(paper_data / "models_meta.csv")

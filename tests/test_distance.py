@@ -136,3 +136,18 @@ def test_csv_with_mismatched_header(tmp_path: Path):
     (tmp_path / "d.csv").write_text(",a,b\nb,0,1\na,1,0\n")
     with pytest.raises(DistanceMatrixError, match="column labels must equal row labels"):
         read_distance_matrix(tmp_path / "d.csv")
+
+
+@pytest.mark.parametrize("data", [GOOD, GOOD.tolist(), GOOD.astype(np.float32)])
+@pytest.mark.parametrize("ids", [LABELS, list(LABELS), np.array(LABELS)])
+def test_scikit_bio_argument_order_is_named_in_the_error(data, ids):
+    # scikit-bio's DistanceMatrix(data, ids) is the reverse of ours.
+    with pytest.raises(DistanceMatrixError, match=r"DistanceMatrix\(labels, values\): got a numeric first "
+                       r"argument and strings second .* scikit-bio's order is \(data, ids\), ours is "
+                       r"\(labels, values\)"):
+        DistanceMatrix(data, ids)
+
+
+def test_non_numeric_values_in_our_order_still_say_what_is_wrong():
+    with pytest.raises((DistanceMatrixError, ValueError), match="could not convert string to float"):
+        DistanceMatrix(LABELS, [["0", "x", "1"], ["x", "0", "1"], ["1", "1", "0"]])

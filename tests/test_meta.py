@@ -159,15 +159,6 @@ def test_paper_meta_joins_paper_dna(paper_data: Path) -> None:
     assert joined["release_year"].between(2018, 2026).sum() == joined["release_year"].notna().sum()
 
 
-@pytest.mark.parametrize("module", ["phylo_llm.data._meta", "phylo_llm.analysis._speed", "phylo_llm.analysis._trends"])
-def test_docstring_examples_run(module: str) -> None:
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
-
 # ---- hardening (issue 11): messages that name the file, no silently dropped values --------------
 
 

@@ -470,20 +470,6 @@ console.log(JSON.stringify(out));
     assert "&lt;img src=x onerror=alert(1)&gt;" in tip and "<img" not in tip
 
 
-@pytest.mark.parametrize(
-    "module", ["phylo_llm.plot._style", "phylo_llm.plot.tree", "phylo_llm.plot.trends", "phylo_llm.plot.dnamap"]
-)
-def test_docstring_examples_run(module: str) -> None:
-    import doctest
-    import importlib
-
-    import matplotlib.pyplot as plt
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    plt.close("all")
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_a_failed_figure_write_keeps_the_earlier_figure_whole(tmp_path: Path) -> None:
     """Disk full / file-size limit mid-savefig: exit 2, one line naming the path, old PNG intact."""
     import os

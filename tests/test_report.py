@@ -193,18 +193,6 @@ def test_cli_report_on_paper_data(paper_data: Path, tmp_path: Path) -> None:
     assert "313 models" in (out / "index.md").read_text()
 
 
-def test_docstring_examples_run() -> None:
-    import doctest
-
-    import matplotlib.pyplot as plt
-
-    import phylo_llm.report._report
-
-    result = doctest.testmod(phylo_llm.report._report, optionflags=doctest.ELLIPSIS)
-    plt.close("all")
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_report_shows_where_structural_family_and_lineage_disagree(tmp_path: Path) -> None:
     dna, meta = _synthetic()
     # Structural families: fam0 and fam1 are behavioural clusters, but say fam1's first two models

@@ -192,20 +192,6 @@ def test_tqdm_progress_shows_probes_tokens_per_second_and_model_lines() -> None:
     assert text.rstrip().endswith("org/m: 10 probes, 0 empty")
 
 
-@pytest.mark.parametrize(
-    "module",
-    ["probes", "store", "progress", "projection", "dna", "runner", "embed",
-     "backends", "backends.recorded", "backends.openai_http"],
-)
-def test_docstring_examples_run(module: str) -> None:
-    import doctest
-    import importlib
-
-    mod = importlib.import_module(f"extract.{module}")
-    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
-
-
 def test_failing_model_stops_the_run_or_is_skipped(tmp_path: Path) -> None:
     class Broken(Fake):
         def generate(self, prompts: Sequence[str]) -> list[str]:

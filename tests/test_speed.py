@@ -172,3 +172,13 @@ def test_midpoint_rooting_of_an_unrooted_tree() -> None:
         assert fa.speed == pytest.approx(fb.speed) and fa.clade_size == fb.clade_size
     # both families keep their exact rates: each family's clade is intact under the new root
     assert a["fast"].speed == pytest.approx(0.3) and a["slow"].speed == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("ci, header", [(0.9, "| 90% CI |"), (0.95, "| 95% CI |"), (0.5, "| 50% CI |")])
+def test_markdown_names_the_confidence_level_used(ci: float, header: str) -> None:
+    tree, meta = _two_family_tree({"fast": 0.3, "slow": 0.05}, n=6)
+    res = family_speeds(tree, meta, n_boot=20, ci=ci, seed=0)
+    assert res.ci == ci
+    md = speed_markdown(res)
+    assert header in md
+    assert md.count("% CI") == 1

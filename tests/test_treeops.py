@@ -185,12 +185,21 @@ def test_rf_ignores_root_position_unless_rooted():
     assert robinson_foulds(t1, t2, rooted=True) == 2.0
 
 
-def test_rf_random_trees_are_bounded():
-    for seed in range(5):
-        a, b = random_tree(30, seed), random_tree(30, seed + 100)
-        r = robinson_foulds(a, b, normalize=True)
-        assert 0.0 <= r <= 1.0
-        assert robinson_foulds(a, b) == robinson_foulds(b, a)
+def test_rf_of_random_trees_counts_their_differing_splits():
+    seen = set()
+    for seed in range(8):
+        a = random_tree(16, seed)
+        # b: a with two tips' names swapped, so anything from 0 to all splits may differ.
+        name = list(a.name)
+        i, j = np.random.default_rng(seed).choice(np.flatnonzero(a.is_tip), 2, replace=False)
+        name[i], name[j] = name[j], name[i]
+        b = Tree(a.parent, a.length, name, a.support, a.rooted)
+        # Independent count: bipartitions found by walking each tree (split_support, below).
+        differing = len(set(split_support(a)) ^ set(split_support(b)))
+        assert robinson_foulds(a, b) == robinson_foulds(b, a) == differing
+        assert robinson_foulds(a, b, normalize=True) == pytest.approx(differing / (2 * (16 - 3)))
+        seen.add(differing)
+    assert len(seen) >= 3, seen  # the trees really differ by varying amounts
 
 
 def test_rf_tip_mismatch_names_the_tips():

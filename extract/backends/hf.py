@@ -219,6 +219,8 @@ class HFBackend:
 
     Examples
     --------
+    Not run by the test suite: it loads a real 135M model (tests/test_hf_backend.py builds tiny ones).
+
     >>> backend = HFBackend("smollm2-135m", max_new_tokens=8)  # doctest: +SKIP
     >>> backend.generate(["What is the capital of France?"])  # doctest: +SKIP
     ['The capital of France is Paris.']
@@ -649,6 +651,8 @@ def convert_gguf(gguf: str | Path) -> Path:
 
     Examples
     --------
+    Not run by the test suite: the first call dequantises a 100 MB GGUF into a 135M-parameter model.
+
     >>> from extract.models import bundled_models
     >>> convert_gguf(bundled_models()["smollm2-135m"]).is_dir()  # doctest: +SKIP
     True

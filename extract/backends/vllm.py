@@ -225,6 +225,8 @@ class VLLMBackend:
 
     Examples
     --------
+    Not run by the test suite: vLLM lives in an environment of its own (docs/vllm.md).
+
     >>> if __name__ == "__main__":  # vLLM starts its engine process by spawn  # doctest: +SKIP
     ...     backend = VLLMBackend("smollm2-135m", max_new_tokens=8, chat_template=False)
     ...     backend.generate(["What is the capital of France?"])

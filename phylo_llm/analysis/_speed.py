@@ -13,7 +13,7 @@ Let the tree be rooted (by default: the NJ tree rooted at its midpoint). For a f
    least squares. **Speed** ``β`` is DNA divergence gained per year of release date: how quickly
    the family's behaviour drifts away from its common ancestor as newer models appear.
    ``R²`` says how well date explains divergence.
-4. A 95 % percentile **bootstrap CI** for ``β``: resample the dated tips with replacement
+4. A percentile **bootstrap CI** for ``β`` (95 % by default, ``ci``): resample the dated tips with replacement
    (``n_boot`` times, ``numpy.random.default_rng(seed)``); resamples with no date spread are
    redrawn, never dropped silently.
 
@@ -97,6 +97,8 @@ class SpeedResult:
     seed: int | None
     min_models: int
     unit: str = "DNA distance per year"
+    #: Confidence level of the bootstrap CI (``ci_low``, ``ci_high``).
+    ci: float = 0.95
 
     def to_frame(self) -> pd.DataFrame:
         """One row per family with the scalar fields, in rank order (``rank`` 1 = fastest)."""
@@ -303,7 +305,7 @@ def family_speeds(
         )
     ok = sorted((r for r in results if r.estimable), key=lambda r: (-r.speed, r.family))
     rest = sorted((r for r in results if not r.estimable), key=lambda r: (-r.n_models, r.family))
-    return SpeedResult(tuple(ok + rest), n_boot=n_boot, seed=seed, min_models=min_models)
+    return SpeedResult(tuple(ok + rest), n_boot=n_boot, seed=seed, min_models=min_models, ci=ci)
 
 
 def _as_is(tree: Tree) -> Tree:
@@ -375,7 +377,7 @@ def speed_markdown(result: SpeedResult, *, title: str = "Evolutionary speed per 
     """
     ok = [f for f in result.families if f.estimable]
     rest = [f for f in result.families if not f.estimable]
-    pct = "95" if result.n_boot else "-"
+    pct = f"{100 * result.ci:g}" if result.n_boot else "-"
     lines = [
         f"# {title}",
         "",

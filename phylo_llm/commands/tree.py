@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..data import check_precision
 from ..errors import PhyloLLMError
 from ..io import to_newick, write_newick, write_nexus
 from ..tree import build_tree, ladderize, root_midpoint, root_outgroup
@@ -29,14 +30,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="root the tree: 'midpoint', a tip name (outgroup), or 'none' (default)",
     )
     p.add_argument("--ladderize", action="store_true", help="sort clades by size for drawing")
-    p.add_argument("--precision", type=int, default=6, help="decimals for branch lengths (default 6)")
+    p.add_argument("--precision", type=int, default=6, help="significant digits for branch lengths, >= 1 (default 6)")
     p.add_argument("-o", "--output", type=Path, help="output .nwk/.newick/.tre or .nex/.nexus")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.precision < 0:
-        raise PhyloLLMError(f"--precision must be >= 0, got {args.precision}")
+    try:
+        check_precision(args.precision)  # what write_newick takes: significant digits >= 1
+    except ValueError:
+        raise PhyloLLMError(f"--precision must be an integer >= 1 (significant digits), got {args.precision}") from None
     if args.output is not None:
         check_output_path(args.output, inputs={"INPUT": args.input})
     dm = load_distances(args)

@@ -36,6 +36,11 @@ class DistanceMatrix:
         ``(n, n)`` array; float32 is kept as float32 (halves memory for very large ``n``),
         anything else becomes float64. Stored read-only.
 
+    Notes
+    -----
+    The order is the reverse of scikit-bio's ``DistanceMatrix(data, ids)``; a call in that
+    order raises an error that says so.
+
     Examples
     --------
     >>> dm = DistanceMatrix(("a", "b", "c"), [[0, 1, 2], [1, 0, 3], [2, 3, 0]])
@@ -54,7 +59,15 @@ class DistanceMatrix:
         labels = tuple(self.labels)
         v = np.asarray(self.values)
         dtype = np.float32 if v.dtype == np.float32 else np.float64
-        v = np.array(v, dtype=dtype, copy=True)
+        try:
+            v = np.array(v, dtype=dtype, copy=True)
+        except ValueError:
+            if _swapped(self.labels, v):
+                raise DistanceMatrixError(
+                    "DistanceMatrix(labels, values): got a numeric first argument and strings "
+                    "second — scikit-bio's order is (data, ids), ours is (labels, values)"
+                ) from None
+            raise
         _validate(labels, v)
         v.flags.writeable = False
         object.__setattr__(self, "labels", labels)
@@ -104,6 +117,15 @@ class DistanceMatrix:
         """Upper triangle in scipy's condensed order (``scipy.spatial.distance.squareform``)."""
         iu = np.triu_indices(len(self), k=1)
         return self.values[iu]
+
+
+def _swapped(labels: object, values: NDArray[np.generic]) -> bool:
+    """Whether ``DistanceMatrix`` was called in scikit-bio's order, ``(data, ids)``."""
+    try:
+        first = np.asarray(labels)
+    except ValueError:  # ragged
+        return False
+    return values.ndim == 1 and values.dtype.kind in "USO" and first.ndim == 2 and first.dtype.kind in "biuf"
 
 
 def _fmt(x: float) -> str:
