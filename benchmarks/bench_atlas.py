@@ -18,6 +18,12 @@ Usage::
 
     python benchmarks/bench_atlas.py --atlas rand-zh            # probes: the atlas's default
     python benchmarks/bench_atlas.py --atlas paper --probes 32
+    python benchmarks/bench_atlas.py --atlas combined   # the composite paper + rand-zh atlas
+
+``combined`` (a composite atlas: the models in both data sets, DNA = both parts' DNA, each
+weighted to unit mean squared norm) is cross-fitted the same way: each part's statistics are
+fitted on the fitting half of that part's whole population, the part weights on the fitting
+half's shared members; placement is among the shared members only, as in the shipped atlas.
 """
 
 from __future__ import annotations
@@ -117,9 +123,104 @@ def reliability(conf: np.ndarray, right: np.ndarray) -> tuple[float, list[tuple[
     return float(ece), table
 
 
+def summarise(variant: str, frames, aucs, same, dims: int, splits: int) -> None:
+    ev = pd.concat(frames)
+    right = (ev["inferred"] == ev["truth"]).to_numpy()
+    conf = ev["conf"].to_numpy()
+    ece, table = reliability(conf, right)
+    order = np.argsort(-conf, kind="stable")
+    cov = {c: float(right[order[: max(1, int(round(c * len(order))))]].mean()) for c in (0.5, 0.8)}
+    thr = {c: float(conf[order[max(1, int(round(c * len(order)))) - 1]]) for c in (0.5, 0.8)}
+    pr = ev["parent_rank"].dropna()
+    hi = conf >= 0.9
+    print(f"\n## {variant}  (dims {dims}; {splits} splits x 2 halves; "
+          f"{len(ev) // splits} placements per split)")
+    print(f"nearest-neighbour family {np.mean(ev['nn'] == ev['truth']):.3f} | inferred family {right.mean():.3f} | "
+          f"parent top-1 {np.mean(pr <= 1):.3f} top-5 {np.mean(pr <= 5):.3f} (n={len(pr) // splits}) | "
+          f"parent-child AUC {np.mean(aucs):.3f} | same-family AUC {np.nanmean(same):.3f}")
+    print(f"confidence: ECE {ece:.3f}; answering for 50% (conf >= {thr[0.5]:.2f}): accuracy {cov[0.5]:.3f}; "
+          f"80% (conf >= {thr[0.8]:.2f}): {cov[0.8]:.3f}; where conf >= 0.9: accuracy "
+          f"{right[hi].mean() if hi.any() else float('nan'):.3f} (n={int(hi.sum())})")
+    print("| confidence | n | mean confidence | accuracy |\n|---|---|---|---|")
+    for row in table:
+        print(f"| {row[0]} | {row[1]} | {row[2]:.3f} | {row[3]:.3f} |")
+
+
+def load_population(name: str, data: Path):
+    src = SOURCES[name]
+    prompts, models, answers = read_population(data / src.folder, src.n_probes)
+    excluded = exclusions(models, answers)
+    emb_all = embed_population(SentenceEmbedder(batch_size=32), answers)
+    keep = [i for i, m in enumerate(models) if m not in excluded]
+    members = member_labels([models[i] for i in keep], data / "llm-dna-paper" / "models_meta.csv")
+    return src, prompts, members, emb_all[keep]
+
+
+def evaluable_rows(members) -> np.ndarray:
+    index = {m.model: i for i, m in enumerate(members)}
+    return np.array([
+        m.family_source == "curated" and (
+            any(p in index for p in m.parents) or sum(o.family == m.family for o in members) > 1)
+        for m in members])
+
+
+def combined(args: argparse.Namespace) -> None:
+    from extract.atlas.build import COMPOSITES
+
+    t0 = time.time()
+    parts = [load_population(n, args.data) for n in COMPOSITES["combined"][0]]
+    keys = [{m.model.lower(): i for i, m in enumerate(p[2])} for p in parts]
+    shared = [k for k in keys[0] if all(k in kk for kk in keys[1:])]
+    rows = [np.array([kk[k] for k in shared]) for kk in keys]
+    members = []
+    for k in shared:
+        found = [p[2][kk[k]] for p, kk in zip(parts, keys)]
+        members.append(next((m for m in found if m.family_source == "curated"), found[0]))
+    evaluable = evaluable_rows(members)
+    print(f"# atlas combined: {len(members)} shared models, {int(evaluable.sum())} evaluable; "
+          f"embeddings ready in {time.time() - t0:.0f} s")
+    curated_meta = meta_frame(pd.DataFrame([
+        {"model": m.model, "family": m.family, "base_model": m.base_model, "relation": m.relation}
+        for m in members if m.family_source == "curated"]))
+    index = {m.model: i for i, m in enumerate(members)}
+    lab_rows = np.array([index[x] for x in curated_meta.index])
+    frames, aucs, same = [], [], []
+    for seed in range(args.splits):
+        halves = np.array([half_of(split_key(m), seed) for m in members])
+        placed = []
+        for fit_half in (0, 1):
+            blocks = []
+            for (src, prompts, pmembers, emb), r in zip(parts, rows):
+                phalves = np.array([half_of(split_key(m), seed) for m in pmembers])
+                stats = fit_reference(emb[phalves == fit_half], prompts=prompts, embedder="minilm", name="x",
+                                      basis_k=src.basis_k)
+                variant = "v2-exact" if src.dims is None else f"v2-jl-{src.dims}d"
+                x = variant_dna(variant, stats, emb[r], ProbeSet(prompts).id)
+                w = 1.0 / np.sqrt((x[halves == fit_half] ** 2).sum(axis=1).mean())
+                blocks.append(w * x)
+            dna = np.concatenate(blocks, axis=1)
+            score_rows = np.flatnonzero((halves != fit_half) & evaluable)
+            calib_rows = np.flatnonzero((halves == fit_half) & evaluable)
+            ev_score = evaluate_rows(members, score_rows, loo(dna, members, score_rows))
+            ev_cal = evaluate_rows(members, calib_rows, loo(dna, members, calib_rows))
+            coef = fit_confidence(ev_cal["share"], ev_cal["margin"], ev_cal["inferred"] == ev_cal["truth"])
+            z = coef[0] + coef[1] * ev_score["share"] + coef[2] * ev_score["margin"]
+            placed.append(ev_score.assign(conf=1 / (1 + np.exp(-z))))
+            sub = lab_rows[halves[lab_rows] != fit_half]
+            try:
+                ev = evaluate_lineage(pairwise_distances(dna[sub], [members[i].model for i in sub]), curated_meta, n_boot=10)
+                aucs.append(ev.parent_child.auc)
+                same.append(ev.same_family.auc)
+            except ValueError:
+                pass
+        frames.append(pd.concat(placed).assign(seed=seed))
+    summarise("combined (paper exact + rand-zh 4,096-d)", frames, aucs, same, dna.shape[1], args.splits)
+    print(f"\ntotal {time.time() - t0:.0f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--atlas", choices=sorted(SOURCES), default="rand-zh")
+    ap.add_argument("--atlas", choices=sorted([*SOURCES, "combined"]), default="rand-zh")
     ap.add_argument("--probes", type=int)
     ap.add_argument("--splits", type=int, default=5)
     ap.add_argument("--variants", default="basis,v2-exact,v2-jl-1024d,v2-jl-4096d")
@@ -127,6 +228,8 @@ def main() -> None:
     args = ap.parse_args()
     if not args.data.is_dir():
         sys.exit(f"reference data not found at {args.data}: this benchmark needs ../shared/data")
+    if args.atlas == "combined":
+        return combined(args)
     src = SOURCES[args.atlas]
     n_probes = args.probes or src.n_probes
     t0 = time.time()
@@ -180,26 +283,7 @@ def main() -> None:
                 except ValueError:
                     pass
             frames.append(pd.concat(placed_by_half.values()).assign(seed=seed))
-        ev = pd.concat(frames)
-        right = (ev["inferred"] == ev["truth"]).to_numpy()
-        conf = ev["conf"].to_numpy()
-        ece, table = reliability(conf, right)
-        order = np.argsort(-conf, kind="stable")
-        cov = {c: float(right[order[: max(1, int(round(c * len(order))))]].mean()) for c in (0.5, 0.8)}
-        thr = {c: float(conf[order[max(1, int(round(c * len(order)))) - 1]]) for c in (0.5, 0.8)}
-        pr = ev["parent_rank"].dropna()
-        hi = conf >= 0.9
-        print(f"\n## {variant}  (dims {variant_dna(variant, stats, emb[:2], probe_set).shape[1]}; {args.splits} splits x 2 halves; "
-              f"{len(ev) // args.splits} placements per split)")
-        print(f"nearest-neighbour family {np.mean(ev['nn'] == ev['truth']):.3f} | inferred family {right.mean():.3f} | "
-              f"parent top-1 {np.mean(pr <= 1):.3f} top-5 {np.mean(pr <= 5):.3f} (n={len(pr) // args.splits}) | "
-              f"parent-child AUC {np.mean(aucs):.3f} | same-family AUC {np.nanmean(same):.3f}")
-        print(f"confidence: ECE {ece:.3f}; answering for 50% (conf >= {thr[0.5]:.2f}): accuracy {cov[0.5]:.3f}; "
-              f"80% (conf >= {thr[0.8]:.2f}): {cov[0.8]:.3f}; where conf >= 0.9: accuracy "
-              f"{right[hi].mean() if hi.any() else float('nan'):.3f} (n={int(hi.sum())})")
-        print("| confidence | n | mean confidence | accuracy |\n|---|---|---|---|")
-        for row in table:
-            print(f"| {row[0]} | {row[1]} | {row[2]:.3f} | {row[3]:.3f} |")
+        summarise(variant, frames, aucs, same, variant_dna(variant, stats, emb[:2], probe_set).shape[1], args.splits)
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 

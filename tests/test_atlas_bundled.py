@@ -14,6 +14,8 @@ import pytest
 from phylo_llm.atlas import ATLAS_DIR, atlas_names, load_atlas
 
 BUNDLED = sorted(p.stem for p in ATLAS_DIR.glob("*.npz"))
+COMPOSITES = ["combined"]  # made from other bundled atlases (extract.atlas.build.COMPOSITES)
+POPULATIONS = [n for n in BUNDLED if n not in COMPOSITES]
 SIZE_BUDGET = 25 * 2**20
 
 
@@ -22,7 +24,24 @@ def test_rand_zh_atlas_is_shipped_within_the_size_budget() -> None:
     assert sum(p.stat().st_size for p in ATLAS_DIR.glob("*.npz")) <= SIZE_BUDGET
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+def test_composites_are_known() -> None:
+    from extract.atlas.build import COMPOSITES as BUILT
+
+    assert sorted(BUILT) == COMPOSITES and set(COMPOSITES) <= set(BUNDLED)
+
+
+@pytest.mark.parametrize("name", COMPOSITES)
+def test_bundled_composite_rebuilds_exactly_from_its_parts(name: str, tmp_path: Path) -> None:
+    from extract.atlas.build import COMPOSITES as BUILT
+    from extract.atlas.build import build_composite
+
+    shipped = load_atlas(name)  # its parts are read and checked against the hashes it recorded
+    assert [p.name for p in shipped.parts] == list(BUILT[name][0])
+    assert build_composite(name, out=tmp_path / f"{name}.npz").sha == shipped.sha
+    assert shipped.calibration["n"] > 50 and len(shipped) > 100
+
+
+@pytest.mark.parametrize("name", POPULATIONS)
 def test_bundled_atlas_is_consistent(name: str) -> None:
     from extract.atlas.build import SOURCES
     from extract.atlas.place import atlas_pipeline
@@ -37,7 +56,7 @@ def test_bundled_atlas_is_consistent(name: str) -> None:
     assert pipe.recipe.id == a.provenance.recipe
 
 
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", POPULATIONS)
 def test_bundled_atlas_reproduces_from_the_reference_data(name: str, shared_data: Path, tmp_path: Path) -> None:
     """The recorded file is the one it was built from, and a member's DNA is remade exactly."""
     from extract.atlas.build import SOURCES

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import lzma
 from pathlib import Path
@@ -153,3 +154,78 @@ def test_place_cli_errors_are_one_line(argv: list[str], match: str, capsys: pyte
 def test_build_refuses_unknown_atlas(tmp_path: Path) -> None:
     with pytest.raises(PhyloLLMError, match="atlas name must be one of"):
         build_atlas("nope", data_dir=tmp_path)
+
+
+# ---- composite atlases --------------------------------------------------------------------------
+
+PAPER_MATCH = {"decoding": "sampling", "temperature": 0.7, "top_p": 0.9}
+PAPER_PROMPTS = ["paper one?", "paper two?"]
+
+
+@pytest.fixture()
+def composite_path(data_dir: Path, atlas_path: Path, tmp_path: Path) -> Path:
+    """A toy ``paper`` atlas beside the toy ``rand-zh`` one, and their composite ``combined``."""
+    from extract.atlas.build import build_composite
+
+    rng = np.random.default_rng(1)
+    folder = data_dir / "llm-dna-paper"
+    (folder / "prompts.json").write_text(json.dumps(PAPER_PROMPTS))
+    rows = [{"model": f"org-{fam}/{fam}-{j}", "responses": [answer(fam, j, p, rng) for p in range(2)]}
+            for fam in FAMILIES for j in range(4)]  # models 4 and 5 of each family are rand-zh only
+    with lzma.open(folder / "responses.jsonl.xz", "wt", encoding="utf-8") as fh:
+        fh.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    atlas_path.rename(tmp_path / "rand-zh.npz")
+    build_atlas("paper", data_dir=data_dir, n_probes=2, out=tmp_path / "paper.npz", embedder=Letters(),
+                cache_dir=tmp_path / "cache", basis_k=4)
+    build_composite("combined", out=tmp_path / "combined.npz")
+    return tmp_path / "combined.npz"
+
+
+def test_composite_atlas_holds_the_shared_models_with_both_parts_dna(composite_path: Path) -> None:
+    c = read_atlas(composite_path)
+    rz, pp = read_atlas(composite_path.parent / "rand-zh.npz"), read_atlas(composite_path.parent / "paper.npz")
+    assert len(c) == 12 and [p.name for p in c.parts] == ["paper", "rand-zh"]
+    assert c.dna.shape[1] == pp.dna.shape[1] + rz.dna.shape[1] == c.provenance.dims
+    i, j, k = c.models.index("org-beta/beta-2"), pp.models.index("org-beta/beta-2"), rz.models.index("org-beta/beta-2")
+    wp, wr = c.parts[0].weight, c.parts[1].weight
+    assert np.array_equal(c.dna[i], np.concatenate([wp * pp.dna[j], wr * rz.dna[k]]).astype(np.float32))
+    # each part weighs the same: mean squared norm 1 over the shared members
+    assert np.allclose([(c.dna[:, :pp.dna.shape[1]].astype(np.float64) ** 2).sum(1).mean(),
+                        (c.dna[:, pp.dna.shape[1]:].astype(np.float64) ** 2).sum(1).mean()], 1.0, atol=1e-3)
+    assert dict(c.match) == {"paper": PAPER_MATCH, "rand-zh": MATCH}
+    assert composite_path.stat().st_size < 20_000  # the parts' DNA is not stored twice
+
+
+def test_composite_refuses_a_changed_part(composite_path: Path, tmp_path: Path) -> None:
+    from phylo_llm.atlas import write_atlas
+
+    pp = read_atlas(composite_path.parent / "paper.npz")
+    write_atlas(dataclasses.replace(pp, description="edited"), composite_path.parent / "paper.npz")
+    with pytest.raises(PhyloLLMError, match="part 'paper' has changed"):
+        read_atlas(composite_path)
+
+
+def test_placing_in_a_composite_answers_every_part_with_its_settings(composite_path: Path, data_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    answers = {}
+    for folder, prompts in (("llm-dna-paper", PAPER_PROMPTS), ("llm-dna-rand-zh", PROMPTS)):
+        with lzma.open(data_dir / folder / "responses.jsonl.xz", "rt") as fh:
+            rec = next(r for r in map(json.loads, fh) if r["model"] == "org-gamma/gamma-1")
+        answers.update(zip(prompts, rec["responses"]))
+    probes = ProbeSet(tuple(PAPER_PROMPTS + PROMPTS), name="both")
+    new = RecordedBackend("copy/gamma-1", probes, [answers[p] for p in probes.prompts])
+    settings = {"paper": {**PAPER_MATCH, "seed": 0}, "rand-zh": MATCH}
+    dna, (p,) = place_models([new], atlas=composite_path, settings=settings, embedder=Letters(),
+                             cache_dir=tmp_path / "cache", k=3)
+    assert p.neighbours[0].model == "org-gamma/gamma-1" and p.neighbours[0].distance < 1e-2
+    assert json.loads(dna.provenance.generation) == settings
+    # the DNA's own record is checked part by part too
+    from phylo_llm.atlas import place
+    from phylo_llm.data import DnaSet, Provenance
+
+    wrong = Provenance(**{**dna.provenance.to_dict(), "generation": json.dumps({"paper": MATCH, "rand-zh": MATCH})})
+    with pytest.raises(ProvenanceError, match=r"the DNA \(part 'paper'\) was generated with decoding='greedy'"):
+        place(read_atlas(composite_path), DnaSet(dna.labels, dna.vectors, wrong))
+    with pytest.raises(ProvenanceError, match=r"chat_template=True, but atlas 'rand-zh'"):
+        place_models([new], atlas=composite_path, embedder=Letters(), cache_dir=tmp_path / "cache",
+                     settings={"paper": PAPER_MATCH, "rand-zh": {**MATCH, "chat_template": True}})

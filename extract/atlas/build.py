@@ -35,9 +35,10 @@ from phylo_llm.atlas import (
     ATLAS_DIR,
     Atlas,
     AtlasMember,
+    calibrate,
+    compose_atlas,
     family_from_name,
-    family_votes,
-    fit_confidence,
+    load_atlas,
     write_atlas,
 )
 from phylo_llm.data import Provenance, pairwise_distances
@@ -54,7 +55,7 @@ from ..store import canonical_json
 from .population import embed_population
 
 __all__ = ["SOURCES", "AtlasSource", "build_atlas", "read_population", "exclusions", "member_labels",
-           "calibrate", "atlas_recipe", "API_MEMBERS"]
+           "calibrate", "atlas_recipe", "API_MEMBERS", "COMPOSITES", "build_composite"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,13 @@ API_MEMBERS = frozenset({
     "qwen/qwen3-14b", "qwen/qwen2.5-coder-7b-instruct", "qwen/qwen3-coder-next",
     "moonshotai/kimi-k2-thinking", "tencent/hunyuan-a13b-instruct", "arcee-ai/trinity-mini",
 })
+
+#: Composite atlases (:func:`phylo_llm.atlas.compose_atlas`): built from bundled atlases, over the
+#: models every part holds. Probe diversity is the lever measured in BENCHMARKS.md ("combined").
+COMPOSITES: dict[str, tuple[tuple[str, ...], str]] = {
+    "combined": (("paper", "rand-zh"),
+                 "the models in both paper and rand-zh, each answering both probe sets (their DNA concatenated)"),
+}
 
 MAX_EMPTY = 0.5
 
@@ -202,36 +210,6 @@ def atlas_vectors(recipe: WhitenedRecipe, emb: NDArray[np.floating], *, probe_se
     return project(feats, seed=seed, dims=dims)
 
 
-def _loo_neighbours(distances: NDArray[np.float64], k: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-    d = np.array(distances, dtype=np.float64, copy=True)
-    np.fill_diagonal(d, np.inf)
-    order = np.argsort(d, axis=1, kind="stable")[:, :k]
-    return order, np.take_along_axis(d, order, axis=1)
-
-
-def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *, k: int = 10) -> dict[str, Any]:
-    """Confidence model from leave-one-out placements of the members that have a family.
-
-    Each such member is placed among the others; the family vote of its ``k`` nearest
-    (:func:`phylo_llm.atlas.family_votes`) is right or wrong; a logistic model of rightness on the
-    vote's share and margin is fitted (:func:`phylo_llm.atlas.fit_confidence`).
-    """
-    order, dist = _loo_neighbours(distances, k)
-    share, margin, right = [], [], []
-    for i, m in enumerate(members):
-        if m.family is None:
-            continue
-        fam, s, g = family_votes([members[j].family for j in order[i]], dist[i])
-        if fam is None:
-            continue
-        share.append(s)
-        margin.append(g)
-        right.append(fam == m.family)
-    coef = fit_confidence(share, margin, right)
-    return {"k": k, "coef": coef, "n": len(right), "loo_accuracy": float(np.mean(right)),
-            "note": "fitted on leave-one-out placements of the atlas's members (statistics not refitted)"}
-
-
 def build_atlas(
     name: str,
     *,
@@ -249,8 +227,10 @@ def build_atlas(
 
     Returns the atlas, also written to ``out`` (default ``phylo_llm/atlas/bundled/<name>.npz``).
     """
+    if name in COMPOSITES:
+        return build_composite(name, out=out)
     if name not in SOURCES:
-        raise PhyloLLMError(f"atlas name must be one of {sorted(SOURCES)}, got {name!r}")
+        raise PhyloLLMError(f"atlas name must be one of {sorted([*SOURCES, *COMPOSITES])}, got {name!r}")
     src = SOURCES[name]
     n = src.n_probes if n_probes is None else n_probes
     folder = Path(data_dir) / src.folder
@@ -285,4 +265,18 @@ def build_atlas(
                "command": f"phylo-llm build-atlas {name} --data {data_dir} --probes {n}"},
     )
     write_atlas(atlas, Path(out) if out is not None else ATLAS_DIR / f"{name}.npz")
+    return atlas
+
+
+def build_composite(name: str, *, out: str | Path | None = None) -> Atlas:
+    """Build the composite atlas ``name`` (a key of :data:`COMPOSITES`) from the atlases next to
+    ``out`` (default: the bundled ones); written to ``out`` (default the bundled location)."""
+    parts, description = COMPOSITES[name]
+    target = Path(out) if out is not None else ATLAS_DIR / f"{name}.npz"
+    atlases = []
+    for part in parts:
+        local = target.parent / f"{part}.npz"
+        atlases.append(load_atlas(local if local.is_file() else part))
+    atlas = compose_atlas(name, description, atlases)
+    write_atlas(atlas, target)
     return atlas

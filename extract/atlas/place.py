@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from phylo_llm.atlas import Atlas, Placement, check_settings, load_atlas, place
+from phylo_llm.atlas import Atlas, Placement, atlas_parts, check_settings, load_atlas, place
 from phylo_llm.data import DnaSet, Provenance
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.io import write_dna
@@ -154,29 +154,43 @@ def place_models(
     figures: bool = True,
     embedder: Any = None,
 ) -> tuple[DnaSet, tuple[Placement, ...]]:
-    """Place ``models`` (specs, or recorded answers with declared ``settings``) in ``atlas``."""
+    """Place ``models`` (specs, or recorded answers with declared ``settings``) in ``atlas``.
+
+    In a composite atlas (one with ``parts``) each model answers every part's probes with that
+    part's settings; its DNA is the parts' DNA, weighted and concatenated as the members' was.
+    """
     if not models:
         raise PhyloLLMError("give at least one model to place")
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    pipe = atlas_pipeline(atlas, embedder=embedder, threads=threads)
+    target = load_atlas(atlas) if isinstance(atlas, (str, Path)) else atlas
+    folder = Path(atlas).parent if isinstance(atlas, (str, Path)) and Path(atlas).is_file() else None
+    parts = list(atlas_parts(target, folder=folder)) or [target]
+    weights = [p.weight for p in target.parts] or [1.0]
+    pipes = [atlas_pipeline(a, embedder=embedder, threads=threads) for a in parts]
     labels, vectors, gens = [], [], []
     for m in models:
-        mid, answers, gen = model_answers(pipe, m, settings=settings, max_new_tokens=max_new_tokens,
-                                          threads=threads, batch_size=batch_size, cache_dir=cache,
-                                          progress=progress)
+        blocks, part_gens, mid = [], {}, ""
+        for pipe, weight in zip(pipes, weights):
+            # A composite's recorded answers declare settings per part: {part name: settings}.
+            declared = (settings or {}).get(pipe.atlas.name) if target.parts else settings
+            mid, answers, gen = model_answers(pipe, m, settings=declared, max_new_tokens=max_new_tokens,
+                                              threads=threads, batch_size=batch_size, cache_dir=cache,
+                                              progress=progress)
+            blocks.append(weight * atlas_dna(pipe, answers, cache_dir=cache, label=mid, progress=progress))
+            part_gens[pipe.atlas.name] = json.loads(generation_label(gen))
         if mid in labels:
             raise PhyloLLMError(f"model {mid!r} is given twice")
         labels.append(mid)
-        vectors.append(atlas_dna(pipe, answers, cache_dir=cache, label=mid, progress=progress))
-        gens.append(generation_label(gen))
-    prov = Provenance(**{**pipe.atlas.provenance.to_dict(), "generation": gens[0]})
+        vectors.append(np.concatenate(blocks))
+        gens.append(generation_label(part_gens if target.parts else part_gens[target.name]))
+    prov = Provenance(**{**target.provenance.to_dict(), "generation": gens[0]})
     if len(set(gens)) > 1:
         # One DNA set holds one generation label; each model's settings were checked already.
-        prov = Provenance(**{**prov.to_dict(), "generation": json.dumps(dict(pipe.atlas.match), sort_keys=True, separators=(",", ":"))})
+        prov = Provenance(**{**prov.to_dict(), "generation": json.dumps(dict(target.match), sort_keys=True, separators=(",", ":"))})
     dna = DnaSet(tuple(labels), np.stack(vectors), prov)
-    placements = place(pipe.atlas, dna, k=k)
+    placements = place(target, dna, k=k)
     if out_dir is not None:
-        write_placement(pipe.atlas, dna, placements, out_dir, figures=figures)
+        write_placement(target, dna, placements, out_dir, figures=figures)
     return dna, placements
 
 

@@ -97,7 +97,7 @@ def run_place(args: argparse.Namespace) -> int:
 
 
 def register_build(sub: argparse._SubParsersAction) -> None:
-    from ..atlas.build import SOURCES
+    from ..atlas.build import COMPOSITES, SOURCES
 
     p = sub.add_parser(
         "build-atlas",
@@ -106,7 +106,8 @@ def register_build(sub: argparse._SubParsersAction) -> None:
         "an interrupted build resumes), fit its label-free statistics, and write the atlas "
         "(DNA, labels, exclusions, NJ tree, confidence calibration) into phylo_llm/atlas/bundled/.",
     )
-    p.add_argument("name", choices=sorted(SOURCES), help="which atlas")
+    p.add_argument("name", choices=sorted([*SOURCES, *COMPOSITES]),
+                   help="which atlas (a composite one is made from the bundled atlases it combines)")
     p.add_argument("--data", type=Path, default=Path("../shared/data"), help="reference data folder (default ../shared/data)")
     p.add_argument("--probes", type=positive_int, help="probes to use (default: the atlas's)")
     p.add_argument("-o", "--output", type=Path, help="atlas file (default: the bundled location)")

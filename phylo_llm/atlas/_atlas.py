@@ -34,6 +34,7 @@ from ..util import atomic_open
 __all__ = [
     "Atlas",
     "AtlasMember",
+    "AtlasPart",
     "Neighbour",
     "Placement",
     "ATLAS_DIR",
@@ -41,6 +42,9 @@ __all__ = [
     "load_atlas",
     "read_atlas",
     "write_atlas",
+    "compose_atlas",
+    "atlas_parts",
+    "calibrate",
     "place",
     "family_from_name",
     "check_settings",
@@ -140,6 +144,22 @@ class AtlasMember:
 
 
 @dataclass(frozen=True)
+class AtlasPart:
+    """One component of a composite atlas (:func:`compose_atlas`).
+
+    ``name`` and ``sha`` identify the component atlas; ``members`` are its ids of the composite's
+    members, in the composite's order; the component's DNA is multiplied by ``weight`` before
+    the components are concatenated.
+    """
+
+    name: str
+    sha: str
+    weight: float
+    dims: int
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Atlas:
     """A reference population of model DNA with everything needed to compare a new model with it.
 
@@ -172,6 +192,10 @@ class Atlas:
         The statistics' metadata.
     build
         How the atlas was built (sources and their hashes, probe count, code version).
+    parts
+        Empty for an atlas made from one population; for a composite atlas (:func:`compose_atlas`)
+        its components: a member's DNA is the weighted concatenation of its DNA in each, and a new
+        model's DNA is made the same way, each part with that part's probes and settings.
     """
 
     name: str
@@ -188,6 +212,7 @@ class Atlas:
     stats: Mapping[str, NDArray[np.float32]] = field(repr=False)
     stats_meta: Mapping[str, Any] = field(repr=False)
     build: Mapping[str, Any] = field(repr=False)
+    parts: tuple[AtlasPart, ...] = ()
 
     def __post_init__(self) -> None:
         dna = _ro(self.dna, np.float32)
@@ -205,6 +230,7 @@ class Atlas:
         object.__setattr__(self, "dna", dna)
         object.__setattr__(self, "prompts", tuple(self.prompts))
         object.__setattr__(self, "members", tuple(self.members))
+        object.__setattr__(self, "parts", tuple(self.parts))
         for name in ("settings", "match", "excluded", "calibration", "stats_meta", "build"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         object.__setattr__(
@@ -266,6 +292,7 @@ class Atlas:
                 "with_release": sum(m.release is not None for m in self.members),
             },
             "groups": _counts(m.group for m in self.members),
+            "parts": [{"name": p.name, "sha256": p.sha, "weight": p.weight, "dims": p.dims} for p in self.parts],
             "sha256": self.sha,
             "build": dict(self.build),
         }
@@ -294,6 +321,7 @@ def _meta(atlas: Atlas) -> dict[str, Any]:
         "calibration": dict(atlas.calibration),
         "stats_meta": dict(atlas.stats_meta),
         "build": dict(atlas.build),
+        **({"parts": [{**vars(p), "members": list(p.members)} for p in atlas.parts]} if atlas.parts else {}),
     }
 
 
@@ -305,10 +333,10 @@ def write_atlas(atlas: Atlas, path: str | Path) -> Path:
     meta = _meta(atlas)
     meta["sha256"] = atlas.sha
     arrays = {f"stats__{k}": np.asarray(v, dtype=np.float32) for k, v in atlas.stats.items()}
+    # A composite's DNA is its parts' (checked by hash when read): not stored twice.
+    dna = np.zeros((0, 0), np.float16) if atlas.parts else atlas.dna.astype(np.float16)
     with atomic_open(path, "wb") as fh:
-        np.savez_compressed(
-            fh, meta=np.array(json.dumps(meta, sort_keys=True)), dna=atlas.dna.astype(np.float16), **arrays
-        )
+        np.savez_compressed(fh, meta=np.array(json.dumps(meta, sort_keys=True)), dna=dna, **arrays)
     return path
 
 
@@ -329,6 +357,9 @@ def read_atlas(path: str | Path) -> Atlas:
             f"{str(path)!r} is not a phylo_llm atlas version {_VERSION} "
             f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
         )
+    parts = tuple(AtlasPart(**{**p, "members": tuple(p["members"])}) for p in meta.get("parts", ()))
+    if parts:
+        dna = _assemble(parts, path.parent)
     atlas = Atlas(
         name=meta["name"],
         description=meta["description"],
@@ -344,6 +375,7 @@ def read_atlas(path: str | Path) -> Atlas:
         stats=stats,
         stats_meta=meta["stats_meta"],
         build=meta["build"],
+        parts=parts,
     )
     if atlas.sha != meta.get("sha256"):
         raise PhyloLLMError(
@@ -351,6 +383,131 @@ def read_atlas(path: str | Path) -> Atlas:
             f"{str(meta.get('sha256'))[:12]}): the file was modified; rebuild it with phylo-llm build-atlas"
         )
     return atlas
+
+
+def _assemble(parts: Sequence[AtlasPart], folder: Path) -> NDArray[np.float32]:
+    """A composite's DNA from its parts, each read from ``folder`` (else the bundled ones) and
+    checked against the hash the composite recorded."""
+    blocks = []
+    for part, comp in zip(parts, _read_parts(parts, folder)):
+        rows = {m: i for i, m in enumerate(comp.models)}
+        missing = [m for m in part.members if m not in rows]
+        if missing:
+            raise PhyloLLMError(f"composite atlas part {part.name!r} lacks members {missing[:5]}")
+        blocks.append(part.weight * comp.dna[[rows[m] for m in part.members]])
+    return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+def _read_parts(parts: Sequence[AtlasPart], folder: Path | None) -> list[Atlas]:
+    out = []
+    for part in parts:
+        local = folder / f"{part.name}.npz" if folder is not None else None
+        comp = read_atlas(local if local is not None and local.is_file() else ATLAS_DIR / f"{part.name}.npz")
+        if comp.sha != part.sha:
+            raise PhyloLLMError(
+                f"composite atlas part {part.name!r} has changed (sha256 {comp.sha[:12]} != recorded "
+                f"{part.sha[:12]}): rebuild the composite with phylo-llm build-atlas"
+            )
+        out.append(comp)
+    return out
+
+
+def atlas_parts(atlas: Atlas, *, folder: str | Path | None = None) -> tuple[Atlas, ...]:
+    """The component atlases of a composite ``atlas`` (empty for a plain one), each read from
+    ``folder`` when there (else the bundled one) and checked against the recorded hash."""
+    return tuple(_read_parts(atlas.parts, Path(folder) if folder is not None else None))
+
+
+def compose_atlas(name: str, description: str, parts: Sequence[Atlas], *, k: int = 10) -> Atlas:
+    """A composite atlas over the models present in every one of ``parts``.
+
+    Ids are matched case-insensitively (data sets spell organisations differently); each
+    member's labels are taken from the first part where its family is curated. A part's DNA is
+    weighted by ``1 / sqrt(mean squared norm)`` over the shared members, so that each part
+    weighs the same in the distances (label-free); the NJ tree and the confidence calibration
+    are made anew from the composite distances.
+
+    Examples
+    --------
+    >>> a = _toy_atlas()
+    >>> c = compose_atlas("both", "toy twice", [a, a])
+    >>> c.dna.shape, [p.name for p in c.parts], round(float((c.dna ** 2).sum(axis=1).mean()), 6)
+    ((3, 4), ['toy', 'toy'], 2.0)
+    """
+    if len(parts) < 2:
+        raise PhyloLLMError(f"a composite atlas needs at least 2 parts, got {len(parts)}")
+    embedders = {p.provenance.embedder for p in parts}
+    if len(embedders) > 1:
+        raise PhyloLLMError(f"composite atlas parts must share one embedder, got {sorted(embedders)}")
+    keys = [{m.lower(): m for m in p.models} for p in parts]
+    shared = [key for key in keys[0] if all(key in other for other in keys[1:])]
+    if len(shared) < 3:
+        raise PhyloLLMError(f"parts {[p.name for p in parts]} share {len(shared)} models; a composite needs >= 3")
+    members = []
+    for key in shared:
+        found = [p.members[p.models.index(kk[key])] for p, kk in zip(parts, keys)]
+        members.append(next((m for m in found if m.family_source == "curated"), found[0]))
+    blocks, comp_parts = [], []
+    for p, kk in zip(parts, keys):
+        ids = tuple(kk[key] for key in shared)
+        rows = {m: i for i, m in enumerate(p.models)}
+        x = p.dna[[rows[m] for m in ids]]
+        weight = float(1.0 / np.sqrt((x.astype(np.float64) ** 2).sum(axis=1).mean()))
+        blocks.append(weight * x)  # the same float32 arithmetic as _assemble
+        comp_parts.append(AtlasPart(p.name, p.sha, weight, int(x.shape[1]), ids))
+    dna = np.concatenate(blocks, axis=1).astype(np.float32)
+    from ..data import pairwise_distances
+    from ..io import to_newick
+    from ..tree import nj
+
+    dm = pairwise_distances(dna, [m.model for m in members])
+    prov = Provenance(
+        probe_set="+".join(str(p.provenance.probe_set) for p in parts),
+        n_probes=sum(len(p.prompts) for p in parts), embedder=next(iter(embedders)),
+        generation=json.dumps({p.name: dict(p.match) for p in parts}, sort_keys=True, separators=(",", ":")),
+        recipe="composite(" + ",".join(f"{p.name}:{p.provenance.recipe}" for p in parts) + ")",
+        projection="composite", seed=None, dims=int(dna.shape[1]),
+    )
+    return Atlas(
+        name=name, description=description, prompts=tuple(q for p in parts for q in p.prompts),
+        settings={p.name: dict(p.settings) for p in parts}, match={p.name: dict(p.match) for p in parts},
+        provenance=prov, members=tuple(members), dna=dna,
+        excluded={m: f"not in every part ({', '.join(p.name for p in parts)})"
+                  for kk in keys for key, m in kk.items() if key not in set(shared)},
+        newick=to_newick(nj(dm), precision=5), calibration=calibrate(members, dm.values, k=k),
+        stats={}, stats_meta={}, parts=tuple(comp_parts),
+        build={"parts": [p.name for p in parts], "command": f"phylo-llm build-atlas {name}"},
+    )
+
+
+def _loo_neighbours(distances: NDArray[np.float64], k: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    d = np.array(distances, dtype=np.float64, copy=True)
+    np.fill_diagonal(d, np.inf)
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(d, order, axis=1)
+
+
+def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *, k: int = 10) -> dict[str, Any]:
+    """Confidence model from leave-one-out placements of the members that have a family.
+
+    Each such member is placed among the others; the family vote of its ``k`` nearest
+    (:func:`family_votes`) is right or wrong; a logistic model of rightness on the vote's share
+    and margin is fitted (:func:`fit_confidence`).
+    """
+    order, dist = _loo_neighbours(distances, min(k, len(members) - 1))
+    share, margin, right = [], [], []
+    for i, m in enumerate(members):
+        if m.family is None:
+            continue
+        fam, s, g = family_votes([members[j].family for j in order[i]], dist[i])
+        if fam is None:
+            continue
+        share.append(s)
+        margin.append(g)
+        right.append(fam == m.family)
+    coef = fit_confidence(share, margin, right)
+    return {"k": k, "coef": coef, "n": len(right), "loo_accuracy": float(np.mean(right)),
+            "note": "fitted on leave-one-out placements of the atlas's members (statistics not refitted)"}
 
 
 def atlas_names() -> tuple[str, ...]:
@@ -392,14 +549,22 @@ def check_settings(atlas: Atlas, settings: Mapping[str, Any], *, what: str) -> N
     ...
     phylo_llm.errors.ProvenanceError: model 'm' was generated with chat_template=True, but atlas 'toy' was generated with chat_template=False; its answers are not comparable
     """
-    for key, want in atlas.match.items():
+    _check_match(atlas.match, settings, what=what, where=f"atlas {atlas.name!r}")
+
+
+def _check_match(match: Mapping[str, Any], settings: Mapping[str, Any], *, what: str, where: str) -> None:
+    # A composite atlas's match holds one mapping per part: checked part by part.
+    for key, want in match.items():
         if key not in settings:
+            raise ProvenanceError(f"{what} does not record {key!r}; {where} needs {key}={want!r}")
+        if isinstance(want, Mapping):
+            got = settings[key]
+            if not isinstance(got, Mapping):
+                raise ProvenanceError(f"{what} records {key}={got!r}, not the settings of part {key!r}")
+            _check_match(want, got, what=f"{what} (part {key!r})", where=f"{where} part {key!r}")
+        elif settings[key] != want:
             raise ProvenanceError(
-                f"{what} does not record {key!r}; atlas {atlas.name!r} needs {key}={want!r}"
-            )
-        if settings[key] != want:
-            raise ProvenanceError(
-                f"{what} was generated with {key}={settings[key]!r}, but atlas {atlas.name!r} was "
+                f"{what} was generated with {key}={settings[key]!r}, but {where} was "
                 f"generated with {key}={want!r}; its answers are not comparable"
             )
 

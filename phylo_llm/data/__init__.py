@@ -1,30 +1,30 @@
 """The values every analysis takes: DNA sets with their provenance, distance matrices, model
 metadata tables and per-probe contributions. No file formats here (see :mod:`phylo_llm.io`).
 """
-from ._contributions import (
-    ProbeContributions,
+from ._dna import (
+    Provenance,
+    DnaSet,
+    merge_dna,
 )
 from ._distance import (
-    DistanceMatrix,
     Metric,
-    check_precision,
-    dna_distances,
+    DistanceMatrix,
     pairwise_distances,
-)
-from ._dna import (
-    DnaSet,
-    Provenance,
-    merge_dna,
+    dna_distances,
+    check_precision,
 )
 from ._meta import (
     META_COLUMNS,
-    format_release,
-    join_meta,
-    meta_frame,
-    parse_release,
-    read_families,
     read_meta,
+    parse_release,
+    join_meta,
     require_columns,
+    format_release,
+    read_families,
+    meta_frame,
+)
+from ._contributions import (
+    ProbeContributions,
 )
 
 __all__ = [

@@ -1,29 +1,6 @@
 """File formats: Newick/NEXUS trees, DNA files (ours, CSV, llm-dna JSON), distance matrices
 (CSV, PHYLIP), per-probe contribution archives and GGUF headers.
 """
-from ._contributions import (
-    read_contributions,
-    write_contributions,
-)
-from ._distance import (
-    DistanceFormat,
-    read_distance_matrix,
-    read_phylip,
-    write_distance_matrix,
-    write_phylip,
-)
-from ._dna import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    DnaFormat,
-    read_dna,
-    read_dna_csv,
-    read_llm_dna_json,
-    write_dna,
-)
-from ._gguf import (
-    read_gguf_metadata,
-)
 from ._newick import (
     parse_newick,
     parse_newick_all,
@@ -33,6 +10,29 @@ from ._newick import (
     to_nexus,
     write_newick,
     write_nexus,
+)
+from ._dna import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    DnaFormat,
+    write_dna,
+    read_dna,
+    read_dna_csv,
+    read_llm_dna_json,
+)
+from ._distance import (
+    DistanceFormat,
+    write_phylip,
+    read_phylip,
+    write_distance_matrix,
+    read_distance_matrix,
+)
+from ._contributions import (
+    write_contributions,
+    read_contributions,
+)
+from ._gguf import (
+    read_gguf_metadata,
 )
 
 __all__ = [

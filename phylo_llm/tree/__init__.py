@@ -1,6 +1,9 @@
 """Trees: the immutable array :class:`Tree`, the NJ and UPGMA builders (numba / scipy cores) and
 tree operations (rooting, ladderizing, pruning, splits, Robinson-Foulds, patristic distances).
 """
+from ._tree import (
+    Tree,
+)
 from ._build import (
     Method,
     build_tree,
@@ -18,9 +21,6 @@ from ._ops import (
     root_outgroup,
     splits,
     unroot,
-)
-from ._tree import (
-    Tree,
 )
 
 __all__ = [
