@@ -133,6 +133,9 @@ def test_unlabelled_models_are_candidates_with_every_partner():
     with_0 = (res.a == 0) | (res.b == 0)
     assert with_0.sum() == len(labels) - 1  # including its own (unknown) family
     assert res.family[0] is None and res.n_labelled == len(labels) - 1
+    # the report shows a missing label as "–", never as "nan" (pandas 3 stores None as NaN in a frame)
+    row = next(r for r in discoveries_markdown(res, top=len(res)).splitlines() if r.startswith("| ") and labels[0] in r)
+    assert "nan" not in row and ("– /" in row or "/ –" in row)
 
 
 def test_q_values_control_fdr_on_null_data():

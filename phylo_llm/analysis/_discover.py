@@ -442,7 +442,8 @@ def discover_relationships(
 
 
 def _md(text: object) -> str:
-    return "–" if text is None or text == "" else str(text).replace("|", "\\|")
+    missing = text is None or text == "" or (isinstance(text, float) and np.isnan(text)) or text is pd.NA
+    return "–" if missing else str(text).replace("|", "\\|")
 
 
 def discoveries_markdown(
