@@ -237,7 +237,9 @@ def run(args: argparse.Namespace) -> dict:
         hidden_children = np.zeros(n, dtype=bool)
         hidden_children[[c for c, _ in hidden]] = True
         masked = mask_labels(meta, [(labels[c], labels[p]) for c, p in hidden])
-        res = discover_relationships(dm, masked, min_reference=args.min_reference)
+        # p-value order: the "discover (p-order)" row; the shipped default order is the
+        # "neighbour rank (max)" variant, computed from the same result (q-values do not depend on it).
+        res = discover_relationships(dm, masked, min_reference=args.min_reference, order="p_value")
         a, b = res.a, res.b
         key = pair_keys(n, a, b)
         hk = pair_keys(n, np.array([c for c, _ in hidden]), np.array([p for _, p in hidden]))
@@ -248,7 +250,7 @@ def run(args: argparse.Namespace) -> dict:
         hidden_in_candidates.append(int(is_link.sum()))
         d = res.distance
         scores = {
-            "discover": np.arange(len(res), dtype=float),
+            "discover (p-order)": np.arange(len(res), dtype=float),
             "distance": d,
             "name tokens": -name_similarity(labels, a, b),
             **variant_scores(res, n),
