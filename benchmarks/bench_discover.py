@@ -40,6 +40,16 @@ Usage::
 
 ``--responses`` applies the extraction's rule (a model with more than half empty answers has no
 DNA) to a published DNA file made without it; leave it out for DNA made by ``phylo-llm extract``.
+
+``--data rand-zh`` runs on the shipped rand-zh atlas instead (its DNA for 1,561 models and its
+labels: curated family/parent/organisation/release where ``models_meta`` has them, else the family
+from the name). Its whitening statistics were fitted on the whole rand-zh population (label-free,
+no families involved); cross-fitting them per family half would need the per-probe features,
+which the atlas does not ship, so it is not done here.
+
+Besides the shipped ranking and the two baselines, the run scores *variants* of the ranking on the
+same candidates (ablations and candidate fixes; see docs/discover.md), so that a choice between
+them can be made on one data set and reported on the other.
 """
 
 from __future__ import annotations
@@ -58,18 +68,12 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from phylo_llm.analysis import (
-    discover_relationships,  # noqa: E402
-    lineage_pairs,  # noqa: E402
-)
-from phylo_llm.data import (
-    dna_distances,  # noqa: E402
-    read_meta,  # noqa: E402
-)
-from phylo_llm.io import (
-    read_distance_matrix,
-    read_dna,  # noqa: E402
-)
+from scipy.stats import norm, rankdata  # noqa: E402
+
+from phylo_llm.analysis import discover_relationships, lineage_pairs  # noqa: E402
+from phylo_llm.atlas import load_atlas  # noqa: E402
+from phylo_llm.data import dna_distances, read_meta  # noqa: E402
+from phylo_llm.io import read_distance_matrix, read_dna  # noqa: E402
 
 MAX_EMPTY = 0.5
 
@@ -131,10 +135,63 @@ def pair_keys(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return lo.astype(np.int64) * n + hi
 
 
+def candidate_ranks(n: int, a: np.ndarray, b: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rank of ``b`` among ``a``'s *candidate* partners (1 = nearest), and of ``a`` among ``b``'s.
+
+    Unlike the plain neighbour rank, the models the labels link to ``a`` (its family, its parents)
+    do not count, so a dense family does not push an out-of-family relative down.
+    """
+    c = np.full((n, n), np.inf)
+    c[a, b] = d
+    c[b, a] = d
+    r = rankdata(c, method="min", axis=1)
+    return r[a, b], r[b, a]
+
+
+def variant_scores(res, n: int) -> dict[str, np.ndarray]:
+    """Lower = better, one per candidate of ``res`` (in its order)."""
+    a, b, d = res.a, res.b, res.distance
+    tie = d / (2 * max(float(d.max()), 1e-300))  # < 0.5: breaks ties of integer ranks by distance only
+    p = res.p_value
+    fam = np.array([f or "" for f in res.family], dtype=object)
+    ref = (fam[a] != "") & (fam[b] != "") & (fam[a] != fam[b])  # labelled, different families (masked labels)
+    m = float(np.median(d[ref]))
+    s = 1.4826 * float(np.median(np.abs(d[ref] - m)))
+    p_pool = norm.cdf((d - m) / s)
+    ca, cb = candidate_ranks(n, a, b, d)
+    order_pd = np.lexsort((d, p))
+    pos_pd = np.empty(len(d))
+    pos_pd[order_pd] = np.arange(len(d))
+    p3 = np.fmax(p, p_pool)
+    order_p3 = np.lexsort((d, p3))
+    pos_p3 = np.empty(len(d))
+    pos_p3[order_p3] = np.arange(len(d))
+    return {
+        "empirical quantile (max)": np.fmax(res.quantile_a, res.quantile_b),
+        # ties by distance: "mutual nearest neighbours first, closest first"
+        "neighbour rank (max)": np.maximum(res.rank_a, res.rank_b) + tie,
+        "p, ties by distance": pos_pd,
+        "p with a pooled side, ties by distance": pos_p3,
+        "candidate rank (max)": np.maximum(ca, cb) + tie,
+        "candidate rank (sum)": ca + cb + tie,
+        "empirical quantile (max), ties by distance": np.fmax(res.quantile_a, res.quantile_b) + tie * 1e-6,
+    }
+
+
+def load(args: argparse.Namespace):
+    """(distances, labels) for ``--data``."""
+    if args.data == "rand-zh":
+        atlas = load_atlas("rand-zh")
+        return dna_distances(atlas.as_dna()), atlas.labels_frame()
+    if args.dna is None or args.labels is None:
+        raise SystemExit("--dna and --labels are required with --data files")
+    dm = read_distance_matrix(args.dna) if args.input_kind == "distance" else dna_distances(read_dna(args.dna))
+    return dm, read_meta(args.labels)
+
+
 def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
-    dm = read_distance_matrix(args.dna) if args.input_kind == "distance" else dna_distances(read_dna(args.dna))
-    meta = read_meta(args.labels)
+    dm, meta = load(args)
     dropped = sorted(mostly_empty(args.responses) & set(dm.labels)) if args.responses else []
     if dropped:
         dm = dm.subset([x for x in dm.labels if x not in set(dropped)])
@@ -151,11 +208,15 @@ def run(args: argparse.Namespace) -> dict:
     print(f"{n} models ({len(dropped)} dropped as mostly empty), {len(links)} documented parent links, "
           f"hiding {n_hide} per repetition, {args.reps} repetitions", file=sys.stderr)
 
-    methods = ("discover", "distance", "name tokens", "empirical quantile (max)", "neighbour rank (max)")
-    prec = {m: [] for m in methods}
-    rec = {m: [] for m in methods}
-    prec_rel = {m: [] for m in methods}
-    prec_touch = {m: [] for m in methods}
+    prec, rec, prec_rel, prec_touch = {}, {}, {}, {}
+    diag = {k: [] for k in ("hidden_link_median_position_discover", "hidden_link_median_position_distance",
+                            "top20_discover_standing_share", "top20_distance_standing_share",
+                            "candidates_at_min_p", "hidden_child_nn_in_true_family_share",
+                            "hidden_parent_rank_among_child_neighbours_median",
+                            "hidden_parent_rank_among_child_candidates_median",
+                            "hidden_child_rank_among_parent_neighbours_median",
+                            "hidden_child_rank_among_parent_candidates_median")}
+    labelled_full = fam_full != ""
     fdr_touch = {a: [] for a in args.alphas}
     fdr_all = {a: [] for a in args.alphas}
     fdr_strict = {a: [] for a in args.alphas}
@@ -176,7 +237,9 @@ def run(args: argparse.Namespace) -> dict:
         hidden_children = np.zeros(n, dtype=bool)
         hidden_children[[c for c, _ in hidden]] = True
         masked = mask_labels(meta, [(labels[c], labels[p]) for c, p in hidden])
-        res = discover_relationships(dm, masked, min_reference=args.min_reference)
+        # p-value order: the "discover (p-order)" row; the shipped default order is the
+        # "neighbour rank (max)" variant, computed from the same result (q-values do not depend on it).
+        res = discover_relationships(dm, masked, min_reference=args.min_reference, order="p_value")
         a, b = res.a, res.b
         key = pair_keys(n, a, b)
         hk = pair_keys(n, np.array([c for c, _ in hidden]), np.array([p for _, p in hidden]))
@@ -187,19 +250,50 @@ def run(args: argparse.Namespace) -> dict:
         hidden_in_candidates.append(int(is_link.sum()))
         d = res.distance
         scores = {
-            "discover": np.arange(len(res), dtype=float),
+            "discover (p-order)": np.arange(len(res), dtype=float),
             "distance": d,
             "name tokens": -name_similarity(labels, a, b),
-            "empirical quantile (max)": np.fmax(res.quantile_a, res.quantile_b),
-            # ties by distance: "mutual nearest neighbours first, closest first"
-            "neighbour rank (max)": np.maximum(res.rank_a, res.rank_b) + d / (2 * d.max()),
+            **variant_scores(res, n),
         }
         for m, s in scores.items():
             h = np.array(expected_hits(s, is_link, args.ks))
-            prec[m].append(h / np.array(args.ks))
-            rec[m].append(h / max(1, n_hide))
-            prec_rel[m].append(np.array(expected_hits(s, is_rel, args.ks)) / np.array(args.ks))
-            prec_touch[m].append(np.array(expected_hits(s[touch], is_link[touch], args.ks)) / np.array(args.ks))
+            prec.setdefault(m, []).append(h / np.array(args.ks))
+            rec.setdefault(m, []).append(h / max(1, n_hide))
+            prec_rel.setdefault(m, []).append(np.array(expected_hits(s, is_rel, args.ks)) / np.array(args.ks))
+            prec_touch.setdefault(m, []).append(
+                np.array(expected_hits(s[touch], is_link[touch], args.ks)) / np.array(args.ks))
+        # Diagnosis: where the hidden links sit, what fills the top, how the ranks look from each side.
+        by_d = np.empty(len(d))
+        by_d[np.argsort(d, kind="stable")] = np.arange(len(d))
+        diag["hidden_link_median_position_discover"].append(float(np.median(np.nonzero(is_link)[0] + 1)))
+        diag["hidden_link_median_position_distance"].append(float(np.median(by_d[is_link] + 1)))
+        st = np.isin(key, list(standing[0.1] if 0.1 in standing else standing[args.alphas[0]]))
+        diag["top20_discover_standing_share"].append(float(st[:20].mean()))
+        diag["top20_distance_standing_share"].append(float(st[np.argsort(d, kind="stable")[:20]].mean()))
+        diag["candidates_at_min_p"].append(int((res.p_value == res.p_value.min()).sum()))
+        dd = np.where(np.eye(n, dtype=bool), np.inf, dm.values)
+        nn = np.argmin(dd, axis=1)
+        hc = np.nonzero(hidden_children)[0]
+        diag["hidden_child_nn_in_true_family_share"].append(
+            float(np.mean(labelled_full[nn[hc]] & (fam_full[nn[hc]] == fam_full[hc]))))
+        ca, cb = candidate_ranks(n, a, b, d)
+        nbr = rankdata(dd, method="min", axis=1)
+        hc_, hp_ = np.array([c for c, _ in hidden]), np.array([p for _, p in hidden])
+        rc = {(int(x), int(y)): (int(u), int(v)) for x, y, u, v in zip(a[is_link], b[is_link], ca[is_link], cb[is_link])}
+        pr_cand, ch_cand = [], []
+        for c_, p_ in zip(hc_, hp_):
+            if (c_, p_) in rc:
+                u, v = rc[(c_, p_)]
+                pr_cand.append(u)
+                ch_cand.append(v)
+            elif (p_, c_) in rc:
+                u, v = rc[(p_, c_)]
+                pr_cand.append(v)
+                ch_cand.append(u)
+        diag["hidden_parent_rank_among_child_neighbours_median"].append(float(np.median(nbr[hc_, hp_])))
+        diag["hidden_parent_rank_among_child_candidates_median"].append(float(np.median(pr_cand)))
+        diag["hidden_child_rank_among_parent_neighbours_median"].append(float(np.median(nbr[hp_, hc_])))
+        diag["hidden_child_rank_among_parent_candidates_median"].append(float(np.median(ch_cand)))
         for al in args.alphas:
             call = res.q_value <= al
             ct = call & touch
@@ -220,7 +314,7 @@ def run(args: argparse.Namespace) -> dict:
     calib = {t: float((full.p_value[diff] <= t).mean()) for t in (1e-2, 1e-3, 1e-4, 1e-5)}
 
     out = {
-        "dna": str(args.dna), "labels": str(args.labels), "models": n, "dropped_mostly_empty": dropped,
+        "data": args.data, "dna": str(args.dna), "labels": str(args.labels), "models": n, "dropped_mostly_empty": dropped,
         "parent_links": len(links), "hidden_per_rep": n_hide, "reps": args.reps, "seed": args.seed,
         "hidden_links_among_candidates": hidden_in_candidates,
         "candidates_full_labels": len(full), "ks": args.ks, "alphas": args.alphas,
@@ -238,6 +332,7 @@ def run(args: argparse.Namespace) -> dict:
             "fdr_all_calls_mean": float(np.mean(fdr_all[al])), "fdr_all_calls_median": float(np.median(fdr_all[al])),
         } for al in args.alphas},
         "calibration_documented_unrelated": {"pairs": int(diff.sum()), **{f"{t:g}": v for t, v in calib.items()}},
+        "diagnosis": {k: float(np.mean(v)) for k, v in diag.items()},
         "seconds": time.perf_counter() - t0,
     }
     return out
@@ -276,15 +371,18 @@ def report(out: dict) -> str:
     lines += ["", f"Calibration on the full labels ({c['pairs']} documented-unrelated pairs): share with p <= t: "
               + ", ".join(f"t={t}: {v:.2e}" for t, v in c.items() if t != "pairs"),
               f"hidden links that were candidates per repetition: {out['hidden_links_among_candidates']}",
+              "diagnosis (mean over repetitions): " + "; ".join(f"{k} {v:.3g}" for k, v in out["diagnosis"].items()),
               f"run time {out['seconds']:.0f} s"]
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dna", type=Path, required=True, help="DNA file (.csv/.json) or distance matrix")
+    ap.add_argument("--data", choices=("files", "rand-zh"), default="files",
+                    help="files: --dna and --labels; rand-zh: the shipped rand-zh atlas (its DNA and labels)")
+    ap.add_argument("--dna", type=Path, help="DNA file (.csv/.json) or distance matrix")
     ap.add_argument("--input-kind", choices=("dna", "distance"), default="dna")
-    ap.add_argument("--labels", type=Path, required=True, help="metadata table (models_meta.csv)")
+    ap.add_argument("--labels", type=Path, help="metadata table (models_meta.csv)")
     ap.add_argument("--responses", type=Path, help="responses.jsonl.xz: drop models with > half empty answers")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--hide", type=float, default=0.25)

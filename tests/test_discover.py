@@ -55,7 +55,7 @@ def _planted():
 
 def test_planted_pairs_come_first_and_are_significant():
     x, labels, meta, related = _planted()
-    res = discover_relationships(pairwise_distances(x, labels), meta)
+    res = discover_relationships(pairwise_distances(x, labels), meta, order="p_value")
     top = res.to_frame(top=len(related))
     assert {frozenset(p) for p in zip(top["model_a"], top["model_b"])} == related
     assert res.n_significant(0.1) == len(related) == 18
@@ -63,6 +63,34 @@ def test_planted_pairs_come_first_and_are_significant():
     for src, dst in [(0, 7), (13, 20), (26, 33)]:
         mine = top[(top["model_a"] == labels[dst]) | (top["model_b"] == labels[dst])].iloc[0]
         assert {mine["model_a"], mine["model_b"]} == {labels[src], labels[dst]} and mine["mutual_nearest"]
+
+
+def test_neighbour_rank_order_puts_mutual_neighbours_first_with_the_same_q_values():
+    x, labels, meta, related = _planted()
+    dm = pairwise_distances(x, labels)
+    by_p = discover_relationships(dm, meta, order="p_value")
+    res = discover_relationships(dm, meta)  # default: neighbour_rank
+    assert res.order == "neighbour_rank" and len(res) == len(by_p)
+    worse = np.maximum(res.rank_a, res.rank_b)
+    assert (np.diff(worse) >= 0).all()  # the list is sorted by the larger rank ...
+    same = np.diff(worse) == 0
+    assert (np.diff(res.distance)[same] >= 0).all()  # ... then by distance
+    # the same pairs with the same q-values, only reordered
+    key = {(int(a), int(b)): q for a, b, q in zip(res.a, res.b, res.q_value)}
+    assert all(key[(int(a), int(b))] == q for a, b, q in zip(by_p.a, by_p.b, by_p.q_value))
+    # each planted copy and its source are mutual nearest neighbours, so they lead the list
+    first = {frozenset((labels[a], labels[b])) for a, b in zip(res.a[:3], res.b[:3])}
+    assert first == {frozenset((labels[s], labels[d])) for s, d in [(0, 7), (13, 20), (26, 33)]}
+    # the calls are the same set, wherever they sit
+    assert set(map(int, res.calls(0.1))) != set() and res.n_significant(0.1) == by_p.n_significant(0.1) == 18
+    called = {frozenset((labels[res.a[k]], labels[res.b[k]])) for k in res.calls(0.1)}
+    assert called == related
+
+
+def test_order_must_be_known():
+    x, labels, meta, _ = _planted()
+    with pytest.raises(PhyloLLMError, match="order must be one of"):
+        discover_relationships(pairwise_distances(x, labels), meta, order="distance")
 
 
 def test_a_hub_does_not_flood_the_list_but_plain_distance_would():
@@ -105,6 +133,9 @@ def test_unlabelled_models_are_candidates_with_every_partner():
     with_0 = (res.a == 0) | (res.b == 0)
     assert with_0.sum() == len(labels) - 1  # including its own (unknown) family
     assert res.family[0] is None and res.n_labelled == len(labels) - 1
+    # the report shows a missing label as "–", never as "nan" (pandas 3 stores None as NaN in a frame)
+    row = next(r for r in discoveries_markdown(res, top=len(res)).splitlines() if r.startswith("| ") and labels[0] in r)
+    assert "nan" not in row and ("– /" in row or "/ –" in row)
 
 
 def test_q_values_control_fdr_on_null_data():
@@ -167,7 +198,7 @@ def test_orientation_by_release_date_and_missing_dates_are_said():
 def test_evidence_columns_match_their_definitions():
     x, labels, meta, _ = _planted()
     dm = pairwise_distances(x, labels)
-    res = discover_relationships(dm, meta)
+    res = discover_relationships(dm, meta, order="p_value")
     d = np.asarray(dm.values)
     fam = np.array([meta.at[lab, "family"] for lab in labels])
     k = 40  # an arbitrary candidate
@@ -223,7 +254,7 @@ def test_bad_input(dm, meta, kwargs, match):
 
 def test_markdown_states_counts_and_marks_unsignificant_rows():
     x, labels, meta, _ = _planted()
-    res = discover_relationships(pairwise_distances(x, labels), meta)
+    res = discover_relationships(pairwise_distances(x, labels), meta, order="p_value")
     md = discoveries_markdown(res, alpha=0.1, top=5)
     assert f"{len(res)} candidate pairs" in md and "**18 pair(s) at FDR 0.1**" in md
     assert "not significant" not in md
@@ -232,6 +263,11 @@ def test_markdown_states_counts_and_marks_unsignificant_rows():
     assert "Rows after #18 are not significant" in md and md.count("\n| ") == 1 + 20
     with pytest.raises(PhyloLLMError, match="alpha must be in"):
         discoveries_markdown(res, alpha=1.5)
+    # neighbour-rank order: calls are marked row by row, and counted
+    res = discover_relationships(pairwise_distances(x, labels), meta)
+    md = discoveries_markdown(res, alpha=0.1, top=30)
+    n_marked = md.count(" ✓ |")
+    assert n_marked == int((res.q_value[:30] <= 0.1).sum()) and f"{n_marked} of these 30 rows are calls" in md
 
 
 @pytest.fixture()
@@ -248,9 +284,14 @@ def test_cli_writes_csv_and_markdown(files, tmp_path: Path, capsys) -> None:
     assert main(["discover", str(dna), "--labels", str(meta), "-o", str(tmp_path / "out"), "--top", "20"]) == 0
     assert "18 of" in capsys.readouterr().out
     df = pd.read_csv(tmp_path / "out" / "discoveries.csv")
-    assert len(df) == 20 and df["significant"].tolist() == [True] * 18 + [False] * 2
-    assert main(["discover", str(dna), "--labels", str(meta), "-o", str(tmp_path / "o2"), "--top", "5"]) == 0
+    assert len(df) >= 20 and df["significant"].sum() == 18 and (df["rank"].iloc[:20] == np.arange(1, 21)).all()
+    assert main(["discover", str(dna), "--labels", str(meta), "-o", str(tmp_path / "o2"), "--top", "5",
+                 "--order", "p_value"]) == 0
     assert len(pd.read_csv(tmp_path / "o2" / "discoveries.csv")) == 18  # every significant pair, at least --top
+    assert main(["discover", str(dna), "--labels", str(meta), "-o", str(tmp_path / "o3"), "--top", "2"]) == 0
+    o3 = pd.read_csv(tmp_path / "o3" / "discoveries.csv")  # neighbour rank: the first 2, and every call below
+    assert o3["rank"].iloc[:2].tolist() == [1, 2] and o3["significant"].sum() == 18
+    assert len(o3) == 2 + 18 - int(o3["significant"].iloc[:2].sum())
     assert {"distance", "rank_a", "rank_b", "family_a", "organization_b", "release_a", "q_value", "orientation"} <= set(df)
     assert (tmp_path / "out" / "discoveries.md").read_text().startswith("# Possible undocumented relatives")
     assert main(["discover", str(dna), "--labels", str(meta), "--top", "2", "--skip-same-organization"]) == 0

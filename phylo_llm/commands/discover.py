@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from ..analysis import discover_relationships, discoveries_markdown
 from ..atlas import load_atlas
 from ..data import dna_distances, read_meta
@@ -20,9 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "discover",
         help="propose undocumented relationships (pairs the labels do not link), with FDR q-values",
         description="Rank the model pairs that the labels do not link (not parent/child, not the same "
-        "family) by how unusually close their DNA is for both models, with Benjamini-Hochberg q-values "
-        "over all candidate pairs; each proposed edge is oriented by release date where known. Prints "
-        "the top of the list; with -o writes discoveries.csv (evidence per pair) and discoveries.md.",
+        "family) by mutual nearest-neighbour rank (or by p-value), with Benjamini-Hochberg q-values of how "
+        "unusually close their DNA is for both models over all candidate pairs; each proposed edge is oriented by release date where known. Prints "
+        "the top of the list; with -o writes discoveries.csv (evidence per pair: the first --top rows and "
+        "every call) and discoveries.md.",
     )
     add_input_args(p)  # INPUT may also be atlas:NAME, a shipped atlas (phylo-llm atlas list)
     p.add_argument("--labels", type=Path,
@@ -33,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-same-organization", action="store_true", help="also leave out pairs of the same organization")
     p.add_argument("--min-reference", type=int, default=10,
                    help="fewest unrelated models a model needs for its side of the score (default 10)")
+    p.add_argument("--order", choices=("neighbour_rank", "p_value"), default="neighbour_rank",
+                   help="list order: neighbour_rank (mutual nearest neighbours first; default) or p_value "
+                   "(calls first); the q-values are the same")
     p.set_defaults(func=run)
 
 
@@ -52,15 +58,17 @@ def run(args: argparse.Namespace) -> int:
         meta = read_meta(args.labels)
         dm = load_distances(args)
     res = discover_relationships(
-        dm, meta, skip_same_organization=args.skip_same_organization, min_reference=args.min_reference
+        dm, meta, skip_same_organization=args.skip_same_organization, min_reference=args.min_reference,
+        order=args.order,
     )
     md = discoveries_markdown(res, alpha=args.fdr, top=args.top)
     if args.output is None:
         print(md, end="")
         return 0
     args.output.mkdir(parents=True, exist_ok=True)
-    rows = max(args.top, res.n_significant(args.fdr))
-    df = res.to_frame(top=rows)
+    # The first --top rows of the list, and every call further down (the order is not by q).
+    keep = np.union1d(np.arange(min(args.top, len(res))), res.calls(args.fdr))
+    df = res.to_frame(rows=keep)
     df.insert(1, "significant", df["q_value"] <= args.fdr)
     with atomic_open(args.output / "discoveries.csv") as fh:
         df.to_csv(fh, index=False)

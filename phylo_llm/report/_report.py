@@ -357,7 +357,7 @@ def _relatives(
 ) -> tuple[Discoveries | None, str]:
     """Discoveries table (CSV + Markdown) and the summary line; says why when it cannot be made."""
     try:
-        res = discover_relationships(dm, joined)
+        res = discover_relationships(dm, joined, order="p_value")  # calls first: the tables below list them
     except PhyloLLMError as exc:
         return None, f"Possible undocumented relatives: not computed ({exc})."
     n_sig = res.n_significant(fdr)
