@@ -32,8 +32,12 @@ from ._style import (
     OTHER,
     OTHER_COLOR,
     annotate_points,
+    architecture_handles,
     architecture_marker,
+    family_architecture_legends,
     family_colors,
+    family_handles,
+    family_legend_counts,
     family_legend_label,
     style,
 )
@@ -144,7 +148,6 @@ def plot_dna_map(
     if label not in ("minority", None):
         raise PhyloLLMError(f"label must be 'minority' or None, got {label!r}")
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
 
     info = _meta_columns(emb.labels, meta)
     fam = [f if isinstance(f, str) else None for f in info["family"]]
@@ -177,19 +180,10 @@ def plot_dna_map(
         ax.set_xlabel(f"MDS 1 ({100 * ev[0]:.0f}% of variance)")
         ax.set_ylabel(f"MDS 2 ({100 * ev[1]:.0f}% of variance)" if len(ev) > 1 else "MDS 2")
         ax.set_aspect("equal", adjustable="datalim")
-        counts = pd.Series(legend_fam).value_counts()
-        keys = sorted((k for k in counts.index if k != OTHER), key=lambda k: (-counts[k], k))
-        if OTHER in counts.index:
-            keys.append(OTHER)
-        fam_h = [Line2D([], [], marker="o", ls="", markerfacecolor=colors.get(k, OTHER_COLOR), markeredgecolor="white",
-                        markersize=5, label=f"{k} ({counts[k]})") for k in keys]
-        arch_h = [Line2D([], [], marker=architecture_marker(a), ls="", markerfacecolor="white", markeredgecolor="#222222",
-                         markersize=5, label=f"{a} ({arch_counts[a]})") for a in arch_counts.index]
-        leg = ax.legend(handles=fam_h, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="family", title_fontsize=7,
-                        fontsize=6, alignment="left")
-        ax.add_artist(leg)
-        ax.legend(handles=arch_h, loc="lower left", bbox_to_anchor=(1.01, 0.0), title="architecture", title_fontsize=7,
-                  fontsize=6, alignment="left")
+        family_architecture_legends(
+            ax, family_handles(family_legend_counts(fam, colors), colors, markeredgecolor="white"),
+            architecture_handles(list(arch_counts.index), arch_counts, markeredgecolor="#222222"), x=1.01,
+        )
         if title:
             ax.set_title(title, loc="left")
     return fig
@@ -329,14 +323,10 @@ def write_dna_map_html(
         else:
             r = 3.5 if not minor else 4.5
             pt_svg.append(f'<circle class="pt{minor}" data-i="{i}" cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="{r}" fill="{c}"/>')
-    counts = pd.Series(groups).value_counts()
-    keys = sorted((k for k in counts.index if k != OTHER), key=lambda k: (-counts[k], k))
-    if OTHER in counts.index:
-        keys.append(OTHER)
     legend = "".join(
         f'<div data-g="{html.escape(k, quote=True)}"><span class="sw" style="background:{colors.get(k, OTHER_COLOR)}"></span>'
-        f"{html.escape(k)} ({counts[k]})</div>"
-        for k in keys
+        f"{html.escape(k)} ({n})</div>"
+        for k, n in family_legend_counts(fam, colors).items()
     )
     years = info["release_year"]
     data = [

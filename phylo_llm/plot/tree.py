@@ -31,12 +31,13 @@ from ..tree import Tree
 from ..util import atomic_path, write_table
 from ._style import (
     ARCHITECTURE_MARKERS,
-    OTHER,
     OTHER_COLOR,
+    architecture_handles,
     architecture_marker,
     check_figure_path,
     family_colors,
-    family_legend_label,
+    family_handles,
+    family_legend_counts,
     save_figure,
     style,
 )
@@ -553,27 +554,9 @@ def _nice(v: float) -> float:
 
 
 def _draw_legend(ax: Any, fam: list[str | None], arch: list[str | None], colors: Mapping[str, str], layout: str) -> None:
-    from matplotlib.lines import Line2D
-
-    present: dict[str, int] = {}
-    for f in fam:
-        lab = family_legend_label(f, colors)
-        present[lab] = present.get(lab, 0) + 1
-    order = sorted((k for k in present if k != OTHER), key=lambda k: (-present[k], k))
-    if OTHER in present:
-        order.append(OTHER)
-    handles = [
-        Line2D([], [], marker="o", ls="", markerfacecolor=colors.get(k, OTHER_COLOR), markeredgecolor="#333333",
-               markeredgewidth=0.3, markersize=5, label=f"{k} ({present[k]})")
-        for k in order
-    ]
+    handles = family_handles(family_legend_counts(fam, colors), colors, markeredgewidth=0.3)
     archs = sorted({a for a in arch if a is not None})
-    handles += [
-        Line2D([], [], marker=architecture_marker(a), ls="", markerfacecolor="white", markeredgecolor="#333333",
-               markersize=5, label=a)
-        for a in archs
-        if a in ARCHITECTURE_MARKERS or len(archs) > 1
-    ]
+    handles += architecture_handles([a for a in archs if a in ARCHITECTURE_MARKERS or len(archs) > 1])
     ncol = 1 if len(handles) <= 8 else 2
     if layout == "rectangular":
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.06 * 12 / max(ax.figure.get_figheight(), 12)),
