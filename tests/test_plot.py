@@ -542,3 +542,36 @@ def test_plot_tree_reads_the_nexus_that_tree_writes(tmp_path: Path) -> None:
     write_nexus(read_newick(tmp_path / "t.nwk"), tmp_path / "t.nex")
     assert main(["plot-tree", str(tmp_path / "t.nex"), "-o", str(tmp_path / "t.png")]) == 0
     assert (tmp_path / "t.png").stat().st_size > 1000
+
+
+def test_family_legends_agree_across_figures(tmp_path: Path) -> None:
+    """Tree, DNA map (static and HTML) and tree-position legends list families in one order."""
+    import matplotlib.pyplot as plt
+    from matplotlib.legend import Legend
+
+    tree = _caterpillar(8)
+    names = [f"t{i}" for i in range(8)]
+    meta = meta_frame(pd.DataFrame({
+        "model": names,
+        "family": ["z", "z", "z", "b", "a", "b", "a", None],  # ties (a, b) by name; unlabelled = other
+        "architecture": ["decoder-only"] * 7 + ["encoder-decoder"],
+        "release": [f"202{i % 4}-01" for i in range(8)],
+    }))
+    colors = family_colors(["z", "z", "z", "b", "a", "b", "a"])
+    want = ["z (3)", "a (2)", "b (2)", "other (1)"]
+
+    def legend_texts(fig) -> list[list[str]]:
+        legends = [c for c in fig.axes[0].get_children() if isinstance(c, Legend)]
+        return [[t.get_text() for t in leg.get_texts()] for leg in legends]
+
+    tf = plot_tree(tree, meta=meta, colors=colors)
+    assert legend_texts(tf.figure)[0][:4] == want
+    dm = pairwise_distances(np.random.default_rng(0).normal(size=(8, 3)), tuple(names))
+    fig = plot_dna_map(embed(dm), meta=meta, colors=colors)
+    assert legend_texts(fig) == [want, ["decoder-only (7)", "encoder-decoder (1)"]]
+    fig2 = plot_tree_positions(tree_positions(tree, meta), colors=colors)
+    assert legend_texts(fig2)[0] == [w.split(" (")[0] for w in want]
+    plt.close("all")
+    text = write_dna_map_html(embed(dm), tmp_path / "map.html", meta=meta, colors=colors).read_text()
+    assert re.findall(r'<div data-g="([^"]+)"><span class="sw"[^>]*></span>[^<]*\((\d+)\)', text) == [
+        ("z", "3"), ("a", "2"), ("b", "2"), ("other", "1")]

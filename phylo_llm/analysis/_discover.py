@@ -362,83 +362,120 @@ def discover_relationships(
     fam = _text(rows["family"])
     known = fam != ""
     links = _parent_links(dm, meta, rows)
-    eye = np.eye(n, dtype=bool)
     fam_code = pd.factorize(fam)[0]  # integer codes: n^2 comparisons of ints, not of str objects
     same_family = known[:, None] & known[None, :] & (fam_code[:, None] == fam_code[None, :])
+    ref = _Reference.of(d, known, same_family, links, min_reference=min_reference)
+    ia, ib = _candidate_pairs(rows, meta, links, same_family, ref.usable, skip_same_organization=skip_same_organization,
+                              min_reference=min_reference)
+    pairs = _pair_scores(d, ia, ib, ref)
+    year = np.full(n, np.nan)
+    if "release_year" in rows:
+        year = pd.to_numeric(rows["release_year"], errors="coerce").to_numpy(dtype=float)
+    pairs["oriented"] = _orient_by_release(pairs, year)
+    pairs["q_value"] = benjamini_hochberg(pairs["p_value"])
+    by_id = np.argsort(np.argsort(np.array(dm.labels, dtype=object)))  # each id's position in sorted order
+    perm = _ORDERS[order](by_id[pairs["a"]], by_id[pairs["b"]], pairs["distance"],
+                          np.maximum(pairs["rank_a"], pairs["rank_b"]), pairs["p_value"])
+    org = _text(rows["organization"]) if "organization" in rows else np.full(n, "", dtype=object)
+    return Discoveries(
+        labels=dm.labels,
+        family=tuple(f or None for f in fam),
+        organization=tuple(o or None for o in org),
+        release_year=_ro(year.copy()),
+        **{k: _ro(np.ascontiguousarray(v[perm])) for k, v in pairs.items()},
+        n_reference=_ro(np.asarray(ref.n_used, dtype=np.intp)), n_labelled=int(known.sum()),
+        n_parent_links=int(np.triu(links).sum()), skip_same_organization=bool(skip_same_organization),
+        order=order,
+    )
 
-    # Reference of i: models the labels call unrelated to i (for an unlabelled i: all unlinked).
-    ref = ~links & ~eye & np.where(known[:, None], known[None, :] & ~same_family, True)
-    masked = np.where(ref, d, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: those sides are unused below
-        centre = np.nanmedian(masked, axis=1)
-        spread = _MAD_TO_SD * np.nanmedian(np.abs(masked - centre[:, None]), axis=1)
-    n_ref = ref.sum(axis=1)
-    usable = (n_ref >= min_reference) & (spread > 0)
-    n_ref = np.where(usable, n_ref, 0)
 
-    cand = ~links & ~same_family & ~eye & (usable[:, None] | usable[None, :])
+def _ro(x: NDArray) -> NDArray:
+    x.flags.writeable = False
+    return x
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """Each model's reference distances (to the models the labels call unrelated) and their robust scale."""
+
+    mask: NDArray[np.bool_]  # mask[i, j]: d[i, j] is one of i's reference distances
+    centre: NDArray[np.float64]  # median reference distance
+    spread: NDArray[np.float64]  # MAD, scaled to a standard deviation
+    usable: NDArray[np.bool_]  # enough reference distances and a spread: i's side of a score is used
+    n_used: NDArray[np.intp]  # reference distances per model, 0 where unusable
+
+    @classmethod
+    def of(
+        cls, d: NDArray, known: NDArray, same_family: NDArray, links: NDArray, *, min_reference: int
+    ) -> _Reference:
+        eye = np.eye(d.shape[0], dtype=bool)
+        # Reference of i: models the labels call unrelated to i (for an unlabelled i: all unlinked).
+        mask = ~links & ~eye & np.where(known[:, None], known[None, :] & ~same_family, True)
+        masked = np.where(mask, d, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: those sides are unused below
+            centre = np.nanmedian(masked, axis=1)
+            spread = _MAD_TO_SD * np.nanmedian(np.abs(masked - centre[:, None]), axis=1)
+        n_ref = mask.sum(axis=1)
+        usable = (n_ref >= min_reference) & (spread > 0)
+        return cls(mask, centre, spread, usable, np.where(usable, n_ref, 0))
+
+
+def _candidate_pairs(
+    rows: pd.DataFrame, meta: pd.DataFrame, links: NDArray, same_family: NDArray, usable: NDArray, *,
+    skip_same_organization: bool, min_reference: int,
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Pairs ``i < j`` the labels do not link (nor one family) with at least one usable side."""
+    n = links.shape[0]
+    cand = ~links & ~same_family & ~np.eye(n, dtype=bool) & (usable[:, None] | usable[None, :])
     if skip_same_organization:
         require_columns(meta, ["organization"], purpose="skip_same_organization")
         org_ = _text(rows["organization"])
         org_code = np.where(org_ != "", pd.factorize(org_)[0], -1)
         cand &= (org_code[:, None] != org_code[None, :]) | (org_code[:, None] < 0)
-    cand = np.triu(cand, k=1)
-    ia, ib = np.nonzero(cand)
+    ia, ib = np.nonzero(np.triu(cand, k=1))
     if ia.size == 0:
         raise PhyloLLMError(
             f"no candidate pair among the {n} models: every pair is linked by the labels, or no model "
             f"has {min_reference} (min_reference) unrelated models to compare with"
         )
+    return ia.astype(np.intp), ib.astype(np.intp)
 
+
+def _pair_scores(d: NDArray, ia: NDArray[np.intp], ib: NDArray[np.intp], ref: _Reference) -> dict[str, NDArray]:
+    """Per candidate pair: distance, both sides' z-score, quantile and neighbour rank, and the p-value.
+
+    Keys are :class:`Discoveries` field names.
+    """
     from scipy.stats import norm, rankdata
 
+    usable, centre, spread = ref.usable, ref.centre, ref.spread
     dist = d[ia, ib]
     with np.errstate(divide="ignore", invalid="ignore"):
         za = np.where(usable[ia], (dist - centre[ia]) / spread[ia], np.nan)
         zb = np.where(usable[ib], (dist - centre[ib]) / spread[ib], np.nan)
     p = np.fmax(norm.cdf(za), norm.cdf(zb))  # fmax: a NaN side yields the other side
-    quant = _empirical_quantiles(d, ref)
-    qa = np.where(usable[ia], quant[ia, ib], np.nan)
-    qb = np.where(usable[ib], quant[ib, ia], np.nan)
-    nn = rankdata(np.where(eye, np.inf, d), method="min", axis=1).astype(np.intp)
-    ra, rb = nn[ia, ib], nn[ib, ia]
+    quant = _empirical_quantiles(d, ref.mask)
+    nn = rankdata(np.where(np.eye(d.shape[0], dtype=bool), np.inf, d), method="min", axis=1).astype(np.intp)
+    return {
+        "a": ia, "b": ib, "distance": dist, "z_a": za, "z_b": zb,
+        "quantile_a": np.where(usable[ia], quant[ia, ib], np.nan), "quantile_b": np.where(usable[ib], quant[ib, ia], np.nan),
+        "rank_a": nn[ia, ib], "rank_b": nn[ib, ia], "p_value": p,
+    }
 
-    year = np.full(n, np.nan)
-    if "release_year" in rows:
-        year = pd.to_numeric(rows["release_year"], errors="coerce").to_numpy(dtype=float)
+
+#: Per-side columns of a pair, swapped together when a pair is put in release order.
+_SIDES = (("a", "b"), ("z_a", "z_b"), ("quantile_a", "quantile_b"), ("rank_a", "rank_b"))
+
+
+def _orient_by_release(pairs: dict[str, NDArray], year: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Swap sides in ``pairs`` so ``a`` is the earlier release; ``True`` where the dates order the pair."""
+    ia, ib = pairs["a"], pairs["b"]
     swap = year[ib] < year[ia]  # False where either is NaN
     oriented = np.isfinite(year[ia]) & np.isfinite(year[ib]) & (year[ia] != year[ib])
-    ia, ib = np.where(swap, ib, ia), np.where(swap, ia, ib)
-    za, zb = np.where(swap, zb, za), np.where(swap, za, zb)
-    qa, qb = np.where(swap, qb, qa), np.where(swap, qa, qb)
-    ra, rb = np.where(swap, rb, ra), np.where(swap, ra, rb)
-
-    by_id = np.argsort(np.argsort(np.array(dm.labels, dtype=object)))  # each id's position in sorted order
-    perm = _ORDERS[order](by_id[ia], by_id[ib], dist, np.maximum(ra, rb), p)
-    q = benjamini_hochberg(p)
-
-    def ro(x: NDArray) -> NDArray:
-        x = np.ascontiguousarray(x[perm] if x.shape[0] == ia.size else x)
-        x.flags.writeable = False
-        return x
-
-    org = _text(rows["organization"]) if "organization" in rows else np.full(n, "", dtype=object)
-    year_ro = year.copy()
-    year_ro.flags.writeable = False
-    nref_ro = np.asarray(n_ref, dtype=np.intp)
-    nref_ro.flags.writeable = False
-    return Discoveries(
-        labels=dm.labels,
-        family=tuple(f or None for f in fam),
-        organization=tuple(o or None for o in org),
-        release_year=year_ro,
-        a=ro(ia.astype(np.intp)), b=ro(ib.astype(np.intp)),
-        distance=ro(dist), z_a=ro(za), z_b=ro(zb), quantile_a=ro(qa), quantile_b=ro(qb),
-        rank_a=ro(ra), rank_b=ro(rb), p_value=ro(p), q_value=ro(q), oriented=ro(oriented),
-        n_reference=nref_ro, n_labelled=int(known.sum()), n_parent_links=int(np.triu(links).sum()),
-        skip_same_organization=bool(skip_same_organization), order=order,
-    )
+    for ka, kb in _SIDES:
+        pairs[ka], pairs[kb] = np.where(swap, pairs[kb], pairs[ka]), np.where(swap, pairs[ka], pairs[kb])
+    return oriented
 
 
 def _md(text: object) -> str:

@@ -239,6 +239,25 @@ def family_speeds(
     if not 0 < ci < 1:
         raise PhyloLLMError(f"ci must be between 0 and 1, got {ci}")
     tree = _ROOTINGS[rooting](tree)
+    _check_speed_tree(tree)
+    joined, tip_family = _tip_families(tree, meta, allow_extra=allow_extra, families=families)
+    clades = family_clades(tree, tip_family)
+    tip_index = {tree.name[v]: int(v) for v in tree.tips}
+    rng = np.random.default_rng(seed)  # one stream, drawn family by family in name order
+    results = []
+    for family in sorted(clades):
+        members = [m for m in joined.index if tip_family[m] == family]
+        results.append(_family_speed(
+            tree, family, members, clades[family], tip_index, joined.loc[members, "release_year"],
+            min_models=min_models, n_boot=n_boot, ci=ci, rng=rng,
+        ))
+    ok = sorted((r for r in results if r.estimable), key=lambda r: (-r.speed, r.family))
+    rest = sorted((r for r in results if not r.estimable), key=lambda r: (-r.n_models, r.family))
+    return SpeedResult(tuple(ok + rest), n_boot=n_boot, seed=seed, min_models=min_models, ci=ci)
+
+
+def _check_speed_tree(tree: Tree) -> None:
+    """Named tips and free branch lengths: what a speed along the tree needs."""
     tip_names = tree.tip_names
     if any(nm is None for nm in tip_names):
         raise PhyloLLMError(f"every tip needs a name to join metadata; {sum(nm is None for nm in tip_names)} tip(s) unnamed")
@@ -250,62 +269,62 @@ def family_speeds(
             "the tree is ultrametric (every tip equally far from the root, e.g. UPGMA), so every "
             "speed would be 0 by construction; use a tree with free branch lengths (NJ)"
         )
+
+
+def _tip_families(
+    tree: Tree, meta: pd.DataFrame, *, allow_extra: bool, families: Mapping[str, str] | None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Metadata joined to the tips and ``{tip: family}``; every tip must have a family."""
     require_columns(meta, ["family", "release_year"], purpose="evolutionary speed")
-    joined = join_meta(tip_names, meta, allow_extra=allow_extra, families=families)  # type: ignore[arg-type]
+    joined = join_meta(tree.tip_names, meta, allow_extra=allow_extra, families=families)  # type: ignore[arg-type]
     fam = joined["family"]
     if fam.isna().any():
         missing = fam.index[fam.isna()].tolist()
         raise PhyloLLMError(f"{len(missing)} model(s) have no family: {missing[:10]}")
-    tip_family = {str(k): str(v) for k, v in fam.items()}
-    clades = family_clades(tree, tip_family)
-    depth = tree.depth
-    tip_index = {tree.name[v]: int(v) for v in tree.tips}
-    terminal = np.nan_to_num(tree.length, nan=0.0)  # absent length = 0, as in Tree.depth
-    rng = np.random.default_rng(seed)
-    results = []
-    for family in sorted(clades):
-        members = [m for m in joined.index if tip_family[m] == family]
-        mrca, clade_size = clades[family]
-        idx = np.array([tip_index[m] for m in members], dtype=np.intp)
-        div_all = depth[idx] - depth[mrca]
-        years_all = joined.loc[members, "release_year"].to_numpy(dtype=float)
-        dated = ~np.isnan(years_all)
-        years, div = years_all[dated], div_all[dated]
-        models = tuple(np.asarray(members, dtype=object)[dated].tolist())
-        status = STATUS_OK
-        if dated.sum() < min_models:
-            status = f"too few dated models ({int(dated.sum())} < {min_models})"
-        elif np.ptp(years) == 0:
-            status = "no date spread (all released together)"
-        slope = intercept = r2 = lo = hi = float("nan")
-        if status == STATUS_OK:
-            slope, intercept, r2 = _ols(years, div)
-            if n_boot:
-                lo, hi = _bootstrap_ci(years, div, n_boot=n_boot, ci=ci, rng=rng)
-        results.append(
-            FamilySpeed(
-                family=family,
-                n_models=len(members),
-                n_dated=int(dated.sum()),
-                speed=slope,
-                ci_low=lo,
-                ci_high=hi,
-                r2=r2,
-                intercept=intercept,
-                first_year=float(years.min()) if years.size else float("nan"),
-                last_year=float(years.max()) if years.size else float("nan"),
-                median_terminal=float(np.median(terminal[idx])),
-                clade_size=clade_size,
-                monophyletic=clade_size == len(members),
-                status=status,
-                models=models,
-                years=_ro(years),
-                divergence=_ro(div),
-            )
-        )
-    ok = sorted((r for r in results if r.estimable), key=lambda r: (-r.speed, r.family))
-    rest = sorted((r for r in results if not r.estimable), key=lambda r: (-r.n_models, r.family))
-    return SpeedResult(tuple(ok + rest), n_boot=n_boot, seed=seed, min_models=min_models, ci=ci)
+    return joined, {str(k): str(v) for k, v in fam.items()}
+
+
+def _family_speed(
+    tree: Tree, family: str, members: list[str], clade: tuple[int, int], tip_index: Mapping[str, int],
+    release_year: pd.Series, *, min_models: int, n_boot: int, ci: float, rng: np.random.Generator,
+) -> FamilySpeed:
+    """One family's speed: divergence from its MRCA regressed on release year (dated members only)."""
+    mrca, clade_size = clade
+    idx = np.array([tip_index[m] for m in members], dtype=np.intp)
+    div_all = tree.depth[idx] - tree.depth[mrca]
+    years_all = release_year.to_numpy(dtype=float)
+    dated = ~np.isnan(years_all)
+    years, div = years_all[dated], div_all[dated]
+    status = STATUS_OK
+    if dated.sum() < min_models:
+        status = f"too few dated models ({int(dated.sum())} < {min_models})"
+    elif np.ptp(years) == 0:
+        status = "no date spread (all released together)"
+    slope = intercept = r2 = lo = hi = float("nan")
+    if status == STATUS_OK:
+        slope, intercept, r2 = _ols(years, div)
+        if n_boot:
+            lo, hi = _bootstrap_ci(years, div, n_boot=n_boot, ci=ci, rng=rng)
+    terminal = np.nan_to_num(tree.length[idx], nan=0.0)  # absent length = 0, as in Tree.depth
+    return FamilySpeed(
+        family=family,
+        n_models=len(members),
+        n_dated=int(dated.sum()),
+        speed=slope,
+        ci_low=lo,
+        ci_high=hi,
+        r2=r2,
+        intercept=intercept,
+        first_year=float(years.min()) if years.size else float("nan"),
+        last_year=float(years.max()) if years.size else float("nan"),
+        median_terminal=float(np.median(terminal)),
+        clade_size=clade_size,
+        monophyletic=clade_size == len(members),
+        status=status,
+        models=tuple(np.asarray(members, dtype=object)[dated].tolist()),
+        years=_ro(years),
+        divergence=_ro(div),
+    )
 
 
 def _as_is(tree: Tree) -> Tree:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -268,6 +268,65 @@ def legend_if_any(ax: Any, **kwargs: Any) -> Any:
     """``ax.legend(**kwargs)`` when something on ``ax`` has a label (else matplotlib warns)."""
     handles, _ = ax.get_legend_handles_labels()
     return ax.legend(**kwargs) if handles else None
+
+
+
+def family_legend_counts(families: Iterable[object], colors: Mapping[str, str]) -> dict[str, int]:
+    """Models per legend entry (:func:`family_legend_label`): largest first, ties by name, :data:`OTHER` last.
+
+    Anything that is not a string (``None``, NaN, ``pd.NA``) counts as :data:`OTHER`. The one
+    ordering every family legend (static figures and the HTML map) uses.
+
+    Examples
+    --------
+    >>> family_legend_counts(["b", "a", "a", None, "c"], family_colors(["a", "a", "b"]))
+    {'a': 2, 'b': 1, 'other': 2}
+    """
+    counts: dict[str, int] = {}
+    for f in families:
+        lab = family_legend_label(f if isinstance(f, str) else None, colors)
+        counts[lab] = counts.get(lab, 0) + 1
+    keys = sorted((k for k in counts if k != OTHER), key=lambda k: (-counts[k], k))
+    if OTHER in counts:
+        keys.append(OTHER)
+    return {k: counts[k] for k in keys}
+
+
+def family_handles(
+    counts: Mapping[str, int], colors: Mapping[str, str], *, show_counts: bool = True, markersize: float = 5,
+    markeredgecolor: str = "#333333", markeredgewidth: float | None = None,
+) -> list[Any]:
+    """Legend handles, a dot per family entry of :func:`family_legend_counts` (``"name (n)"`` labels)."""
+    from matplotlib.lines import Line2D
+
+    edge = {} if markeredgewidth is None else {"markeredgewidth": markeredgewidth}
+    return [
+        Line2D([], [], marker="o", ls="", markerfacecolor=colors.get(k, OTHER_COLOR), markeredgecolor=markeredgecolor,
+               markersize=markersize, label=f"{k} ({n})" if show_counts else k, **edge)
+        for k, n in counts.items()
+    ]
+
+
+def architecture_handles(
+    architectures: Sequence[str], counts: Mapping[str, int] | None = None, *, markersize: float = 5,
+    markeredgecolor: str = "#333333",
+) -> list[Any]:
+    """Legend handles, an open marker per architecture (:func:`architecture_marker`); ``"name (n)"`` with ``counts``."""
+    from matplotlib.lines import Line2D
+
+    return [
+        Line2D([], [], marker=architecture_marker(a), ls="", markerfacecolor="white", markeredgecolor=markeredgecolor,
+               markersize=markersize, label=a if counts is None else f"{a} ({counts[a]})")
+        for a in architectures
+    ]
+
+
+def family_architecture_legends(ax: Any, family: list[Any], architecture: list[Any], *, x: float = 1.0) -> None:
+    """Two legends right of ``ax``: families at the top, architectures at the bottom."""
+    kwargs: dict[str, Any] = {"title_fontsize": 7, "fontsize": 6, "alignment": "left"}
+    top = ax.legend(handles=family, loc="upper left", bbox_to_anchor=(x, 1.0), title="family", **kwargs)
+    ax.add_artist(top)  # a second ax.legend() call would replace the first
+    ax.legend(handles=architecture, loc="lower left", bbox_to_anchor=(x, 0.0), title="architecture", **kwargs)
 
 
 # Tabs and other control characters in model names have no glyph (matplotlib warns per figure).

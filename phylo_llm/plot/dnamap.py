@@ -32,8 +32,12 @@ from ._style import (
     OTHER,
     OTHER_COLOR,
     annotate_points,
+    architecture_handles,
     architecture_marker,
+    family_architecture_legends,
     family_colors,
+    family_handles,
+    family_legend_counts,
     family_legend_label,
     style,
 )
@@ -144,55 +148,53 @@ def plot_dna_map(
     if label not in ("minority", None):
         raise PhyloLLMError(f"label must be 'minority' or None, got {label!r}")
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
 
-    info = _meta_columns(emb.labels, meta)
-    fam = [f if isinstance(f, str) else None for f in info["family"]]
-    arch = [a if isinstance(a, str) else "unknown" for a in info["architecture"]]
-    if colors is None:
-        colors = family_colors([f for f in fam if f is not None])
+    models = _MapModels.of(emb.labels, meta, colors)
     xy = emb.coords[:, :2]
-    legend_fam = [family_legend_label(f, colors) for f in fam]
-    arch_counts = pd.Series(arch).value_counts()
+    arch_counts = pd.Series(models.arch).value_counts()
     with style():
         fig, ax = plt.subplots(figsize=figsize)
         if hulls:
-            for f in sorted(set(legend_fam) - {OTHER}):
-                poly = _core_hull(xy[[i for i, g in enumerate(legend_fam) if g == f]], hull_coverage)
-                if poly is None:
-                    continue
-                ax.fill(poly[:, 0], poly[:, 1], color=colors[f], alpha=0.10, lw=0, zorder=0)
-                ax.fill(poly[:, 0], poly[:, 1], fill=False, edgecolor=colors[f], lw=0.8, alpha=0.8, zorder=1, gid="hull")
-        # Grey "other" first so coloured families draw on top.
-        order = sorted(range(len(fam)), key=lambda i: legend_fam[i] != OTHER)
-        for a in arch_counts.index:
-            idx = [i for i in order if arch[i] == a]
-            minority = a != arch_counts.index[0]
-            ax.scatter(xy[idx, 0], xy[idx, 1], c=[colors.get(fam[i], OTHER_COLOR) if fam[i] else OTHER_COLOR for i in idx],
-                       marker=architecture_marker(a), s=34 if minority else 16, edgecolors="#222222" if minority else "white",
-                       linewidths=0.8 if minority else 0.3, zorder=3 if minority else 2, gid="models")
-            if minority and label == "minority":
-                annotate_points(ax, [emb.labels[i] for i in idx], xy[idx, 0], xy[idx, 1])
+            _draw_hulls(ax, xy, models, hull_coverage)
+        _draw_models(ax, emb, models, label_minority=label == "minority")
         ev = emb.explained
         ax.set_xlabel(f"MDS 1 ({100 * ev[0]:.0f}% of variance)")
         ax.set_ylabel(f"MDS 2 ({100 * ev[1]:.0f}% of variance)" if len(ev) > 1 else "MDS 2")
         ax.set_aspect("equal", adjustable="datalim")
-        counts = pd.Series(legend_fam).value_counts()
-        keys = sorted((k for k in counts.index if k != OTHER), key=lambda k: (-counts[k], k))
-        if OTHER in counts.index:
-            keys.append(OTHER)
-        fam_h = [Line2D([], [], marker="o", ls="", markerfacecolor=colors.get(k, OTHER_COLOR), markeredgecolor="white",
-                        markersize=5, label=f"{k} ({counts[k]})") for k in keys]
-        arch_h = [Line2D([], [], marker=architecture_marker(a), ls="", markerfacecolor="white", markeredgecolor="#222222",
-                         markersize=5, label=f"{a} ({arch_counts[a]})") for a in arch_counts.index]
-        leg = ax.legend(handles=fam_h, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="family", title_fontsize=7,
-                        fontsize=6, alignment="left")
-        ax.add_artist(leg)
-        ax.legend(handles=arch_h, loc="lower left", bbox_to_anchor=(1.01, 0.0), title="architecture", title_fontsize=7,
-                  fontsize=6, alignment="left")
+        family_architecture_legends(
+            ax, family_handles(family_legend_counts(models.fam, models.colors), models.colors, markeredgecolor="white"),
+            architecture_handles(list(arch_counts.index), arch_counts, markeredgecolor="#222222"), x=1.01,
+        )
         if title:
             ax.set_title(title, loc="left")
     return fig
+
+
+def _draw_hulls(ax: Any, xy: NDArray[np.float64], models: _MapModels, coverage: float) -> None:
+    """A shaded hull around the central ``coverage`` of each coloured family."""
+    for f in sorted(set(models.groups) - {OTHER}):
+        poly = _core_hull(xy[[i for i, g in enumerate(models.groups) if g == f]], coverage)
+        if poly is None:
+            continue
+        c = models.colors[f]
+        ax.fill(poly[:, 0], poly[:, 1], color=c, alpha=0.10, lw=0, zorder=0)
+        ax.fill(poly[:, 0], poly[:, 1], fill=False, edgecolor=c, lw=0.8, alpha=0.8, zorder=1, gid="hull")
+
+
+def _draw_models(ax: Any, emb: DnaEmbedding, models: _MapModels, *, label_minority: bool) -> None:
+    """One marker per model (colour = family, shape = architecture); minority architectures larger, outlined."""
+    xy = emb.coords[:, :2]
+    arch_counts = pd.Series(models.arch).value_counts()
+    # Grey "other" first so coloured families draw on top.
+    order = sorted(range(len(models.fam)), key=lambda i: models.groups[i] != OTHER)
+    for a in arch_counts.index:
+        idx = [i for i in order if models.arch[i] == a]
+        minority = a != arch_counts.index[0]
+        ax.scatter(xy[idx, 0], xy[idx, 1], c=[models.color(i) for i in idx],
+                   marker=architecture_marker(a), s=34 if minority else 16, edgecolors="#222222" if minority else "white",
+                   linewidths=0.8 if minority else 0.3, zorder=3 if minority else 2, gid="models")
+        if minority and label_minority:
+            annotate_points(ax, [emb.labels[i] for i in idx], xy[idx, 0], xy[idx, 1])
 
 
 # ---- interactive HTML ----------------------------------------------------------------------------
@@ -293,76 +295,112 @@ def write_dna_map_html(
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise PhyloLLMError(f"HTML map file name must end in .html, got {path.name!r}")
-    info = _meta_columns(emb.labels, meta)
-    fam = [f if isinstance(f, str) else None for f in info["family"]]
-    arch = [a if isinstance(a, str) else "unknown" for a in info["architecture"]]
-    if colors is None:
-        colors = family_colors([f for f in fam if f is not None])
-    groups = [family_legend_label(f, colors) for f in fam]
-    xy = np.asarray(emb.coords[:, :2], dtype=float)
-    pad = 24.0
+    models = _MapModels.of(emb.labels, meta, colors)
+    px, py = _svg_pixels(emb.coords[:, :2], size)
+    legend = "".join(
+        f'<div data-g="{html.escape(k, quote=True)}"><span class="sw" style="background:{models.colors.get(k, OTHER_COLOR)}"></span>'
+        f"{html.escape(k)} ({n})</div>"
+        for k, n in family_legend_counts(models.fam, models.colors).items()
+    )
+    text = _HTML.format(title=html.escape(title), note=_html_note(emb, hull_coverage), w=size, h=size,
+                        hulls="\n".join(_svg_hulls(px, py, models, hull_coverage)),
+                        points="\n".join(_svg_points(px, py, models)), legend=legend, data=_hover_data(emb, models))
+    atomic_write_text(path, text)
+    return path
+
+
+@dataclass(frozen=True)
+class _MapModels:
+    """Per model of a map (in the embedding's order): metadata, family, architecture and legend group."""
+
+    info: pd.DataFrame
+    fam: list[str | None]
+    arch: list[str]  # "unknown" where not given
+    groups: list[str]  # legend entry: the family, or OTHER
+    colors: Mapping[str, str]
+
+    @classmethod
+    def of(cls, labels: tuple[str, ...], meta: pd.DataFrame | None, colors: Mapping[str, str] | None) -> _MapModels:
+        info = _meta_columns(labels, meta)
+        fam = [f if isinstance(f, str) else None for f in info["family"]]
+        arch = [a if isinstance(a, str) else "unknown" for a in info["architecture"]]
+        if colors is None:
+            colors = family_colors([f for f in fam if f is not None])
+        return cls(info, fam, arch, [family_legend_label(f, colors) for f in fam], colors)
+
+    def color(self, i: int) -> str:
+        return self.colors.get(self.fam[i], OTHER_COLOR) if self.fam[i] else OTHER_COLOR
+
+
+def _svg_pixels(xy: NDArray[np.float64], size: int, pad: float = 24.0) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Map coordinates to SVG pixels: equal scale on both axes, ``pad`` pixels of margin."""
+    xy = np.asarray(xy, dtype=float)
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     span = float(max(hi[0] - lo[0], hi[1] - lo[1], 1e-12))
     scale = (size - 2 * pad) / span
     px = pad + (xy[:, 0] - lo[0]) * scale
     py = size - pad - (xy[:, 1] - lo[1]) * scale  # SVG y grows downwards
-    arch_counts = pd.Series(arch).value_counts()
-    major = arch_counts.index[0]
-    hull_svg = []
-    for g in sorted(set(groups) - {OTHER}):
-        idx = [i for i, x in enumerate(groups) if x == g]
+    return px, py
+
+
+def _svg_hulls(px: NDArray[np.float64], py: NDArray[np.float64], models: _MapModels, coverage: float) -> list[str]:
+    """One ``<polygon>`` per coloured family of at least 3 models: the hull of its central ``coverage``."""
+    out = []
+    for g in sorted(set(models.groups) - {OTHER}):
+        idx = [i for i, x in enumerate(models.groups) if x == g]
         if len(idx) < 3:
             continue
-        core = _core_hull(np.stack([px[idx], py[idx]], axis=1), hull_coverage)
+        core = _core_hull(np.stack([px[idx], py[idx]], axis=1), coverage)
         if core is None:
             continue
         poly = " ".join(f"{a:.1f},{b:.1f}" for a, b in core)
-        c = colors[g]
-        hull_svg.append(f'<polygon points="{poly}" fill="{c}" fill-opacity="0.10" stroke="{c}" stroke-opacity="0.8" stroke-width="0.8"/>')
-    order = sorted(range(len(fam)), key=lambda i: (groups[i] != OTHER, arch[i] != major))
-    pt_svg = []
+        c = models.colors[g]
+        out.append(f'<polygon points="{poly}" fill="{c}" fill-opacity="0.10" stroke="{c}" stroke-opacity="0.8" stroke-width="0.8"/>')
+    return out
+
+
+def _svg_points(px: NDArray[np.float64], py: NDArray[np.float64], models: _MapModels) -> list[str]:
+    """One marker per model; grey "other" and the majority architecture first, so the rest draw on top."""
+    major = pd.Series(models.arch).value_counts().index[0]
+    order = sorted(range(len(models.fam)), key=lambda i: (models.groups[i] != OTHER, models.arch[i] != major))
+    out = []
     for i in order:
-        c = colors.get(fam[i], OTHER_COLOR) if fam[i] else OTHER_COLOR
-        minor = " minor" if arch[i] != major else ""
-        if architecture_marker(arch[i]) == "s":
-            pt_svg.append(f'<rect class="pt{minor}" data-i="{i}" x="{px[i] - 4.5:.1f}" y="{py[i] - 4.5:.1f}" width="9" height="9" fill="{c}"/>')
+        c = models.color(i)
+        minor = " minor" if models.arch[i] != major else ""
+        if architecture_marker(models.arch[i]) == "s":
+            out.append(f'<rect class="pt{minor}" data-i="{i}" x="{px[i] - 4.5:.1f}" y="{py[i] - 4.5:.1f}" width="9" height="9" fill="{c}"/>')
         else:
             r = 3.5 if not minor else 4.5
-            pt_svg.append(f'<circle class="pt{minor}" data-i="{i}" cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="{r}" fill="{c}"/>')
-    counts = pd.Series(groups).value_counts()
-    keys = sorted((k for k in counts.index if k != OTHER), key=lambda k: (-counts[k], k))
-    if OTHER in counts.index:
-        keys.append(OTHER)
-    legend = "".join(
-        f'<div data-g="{html.escape(k, quote=True)}"><span class="sw" style="background:{colors.get(k, OTHER_COLOR)}"></span>'
-        f"{html.escape(k)} ({counts[k]})</div>"
-        for k in keys
-    )
-    years = info["release_year"]
+            out.append(f'<circle class="pt{minor}" data-i="{i}" cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="{r}" fill="{c}"/>')
+    return out
+
+
+def _hover_data(emb: DnaEmbedding, models: _MapModels) -> str:
+    """The per-model details shown on hover, as a JavaScript array literal safe inside ``<script>``."""
+    years, org = models.info["release_year"], models.info["organization"]
     data = [
         {
             "m": emb.labels[i],
-            "f": fam[i] or "unknown",
-            "g": groups[i],
-            "a": arch[i],
-            "o": info["organization"].iloc[i] if isinstance(info["organization"].iloc[i], str) else "",
+            "f": models.fam[i] or "unknown",
+            "g": models.groups[i],
+            "a": models.arch[i],
+            "o": org.iloc[i] if isinstance(org.iloc[i], str) else "",
             "y": format_release(float(years.iloc[i])) if isinstance(years.iloc[i], (int, float)) else "unknown",
         }
         for i in range(len(emb.labels))
     ]
     # "</" inside a <script> would end it early; escape it so model names cannot break the page.
-    data_js = json.dumps(data, ensure_ascii=True).replace("</", "<\\/")
+    return json.dumps(data, ensure_ascii=True).replace("</", "<\\/")
+
+
+def _html_note(emb: DnaEmbedding, hull_coverage: float) -> str:
     ev = emb.explained
-    note = html.escape(
+    return html.escape(
         f"{len(emb.labels)} models; classical MDS of DNA distances "
         f"(axes carry {100 * ev[0]:.0f}% and {100 * (ev[1] if len(ev) > 1 else 0):.0f}% of the variance). "
         f"Colour = family (top families; grey = other); outline = hull of the central {100 * hull_coverage:.0f}% "
         "of each family's models."
     )
-    text = _HTML.format(title=html.escape(title), note=note, w=size, h=size, hulls="\n".join(hull_svg),
-                        points="\n".join(pt_svg), legend=legend, data=data_js)
-    atomic_write_text(path, text)
-    return path
 
 
 def _check_coverage(c: float) -> None:

@@ -31,12 +31,13 @@ from ..tree import Tree
 from ..util import atomic_path, write_table
 from ._style import (
     ARCHITECTURE_MARKERS,
-    OTHER,
     OTHER_COLOR,
+    architecture_handles,
     architecture_marker,
     check_figure_path,
     family_colors,
-    family_legend_label,
+    family_handles,
+    family_legend_counts,
     save_figure,
     style,
 )
@@ -89,7 +90,7 @@ def tree_layout(tree: Tree) -> TreeLayout:
         x = np.array(tree.depth, dtype=float)
     y = np.zeros(n)
     y[tree.tips] = np.arange(tree.n_tips, dtype=float)
-    ptr, kids = tree._child_ptr
+    ptr, kids = tree.children_csr
     internal = np.flatnonzero(~tree.is_tip)
     first = kids[ptr[internal]]
     last = kids[ptr[internal + 1] - 1]
@@ -180,6 +181,53 @@ def plot_tree(
     >>> tf.labels
     ('a', 'b', 'c')
     """
+    _check_options(layout=layout, labels=labels, support=support, label_max_chars=label_max_chars,
+                   release_strip=release_strip, meta=meta)
+    import matplotlib.pyplot as plt
+
+    lay = tree_layout(tree)
+    tips = tree.tips
+    n_tips = int(tips.shape[0])
+    tip_names = _unique_tip_names(tree)
+    fam, arch, year = _tip_meta(tip_names, meta)
+    if colors is None:
+        colors = family_colors([f for f in fam if f is not None])
+    if labels == "auto":
+        labels = "names" if n_tips <= max_labels else "none"
+    drawn, truncated = _label_texts(tip_names, labels, label_max_chars)
+    if support == "auto":
+        has = bool(np.isfinite(tree.support[~tree.is_tip]).any())
+        support = "none" if not has else ("text" if n_tips <= 60 else "dots")
+
+    with style():
+        size = _figure_size(layout, n_tips, figsize, longest=max((len(s) for s in drawn), default=0))
+        fig, ax = plt.subplots(figsize=size.figsize)
+        fs = fontsize if fontsize is not None else size.fontsize(_axes_height_in(fig, ax))
+        _DRAW_BRANCHES[layout](ax, tree, lay, fam, colors if color_branches else None)
+        _draw_tips(ax, lay, layout, tips, arch, fam, colors, fs=fs, slot_pt=size.slot_pt(_axes_height_in(fig, ax)),
+                   shaped=meta is not None and "architecture" in meta.columns)
+        xmax = float(lay.x.max()) if len(tree) > 1 else 1.0
+        if xmax == 0:
+            xmax = 1.0
+        strip_cmap = _draw_strip(ax, lay, layout, tips, year, xmax, n_tips, fs) if release_strip else None
+        if labels != "none":
+            _draw_labels(ax, lay, layout, tips, drawn, xmax, n_tips, fs, release_strip)
+        if support != "none":
+            _draw_support(ax, tree, lay, layout, n_tips, support, fs)
+        _finish_axes(ax, lay, layout, xmax, n_tips)
+        if legend and meta is not None:
+            _draw_legend(ax, fam, arch, colors, layout)
+        if strip_cmap is not None:
+            _strip_colorbar(fig, ax, strip_cmap, year, layout)
+        if title:
+            _draw_title(ax, title, layout, release_strip)
+    return TreeFigure(fig, ax, tuple(drawn), tip_names, truncated)
+
+
+def _check_options(
+    *, layout: str, labels: str, support: str, label_max_chars: int, release_strip: bool, meta: pd.DataFrame | None
+) -> None:
+    """Every option of :func:`plot_tree` that can be checked before drawing."""
     for param, value, allowed in (
         ("layout", layout, _LAYOUTS),
         ("labels", labels, _LABELS),
@@ -192,11 +240,9 @@ def plot_tree(
     if release_strip and (meta is None or "release_year" not in meta.columns):
         raise PhyloLLMError("release_strip needs metadata with a 'release_year' column (from 'release')")
 
-    import matplotlib.pyplot as plt
 
-    lay = tree_layout(tree)
-    tips = tree.tips
-    n_tips = int(tips.shape[0])
+def _unique_tip_names(tree: Tree) -> tuple[str, ...]:
+    """Tip names in drawing order (``""`` for unnamed tips); a repeated name is an error."""
     tip_names = tuple("" if nm is None else nm for nm in tree.tip_names)
     named = [nm for nm in tip_names if nm]
     if len(set(named)) != len(named):
@@ -206,73 +252,70 @@ def plot_tree(
         raise PhyloLLMError(
             f"tip names must be unique to draw the tree; {len(dup)} name(s) occur more than once: {dup[:10]}"
         )
-    fam, arch, year = _tip_meta(tip_names, meta)
-    if colors is None:
-        colors = family_colors([f for f in fam if f is not None])
-    tip_color = [colors.get(f, OTHER_COLOR) if f is not None else OTHER_COLOR for f in fam]
+    return tip_names
 
-    if labels == "auto":
-        labels = "names" if n_tips <= max_labels else "none"
-    drawn, truncated = _label_texts(tip_names, labels, label_max_chars)
 
-    if support == "auto":
-        has = bool(np.isfinite(tree.support[~tree.is_tip]).any())
-        support = "none" if not has else ("text" if n_tips <= 60 else "dots")
+@dataclass(frozen=True)
+class _Size:
+    """Figure size and how much room one tip gets, for a layout and a tip count."""
 
-    longest = max((len(s) for s in drawn), default=0)
-    with style():
+    layout: str
+    n_tips: int
+    figsize: tuple[float, float]
+    longest: int  # characters in the longest label (a circle shrinks to leave room for them)
+
+    def _slot_in(self, axes_height_in: float) -> float:
+        """Inches along the tips' axis (row height, or arc length on the circle) per tip."""
+        if self.layout == "rectangular":
+            return axes_height_in / max(self.n_tips, 1)
+        r_in = 0.5 * min(axes_height_in, self.figsize[0] * 0.8) / (1.0 + 0.012 * self.longest + 0.1)
+        return 2 * np.pi * r_in * (1 - _CIRCLE_GAP) / max(self.n_tips, 1)
+
+    def slot_pt(self, axes_height_in: float) -> float:
+        return self._slot_in(axes_height_in) * 72
+
+    def fontsize(self, axes_height_in: float) -> float:
+        """Label size that fits the slot (3–8 pt)."""
+        share = 0.75 if self.layout == "rectangular" else 0.8
+        return float(np.clip(self.slot_pt(axes_height_in) * share, 3.0, 8.0))
+
+
+def _figure_size(layout: str, n_tips: int, figsize: tuple[float, float] | None, *, longest: int) -> _Size:
+    """The default figure grows with the tree: taller (rectangular) or wider (circular), within limits."""
+    if figsize is None:
         if layout == "rectangular":
-            if figsize is None:
-                height = float(np.clip(0.12 * n_tips + 1.2, 3.0, 60.0))
-                figsize = (7.0, height)
-            fig, ax = plt.subplots(figsize=figsize)
-            row_in = _axes_height_in(fig, ax) / max(n_tips, 1)
-            slot_pt = row_in * 72
-            fs = fontsize if fontsize is not None else float(np.clip(row_in * 72 * 0.75, 3.0, 8.0))
-            _draw_rectangular(ax, tree, lay, fam, colors if color_branches else None)
+            figsize = (7.0, float(np.clip(0.12 * n_tips + 1.2, 3.0, 60.0)))
         else:
-            if figsize is None:
-                side = float(np.clip(0.11 * n_tips / np.pi + 4.0, 6.0, 40.0))
-                figsize = (side, side)
-            fig, ax = plt.subplots(figsize=figsize)
-            r_in = 0.5 * min(_axes_height_in(fig, ax), figsize[0] * 0.8) / (1.0 + 0.012 * longest + 0.1)
-            arc_in = 2 * np.pi * r_in * (1 - _CIRCLE_GAP) / max(n_tips, 1)
-            slot_pt = arc_in * 72
-            fs = fontsize if fontsize is not None else float(np.clip(arc_in * 72 * 0.8, 3.0, 8.0))
-            _draw_circular(ax, tree, lay, fam, colors if color_branches else None)
-        xt, yt = _coords(lay, layout, n_tips)
-        tip_x, tip_y = xt[tips], yt[tips]
-        # Markers fill most of a tip's slot, so they stay apart in trees of thousands of tips.
-        msize = float(np.clip(min(fs, slot_pt) * 0.9, 0.8, 6.0)) ** 2
-        no_arch = meta is None or "architecture" not in meta.columns
-        for a in sorted(set(arch), key=str):
-            sel = np.array([x == a for x in arch])
-            ax.scatter(
-                tip_x[sel], tip_y[sel], s=msize, c=[tip_color[i] for i in np.flatnonzero(sel)],
-                marker="o" if no_arch else architecture_marker(a), edgecolors="#333333",
-                linewidths=0.3 if msize > 4 else 0.0, zorder=3, gid="tips",
-            )
-        xmax = float(lay.x.max()) if len(tree) > 1 else 1.0
-        if xmax == 0:
-            xmax = 1.0
-        strip_cmap = None
-        if release_strip:
-            strip_cmap = _draw_strip(ax, lay, layout, tips, year, xmax, n_tips, fs)
-        if labels != "none":
-            _draw_labels(ax, lay, layout, tips, drawn, xmax, n_tips, fs, release_strip)
-        if support != "none":
-            _draw_support(ax, tree, lay, layout, n_tips, support, fs)
-        _finish_axes(ax, lay, layout, xmax, n_tips)
-        if legend and meta is not None:
-            _draw_legend(ax, fam, arch, colors, layout)
-        if strip_cmap is not None:
-            _strip_colorbar(fig, ax, strip_cmap, year, layout)
-        if title and layout == "rectangular":
-            ax.set_title(title, loc="left", pad=40 if release_strip else 6)
-        elif title:
-            # Labels ring the circle; the free column on the right holds title, legend and keys.
-            ax.text(1.02, 1.03, title, transform=ax.transAxes, ha="left", va="bottom", fontsize=9)
-    return TreeFigure(fig, ax, tuple(drawn), tip_names, truncated)
+            side = float(np.clip(0.11 * n_tips / np.pi + 4.0, 6.0, 40.0))
+            figsize = (side, side)
+    return _Size(layout, n_tips, figsize, longest)
+
+
+def _draw_tips(
+    ax: Any, lay: TreeLayout, layout: str, tips: NDArray[np.intp], arch: list[str | None], fam: list[str | None],
+    colors: Mapping[str, str], *, fs: float, slot_pt: float, shaped: bool,
+) -> None:
+    """Tip markers: colour by family, shape by architecture (circles when ``shaped`` is false)."""
+    xt, yt = _coords(lay, layout, int(tips.shape[0]))
+    tip_x, tip_y = xt[tips], yt[tips]
+    tip_color = [colors.get(f, OTHER_COLOR) if f is not None else OTHER_COLOR for f in fam]
+    # Markers fill most of a tip's slot, so they stay apart in trees of thousands of tips.
+    msize = float(np.clip(min(fs, slot_pt) * 0.9, 0.8, 6.0)) ** 2
+    for a in sorted(set(arch), key=str):
+        sel = np.array([x == a for x in arch])
+        ax.scatter(
+            tip_x[sel], tip_y[sel], s=msize, c=[tip_color[i] for i in np.flatnonzero(sel)],
+            marker=architecture_marker(a) if shaped else "o", edgecolors="#333333",
+            linewidths=0.3 if msize > 4 else 0.0, zorder=3, gid="tips",
+        )
+
+
+def _draw_title(ax: Any, title: str, layout: str, release_strip: bool) -> None:
+    if layout == "rectangular":
+        ax.set_title(title, loc="left", pad=40 if release_strip else 6)
+    else:
+        # Labels ring the circle; the free column on the right holds title, legend and keys.
+        ax.text(1.02, 1.03, title, transform=ax.transAxes, ha="left", va="bottom", fontsize=9)
 
 
 def save_tree(tree: Tree, path: str | Path, *, index_path: str | Path | None = None, **kwargs: Any) -> Path:
@@ -370,7 +413,7 @@ def _draw_rectangular(ax: Any, tree: Tree, lay: TreeLayout, fam: list[str | None
     bc = _branch_colors(tree, fam, colors)
     v = np.arange(1, len(tree))
     horiz = np.stack([np.stack([x[parent[v]], y[v]], 1), np.stack([x[v], y[v]], 1)], 1)
-    ptr, kids = tree._child_ptr
+    ptr, kids = tree.children_csr
     internal = np.flatnonzero(~tree.is_tip)
     first, last = kids[ptr[internal]], kids[ptr[internal + 1] - 1]
     vert = np.stack([np.stack([x[internal], y[first]], 1), np.stack([x[internal], y[last]], 1)], 1)
@@ -405,7 +448,7 @@ def _draw_circular(ax: Any, tree: Tree, lay: TreeLayout, fam: list[str | None], 
     radial = np.stack([np.stack([r0 * np.cos(t), r0 * np.sin(t)], 1), np.stack([r1 * np.cos(t), r1 * np.sin(t)], 1)], 1)
     segs: list[NDArray[np.float64]] = list(radial)
     cols = [bc[i] for i in v]
-    ptr, kids = tree._child_ptr
+    ptr, kids = tree.children_csr
     for u in np.flatnonzero(~tree.is_tip):
         a, b = th[kids[ptr[u]]], th[kids[ptr[u + 1] - 1]]
         k = int(np.clip(abs(b - a) / (2 * np.pi) * 360, 2, 200))
@@ -414,6 +457,10 @@ def _draw_circular(ax: Any, tree: Tree, lay: TreeLayout, fam: list[str | None], 
         cols.append(bc[u])
     lw = float(np.clip(300.0 / max(n_tips, 1), 0.3, 1.0))
     ax.add_collection(LineCollection(segs, colors=cols, linewidths=lw, capstyle="round", zorder=1, gid="branches"))
+
+
+#: Branch drawing per layout.
+_DRAW_BRANCHES = {"rectangular": _draw_rectangular, "circular": _draw_circular}
 
 
 def _draw_labels(
@@ -553,27 +600,9 @@ def _nice(v: float) -> float:
 
 
 def _draw_legend(ax: Any, fam: list[str | None], arch: list[str | None], colors: Mapping[str, str], layout: str) -> None:
-    from matplotlib.lines import Line2D
-
-    present: dict[str, int] = {}
-    for f in fam:
-        lab = family_legend_label(f, colors)
-        present[lab] = present.get(lab, 0) + 1
-    order = sorted((k for k in present if k != OTHER), key=lambda k: (-present[k], k))
-    if OTHER in present:
-        order.append(OTHER)
-    handles = [
-        Line2D([], [], marker="o", ls="", markerfacecolor=colors.get(k, OTHER_COLOR), markeredgecolor="#333333",
-               markeredgewidth=0.3, markersize=5, label=f"{k} ({present[k]})")
-        for k in order
-    ]
+    handles = family_handles(family_legend_counts(fam, colors), colors, markeredgewidth=0.3)
     archs = sorted({a for a in arch if a is not None})
-    handles += [
-        Line2D([], [], marker=architecture_marker(a), ls="", markerfacecolor="white", markeredgecolor="#333333",
-               markersize=5, label=a)
-        for a in archs
-        if a in ARCHITECTURE_MARKERS or len(archs) > 1
-    ]
+    handles += architecture_handles([a for a in archs if a in ARCHITECTURE_MARKERS or len(archs) > 1])
     ncol = 1 if len(handles) <= 8 else 2
     if layout == "rectangular":
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.06 * 12 / max(ax.figure.get_figheight(), 12)),

@@ -19,9 +19,12 @@ from ._style import (
     ARCHITECTURE_COLORS,
     OTHER_COLOR,
     annotate_points,
+    architecture_handles,
     architecture_marker,
+    family_architecture_legends,
     family_colors,
-    family_legend_label,
+    family_handles,
+    family_legend_counts,
     legend_if_any,
     style,
 )
@@ -179,7 +182,6 @@ def plot_tree_positions(
         if c not in pos.columns:
             raise PhyloLLMError(f"position table needs column {c!r}; have {list(pos.columns)}")
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
 
     fam = pos["family"] if "family" in pos.columns else pd.Series([None] * len(pos), index=pos.index)
     if colors is None:
@@ -210,19 +212,11 @@ def plot_tree_positions(
         ax.set_ylim(bottom=ylo - 0.6)
         ax.set_xlabel("position along the tree (tip order, top to bottom of the tree figure)")
         ax.set_ylabel("release year")
-        present = {}
-        for f in fam:
-            lab = family_legend_label(f if isinstance(f, str) else None, colors)
-            present[lab] = present.get(lab, 0) + 1
-        fam_handles = [Line2D([], [], marker="o", ls="", markerfacecolor=colors.get(k, OTHER_COLOR), markeredgecolor="none",
-                              markersize=4, label=k) for k in sorted(present, key=lambda k: (k == "other", -present[k], k))]
-        arch_handles = [Line2D([], [], marker=architecture_marker(a), ls="", markerfacecolor="white", markeredgecolor="#333333",
-                               markersize=4, label=f"{a} ({counts[a]})") for a in counts.index]
-        leg = ax.legend(handles=fam_handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="family", title_fontsize=7,
-                        fontsize=6, alignment="left")
-        ax.add_artist(leg)
-        ax.legend(handles=arch_handles, loc="lower left", bbox_to_anchor=(1.0, 0.0), title="architecture", title_fontsize=7,
-                  fontsize=6, alignment="left")
+        family_architecture_legends(
+            ax,
+            family_handles(family_legend_counts(fam, colors), colors, show_counts=False, markersize=4, markeredgecolor="none"),
+            architecture_handles(list(counts.index), counts, markersize=4),
+        )
         if title:
             ax.set_title(title, loc="left")
     return fig

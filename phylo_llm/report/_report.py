@@ -155,25 +155,14 @@ def make_report(
     >>> rep.index.name
     'index.html'
     """
-    bad = [f for f in formats if f not in _FORMATS]
-    if bad or not formats:
-        raise PhyloLLMError(f"formats must be a non-empty subset of {list(_FORMATS)}, got {list(formats)}")
-    check_speed_options(min_models=min_models, n_boot=n_boot)
-    if isinstance(fdr, bool) or not isinstance(fdr, (int, float)) or not 0 < fdr < 1:
-        raise PhyloLLMError(f"fdr must be a number in (0, 1), got {fdr!r}")
-    if len(dna) < _MIN_MODELS:
-        raise PhyloLLMError(f"a report needs the DNA of at least {_MIN_MODELS} models (for its trees), got {len(dna)}")
+    _check_options(dna, formats=formats, min_models=min_models, n_boot=n_boot, fdr=fdr)
     joined = join_meta(dna, meta, allow_extra=allow_extra, families=families)
     require_columns(joined, ["architecture", "release_year"], purpose="a report (trend plots)")
     out = Path(out_dir)
     replaced = _check_report_dir(out)
     real = out.resolve()  # "-o ." has no name to put a sibling beside
-    real.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent))
+    tmp = _sibling_tmp_dir(real)
     try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders; a report is a plain folder
         files, nj_tree, up_tree, speed = _write_report(dna, joined, tmp, metric=metric, formats=formats, n_boot=n_boot, seed=seed,
                               min_models=min_models, families=families, title=title, progress=progress, fdr=fdr)
         _swap_in(tmp, real)
@@ -183,12 +172,33 @@ def make_report(
     return Report(out, {k: out / k for k in files}, nj_tree, up_tree, speed, replaced=replaced)
 
 
-#: Names a report writes at its top level; a folder holding only these is an earlier report.
-_REPORT_ENTRIES = frozenset({
-    "index.md", "index.html", "distances.csv", "tree_nj.nwk", "tree_upgma.nwk", "speed.csv", "speed.md",
-    "dna_map.html", "figures", "tables", "discoveries.csv", "discoveries.md",
-})
 _MIN_MODELS = 3
+
+
+def _check_options(dna: DnaSet, *, formats: Sequence[str], min_models: int, n_boot: int, fdr: float) -> None:
+    """Every option of :func:`make_report` that can be checked before the metadata join."""
+    bad = [f for f in formats if f not in _FORMATS]
+    if bad or not formats:
+        raise PhyloLLMError(f"formats must be a non-empty subset of {list(_FORMATS)}, got {list(formats)}")
+    check_speed_options(min_models=min_models, n_boot=n_boot)
+    if isinstance(fdr, bool) or not isinstance(fdr, (int, float)) or not 0 < fdr < 1:
+        raise PhyloLLMError(f"fdr must be a number in (0, 1), got {fdr!r}")
+    if len(dna) < _MIN_MODELS:
+        raise PhyloLLMError(f"a report needs the DNA of at least {_MIN_MODELS} models (for its trees), got {len(dna)}")
+
+
+def _sibling_tmp_dir(real: Path) -> Path:
+    """A fresh folder beside ``real`` (same file system, so the finished report moves in one rename)."""
+    real.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700 folders; a report is a plain folder
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return tmp
 
 
 def _check_report_dir(out: Path) -> bool:
@@ -228,6 +238,45 @@ def _swap_in(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+# ---- writing -----------------------------------------------------------------------------------
+
+#: The steps :func:`make_report` reports through ``progress``, in order.
+_STEPS = (
+    "joining metadata", "distances", "NJ and UPGMA trees", "evolutionary speed",
+    "architecture trends", "tree figures", "DNA map", "possible undocumented relatives", "index",
+)
+
+
+@dataclass(frozen=True)
+class _Folder:
+    """The report folder being written: every file goes in through here, which records its key."""
+
+    root: Path
+    formats: Sequence[str]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def put(self, key: str, write: Callable[[Path], object]) -> Path:
+        """``write(path)`` for the file ``key`` (its path relative to the folder), then record it."""
+        path = self.root / key
+        write(path)
+        self.files[key] = path
+        return path
+
+    def text(self, key: str, text: str) -> None:
+        self.put(key, lambda p: atomic_write_text(p, text))
+
+    def table(self, key: str, df: pd.DataFrame, *, index: bool = True) -> None:
+        self.put(key, lambda p: write_table(df, p, index=index))
+
+    def figure(self, fig: object, stem: str) -> None:
+        """``figures/<stem>.<fmt>`` in every format; the figure is closed afterwards."""
+        try:
+            for fmt in self.formats:
+                self.put(f"figures/{stem}.{fmt}", lambda p: save_figure(fig, p))
+        finally:
+            close_figure(fig)
+
+
 def _write_report(
     dna: DnaSet,
     joined: pd.DataFrame,
@@ -246,114 +295,118 @@ def _write_report(
     """Every file of the report into ``out`` (a fresh folder); returns them, the trees and speeds."""
     (out / "figures").mkdir(exist_ok=True)
     (out / "tables").mkdir(exist_ok=True)
-    files: dict[str, Path] = {}
-    steps = [
-        "joining metadata", "distances", "NJ and UPGMA trees", "evolutionary speed",
-        "architecture trends", "tree figures", "DNA map", "possible undocumented relatives", "index",
-    ]
-    step = iter(range(1, len(steps) + 1))
+    folder = _Folder(out, formats)
 
-    def tick(name: str) -> None:
+    def tick(step: str) -> None:
         if progress is not None:
-            progress(name, next(step), len(steps))
+            progress(step, _STEPS.index(step) + 1, len(_STEPS))
 
-    def figure(fig: object, stem: str) -> None:
-        try:
-            for fmt in formats:
-                files[f"figures/{stem}.{fmt}"] = save_figure(fig, out / "figures" / f"{stem}.{fmt}")
-        finally:
-            close_figure(fig)
-
-    tick(steps[0])  # the join itself was done (and checked) before the first write
+    tick("joining metadata")  # the join itself was done (and checked) before the first write
     # One colour per family for every figure: computed over the models in this report.
     colors = family_colors([f for f in joined["family"] if isinstance(f, str)]) if "family" in joined else {}
-
-    tick(steps[1])
+    tick("distances")
     dm = dna_distances(dna, metric=metric)
-    write_distance_matrix(dm, out / "distances.csv")
-    files["distances.csv"] = out / "distances.csv"
+    folder.put("distances.csv", lambda p: write_distance_matrix(dm, p))
+    tick("NJ and UPGMA trees")
+    nj_tree, up_tree = _write_trees(folder, dm)
+    tick("evolutionary speed")
+    speed = _write_speed(folder, nj_tree, joined, colors, n_boot=n_boot, seed=seed, min_models=min_models)
+    family_lines = _write_family_vs_lineage(folder, nj_tree, joined, source="structural" if families else "metadata table")
+    tick("architecture trends")
+    clades = _write_architecture_trends(folder, dna, joined, nj_tree, colors, metric=metric)
+    tick("tree figures")
+    _write_tree_figures(folder, nj_tree, up_tree, joined, colors)
+    tick("DNA map")
+    _write_dna_map(folder, dm, joined, colors)
+    tick("possible undocumented relatives")
+    relatives, relatives_line = _relatives(dm, joined, folder, fdr)
+    tick("index")
+    summary = _summary(dna, joined, speed, clades, metric) + family_lines + [relatives_line]
+    table = _relatives_rows(relatives, fdr) if relatives is not None else []
+    folder.text("index.md", _index_md(title, summary, folder.files, formats, table))
+    folder.text("index.html", _index_html(title, summary, folder.files, formats, table))
+    return folder.files, nj_tree, up_tree, speed
 
-    tick(steps[2])
+
+def _write_trees(folder: _Folder, dm: DistanceMatrix) -> tuple[Tree, Tree]:
+    """NJ (midpoint-rooted) and UPGMA trees, both ladderized, as Newick."""
     nj_tree = ladderize(root_midpoint(nj(dm)))
     up_tree = ladderize(upgma(dm))
-    write_newick(nj_tree, out / "tree_nj.nwk")
-    write_newick(up_tree, out / "tree_upgma.nwk")
-    files["tree_nj.nwk"] = out / "tree_nj.nwk"
-    files["tree_upgma.nwk"] = out / "tree_upgma.nwk"
+    folder.put("tree_nj.nwk", lambda p: write_newick(nj_tree, p))
+    folder.put("tree_upgma.nwk", lambda p: write_newick(up_tree, p))
+    return nj_tree, up_tree
 
-    tick(steps[3])
+
+def _write_speed(
+    folder: _Folder, nj_tree: Tree, joined: pd.DataFrame, colors: Mapping[str, str], *,
+    n_boot: int, seed: int | None, min_models: int,
+) -> SpeedResult:
+    """Speed per family: table, Markdown report and (when any family has an estimate) its two figures."""
     speed = family_speeds(nj_tree, joined, n_boot=n_boot, seed=seed, min_models=min_models, allow_extra=False)
-    write_table(speed.to_frame(), out / "speed.csv", index=False)
-    files["speed.csv"] = out / "speed.csv"
-    atomic_write_text(out / "speed.md", speed_markdown(speed))
-    files["speed.md"] = out / "speed.md"
+    folder.table("speed.csv", speed.to_frame(), index=False)
+    folder.text("speed.md", speed_markdown(speed))
     if any(f.estimable for f in speed.families):
-        figure(plot_speed(speed, colors=colors, title="Evolutionary speed per family (NJ, midpoint root)"), "speed")
-        figure(plot_speed_fits(speed, colors=colors), "speed_fits")
+        folder.figure(plot_speed(speed, colors=colors, title="Evolutionary speed per family (NJ, midpoint root)"), "speed")
+        folder.figure(plot_speed_fits(speed, colors=colors), "speed_fits")
+    return speed
 
-    # Family (structural, or the table's) vs behavioural lineage: where DNA disagrees with family.
-    fam_source = "structural" if families else "metadata table"
+
+def _write_family_vs_lineage(folder: _Folder, nj_tree: Tree, joined: pd.DataFrame, *, source: str) -> list[str]:
+    """Family (structural, or the table's) vs behavioural lineage: where DNA disagrees with family."""
     fam = {m: (f if isinstance(f, str) and f else f"unlabelled:{m}") for m, f in joined["family"].items()}
     fvl = family_vs_lineage(fam, nj_tree)
-    write_table(fvl, out / "tables" / "family_vs_lineage.csv")
-    files["tables/family_vs_lineage.csv"] = out / "tables" / "family_vs_lineage.csv"
+    folder.table("tables/family_vs_lineage.csv", fvl)
+    return _family_lines(fvl, source)
 
-    tick(steps[4])
+
+def _write_architecture_trends(
+    folder: _Folder, dna: DnaSet, joined: pd.DataFrame, nj_tree: Tree, colors: Mapping[str, str], *, metric: Metric,
+) -> pd.DataFrame:
+    """The four architecture tables and their figures; returns the per-architecture clade summary."""
     by_year = architecture_by_year(joined)
     cd = centroid_distances(dna, joined, metric=metric, allow_extra=False)
     pos = tree_positions(nj_tree, joined, allow_extra=False)
     clades = architecture_clades(nj_tree, joined, allow_extra=False)
-    for name, table, keep_index in (
-        ("architecture_by_year", by_year, False),
-        ("centroid_distances", cd, True),
-        ("tree_positions", pos, True),
-        ("architecture_clades", clades, True),
-    ):
-        path = out / "tables" / f"{name}.csv"
-        write_table(table, path, index=keep_index)
-        files[f"tables/{name}.csv"] = path
-    figure(plot_architecture_timeline(by_year, title="Models per release year by architecture"), "architecture_timeline")
+    folder.table("tables/architecture_by_year.csv", by_year, index=False)
+    folder.table("tables/centroid_distances.csv", cd)
+    folder.table("tables/tree_positions.csv", pos)
+    folder.table("tables/architecture_clades.csv", clades)
+    folder.figure(plot_architecture_timeline(by_year, title="Models per release year by architecture"),
+                  "architecture_timeline")
     majority = str(joined["architecture"].value_counts().index[0])
-    figure(plot_centroid_drift(cd, target=majority, title=f"Distance to the {majority} DNA centroid over time"),
-           "architecture_drift")
-    figure(plot_centroid_drift(cd, target="other", title="Distance to the other architecture's DNA centroid over time"),
-           "architecture_drift_other")
-    figure(plot_tree_positions(pos, colors=colors, title="Where models sit in the NJ tree, by release year"),
-           "architecture_tree_positions")
+    folder.figure(plot_centroid_drift(cd, target=majority, title=f"Distance to the {majority} DNA centroid over time"),
+                  "architecture_drift")
+    folder.figure(plot_centroid_drift(cd, target="other", title="Distance to the other architecture's DNA centroid over time"),
+                  "architecture_drift_other")
+    folder.figure(plot_tree_positions(pos, colors=colors, title="Where models sit in the NJ tree, by release year"),
+                  "architecture_tree_positions")
+    return clades
 
-    tick(steps[5])
+
+def _write_tree_figures(
+    folder: _Folder, nj_tree: Tree, up_tree: Tree, joined: pd.DataFrame, colors: Mapping[str, str]
+) -> None:
+    """Tree figures (NJ rectangular + circular, UPGMA rectangular), each with its label index table."""
     for tree, stem, layouts in ((nj_tree, "tree_nj", ("rectangular", "circular")), (up_tree, "tree_upgma", ("rectangular",))):
         for layout in layouts:
             tf = plot_tree(
                 tree, meta=joined, colors=colors, layout=layout, release_strip=True,
                 title=f"{stem.split('_')[1].upper()} tree of {tree.n_tips} models ({layout})",
             )
-            figure(tf.figure, f"{stem}_{layout}")  # drawn once, saved in every format
-            index = out / "tables" / f"{stem}_{layout}_labels.csv"
-            write_table(tf.label_index(), index, index=False)
-            files[f"tables/{stem}_{layout}_labels.csv"] = index
+            folder.figure(tf.figure, f"{stem}_{layout}")  # drawn once, saved in every format
+            folder.table(f"tables/{stem}_{layout}_labels.csv", tf.label_index(), index=False)
 
-    tick(steps[6])
+
+def _write_dna_map(folder: _Folder, dm: DistanceMatrix, joined: pd.DataFrame, colors: Mapping[str, str]) -> None:
+    """The DNA map: static figure and the interactive offline HTML page."""
     emb = embed(dm)
-    figure(plot_dna_map(emb, meta=joined, colors=colors, title="DNA map (classical MDS)"), "dna_map")
-    files["dna_map.html"] = write_dna_map_html(emb, out / "dna_map.html", meta=joined, colors=colors,
-                                               title=f"DNA map of {len(dna)} models")
-
-    tick(steps[7])
-    relatives, relatives_line = _relatives(dm, joined, out, files, fdr)
-
-    tick(steps[8])
-    summary = _summary(dna, joined, speed, clades, metric) + _family_lines(fvl, fam_source) + [relatives_line]
-    table = _relatives_rows(relatives, fdr) if relatives is not None else []
-    atomic_write_text(out / "index.md", _index_md(title, summary, files, formats, table))
-    files["index.md"] = out / "index.md"
-    atomic_write_text(out / "index.html", _index_html(title, summary, files, formats, table))
-    files["index.html"] = out / "index.html"
-    return files, nj_tree, up_tree, speed
+    folder.figure(plot_dna_map(emb, meta=joined, colors=colors, title="DNA map (classical MDS)"), "dna_map")
+    folder.put("dna_map.html", lambda p: write_dna_map_html(emb, p, meta=joined, colors=colors,
+                                                            title=f"DNA map of {len(dm)} models"))
 
 
 def _relatives(
-    dm: DistanceMatrix, joined: pd.DataFrame, out: Path, files: dict[str, Path], fdr: float
+    dm: DistanceMatrix, joined: pd.DataFrame, folder: _Folder, fdr: float
 ) -> tuple[Discoveries | None, str]:
     """Discoveries table (CSV + Markdown) and the summary line; says why when it cannot be made."""
     try:
@@ -363,10 +416,8 @@ def _relatives(
     n_sig = res.n_significant(fdr)
     df = res.to_frame(top=max(30, n_sig))
     df.insert(1, "significant", df["q_value"] <= fdr)
-    atomic_write_text(out / "discoveries.csv", df.to_csv(index=False))
-    files["discoveries.csv"] = out / "discoveries.csv"
-    atomic_write_text(out / "discoveries.md", discoveries_markdown(res, alpha=fdr))
-    files["discoveries.md"] = out / "discoveries.md"
+    folder.text("discoveries.csv", df.to_csv(index=False))
+    folder.text("discoveries.md", discoveries_markdown(res, alpha=fdr))
     return res, (
         f"Possible undocumented relatives: {n_sig} of {len(res)} pairs the labels do not link are unusually "
         f"close for both models at FDR {fdr:g} (Benjamini–Hochberg); proposals to check, not facts."
@@ -409,6 +460,13 @@ _SECTIONS = (
                             "per model: nearest DNA relative, same family?, family forms a clade? (CSV)")]),
     ("Possible undocumented relatives", [("discoveries.md", "pairs the labels do not link, ranked, with q-values (Markdown)"),
                                          ("discoveries.csv", "the same with the evidence per pair (CSV)")]),
+)
+
+
+#: Names a report writes at its top level; a folder holding only these is an earlier report.
+#: Derived from the index table, so a file added to the report is known here too.
+_REPORT_ENTRIES = frozenset(
+    {"index.md", "index.html"} | {key.split("/")[0] for _, items in _SECTIONS for key, _ in items}
 )
 
 

@@ -220,7 +220,17 @@ def _rescan(d, r, a, n, ids, cid, cd, env, bufq, bufb, C, mrest, mtop, cdmax, dm
 
 @njit(cache=True, nogil=True)
 def _nj_core(d, lm, stats):
-    """Canonical NJ on the working matrix ``d`` (overwritten); fills ``lm`` (N-1, 4)."""
+    """Canonical NJ on the working matrix ``d`` (overwritten); fills ``lm`` (N-1, 4).
+
+    One function on purpose, the one exception to "orchestrators call named steps": this is the
+    hot loop (N - 1 joins, each touching every live row's bound), and the per-step state (row sums,
+    bounds, kept partners, positions) lives in local arrays that numba keeps in registers and
+    cache. The pieces that read well alone are already separate kernels (``_scan_row``,
+    ``_rescan``, ``_maxkept``); cutting the join step itself into functions would hand some 20
+    arrays through every call of the innermost loop. Its speed is measured in BENCHMARKS.md,
+    "Tree building (NJ / UPGMA)" (5.3 s for 10,000 tips, 37x faster than scikit-bio): rerun
+    ``benchmarks/bench_tree.py`` before and after any change to it.
+    """
     N = d.shape[0]
     n = N
     # Row sums, accumulated in float64 whatever the storage type.

@@ -158,6 +158,22 @@ class Tree:
         kids = (order + 1).astype(np.intp)
         return _ro(ptr), _ro(kids)
 
+    @property
+    def children_csr(self) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """Every node's children at once, ``(ptr, kids)``: those of ``v`` are ``kids[ptr[v]:ptr[v + 1]]``.
+
+        For vectorised code (first and last children of all internal nodes in one indexing);
+        :meth:`children` is the one-node view. Both arrays are read-only.
+
+        Examples
+        --------
+        >>> t = Tree.from_parents([-1, 0, 0, 1, 1])
+        >>> ptr, kids = t.children_csr
+        >>> kids[ptr[1]:ptr[2]].tolist() == t.children(1).tolist(), ptr.tolist()
+        (True, [0, 2, 4, 4, 4, 4])
+        """
+        return self._child_ptr
+
     def children(self, node: int) -> NDArray[np.intp]:
         """Child indices of ``node``, in order."""
         ptr, kids = self._child_ptr
