@@ -79,7 +79,7 @@ def atlas_path(data_dir: Path, tmp_path: Path) -> Path:
 
 def test_build_writes_a_complete_atlas(atlas_path: Path) -> None:
     a = read_atlas(atlas_path)
-    assert len(a) == 18 and dict(a.excluded) == {"empty/model": "2 of 3 answers empty"}
+    assert len(a) == 18 and dict(a.excluded) == {"empty/model": "3 of 3 answers empty or without content (2 empty)"}
     # rand-zh stores its whitened-v2 DNA through the seeded 4,096-d projection (size budget).
     assert (a.provenance.dims, a.provenance.projection, a.provenance.seed) == (4096, "gaussian-jl", 0)
     assert a.provenance.recipe.startswith("whitened-v2+")
@@ -137,7 +137,12 @@ def test_embed_population_equals_embedding_each_answer(tmp_path: Path) -> None:
 
 
 def test_exclusions_rule() -> None:
-    assert exclusions(["a", "b", "c"], [["x", "y"], ["", "y"], ["", ""]]) == {"c": "2 of 2 answers empty"}
+    assert exclusions(["a", "b", "c"], [["xyz", "yzx"], ["", "yzx"], ["", ""]]) == {
+        "c": "2 of 2 answers empty or without content (2 empty)"}
+    # junk that is not empty counts too: one-character runs, special tokens, punctuation
+    junk = ["<|im_end|>", "AAAAAAAAAAAA", " . . . ", "a real answer"]
+    assert exclusions(["j"], [junk]) == {"j": "3 of 4 answers empty or without content (0 empty)"}
+    assert exclusions(["k"], [junk[2:] + ["another answer"]]) == {}
 
 
 @pytest.mark.parametrize("argv,match", [

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ from ..recipe import WhitenedRecipe, fit_reference, stats_to_arrays
 from ..store import canonical_json
 from .population import embed_population
 
-__all__ = ["SOURCES", "AtlasSource", "build_atlas", "read_population", "exclusions", "member_labels",
+__all__ = ["SOURCES", "AtlasSource", "build_atlas", "read_population", "exclusions", "degenerate", "member_labels",
            "calibrate", "atlas_recipe", "API_MEMBERS", "COMPOSITES", "build_composite"]
 
 
@@ -139,19 +140,39 @@ def read_population(folder: Path, n_probes: int) -> tuple[tuple[str, ...], list[
     return tuple(prompts[:n_probes]), models, answers
 
 
-def exclusions(models: Sequence[str], answers: Sequence[Sequence[str]], *, max_empty: float = MAX_EMPTY) -> dict[str, str]:
-    """``{model: reason}`` for models more than ``max_empty`` of whose answers are empty.
+#: Special-token text models print when they have nothing to say (``<|endoftext|>``, ``</s>``,
+#: ``<unk>``, ``[UNK]``, ``<|im_end|>``...), removed before judging whether an answer has content.
+_SPECIAL_TOKENS = re.compile(r"<\|?[^<>\s]{1,40}\|?>|\[UNK\]")
+
+
+def degenerate(answer: str) -> bool:
+    """Whether an answer has no content: empty, or at most 2 distinct characters once special
+    tokens and white space are removed (``"."``, ``"AAAA…"``, ``"<|im_end|>"``, ``"\\n\\n…"``).
 
     Examples
     --------
-    >>> exclusions(["a", "b"], [["x", ""], ["", " "]])
-    {'b': '2 of 2 answers empty'}
+    >>> [degenerate(a) for a in ["", " . ", "AAAAAAAA", "<|endoftext|>", "ab ab", "虽以学为风", "no"]]
+    [True, True, True, True, True, False, True]
+    """
+    return len(set(_SPECIAL_TOKENS.sub("", answer).replace(" ", "").replace("\n", "").strip())) <= 2
+
+
+def exclusions(models: Sequence[str], answers: Sequence[Sequence[str]], *, max_empty: float = MAX_EMPTY) -> dict[str, str]:
+    """``{model: reason}`` for models more than ``max_empty`` of whose answers are empty or
+    :func:`degenerate`: their DNA says nothing about lineage, and identical junk DNA (measured
+    on rand-zh: 81 models have an exact DNA twin through junk answers) crowds every neighbourhood.
+
+    Examples
+    --------
+    >>> exclusions(["a", "b", "c"], [["xyz", ""], ["", " "], ["<|endoftext|>", "...", "xyz"]])
+    {'b': '2 of 2 answers empty or without content (2 empty)', 'c': '2 of 3 answers empty or without content (0 empty)'}
     """
     out = {}
     for m, r in zip(models, answers):
-        empty = sum(not a.strip() for a in r)
-        if empty > max_empty * len(r):
-            out[m] = f"{empty} of {len(r)} answers empty"
+        junk = sum(degenerate(a) for a in r)
+        if junk > max_empty * len(r):
+            empty = sum(not a.strip() for a in r)
+            out[m] = f"{junk} of {len(r)} answers empty or without content ({empty} empty)"
     return out
 
 
