@@ -13,11 +13,20 @@ from ._ops import (
     mrca,
     patristic_distances,
     prune,
-    robinson_foulds,
     root_midpoint,
     root_outgroup,
-    splits,
     unroot,
+)
+from ._splits import (
+    SplitTable,
+    bitset_matrix,
+    clade_bits,
+    robinson_foulds,
+    split_key,
+    split_table,
+    splits,
+    tip_columns,
+    tip_order,
 )
 from ._tree import (
     Tree,
@@ -25,8 +34,11 @@ from ._tree import (
 
 __all__ = [
     "Method",
+    "SplitTable",
     "Tree",
+    "bitset_matrix",
     "build_tree",
+    "clade_bits",
     "collapse_short_branches",
     "ladderize",
     "mrca",
@@ -36,7 +48,11 @@ __all__ = [
     "robinson_foulds",
     "root_midpoint",
     "root_outgroup",
+    "split_key",
+    "split_table",
     "splits",
+    "tip_columns",
+    "tip_order",
     "unroot",
     "upgma",
 ]
