@@ -1,5 +1,6 @@
 """File formats: Newick/NEXUS trees, DNA files (ours, CSV, llm-dna JSON), distance matrices
-(CSV, PHYLIP), per-probe contribution archives and GGUF headers.
+(CSV, PHYLIP), per-probe contribution archives and GGUF headers; one registry maps each file
+suffix to its kind, reader and writer (:data:`FORMATS`, :func:`format_for`).
 """
 from ._contributions import (
     read_contributions,
@@ -34,12 +35,28 @@ from ._newick import (
     write_newick,
     write_nexus,
 )
+from ._registry import (
+    FORMATS,
+    FileFormat,
+    FileKind,
+    accepted,
+    find_format,
+    format_for,
+    kinds_of,
+)
 
 __all__ = [
     "DistanceFormat",
     "DnaFormat",
+    "FORMATS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "FileFormat",
+    "FileKind",
+    "accepted",
+    "find_format",
+    "format_for",
+    "kinds_of",
     "parse_newick",
     "parse_newick_all",
     "parse_nexus",
