@@ -28,8 +28,9 @@ Complexity, for ``B`` replicates of ``n`` models, ``P`` probes and ``k`` dims
   probe-major copy of the contributions (``8 n P k`` bytes);
 * distances and trees: ``B`` distance matrices (``O(n^2 k)``) and ``B`` tree builds (``O(n^3)``
   for the numba NJ) -- this dominates;
-* clade membership: a tips-by-nodes boolean matrix per tree, ``O(n^2)``;
-* FBP: the replicate's splits, packed to bytes, go into a hash set: ``O(n^2 / 8)`` per replicate;
+* clade membership: a tip bitset per node (``phylo_llm.tree.split_table``), built by one
+  postorder pass of ``int`` unions, ``O(n^2 / 64)`` word operations per tree;
+* FBP: the replicate's canonical split bitsets go into a hash set: ``O(n^2 / 64)`` per replicate;
 * TBE: the intersection sizes of every reference split with every replicate clade are summed
   up the replicate tree from its tips (a clade's counts are its children's counts added), so a
   replicate costs ``O(n^2)`` integer additions in ``n`` vectorised steps, in blocks of reference
@@ -48,7 +49,7 @@ from numpy.typing import NDArray
 
 from ..data import DistanceMatrix, Metric, ProbeContributions, pairwise_distances
 from ..errors import PhyloLLMError
-from ..tree import Tree, nj, upgma
+from ..tree import Tree, bitset_matrix, clade_bits, nj, split_table, tip_columns, upgma
 from ..util import check_unique
 
 __all__ = ["TreeMethod", "SupportKind", "BootstrapResult", "bootstrap", "split_support"]
@@ -242,65 +243,22 @@ def _tip_labels(tree: Tree, *, what: str) -> tuple[str, ...]:
     return names  # type: ignore[return-value]
 
 
-def _tip_columns(tree: Tree, index: dict[str, int], *, what: str) -> NDArray[np.intp]:
-    """Column (in ``index`` order) of every tip of ``tree``, in ``tree.tips`` order; validated."""
-    n = len(index)
-    names = [tree.name[t] for t in tree.tips]
-    try:
-        cols = np.fromiter((index[nm] for nm in names), dtype=np.intp, count=len(names))  # type: ignore[index]
-    except KeyError:
-        extra = sorted(set(map(str, names)) - set(index))[:5]
-        raise PhyloLLMError(
-            f"{what} has tips not in the reference tree, e.g. {extra}"
-        ) from None
-    if len(names) != n or np.unique(cols).shape[0] != n:
-        raise PhyloLLMError(
-            f"{what} must have the reference tree's {n} tips exactly once each, "
-            f"got {len(names)} tips ({np.unique(cols).shape[0]} distinct reference names)"
-        )
-    return cols
-
-
-def _membership(tree: Tree, index: dict[str, int], *, what: str) -> NDArray[np.bool_]:
-    """``M[v, j]``: tip ``j`` (in ``index`` order) lies below node ``v``."""
-    cols = _tip_columns(tree, index, what=what)
-    m = np.zeros((len(tree), len(index)), dtype=bool)
-    m[tree.tips, cols] = True
-    parent = tree.parent
-    for v in range(len(tree) - 1, 0, -1):  # postorder: children are complete before parents
-        m[parent[v]] |= m[v]
-    return m
-
-
-def _splits(tree: Tree, index: dict[str, int], *, what: str) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
-    """Non-trivial splits of ``tree`` as (node index, canonical membership row).
-
-    The canonical side of a split is the one without tip 0, so equal splits have equal rows
-    whatever the rooting.
-    """
-    m = _membership(tree, index, what=what)
-    n = m.shape[1]
-    m[m[:, 0]] ^= True
-    size = m.sum(axis=1)
-    keep = (size >= 2) & (size <= n - 2)
-    keep[0] = False  # the root has no branch above it
-    nodes = np.flatnonzero(keep)
-    return nodes, m[nodes]
+# Tip order of every scorer: the reference tree's (or the contributions') labels.
+_OF = "the reference tree"
 
 
 class _Felsenstein:
     def __init__(self, reference: Tree, labels: tuple[str, ...]) -> None:
         self.index = {lab: i for i, lab in enumerate(labels)}
-        self.nodes, rows = _splits(reference, self.index, what="reference tree")
-        self.keys = [r.tobytes() for r in np.packbits(rows, axis=1)]
+        table = split_table(reference, self.index, what="reference tree", of=_OF)
+        self.nodes, self.keys = table.nodes, table.keys
         self.hits = np.zeros(len(self.keys), dtype=np.int64)
         self.n_ref = len(reference)
         self.count = 0
 
     def add(self, tree: Tree, index: int | None = None) -> None:
         what = "replicate tree" if index is None else f"replicate tree {index}"
-        _, rows = _splits(tree, self.index, what=what)
-        present = {r.tobytes() for r in np.packbits(rows, axis=1)}
+        present = split_table(tree, self.index, what=what, of=_OF).as_set()
         self.hits += np.fromiter((k in present for k in self.keys), dtype=bool, count=len(self.keys))
         self.count += 1
 
@@ -313,7 +271,8 @@ class _Felsenstein:
 class _Transfer:
     def __init__(self, reference: Tree, labels: tuple[str, ...]) -> None:
         self.index = {lab: i for i, lab in enumerate(labels)}
-        self.nodes, rows = _splits(reference, self.index, what="reference tree")
+        table = split_table(reference, self.index, what="reference tree", of=_OF)
+        self.nodes, rows = table.nodes, table.membership()
         self.n = len(labels)
         # Tip-major 0/1 membership of the reference splits, int32 so clade sums stay exact.
         self.by_tip = np.ascontiguousarray(rows.T, dtype=np.int32)
@@ -326,7 +285,7 @@ class _Transfer:
 
     def add(self, tree: Tree, index: int | None = None) -> None:
         what = "replicate tree" if index is None else f"replicate tree {index}"
-        cols = _tip_columns(tree, self.index, what=what)
+        cols = tip_columns(tree, self.index, what=what, of=_OF)
         n_nodes, n_ref = len(tree), self.by_tip.shape[1]
         parent, tips = tree.parent, tree.tips
         clade_size = np.zeros(n_nodes, dtype=np.int64)
@@ -368,7 +327,7 @@ def _with_support(tree: Tree, support: NDArray[np.float64]) -> Tree:
 
 def _support_by_clade(tree: Tree) -> dict[frozenset[str], float]:
     labels = _tip_labels(tree, what="tree")
-    m = _membership(tree, {lab: i for i, lab in enumerate(labels)}, what="tree")
+    m = bitset_matrix(clade_bits(tree, {lab: i for i, lab in enumerate(labels)}, what="tree"), len(labels))
     names = np.array(labels, dtype=object)
     return {
         frozenset(names[m[v]].tolist()): float(tree.support[v])

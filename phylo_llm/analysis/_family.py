@@ -48,7 +48,7 @@ import pandas as pd
 from ..data import DistanceMatrix
 from ..errors import PhyloLLMError, PhyloLLMWarning
 from ..io import read_gguf_metadata
-from ..tree import Tree, patristic_distances, splits
+from ..tree import Tree, patristic_distances, split_table
 
 __all__ = ["FamilyFingerprint", "vocab_hash", "fingerprint_gguf", "fingerprint", "group_families", "model_families", "family_vs_lineage"]
 
@@ -521,22 +521,19 @@ def family_vs_lineage(families: Mapping[str, str], tree_or_dm: Tree | DistanceMa
 
 
 def _family_clades(tree: Tree, fam: Sequence[str], labels: Sequence[str]) -> dict[str, bool]:
-    # Same convention as treeops.splits: bit k = tip of rank k in sorted-name order; unrooted
-    # splits keep the side without rank 0.
-    order = {nm: k for k, nm in enumerate(sorted(labels))}
+    # A family is a clade when its tip set, in the tree package's canonical split form, is one
+    # of the tree's splits (rooted clades for a rooted tree, bipartitions otherwise).
+    have = split_table(tree, rooted=tree.rooted)
+    keys = have.as_set()
     n = len(labels)
-    full = (1 << n) - 1
-    have = splits(tree, rooted=tree.rooted)
-    members: dict[str, int] = {}
+    members: dict[str, list[str]] = {}
     for m, f in zip(labels, fam):
-        members[f] = members.get(f, 0) | (1 << order[m])
+        members.setdefault(f, []).append(m)
     out = {}
-    for f, bits in members.items():
-        k = bits.bit_count()
+    for f, names in members.items():
+        k = len(names)
         if k == 1 or k >= n - (0 if tree.rooted else 1):
             out[f] = True  # a single model, or everything (but at most one model) is trivially a clade
             continue
-        key = full ^ bits if (not tree.rooted and bits & 1) else bits
-        out[f] = key in have
+        out[f] = have.key_of(names) in keys
     return out
-

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from ..data import DnaSet, Provenance
 from ..errors import PhyloLLMError, ProvenanceError
+from ..io import find_format, format_for
 from ..util import atomic_open
 
 __all__ = [
@@ -328,8 +329,7 @@ def _meta(atlas: Atlas) -> dict[str, Any]:
 def write_atlas(atlas: Atlas, path: str | Path) -> Path:
     """Write ``atlas`` as ``.npz`` (DNA float16, statistics float32, metadata JSON), atomically."""
     path = Path(path)
-    if path.suffix != ".npz":
-        raise PhyloLLMError(f"atlas file must end in .npz, got {path.name!r}")
+    format_for(path, kind="atlas")
     meta = _meta(atlas)
     meta["sha256"] = atlas.sha
     arrays = {f"stats__{k}": np.asarray(v, dtype=np.float32) for k, v in atlas.stats.items()}
@@ -524,7 +524,7 @@ def atlas_names() -> tuple[str, ...]:
 def load_atlas(name: str | Path) -> Atlas:
     """A bundled atlas by name, or an atlas file by path."""
     p = Path(name)
-    if p.suffix == ".npz" or p.is_file():
+    if find_format(p, kind="atlas") is not None or p.is_file():
         return read_atlas(p)
     names = atlas_names()
     if str(name) not in names:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 from ..data import DistanceMatrix, dna_distances
 from ..errors import PhyloLLMError
-from ..io import read_distance_matrix, read_dna
+from ..io import kinds_of, read_distance_matrix, read_dna
 from ..util import read_text
 
 METRICS = ("euclidean", "cosine", "correlation")
-_DISTANCE_SUFFIXES = {".phy", ".phylip", ".dist"}
 
 
 def add_input_args(p: argparse.ArgumentParser) -> None:
@@ -30,10 +29,10 @@ def add_input_args(p: argparse.ArgumentParser) -> None:
 def input_kind(path: Path, kind: str) -> str:
     if kind != "auto":
         return kind
-    suffix = path.suffix.lower()
-    if suffix in _DISTANCE_SUFFIXES:
+    kinds = kinds_of(path)  # the io registry: which kinds of file this suffix may hold
+    if "distance" in kinds and "dna" not in kinds:
         return "distance"
-    if suffix == ".csv" and path.is_file():
+    if "distance" in kinds and path.is_file():
         header = next(csv.reader(io.StringIO(read_text(path, what="input", newline=""))), [])
         # A labelled square matrix starts with an empty corner cell; a DNA CSV with "model".
         if header and header[0] == "":

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..analysis import bootstrap
-from ..io import read_contributions, write_newick, write_nexus
+from ..io import find_format, read_contributions, write_newick
 from ..util import check_output_path
 from ._common import METRICS
 
@@ -48,10 +48,8 @@ def run(args: argparse.Namespace) -> int:
         kind=args.support,
         seed=args.seed,
     )
-    if args.output.suffix.lower() in (".nex", ".nexus"):
-        write_nexus(res.tree, args.output)
-    else:
-        write_newick(res.tree, args.output)
+    fmt = find_format(args.output, kind="tree")  # NEXUS for .nex/.nexus; any other name gets Newick
+    (write_newick if fmt is None else fmt.write)(res.tree, args.output)
     print(
         f"wrote {args.method} tree of {pc.n_models} models with {args.support} support from "
         f"{args.replicates} replicates over {pc.n_probes} probes to {args.output} "

@@ -9,12 +9,10 @@ from pathlib import Path
 from ..analysis import family_speeds, speed_markdown
 from ..data import read_families, read_meta
 from ..errors import PhyloLLMError
-from ..io import read_newick
+from ..io import accepted, find_format
 from ..tree import Tree, nj
 from ..util import atomic_write_text, check_output_path, write_table
 from ._common import add_input_args, load_distances
-
-TREE_SUFFIXES = (".nwk", ".newick", ".tre", ".tree", ".treefile")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "speed",
         help="evolutionary speed per model family (DNA change per year of release)",
         description="Per family: regress each model's divergence from the family's common ancestor "
-        "(path length from the MRCA in the rooted tree) on its release date. INPUT is a Newick tree "
-        f"({', '.join(TREE_SUFFIXES)}) or DNA / a distance matrix (then NJ, rooted at the midpoint). "
+        "(path length from the MRCA in the rooted tree) on its release date. INPUT is a Newick/NEXUS tree "
+        f"({accepted('tree')}) or DNA / a distance matrix (then NJ, rooted at the midpoint). "
         "Writes a ranked CSV and, with --report, a Markdown report; families with too few dated "
         "models are listed without an estimate.",
     )
@@ -46,8 +44,9 @@ def load_tree(args: argparse.Namespace) -> Tree:
     path: Path = args.input
     if not path.exists():
         raise PhyloLLMError(f"input {str(path)!r} does not exist")
-    if path.suffix.lower() in TREE_SUFFIXES:
-        return read_newick(path)
+    tree_format = find_format(path, kind="tree")  # the io registry's tree suffixes
+    if tree_format is not None:
+        return tree_format.read(path)
     return nj(load_distances(args))
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data import check_precision
 from ..errors import PhyloLLMError
-from ..io import to_newick, write_newick, write_nexus
+from ..io import find_format, to_newick, write_newick
 from ..tree import build_tree, ladderize, root_midpoint, root_outgroup
 from ..util import check_output_path
 from ._common import add_input_args, input_kind, load_distances
@@ -53,10 +53,9 @@ def run(args: argparse.Namespace) -> int:
     out: Path | None = args.output
     if out is None:
         sys.stdout.write(to_newick(tree, precision=args.precision) + "\n")
-    elif out.suffix.lower() in (".nex", ".nexus"):
-        write_nexus(tree, out, precision=args.precision)
     else:
-        write_newick(tree, out, precision=args.precision)
+        fmt = find_format(out, kind="tree")  # NEXUS for .nex/.nexus; any other name gets Newick
+        (write_newick if fmt is None else fmt.write)(tree, out, precision=args.precision)
     where = "stdout" if out is None else str(out)
     source = (
         "given distances"

@@ -1,6 +1,30 @@
 """File formats: Newick/NEXUS trees, DNA files (ours, CSV, llm-dna JSON), distance matrices
-(CSV, PHYLIP), per-probe contribution archives and GGUF headers.
+(CSV, PHYLIP), per-probe contribution archives and GGUF headers; one registry maps each file
+suffix to its kind, reader and writer (:data:`FORMATS`, :func:`format_for`).
 """
+from ._contributions import (
+    read_contributions,
+    write_contributions,
+)
+from ._distance import (
+    DistanceFormat,
+    read_distance_matrix,
+    read_phylip,
+    write_distance_matrix,
+    write_phylip,
+)
+from ._dna import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    DnaFormat,
+    read_dna,
+    read_dna_csv,
+    read_llm_dna_json,
+    write_dna,
+)
+from ._gguf import (
+    read_gguf_metadata,
+)
 from ._newick import (
     parse_newick,
     parse_newick_all,
@@ -11,35 +35,28 @@ from ._newick import (
     write_newick,
     write_nexus,
 )
-from ._dna import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    DnaFormat,
-    write_dna,
-    read_dna,
-    read_dna_csv,
-    read_llm_dna_json,
-)
-from ._distance import (
-    DistanceFormat,
-    write_phylip,
-    read_phylip,
-    write_distance_matrix,
-    read_distance_matrix,
-)
-from ._contributions import (
-    write_contributions,
-    read_contributions,
-)
-from ._gguf import (
-    read_gguf_metadata,
+from ._registry import (
+    FORMATS,
+    FileFormat,
+    FileKind,
+    accepted,
+    find_format,
+    format_for,
+    kinds_of,
 )
 
 __all__ = [
     "DistanceFormat",
     "DnaFormat",
+    "FORMATS",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "FileFormat",
+    "FileKind",
+    "accepted",
+    "find_format",
+    "format_for",
+    "kinds_of",
     "parse_newick",
     "parse_newick_all",
     "parse_nexus",

@@ -30,9 +30,10 @@ def write_contributions(contributions: ProbeContributions, path: str | Path) -> 
     >>> read_contributions(p).values.shape
     (2, 3, 4)
     """
+    from ._registry import format_for  # the registry imports this module's reader and writer
+
     path = Path(path)
-    if path.suffix != ".npz":
-        raise PhyloLLMError(f"contributions file must end in .npz, got {path.name!r}")
+    format_for(path, kind="contributions")
     buf = io.BytesIO()
     np.savez(
         buf,

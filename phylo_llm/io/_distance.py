@@ -99,16 +99,21 @@ def _all_float(tokens: Sequence[str]) -> bool:
 
 
 def write_distance_matrix(dm: DistanceMatrix, path: str | Path, *, precision: int = 10) -> Path:
-    """Write ``dm`` as CSV (``*.csv``) or PHYLIP (``*.phy``, ``*.phylip``, ``*.dist``)."""
+    """Write ``dm`` as CSV (``*.csv``) or PHYLIP (``*.phy``, ``*.phylip``, ``*.dist``).
+
+    The format is the one :func:`phylo_llm.io.format_for` registers for the suffix.
+    """
+    from ._registry import format_for  # the registry imports this module's readers and writers
+
     path = Path(path)
     check_precision(precision)
-    suffix = path.suffix.lower()
-    if suffix in (".phy", ".phylip", ".dist"):
-        return write_phylip(dm, path, precision=precision)
-    if suffix != ".csv":
-        raise PhyloLLMError(
-            f"distance matrix file must end in .csv, .phy, .phylip or .dist, got {path.name!r}"
-        )
+    return format_for(path, kind="distance").write(dm, path, precision=precision)
+
+
+def write_distance_csv(dm: DistanceMatrix, path: str | Path, *, precision: int = 10) -> Path:
+    """Write ``dm`` as a labelled square CSV (empty corner cell, labels as header), atomically."""
+    path = Path(path)
+    check_precision(precision)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["", *dm.labels])
@@ -120,16 +125,29 @@ def write_distance_matrix(dm: DistanceMatrix, path: str | Path, *, precision: in
 
 
 def read_distance_matrix(path: str | Path, *, format: DistanceFormat = "auto") -> DistanceMatrix:
-    """Read a labelled square CSV matrix or a PHYLIP file (format from the suffix by default)."""
+    """Read a labelled square CSV matrix or a PHYLIP file (format from the suffix by default).
+
+    With ``format="auto"`` a ``.csv`` file is read as CSV and any other suffix as PHYLIP
+    (PHYLIP files go by many names).
+    """
+    from ._registry import find_format
+
     path = Path(path)
     if format not in ("auto", "phylip", "csv"):
         raise PhyloLLMError(f"format must be one of ['auto', 'csv', 'phylip'], got {format!r}")
     if not path.exists():
         raise PhyloLLMError(f"distance matrix file {str(path)!r} does not exist")
     if format == "auto":
-        format = "csv" if path.suffix.lower() == ".csv" else "phylip"
+        fmt = find_format(path, kind="distance")
+        format = "csv" if fmt is not None and fmt.name == "csv" else "phylip"
     if format == "phylip":
         return read_phylip(path)
+    return read_distance_csv(path)
+
+
+def read_distance_csv(path: str | Path) -> DistanceMatrix:
+    """Read a labelled square CSV distance matrix (as written by :func:`write_distance_csv`)."""
+    path = Path(path)
     rows = [r for r in csv.reader(io.StringIO(read_text(path, what="distance matrix file", newline=""))) if r]
     if not rows:
         raise PhyloLLMError(f"CSV distance matrix {str(path)!r} is empty")

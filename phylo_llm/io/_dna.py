@@ -44,34 +44,39 @@ DnaFormat = Literal["auto", "phylo_llm", "csv", "llm-dna"]
 def write_dna(dna: DnaSet, path: str | Path) -> Path:
     """Write ``dna`` to ``path``: our JSON format for ``*.json``, plain CSV for ``*.csv``.
 
-    The write is atomic (temporary file, then rename), so an interrupted run never leaves a
-    truncated file behind.
+    The format is the one :func:`phylo_llm.io.format_for` registers for the suffix. The write
+    is atomic (temporary file, then rename), so an interrupted run never leaves a truncated
+    file behind.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        doc = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "provenance": dna.provenance.to_dict(),
-            "labels": list(dna.labels),
-            "vectors": dna.vectors.tolist(),
-        }
-        text = json.dumps(doc, indent=None, separators=(",", ":"), allow_nan=False)
-    elif suffix == ".csv":
-        import io
+    from ._registry import format_for  # the registry imports this module's readers and writers
 
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["model", *[f"d{i}" for i in range(dna.dims)]])
-        for lab, row in zip(dna.labels, dna.vectors):
-            w.writerow([lab, *map(repr, row.tolist())])
-        text = buf.getvalue()
-    else:
-        raise PhyloLLMError(
-            f"DNA file name must end in .json or .csv, got {path.name!r}"
-        )
-    atomic_write_text(path, text)
+    path = Path(path)
+    return format_for(path, kind="dna").write(dna, path)
+
+
+def write_dna_json(dna: DnaSet, path: str | Path) -> Path:
+    """Write ``dna`` in our JSON format (see the module docstring), atomically."""
+    path = Path(path)
+    doc = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "provenance": dna.provenance.to_dict(),
+        "labels": list(dna.labels),
+        "vectors": dna.vectors.tolist(),
+    }
+    atomic_write_text(path, json.dumps(doc, indent=None, separators=(",", ":"), allow_nan=False))
+    return path
+
+
+def write_dna_csv(dna: DnaSet, path: str | Path) -> Path:
+    """Write ``dna`` as ``model,d0,...,dN`` CSV (no provenance), atomically."""
+    path = Path(path)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["model", *[f"d{i}" for i in range(dna.dims)]])
+    for lab, row in zip(dna.labels, dna.vectors):
+        w.writerow([lab, *map(repr, row.tolist())])
+    atomic_write_text(path, buf.getvalue())
     return path
 
 
@@ -110,8 +115,9 @@ def read_dna(
         return _read_dna_dir(path, format=format, provenance=provenance)
     if not path.exists():
         raise PhyloLLMError(f"DNA file {str(path)!r} does not exist")
-    fmt = _detect_format(path) if format == "auto" else format
-    return _READERS[fmt](path, provenance)
+    if format == "auto":
+        return _registered(path).read(path, provenance)
+    return _READERS[format](path, provenance)
 
 
 def _read_dna_dir(path: Path, *, format: DnaFormat, provenance: Provenance | None) -> DnaSet:
@@ -122,9 +128,11 @@ def _read_dna_dir(path: Path, *, format: DnaFormat, provenance: Provenance | Non
     if merged.is_file():
         return read_dna(merged, format=format, provenance=provenance)
     files = []
+    from ._registry import find_format
+
     for p in sorted(path.iterdir()):
-        suffix = p.suffix.lower()
-        if suffix == ".csv" or (suffix == ".json" and _is_dna_json(p)):
+        fmt = find_format(p, kind="dna")
+        if fmt is not None and (fmt.name != "json" or _is_dna_json(p)):
             files.append(p)
     if not files:
         raise PhyloLLMError(
@@ -144,21 +152,25 @@ def _is_dna_json(path: Path) -> bool:
     )
 
 
-def _detect_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix == ".json":
-        try:
-            doc = json.loads(read_text(path, what="DNA file"))
-        except json.JSONDecodeError as exc:
-            raise PhyloLLMError(f"{str(path)!r} is not valid JSON: {exc}") from None
-        if isinstance(doc, dict) and doc.get("format") == FORMAT_NAME:
-            return "phylo_llm"
-        return "llm-dna"
-    raise PhyloLLMError(
-        f"cannot tell the format of {str(path)!r}: expected a .json or .csv file"
-    )
+def _registered(path: Path) -> Any:
+    from ._registry import accepted, find_format
+
+    fmt = find_format(path, kind="dna")
+    if fmt is None:
+        raise PhyloLLMError(f"cannot tell the format of {str(path)!r}: expected a {accepted('dna')} file")
+    return fmt
+
+
+def read_dna_json(path: str | Path, provenance: Provenance | None = None) -> DnaSet:
+    """Read a ``.json`` DNA file: ours (``"format": "phylo_llm.dna"``) or llm-dna's, by content."""
+    path = Path(path)
+    try:
+        doc = json.loads(read_text(path, what="DNA file"))
+    except json.JSONDecodeError as exc:
+        raise PhyloLLMError(f"{str(path)!r} is not valid JSON: {exc}") from None
+    if isinstance(doc, dict) and doc.get("format") == FORMAT_NAME:
+        return _read_ours(path, provenance)
+    return read_llm_dna_json(path, provenance)
 
 
 def _read_ours(path: Path, provenance: Provenance | None) -> DnaSet:

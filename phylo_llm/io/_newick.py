@@ -420,71 +420,43 @@ class _Parser:
         return j >= len(toks)
 
     def tree(self, rooted: bool | None) -> Tree:
-        toks = self.toks
-        n_toks = len(toks)
+        """Read one tree: rooting comments, then nodes until ';' (or the end of the text)."""
+        rooting = self._rooting_comments()
+        if self.i >= len(self.toks):
+            raise self.error("empty tree", "'(' or a name", len(self.text))
+        nodes = self._nodes()
+        if rooted is None:
+            rooted = rooting
+        if rooted is None:
+            rooted = sum(1 for p in nodes.parent if p == 0) == 2
+        return Tree.from_parents(
+            nodes.parent, length=nodes.length, name=nodes.name, support=nodes.support, rooted=rooted
+        )
+
+    def _rooting_comments(self) -> bool | None:
+        """Skip the comments before a tree; ``[&R]`` / ``[&U]`` among them give its rooting."""
+        toks, n_toks = self.toks, len(self.toks)
         rooting = None
         while self.i < n_toks and toks[self.i][0] == "comment":
             tag = toks[self.i][1][1:-1].strip().upper()
             if tag in ("&R", "&U"):
                 rooting = tag == "&R"
             self.i += 1
-        if self.i >= n_toks:
-            raise self.error("empty tree", "'(' or a name", len(self.text))
-        parent: list[int] = []
-        names: list[str | None] = []
-        lengths: list[float] = []
-        supports: list[float] = []
+        return rooting
+
+    def _nodes(self) -> _Nodes:
+        """The nodes of one tree, in the order they open, up to and including its ';'.
+
+        One flat loop (no helper per node: this is the parser's hot path): a node starts with
+        any number of '(' (each opens an internal node) and a tip; after a node, ',' opens a
+        sibling, ')' closes the innermost '(' and ';' or the end of the text ends the tree.
+        """
+        toks, n_toks = self.toks, len(self.toks)
+        nodes = _Nodes()
+        parent, names, lengths, supports = nodes.parent, nodes.name, nodes.length, nodes.support
         open_nodes: list[int] = []
-
-        def finish_node(v: int, internal: bool) -> None:
-            """Label, ':' length and comments (anywhere among them) for node v."""
-            i = self.i
-            comments = []
-            while i < n_toks and toks[i][0] == "comment":
-                comments.append(toks[i][1])
-                i += 1
-            if i < n_toks:
-                kind, value, _ = toks[i]
-                if kind == "quoted":
-                    names[v] = value[1:-1].replace("''", "'")
-                    i += 1
-                elif kind == "bare":
-                    if internal and _NUMBER.match(value):
-                        supports[v] = float(value)
-                    else:
-                        names[v] = value
-                    i += 1
-            while i < n_toks and toks[i][0] == "comment":
-                comments.append(toks[i][1])
-                i += 1
-            if i < n_toks and toks[i][1] == ":" and toks[i][0] == "punct":
-                i += 1
-                while i < n_toks and toks[i][0] == "comment":
-                    comments.append(toks[i][1])
-                    i += 1
-                if i >= n_toks or toks[i][0] != "bare":
-                    self.i = i
-                    raise self.unexpected("a branch length after ':'")
-                token, pos = toks[i][1], toks[i][2]
-                try:
-                    value_f = float(token)
-                except ValueError:
-                    raise self.error(f"invalid branch length {token!r}", "a number", pos) from None
-                if value_f - value_f != 0:  # inf or nan
-                    raise self.error(f"branch length {token!r} is not finite", "a finite number", pos)
-                lengths[v] = value_f
-                i += 1
-                while i < n_toks and toks[i][0] == "comment":
-                    comments.append(toks[i][1])
-                    i += 1
-            self.i = i
-            for c in comments:
-                sup = _support_from_comment(c[1:-1])
-                if sup is not None:
-                    supports[v] = sup
-
+        label = self._label
         while True:
-            # node start: any number of '(' then a tip
             while self.i < n_toks and toks[self.i][1] == "(" and toks[self.i][0] == "punct":
                 self.i += 1
                 parent.append(open_nodes[-1] if open_nodes else -1)
@@ -496,8 +468,7 @@ class _Parser:
             names.append(None)
             lengths.append(np.nan)
             supports.append(np.nan)
-            finish_node(len(parent) - 1, internal=False)
-            # after a node: ',' opens a sibling, ')' closes the innermost '(', ';' ends
+            label(len(parent) - 1, nodes, internal=False)
             while True:
                 kind, value, pos = self.peek()
                 if kind == "punct" and value == ",":
@@ -509,21 +480,82 @@ class _Parser:
                     if not open_nodes:
                         raise self.error("unexpected ')'", "';' (more ')' than '(')", pos)
                     self.i += 1
-                    finish_node(open_nodes.pop(), internal=True)
+                    label(open_nodes.pop(), nodes, internal=True)
                     continue
                 if kind == "end" or (kind == "punct" and value == ";"):
                     if open_nodes:
                         raise self.unexpected(f"',' or ')' ({len(open_nodes)} '(' still open)")
                     if kind != "end":
                         self.i += 1
-                    if rooted is None:
-                        rooted = rooting
-                    if rooted is None:
-                        rooted = sum(1 for p in parent if p == 0) == 2
-                    return Tree.from_parents(
-                        parent, length=lengths, name=names, support=supports, rooted=rooted
-                    )
+                    return nodes
                 raise self.unexpected("',', ')' or ';'")
+
+    def _label(self, v: int, nodes: _Nodes, *, internal: bool) -> None:
+        """Label, ':' length and comments (anywhere among them) for node v."""
+        toks, n_toks = self.toks, len(self.toks)
+        i = self.i
+        comments = []
+        while i < n_toks and toks[i][0] == "comment":
+            comments.append(toks[i][1])
+            i += 1
+        if i < n_toks:
+            kind, value, _ = toks[i]
+            if kind == "quoted":
+                nodes.name[v] = value[1:-1].replace("''", "'")
+                i += 1
+            elif kind == "bare":
+                if internal and _NUMBER.match(value):
+                    nodes.support[v] = float(value)
+                else:
+                    nodes.name[v] = value
+                i += 1
+        while i < n_toks and toks[i][0] == "comment":
+            comments.append(toks[i][1])
+            i += 1
+        if i < n_toks and toks[i][1] == ":" and toks[i][0] == "punct":
+            i += 1
+            while i < n_toks and toks[i][0] == "comment":
+                comments.append(toks[i][1])
+                i += 1
+            if i >= n_toks or toks[i][0] != "bare":
+                self.i = i
+                raise self.unexpected("a branch length after ':'")
+            token = toks[i][1]
+            try:
+                value_f = float(token)
+            except ValueError:
+                raise self._bad_length(token, toks[i][2]) from None
+            if value_f - value_f != 0:  # inf or nan
+                raise self._bad_length(token, toks[i][2])
+            nodes.length[v] = value_f
+            i += 1
+            while i < n_toks and toks[i][0] == "comment":
+                comments.append(toks[i][1])
+                i += 1
+        self.i = i
+        for c in comments:
+            sup = _support_from_comment(c[1:-1])
+            if sup is not None:
+                nodes.support[v] = sup
+
+    def _bad_length(self, token: str, pos: int) -> NewickError:
+        try:
+            float(token)
+        except ValueError:
+            return self.error(f"invalid branch length {token!r}", "a number", pos)
+        return self.error(f"branch length {token!r} is not finite", "a finite number", pos)
+
+
+class _Nodes:
+    """The growing node arrays of the tree being parsed."""
+
+    __slots__ = ("parent", "name", "length", "support")
+
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+        self.name: list[str | None] = []
+        self.length: list[float] = []
+        self.support: list[float] = []
 
 
 def _support_from_comment(comment: str) -> float | None:

@@ -1,9 +1,6 @@
 """Trees: the immutable array :class:`Tree`, the NJ and UPGMA builders (numba / scipy cores) and
 tree operations (rooting, ladderizing, pruning, splits, Robinson-Foulds, patristic distances).
 """
-from ._tree import (
-    Tree,
-)
 from ._build import (
     Method,
     build_tree,
@@ -16,17 +13,32 @@ from ._ops import (
     mrca,
     patristic_distances,
     prune,
-    robinson_foulds,
     root_midpoint,
     root_outgroup,
-    splits,
     unroot,
+)
+from ._splits import (
+    SplitTable,
+    bitset_matrix,
+    clade_bits,
+    robinson_foulds,
+    split_key,
+    split_table,
+    splits,
+    tip_columns,
+    tip_order,
+)
+from ._tree import (
+    Tree,
 )
 
 __all__ = [
     "Method",
+    "SplitTable",
     "Tree",
+    "bitset_matrix",
     "build_tree",
+    "clade_bits",
     "collapse_short_branches",
     "ladderize",
     "mrca",
@@ -36,7 +48,11 @@ __all__ = [
     "robinson_foulds",
     "root_midpoint",
     "root_outgroup",
+    "split_key",
+    "split_table",
     "splits",
+    "tip_columns",
+    "tip_order",
     "unroot",
     "upgma",
 ]

@@ -1,4 +1,4 @@
-"""Operations on :class:`~phylo_llm.tree.Tree` values: distances, splits, rerooting, pruning.
+"""Operations on :class:`~phylo_llm.tree.Tree` values: distances, rerooting, pruning (splits: ``_splits``).
 
 Every function is free, takes a tree and returns a new value; nothing mutates. No function
 recurses: trees are stored in preorder (``parent[i] < i``), so a postorder pass is
@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from ..data import DistanceMatrix
 from ..errors import PhyloLLMError
+from ._splits import clade_bits, named_tips
 from ._tree import Tree
 
 __all__ = [
@@ -27,10 +28,8 @@ __all__ = [
     "mrca",
     "patristic_distances",
     "prune",
-    "robinson_foulds",
     "root_midpoint",
     "root_outgroup",
-    "splits",
     "unroot",
 ]
 
@@ -53,22 +52,6 @@ def _subtree_sizes(tree: Tree) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
         size_l[p] += size_l[v]
         tips_l[p] += tips_l[v]
     return np.asarray(size_l, dtype=np.intp), np.asarray(tips_l, dtype=np.intp)
-
-
-def _named_tips(tree: Tree, *, what: str) -> tuple[str, ...]:
-    names = tree.tip_names
-    unnamed = sum(1 for nm in names if nm is None)
-    if unnamed:
-        raise PhyloLLMError(f"{what} needs every tip to be named, but {unnamed} tip(s) have no name")
-    if len(set(names)) != len(names):
-        seen: set[str] = set()
-        dups: list[str] = []
-        for nm in names:
-            if nm in seen and nm not in dups:
-                dups.append(nm)  # type: ignore[arg-type]
-            seen.add(nm)  # type: ignore[arg-type]
-        raise PhyloLLMError(f"{what} needs unique tip names; duplicated: {dups[:10]}")
-    return names  # type: ignore[return-value]
 
 
 def _check_lengths(tree: Tree, *, what: str) -> None:
@@ -143,7 +126,7 @@ def patristic_distances(tree: Tree) -> DistanceMatrix:
     >>> dm["a", "b"], dm["a", "c"]
     (5.0, 7.0)
     """
-    names = _named_tips(tree, what="patristic_distances")
+    names = named_tips(tree, what="patristic_distances")
     _check_lengths(tree, what="patristic_distances")
     neg = np.flatnonzero(tree.length[1:] < 0)
     if neg.size:
@@ -177,109 +160,6 @@ def patristic_distances(tree: Tree) -> DistanceMatrix:
     np.fill_diagonal(m, 0.0)
     # Symmetric, finite, non-negative and hollow by construction (asserted in the tests).
     return DistanceMatrix._unchecked(names, m)
-
-
-# ---- splits and Robinson-Foulds ---------------------------------------------------------------
-
-
-def _clade_bits(tree: Tree, order: dict[str, int]) -> list[int]:
-    """Bitset (Python int over ``order``'s tip ranks) of the tips under every node."""
-    n = len(tree)
-    bits = [0] * n
-    for t in tree.tips.tolist():
-        bits[t] = 1 << order[tree.name[t]]  # type: ignore[index]
-    par = tree.parent.tolist()
-    for v in range(n - 1, 0, -1):
-        bits[par[v]] |= bits[v]
-    return bits
-
-
-def splits(tree: Tree, *, rooted: bool = False) -> frozenset[int]:
-    """The non-trivial bipartitions (or clades) of a tree, in a canonical integer form.
-
-    Tips are ranked by sorted name; a split is a Python ``int`` whose bit ``k`` is set when the
-    tip of rank ``k`` is on the chosen side. For unrooted splits the side *not* containing the
-    first tip (rank 0) is chosen, so both orientations of an edge give the same number and the
-    root position does not matter. Trivial splits (one tip against the rest) are left out.
-
-    Parameters
-    ----------
-    tree
-        A tree with named, unique tips.
-    rooted
-        ``False`` (default): unrooted bipartitions with 2..n-2 tips per side. ``True``: rooted
-        clades (tip sets under internal non-root nodes) with 2..n-1 tips.
-
-    Examples
-    --------
-    >>> t = Tree.from_parents([-1, 0, 0, 2, 2, 0], name=[None, "a", None, "b", "c", "d"])
-    >>> sorted(splits(t))  # {b, c} | {a, d}: bits 1 and 2
-    [6]
-    """
-    names = _named_tips(tree, what="splits")
-    order = {nm: k for k, nm in enumerate(sorted(names))}
-    n_tips = len(names)
-    bits = _clade_bits(tree, order)
-    full = (1 << n_tips) - 1
-    out: set[int] = set()
-    internal = np.flatnonzero(~tree.is_tip[1:]) + 1
-    for v in internal.tolist():
-        b = bits[v]
-        if not rooted and b & 1:
-            b = full ^ b
-        k = b.bit_count()
-        if rooted:
-            if 2 <= k <= n_tips - 1:
-                out.add(b)
-        elif 2 <= k <= n_tips - 2:
-            out.add(b)
-    return frozenset(out)
-
-
-def robinson_foulds(t1: Tree, t2: Tree, *, normalize: bool = False, rooted: bool = False) -> float:
-    """Robinson-Foulds distance: the number of splits found in one tree but not the other.
-
-    Parameters
-    ----------
-    t1, t2
-        Trees over the same set of tip names.
-    normalize
-        Divide by the largest possible value for binary trees on ``n`` tips: ``2(n - 3)``
-        unrooted, ``2(n - 2)`` rooted. The result is in ``[0, 1]`` for binary trees (trees with
-        polytomies have fewer splits, so it can only be smaller). With too few tips for any
-        non-trivial split (``n <= 3`` unrooted, ``n <= 2`` rooted) the normalised value is 0.
-    rooted
-        Compare rooted clades instead of unrooted bipartitions (default unrooted, which ignores
-        where each tree is rooted).
-
-    Returns
-    -------
-    float
-        An integer count (as float) or its normalised value.
-
-    Examples
-    --------
-    >>> a = Tree.from_parents([-1, 0, 0, 2, 2, 0], name=[None, "a", None, "b", "c", "d"])
-    >>> b = Tree.from_parents([-1, 0, 0, 2, 2, 0], name=[None, "b", None, "a", "c", "d"])
-    >>> robinson_foulds(a, a), robinson_foulds(a, b), robinson_foulds(a, b, normalize=True)
-    (0.0, 2.0, 1.0)
-    """
-    n1 = set(_named_tips(t1, what="robinson_foulds"))
-    n2 = set(_named_tips(t2, what="robinson_foulds"))
-    if n1 != n2:
-        only1 = sorted(n1 - n2)
-        only2 = sorted(n2 - n1)
-        raise PhyloLLMError(
-            "robinson_foulds needs trees over the same tips, but "
-            f"{len(only1)} tip(s) are only in t1 {only1[:10]} and "
-            f"{len(only2)} only in t2 {only2[:10]}"
-        )
-    rf = len(splits(t1, rooted=rooted) ^ splits(t2, rooted=rooted))
-    if not normalize:
-        return float(rf)
-    n = len(n1)
-    most = 2 * (n - 2) if rooted else 2 * (n - 3)
-    return float(rf) / most if most > 0 else 0.0
 
 
 # ---- rooting ---------------------------------------------------------------------------------
@@ -517,7 +397,7 @@ def root_outgroup(tree: Tree, outgroup: str | Sequence[str]) -> Tree:
     """
     names = [outgroup] if isinstance(outgroup, str) else list(outgroup)
     _name_index(tree, names, what="outgroup", tips_only=True)
-    all_names = _named_tips(tree, what="root_outgroup")
+    all_names = named_tips(tree, what="root_outgroup")
     if len(names) >= len(all_names):
         raise PhyloLLMError(
             f"outgroup must leave at least one tip outside it, but it lists all {len(all_names)} tips"
@@ -536,7 +416,7 @@ def root_outgroup(tree: Tree, outgroup: str | Sequence[str]) -> Tree:
             rooted=True,
         )
     order = {nm: k for k, nm in enumerate(sorted(all_names))}
-    bits = _clade_bits(t, order)
+    bits = clade_bits(t, order)
     full = (1 << len(all_names)) - 1
     want = 0
     for nm in names:
@@ -547,7 +427,7 @@ def root_outgroup(tree: Tree, outgroup: str | Sequence[str]) -> Tree:
             half = t.length[v] / 2 if not np.isnan(t.length[v]) else np.nan
             r = _reroot(t, v, above=half)
             # draw the outgroup first: it is the root child whose clade is exactly `names`
-            rbits = _clade_bits(r, order)
+            rbits = clade_bits(r, order)
             key = np.zeros(len(r), dtype=np.intp)
             key[r.children(0)] = [0 if rbits[c] == want else 1 for c in r.children(0)]
             return _sort_children(r, key)
