@@ -41,7 +41,7 @@ Usage::
 ``--responses`` applies the extraction's rule (a model with more than half empty answers has no
 DNA) to a published DNA file made without it; leave it out for DNA made by ``phylo-llm extract``.
 
-``--data rand-zh`` runs on the shipped rand-zh atlas instead (its DNA for 1,561 models and its
+``--data rand-zh`` runs on the shipped rand-zh atlas instead (its DNA for 1,518 models and its
 labels: curated family/parent/organisation/release where ``models_meta`` has them, else the family
 from the name). Its whitening statistics were fitted on the whole rand-zh population (label-free,
 no families involved); cross-fitting them per family half would need the per-probe features,
