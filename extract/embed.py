@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import atomic_open
+from phylo_llm.util import atomic_open, readonly
 
 from .models import check_no_custom_code, custom_code_error
 from .progress import ProgressCallback, ProgressEvent, emit
@@ -156,8 +156,8 @@ class SentenceEmbedder:
                     f"{DEFAULT_EMBEDDER!r}, a local sentence-transformers directory, or a hub id "
                     "already in the local Hugging Face cache"
                 ) from None
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
         )
         self.dim = int(get_dim())
 
@@ -342,5 +342,4 @@ def embed_texts(
         out[s : s + rows] = vecs
         done += rows
         emit(progress, ProgressEvent(label, "embeddings", done=done, total=n))
-    out.flags.writeable = False
-    return out
+    return readonly(out)

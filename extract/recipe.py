@@ -51,7 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import atomic_open
+from phylo_llm.util import atomic_open, readonly
 
 __all__ = [
     "Recipe",
@@ -183,12 +183,6 @@ _STATS_VERSION = 2
 _ARRAYS = ("probe_mean", "global_mean", "whiten_probe", "whiten_global", "probe_basis", "global_axis")
 
 
-def readonly(a: NDArray[np.floating]) -> NDArray[np.float32]:
-    arr = np.array(a, dtype=np.float32, copy=True)
-    arr.flags.writeable = False
-    return arr
-
-
 @dataclass(frozen=True)
 class ReferenceStats:
     """Response-embedding statistics of a reference population of models, frozen once.
@@ -235,7 +229,7 @@ class ReferenceStats:
 
     def __post_init__(self) -> None:
         for name in _ARRAYS:
-            object.__setattr__(self, name, readonly(getattr(self, name)))
+            object.__setattr__(self, name, readonly(getattr(self, name), np.float32, copy=True))
         object.__setattr__(
             self, "probe_sets", MappingProxyType(dict(sorted(self.probe_sets.items())))
         )

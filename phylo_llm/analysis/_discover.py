@@ -61,6 +61,7 @@ from ..data import (  # noqa: F401  (pairwise_distances: examples)
     require_columns,
 )
 from ..errors import PhyloLLMError
+from ..util import readonly
 from ._evaluate import lineage_pairs
 
 __all__ = ["Discoveries", "discover_relationships", "benjamini_hochberg", "discoveries_markdown"]
@@ -371,24 +372,18 @@ def discover_relationships(
     q = benjamini_hochberg(p)
 
     def ro(x: NDArray) -> NDArray:
-        x = np.ascontiguousarray(x[order] if x.shape[0] == ia.size else x)
-        x.flags.writeable = False
-        return x
+        return readonly(np.ascontiguousarray(x[order] if x.shape[0] == ia.size else x))
 
     org = _text(rows["organization"]) if "organization" in rows else np.full(n, "", dtype=object)
-    year_ro = year.copy()
-    year_ro.flags.writeable = False
-    nref_ro = np.asarray(n_ref, dtype=np.intp)
-    nref_ro.flags.writeable = False
     return Discoveries(
         labels=dm.labels,
         family=tuple(f or None for f in fam),
         organization=tuple(o or None for o in org),
-        release_year=year_ro,
+        release_year=readonly(year, copy=True),
         a=ro(ia.astype(np.intp)), b=ro(ib.astype(np.intp)),
         distance=ro(dist), z_a=ro(za), z_b=ro(zb), quantile_a=ro(qa), quantile_b=ro(qb),
         rank_a=ro(ra), rank_b=ro(rb), p_value=ro(p), q_value=ro(q), oriented=ro(oriented),
-        n_reference=nref_ro, n_labelled=int(known.sum()), n_parent_links=int(np.triu(links).sum()),
+        n_reference=readonly(n_ref, np.intp), n_labelled=int(known.sum()), n_parent_links=int(np.triu(links).sum()),
         skip_same_organization=bool(skip_same_organization),
     )
 

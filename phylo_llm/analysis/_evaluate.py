@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..data import DistanceMatrix, join_meta, require_columns
 from ..errors import PhyloLLMError
+from ..util import readonly
 
 __all__ = [
     "AucEstimate",
@@ -217,12 +218,6 @@ class LineagePairs:
         ]
 
 
-def _ro(a: list[int] | NDArray[np.intp]) -> NDArray[np.intp]:
-    arr = np.asarray(a, dtype=np.intp)
-    arr.flags.writeable = False
-    return arr
-
-
 def _text(value: object) -> str | None:
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -261,7 +256,7 @@ def lineage_pairs(labels: Sequence[str], meta: pd.DataFrame) -> LineagePairs:
     parent: list[int] = []
     relation: list[str] = []
     has_relation = "relation" in rows.columns
-    for i, lab in enumerate(labels):
+    for i in range(len(labels)):
         bases = _text(rows["base_model"].iloc[i])
         if bases is None:
             continue
@@ -280,13 +275,13 @@ def lineage_pairs(labels: Sequence[str], meta: pd.DataFrame) -> LineagePairs:
     same = fam[a] == fam[b]
     return LineagePairs(
         labels,
-        _ro(child),
-        _ro(parent),
+        readonly(child, np.intp),
+        readonly(parent, np.intp),
         tuple(relation),
-        _ro(a[same]),
-        _ro(b[same]),
-        _ro(a[~same]),
-        _ro(b[~same]),
+        readonly(a[same], np.intp),
+        readonly(b[same], np.intp),
+        readonly(a[~same], np.intp),
+        readonly(b[~same], np.intp),
     )
 
 
@@ -398,6 +393,4 @@ def evaluate_lineage(
         for k, _ in sorted(zip(kinds.tolist(), counts.tolist()), key=lambda kc: (-kc[1], kc[0]))
     )
     fpr, tpr, _ = roc_curve(pos, neg)
-    fpr.flags.writeable = False
-    tpr.flags.writeable = False
-    return LineageEvaluation(parent_child, same_family, by_relation, fpr, tpr, len(dm))
+    return LineageEvaluation(parent_child, same_family, by_relation, readonly(fpr), readonly(tpr), len(dm))

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from ..data import format_release, join_meta, require_columns
 from ..errors import PhyloLLMError
 from ..tree import Tree, root_midpoint
+from ..util import readonly
 
 __all__ = [
     "FamilySpeed",
@@ -297,8 +298,8 @@ def family_speeds(
                 monophyletic=clade_size == len(members),
                 status=status,
                 models=models,
-                years=_ro(years),
-                divergence=_ro(div),
+                years=readonly(years, np.float64, copy=True),
+                divergence=readonly(div, np.float64, copy=True),
             )
         )
     ok = sorted((r for r in results if r.estimable), key=lambda r: (-r.speed, r.family))
@@ -316,12 +317,6 @@ def _as_is(tree: Tree) -> Tree:
 
 
 _ROOTINGS: dict[str, Callable[[Tree], Tree]] = {"as-is": _as_is, "midpoint": root_midpoint}
-
-
-def _ro(a: NDArray) -> NDArray:
-    a = np.array(a, dtype=np.float64, copy=True)
-    a.flags.writeable = False
-    return a
 
 
 def _ols(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float, float]:

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from ..data import DnaSet, Provenance
 from ..errors import PhyloLLMError, ProvenanceError
-from ..util import atomic_open
+from ..util import atomic_open, readonly
 
 __all__ = [
     "Atlas",
@@ -55,12 +55,6 @@ _FORMAT = "phylo_llm.atlas"
 _VERSION = 1
 _LABEL_FIELDS = ("organisation", "family", "family_source", "base_model", "relation",
                  "architecture", "release", "params_b", "group")
-
-
-def _ro(a: NDArray[Any], dtype: Any) -> NDArray[Any]:
-    arr = np.array(a, dtype=dtype, copy=True)
-    arr.flags.writeable = False
-    return arr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,7 +184,7 @@ class Atlas:
     build: Mapping[str, Any] = field(repr=False)
 
     def __post_init__(self) -> None:
-        dna = _ro(self.dna, np.float32)
+        dna = readonly(self.dna, np.float32, copy=True)
         if dna.ndim != 2 or dna.shape[0] != len(self.members):
             raise PhyloLLMError(
                 f"atlas {self.name!r}: dna must be (n_members={len(self.members)}, dims), got {dna.shape}"
@@ -208,7 +202,7 @@ class Atlas:
         for name in ("settings", "match", "excluded", "calibration", "stats_meta", "build"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         object.__setattr__(
-            self, "stats", MappingProxyType({k: _ro(v, np.float32) for k, v in self.stats.items()})
+            self, "stats", MappingProxyType({k: readonly(v, np.float32, copy=True) for k, v in self.stats.items()})
         )
 
     @property

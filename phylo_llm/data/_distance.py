@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import DistanceMatrixError, PhyloLLMError
-from ..util import check_unique, missing_label_message
+from ..util import check_unique, missing_label_message, readonly
 from ._dna import DnaSet
 
 __all__ = ["Metric", "DistanceMatrix", "pairwise_distances", "dna_distances", "check_precision"]
@@ -56,9 +56,8 @@ class DistanceMatrix:
         dtype = np.float32 if v.dtype == np.float32 else np.float64
         v = np.array(v, dtype=dtype, copy=True)
         _validate(labels, v)
-        v.flags.writeable = False
         object.__setattr__(self, "labels", labels)
-        object.__setattr__(self, "values", v)
+        object.__setattr__(self, "values", readonly(v))
 
     @classmethod
     def _unchecked(cls, labels: tuple[str, ...], values: NDArray[np.floating]) -> DistanceMatrix:
@@ -68,10 +67,9 @@ class DistanceMatrix:
         distances, whose tests assert it): re-validating an n=10,000 matrix costs as much as
         computing it.
         """
-        values.flags.writeable = False
         dm = object.__new__(cls)
         object.__setattr__(dm, "labels", tuple(labels))
-        object.__setattr__(dm, "values", values)
+        object.__setattr__(dm, "values", readonly(values))
         return dm
 
     def __len__(self) -> int:

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from ..data import DistanceMatrix, DnaSet, Metric, dna_distances, format_release
 from ..errors import PhyloLLMError
-from ..util import atomic_write_text
+from ..util import atomic_write_text, readonly
 from ._style import (
     OTHER,
     OTHER_COLOR,
@@ -90,8 +90,7 @@ def embed(data: DnaSet | DistanceMatrix, *, dims: int = 2, metric: Metric = "euc
         coords = np.concatenate([coords, np.zeros((n, dims - k))], axis=1)
     pos = w[w > 0].sum()
     explained = tuple(float(x / pos) if pos > 0 else 0.0 for x in np.clip(w[:dims], 0, None))
-    coords.flags.writeable = False
-    return DnaEmbedding(tuple(dm.labels), coords, explained)
+    return DnaEmbedding(tuple(dm.labels), readonly(coords), explained)
 
 
 def _meta_columns(labels: tuple[str, ...], meta: pd.DataFrame | None) -> pd.DataFrame:

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from ..errors import PhyloLLMError
 from ..tree import Tree
-from ..util import atomic_path, write_table
+from ..util import atomic_path, readonly, write_table
 from ._style import (
     ARCHITECTURE_MARKERS,
     OTHER,
@@ -97,9 +97,7 @@ def tree_layout(tree: Tree) -> TreeLayout:
     yf = y  # local alias for speed in the loop
     for k in range(internal.shape[0] - 1, -1, -1):
         yf[internal[k]] = 0.5 * (yf[first[k]] + yf[last[k]])
-    x.flags.writeable = False
-    y.flags.writeable = False
-    return TreeLayout(x, y, cladogram)
+    return TreeLayout(readonly(x), readonly(y), cladogram)
 
 
 @dataclass(frozen=True)
