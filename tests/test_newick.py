@@ -236,7 +236,7 @@ def test_write_newick_is_atomic_and_single_line(tmp_path):
 @pytest.mark.parametrize("precision", [0, -1, 2.5, True, "6"])
 def test_bad_precision(precision):
     t = parse_newick("(a:1,b:2);")
-    with pytest.raises(PhyloLLMError, match="precision must be a positive int"):
+    with pytest.raises(PhyloLLMError, match=r"precision must be an integer >= 1 \(significant digits, or None\)"):
         to_newick(t, precision=precision)
 
 

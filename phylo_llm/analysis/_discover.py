@@ -61,7 +61,7 @@ from ..data import (  # noqa: F401  (pairwise_distances: examples)
     require_columns,
 )
 from ..errors import PhyloLLMError
-from ..util import readonly
+from ..util import check_fraction, check_int, readonly
 from ._evaluate import lineage_pairs
 
 __all__ = ["Discoveries", "discover_relationships", "benjamini_hochberg", "discoveries_markdown"]
@@ -132,7 +132,7 @@ class Discoveries:
 
     def n_significant(self, alpha: float = 0.1) -> int:
         """How many candidates have ``q_value <= alpha``."""
-        _check_alpha(alpha)
+        check_fraction("alpha", alpha, open_left=True, open_right=True)
         return int(np.count_nonzero(self.q_value <= alpha))
 
     def orientation(self, k: int) -> str:
@@ -169,11 +169,6 @@ class Discoveries:
             "organization_a": org[a], "organization_b": org[b],
             "release_a": rel_arr[a], "release_b": rel_arr[b],
         })
-
-
-def _check_alpha(alpha: float) -> None:
-    if not isinstance(alpha, (int, float, np.floating)) or not 0.0 < float(alpha) < 1.0:
-        raise PhyloLLMError(f"alpha must be in (0, 1), got {alpha!r}")
 
 
 def benjamini_hochberg(p: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -307,8 +302,7 @@ def discover_relationships(
     >>> bool(res.q_value[0] < 0.05)
     True
     """
-    if not isinstance(min_reference, (int, np.integer)) or isinstance(min_reference, bool) or min_reference < 2:
-        raise PhyloLLMError(f"min_reference must be an integer >= 2, got {min_reference!r}")
+    min_reference = check_int("min_reference", min_reference, min=2)
     rows = _labelled_rows(dm, meta)
     n = len(dm)
     d = np.asarray(dm.values, dtype=np.float64)
@@ -407,9 +401,8 @@ def discoveries_markdown(
     >>> md.splitlines()[0]
     '# Possible undocumented relatives'
     """
-    _check_alpha(alpha)
-    if not isinstance(top, (int, np.integer)) or isinstance(top, bool) or top < 0:
-        raise PhyloLLMError(f"top must be a non-negative integer, got {top!r}")
+    check_fraction("alpha", alpha, open_left=True, open_right=True)
+    top = check_int("top", top, min=0)
     n = len(result.labels)
     sig = result.n_significant(alpha)
     skip = " or the same organisation" if result.skip_same_organization else ""

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..data import DistanceMatrix, join_meta, require_columns
 from ..errors import PhyloLLMError
-from ..util import readonly
+from ..util import check_fraction, check_int, readonly
 
 __all__ = [
     "AucEstimate",
@@ -158,10 +158,8 @@ def bootstrap_auc(
     """
     pos = _scores(positive, "positive")
     neg = _scores(negative, "negative")
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise PhyloLLMError(f"n_boot must be a positive integer, got {n_boot!r}")
-    if not 0.0 < level < 1.0:
-        raise PhyloLLMError(f"level must be in (0, 1), got {level!r}")
+    n_boot = check_int("n_boot", n_boot, min=1)
+    level = check_fraction("level", level, open_left=True, open_right=True)
     auc = roc_auc(pos, neg)
     rng = np.random.default_rng(seed)
     neg_sorted = np.sort(neg)

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 
 from ..data import DnaSet, Provenance
 from ..errors import PhyloLLMError, ProvenanceError
-from ..util import atomic_open, readonly
+from ..util import atomic_open, check_fraction, check_int, readonly
 
 __all__ = [
     "Atlas",
@@ -567,10 +567,8 @@ def place(
     >>> [n.model for n in p.neighbours], p.family
     (['a1', 'a2'], 'fa')
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise PhyloLLMError(f"k must be an integer >= 1, got {k!r}")
-    if not 0 <= threshold <= 1:
-        raise PhyloLLMError(f"threshold must be in [0, 1], got {threshold!r}")
+    k = check_int("k", k, min=1)
+    check_fraction("threshold", threshold)
     if check:
         _check_dna(atlas, dna)
     if dna.dims != atlas.dna.shape[1]:

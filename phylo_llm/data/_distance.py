@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import DistanceMatrixError, PhyloLLMError
-from ..util import check_unique, missing_label_message, readonly
+from ..util import check_choice, check_int, check_unique, missing_label_message, readonly
 from ._dna import DnaSet
 
 __all__ = ["Metric", "DistanceMatrix", "pairwise_distances", "dna_distances", "check_precision"]
@@ -235,8 +235,7 @@ def pairwise_distances(
     >>> dm["a", "b"]
     5.0
     """
-    if metric not in _METRICS:
-        raise PhyloLLMError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}")
+    check_choice("metric", metric, sorted(_METRICS))
     x = np.asarray(vectors, dtype=np.float64)
     if x.ndim != 2:
         raise PhyloLLMError(f"vectors must be a 2-D array, got shape {x.shape}")
@@ -272,7 +271,6 @@ def check_precision(precision: object) -> int:
     ...
     phylo_llm.errors.PhyloLLMError: precision must be an integer >= 1 (significant digits), got -1
     """
-    if isinstance(precision, bool) or not isinstance(precision, int) or precision < 1:
-        raise PhyloLLMError(f"precision must be an integer >= 1 (significant digits), got {precision!r}")
+    return check_int("precision", precision, min=1, note="significant digits")
     return precision
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import NewickError, PhyloLLMError
 from ..tree import Tree
-from ..util import atomic_write_text, read_text
+from ..util import atomic_write_text, check_int, read_text
 
 __all__ = [
     "parse_newick",
@@ -96,8 +96,7 @@ def _number_formatter(precision: int | None) -> Callable[[float], str]:
             return r[:-2] if r.endswith(".0") else r
 
         return exact
-    if isinstance(precision, bool) or not isinstance(precision, int) or precision < 1:
-        raise PhyloLLMError(f"precision must be a positive int (significant digits) or None, got {precision!r}")
+    precision = check_int("precision", precision, min=1, note="significant digits, or None")
     spec = f".{precision}g"
 
     def rounded(x: float) -> str:

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from ..data import DistanceMatrix, DnaSet, Metric, dna_distances, format_release
 from ..errors import PhyloLLMError
-from ..util import atomic_write_text, readonly
+from ..util import atomic_write_text, check_fraction, readonly
 from ._style import (
     OTHER,
     OTHER_COLOR,
@@ -139,7 +139,7 @@ def plot_dna_map(
     >>> dm = DistanceMatrix(("a", "b", "c"), [[0, 3, 4], [3, 0, 5], [4, 5, 0]])
     >>> fig = plot_dna_map(embed(dm))
     """
-    _check_coverage(hull_coverage)
+    check_fraction("hull_coverage", hull_coverage, open_left=True)
     if label not in ("minority", None):
         raise PhyloLLMError(f"label must be 'minority' or None, got {label!r}")
     import matplotlib.pyplot as plt
@@ -288,7 +288,7 @@ def write_dna_map_html(
     >>> "<script src" in p.read_text()
     False
     """
-    _check_coverage(hull_coverage)
+    check_fraction("hull_coverage", hull_coverage, open_left=True)
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise PhyloLLMError(f"HTML map file name must end in .html, got {path.name!r}")
@@ -362,11 +362,6 @@ def write_dna_map_html(
                         points="\n".join(pt_svg), legend=legend, data=data_js)
     atomic_write_text(path, text)
     return path
-
-
-def _check_coverage(c: float) -> None:
-    if not 0 < c <= 1:
-        raise PhyloLLMError(f"hull_coverage must be in (0, 1], got {c}")
 
 
 def _core_hull(pts: NDArray[np.float64], coverage: float) -> NDArray[np.float64] | None:
