@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import atomic_open, readonly
+from phylo_llm.util import atomic_open, check_int, readonly
 
 from .models import check_no_custom_code, custom_code_error
 from .progress import ProgressCallback, ProgressEvent, emit
@@ -122,8 +122,8 @@ class SentenceEmbedder:
         normalize: bool = False,
     ) -> None:
         for pname, value in (("batch_size", batch_size), ("threads", threads)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise PhyloLLMError(f"{pname} must be an integer >= 1, got {value!r}")
+            if value is not None:
+                check_int(pname, value, min=1)
         name_s = str(name)
         if name_s in _BUNDLED_NAMES:
             source: str = str(bundled_minilm_path())

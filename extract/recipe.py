@@ -51,7 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import atomic_open, readonly
+from phylo_llm.util import atomic_open, check_choice, check_fraction, check_int, readonly
 
 __all__ = [
     "Recipe",
@@ -350,10 +350,7 @@ def fit_reference(
         raise PhyloLLMError("embeddings must be finite; found NaN/inf values")
     if not shrinkage > 0:
         raise PhyloLLMError(f"shrinkage must be > 0, got {shrinkage!r}")
-    if isinstance(basis_k, bool) or not isinstance(basis_k, int) or not 1 <= basis_k < emb.shape[0]:
-        raise PhyloLLMError(
-            f"basis_k must be an integer in [1, n_models={emb.shape[0]}), got {basis_k!r}"
-        )
+    basis_k = check_int("basis_k", basis_k, min=1, max=emb.shape[0] - 1, note=f"fewer than n_models={emb.shape[0]}")
     d = emb.shape[2]
     probe_mean = emb.mean(axis=0)
     global_mean = emb.reshape(-1, d).mean(axis=0)
@@ -540,14 +537,11 @@ class WhitenedRecipe:
     deflate: float | None = None
 
     def __post_init__(self) -> None:
-        if self.scope not in _SCOPES:
-            raise PhyloLLMError(f"scope must be one of {sorted(_SCOPES)}, got {self.scope!r}")
+        check_choice("scope", self.scope, sorted(_SCOPES))
         a = self.deflate
         if a is None:
             a = DEFAULT_DEFLATE if self.scope == "probe" else 0.0
-        elif isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1:
-            raise PhyloLLMError(f"deflate must be a number in [0, 1], got {a!r}")
-        elif a and self.scope != "probe":
+        elif check_fraction("deflate", a) > 0 and self.scope != "probe":  # deflate=0 is plain whitening
             raise PhyloLLMError(
                 f"deflate applies only to scope 'probe' (its axis is fitted on those features), "
                 f"got deflate={a!r} with scope {self.scope!r}"
@@ -677,9 +671,7 @@ class BasisRecipe:
     def __post_init__(self) -> None:
         have = self.stats.probe_basis.shape[1]
         k = have if self.k is None else self.k
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= have:
-            raise PhyloLLMError(f"k must be an integer in [1, {have}] (the basis size), got {self.k!r}")
-        object.__setattr__(self, "k", k)
+        object.__setattr__(self, "k", check_int("k", k, min=1, max=have, note="the basis size"))
 
     @property
     def id(self) -> str:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import check_int
 
 from .backends.base import Backend
 from .models import cache_dir
@@ -291,8 +292,7 @@ def collect_responses(
     >>> r.texts, r.generated
     (('HI', 'YO'), 2)
     """
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise PhyloLLMError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    chunk_size = check_int("chunk_size", chunk_size, min=1)
     model = backend.model_id
     settings = dict(backend.settings())
     log = ResponseLog.for_key(cache_dir or default_cache_dir(), model, probes, settings)

@@ -68,13 +68,13 @@ def test_check_number_accepts(value, kw):
 @pytest.mark.parametrize(
     "value,kw,message",
     [
-        (True, {"min": 0, "max": 1}, r"x must be in \[0, 1\], got True"),
+        (True, {"min": 0, "max": 1}, r"x must be a number in \[0, 1\], got True"),
         ("0.5", {}, "x must be a number, got '0.5'"),
         (float("nan"), {"min": 0}, "x must be a number >= 0, got nan"),
         (0, {"min": 0, "open_left": True}, "x must be a number > 0, got 0"),
         (2, {"max": 2, "open_right": True}, "x must be a number < 2, got 2"),
-        (11, {"min": 0, "max": 10}, r"x must be in \[0, 10\], got 11"),
-        (0, {"min": 0, "max": 1, "open_left": True}, r"x must be in \(0, 1\], got 0"),
+        (11, {"min": 0, "max": 10}, r"x must be a number in \[0, 10\], got 11"),
+        (0, {"min": 0, "max": 1, "open_left": True}, r"x must be a number in \(0, 1\], got 0"),
     ],
 )
 def test_check_number_rejects(value, kw, message):
@@ -101,7 +101,7 @@ def test_check_fraction(value, open_left, open_right, ok):
         assert check_fraction("p", value, open_left=open_left, open_right=open_right) == float(value)
     else:
         interval = f"{'(' if open_left else '['}0, 1{')' if open_right else ']'}"
-        with pytest.raises(PhyloLLMError, match=f"p must be in {interval}".replace("(", r"\(").replace(")", r"\)")
+        with pytest.raises(PhyloLLMError, match=f"p must be a number in {interval}".replace("(", r"\(").replace(")", r"\)")
                            .replace("[", r"\[").replace("]", r"\]")):
             check_fraction("p", value, open_left=open_left, open_right=open_right)
 

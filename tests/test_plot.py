@@ -387,7 +387,7 @@ def test_dna_map_hulls_and_labels() -> None:
     assert len(hulls) == 3  # fam0..fam2 have >= 3 models; t5 has 2
     assert {t.get_text() for t in ax.texts} == {"t5-a", "t5-b"}  # minority architecture labelled
     plt.close(fig)
-    with pytest.raises(PhyloLLMError, match=r"hull_coverage must be in \(0, 1\], got 0"):
+    with pytest.raises(PhyloLLMError, match=r"hull_coverage must be a number in \(0, 1\], got 0"):
         plot_dna_map(embed(dna), meta=meta, hull_coverage=0)
 
 

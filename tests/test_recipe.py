@@ -210,7 +210,7 @@ def test_recipe_errors(toy, make, emb, match):
     ("kw", "match"),
     [
         ({"shrinkage": 0.0}, "shrinkage must be > 0"),
-        ({"basis_k": 40}, r"basis_k must be an integer in \[1, n_models=40\)"),
+        ({"basis_k": 40}, r"basis_k must be an integer in \[1, 39\] \(fewer than n_models=40\)"),
         ({"prompts": PROMPTS[:3]}, r"number of prompts \(3\) must match the embeddings' probes \(4\)"),
     ],
 )

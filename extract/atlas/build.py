@@ -44,6 +44,7 @@ from phylo_llm.data import Provenance, pairwise_distances
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.io import to_newick
 from phylo_llm.tree import nj
+from phylo_llm.util import check_choice
 
 from ..embed import SentenceEmbedder
 from ..probes import ProbeSet
@@ -249,8 +250,7 @@ def build_atlas(
 
     Returns the atlas, also written to ``out`` (default ``phylo_llm/atlas/bundled/<name>.npz``).
     """
-    if name not in SOURCES:
-        raise PhyloLLMError(f"atlas name must be one of {sorted(SOURCES)}, got {name!r}")
+    check_choice("atlas name", name, sorted(SOURCES))
     src = SOURCES[name]
     n = src.n_probes if n_probes is None else n_probes
     folder = Path(data_dir) / src.folder

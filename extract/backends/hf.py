@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import check_choice, check_fraction, check_int, check_number
 
 from ..models import (
     cache_dir,
@@ -240,15 +241,14 @@ class HFBackend:
         top_p: float = 1.0,
         seed: int = 0,
     ) -> None:
-        _check_positive_int("max_new_tokens", max_new_tokens)
+        check_int("max_new_tokens", max_new_tokens, min=1)
         _check_sampling(temperature, top_p, seed)
-        _check_positive_int("batch_size", batch_size)
+        check_int("batch_size", batch_size, min=1)
         if threads is not None:
-            _check_positive_int("threads", threads)
+            check_int("threads", threads, min=1)
         if not (isinstance(chat_template, bool) or chat_template == "auto"):
             raise PhyloLLMError(f"chat_template must be True, False or 'auto', got {chat_template!r}")
-        if dtype not in _DTYPES:
-            raise PhyloLLMError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+        check_choice("dtype", dtype, _DTYPES)
         if not isinstance(share_prefix, bool):
             raise PhyloLLMError(f"share_prefix must be True or False, got {share_prefix!r}")
         if model_id is not None and (not isinstance(model_id, str) or not model_id):
@@ -497,17 +497,9 @@ class HFBackend:
 
 
 def _check_sampling(temperature: Any, top_p: Any, seed: Any) -> None:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 10:
-        raise PhyloLLMError(f"temperature must be a number in [0, 10] (0 = greedy), got {temperature!r}")
-    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
-        raise PhyloLLMError(f"top_p must be a number in (0, 1], got {top_p!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise PhyloLLMError(f"seed must be an integer >= 0, got {seed!r}")
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PhyloLLMError(f"{name} must be a positive integer, got {value!r}")
+    check_number("temperature", temperature, min=0, max=10, note="0 = greedy")
+    check_fraction("top_p", top_p, open_left=True)
+    check_int("seed", seed, min=0)
 
 
 def _resolve_device(device: str | None) -> str:

@@ -175,7 +175,7 @@ def check_number(
         if low_ok and high_ok and v == v:
             return v
     if min is not None and max is not None:
-        rule = f"in {'(' if open_left else '['}{min}, {max}{')' if open_right else ']'}"
+        rule = f"a number in {'(' if open_left else '['}{min}, {max}{')' if open_right else ']'}"
     elif min is not None:
         rule = f"a number {'>' if open_left else '>='} {min}"
     elif max is not None:
@@ -197,7 +197,7 @@ def check_fraction(name: str, value: object, *, open_left: bool = False, open_ri
     >>> check_fraction("alpha", 1, open_left=True, open_right=True)
     Traceback (most recent call last):
     ...
-    phylo_llm.errors.PhyloLLMError: alpha must be in (0, 1), got 1
+    phylo_llm.errors.PhyloLLMError: alpha must be a number in (0, 1), got 1
     """
     return check_number(name, value, min=0, max=1, open_left=open_left, open_right=open_right)
 
