@@ -15,7 +15,6 @@ Sources
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import check_int, read_text
+from phylo_llm.util import canonical_json, check_int, read_text, sha256_text, short_id
 
 __all__ = [
     "ProbeSet",
@@ -48,8 +47,7 @@ def probe_set_id(prompts: Sequence[str]) -> str:
     >>> probe_set_id(["a", "b"]) == probe_set_id(["a", "b"]) != probe_set_id(["b", "a"])
     True
     """
-    canon = json.dumps(list(prompts), ensure_ascii=False, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
+    return short_id(sha256_text(canonical_json(list(prompts))))
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ falls back to another recipe.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import atomic_open, check_choice, check_fraction, check_int, readonly
+from phylo_llm.util import atomic_open, check_choice, check_fraction, check_int, readonly, sha256_json
 
 __all__ = [
     "Recipe",
@@ -261,10 +260,8 @@ class ReferenceStats:
     @property
     def sha(self) -> str:
         """Content hash (hex) of the metadata and every array, independent of the file's bytes."""
-        h = hashlib.sha256(json.dumps(self._meta(), sort_keys=True).encode("utf-8"))
-        for name in _ARRAYS:
-            h.update(np.ascontiguousarray(getattr(self, name), dtype="<f4").tobytes())
-        return h.hexdigest()
+        arrays = (np.ascontiguousarray(getattr(self, name), dtype="<f4").tobytes() for name in _ARRAYS)
+        return sha256_json(self._meta(), extra=arrays)
 
     def _meta(self) -> dict[str, object]:
         return {

@@ -27,7 +27,7 @@ import numpy as np
 from phylo_llm.data import DnaSet, ProbeContributions
 from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
 from phylo_llm.io import write_contributions, write_dna
-from phylo_llm.util import atomic_write_text, check_choice, check_fraction, check_int, check_output_dir
+from phylo_llm.util import atomic_write_text, canonical_json, check_choice, check_fraction, check_int, check_output_dir
 
 from .backends import OPENAI_PREFIX, check_spec, redact_url_secrets, resolve_backend
 from .backends.base import Backend
@@ -40,7 +40,6 @@ from .projection import check_params, per_probe_contributions, project
 from .recipe import Recipe, check_applicable, resolve_recipe
 from .store import (
     Responses,
-    canonical_json,
     collect_responses,
     default_cache_dir,
     dna_file_stem,

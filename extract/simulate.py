@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.tree import Tree
-from phylo_llm.util import check_fraction, check_int
+from phylo_llm.util import check_fraction, check_int, sha256_json
 
 __all__ = [
     "SimulatedLineage",
@@ -351,7 +351,7 @@ def lineage_key(base_digest: str, tree: Tree, *, seed: int) -> str:
             for i, p in enumerate(node_paths(tree))
         ],
     }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return sha256_json(doc)[:16]
 
 
 def _load_base(path: Path) -> tuple[Any, Any]:

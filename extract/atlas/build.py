@@ -20,7 +20,6 @@ The sources and their settings are in :data:`SOURCES`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import lzma
 from collections.abc import Mapping, Sequence
@@ -44,14 +43,13 @@ from phylo_llm.data import Provenance, pairwise_distances
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.io import to_newick
 from phylo_llm.tree import nj
-from phylo_llm.util import check_choice
+from phylo_llm.util import canonical_json, check_choice, sha256_file
 
 from ..embed import SentenceEmbedder
 from ..probes import ProbeSet
 from ..progress import ProgressCallback
 from ..projection import PROJECTION, project
 from ..recipe import WhitenedRecipe, fit_reference, stats_to_arrays
-from ..store import canonical_json
 from .population import embed_population
 
 __all__ = ["SOURCES", "AtlasSource", "build_atlas", "read_population", "exclusions", "member_labels",
@@ -104,14 +102,6 @@ API_MEMBERS = frozenset({
 })
 
 MAX_EMPTY = 0.5
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_population(folder: Path, n_probes: int) -> tuple[tuple[str, ...], list[str], list[list[str]]]:
@@ -280,7 +270,7 @@ def build_atlas(
         match=src.match, provenance=prov, members=tuple(members), dna=dna.astype(np.float32),
         excluded=excluded, newick=to_newick(tree, precision=5), calibration=calibrate(members, dm.values),
         stats=stats_arrays, stats_meta=stats_meta,
-        build={"source": src.folder, "responses_sha256": _sha256_file(folder / "responses.jsonl.xz"),
+        build={"source": src.folder, "responses_sha256": sha256_file(folder / "responses.jsonl.xz"),
                "n_recorded": len(models), "n_probes": n,
                "command": f"phylo-llm build-atlas {name} --data {data_dir} --probes {n}"},
     )

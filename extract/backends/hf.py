@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import check_choice, check_fraction, check_int, check_number
+from phylo_llm.util import check_choice, check_fraction, check_int, check_number, sha256_file, sha256_text
 
 from ..models import (
     cache_dir,
@@ -144,7 +144,7 @@ def use_chat_template(tokenizer: Any, chat_template: ChatTemplate, *, source: st
 def chat_template_digest(tokenizer: Any, chat_template: bool) -> str | None:
     """16 hex digits of the chat template's sha256 when it is used, else ``None`` (a cache-key part)."""
     template = tokenizer.chat_template if chat_template else None
-    return _sha256_text(template)[:16] if template else None
+    return sha256_text(template)[:16] if template else None
 
 
 def prompt_text(tokenizer: Any, prompt: str, *, chat_template: bool) -> str:
@@ -586,18 +586,6 @@ def _context_length(config: Any) -> int | None:
     return None
 
 
-def _sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _directory_fingerprint(path: Path) -> str:
     """Hash of a model directory's config/tokenizer files and samples of its weight files.
 
@@ -649,7 +637,7 @@ def convert_gguf(gguf: str | Path) -> Path:
     if not gguf.is_file() or gguf.suffix.lower() != ".gguf":
         raise PhyloLLMError(f"gguf must be an existing .gguf file, got {str(gguf)!r}")
     stat = gguf.stat()
-    key = _sha256_text(f"{gguf}\0{stat.st_size}\0{stat.st_mtime_ns}")[:12]
+    key = sha256_text(f"{gguf}\0{stat.st_size}\0{stat.st_mtime_ns}")[:12]
     root = cache_dir() / "models"
     target = root / f"{gguf.stem}-{key}"
     if (target / _MARKER).is_file():
@@ -674,7 +662,7 @@ def convert_gguf(gguf: str | Path) -> Path:
         marker = {
             "source": str(gguf),
             "size": stat.st_size,
-            "fingerprint": "gguf-sha256:" + _sha256_file(gguf)[:16],
+            "fingerprint": "gguf-sha256:" + sha256_file(gguf)[:16],
             "transformers": transformers.__version__,
         }
         (tmp / _MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")

@@ -49,6 +49,7 @@ from ..data import DistanceMatrix
 from ..errors import PhyloLLMError, PhyloLLMWarning
 from ..io import read_gguf_metadata
 from ..tree import Tree, patristic_distances, splits
+from ..util import sha256_text
 
 __all__ = ["FamilyFingerprint", "vocab_hash", "fingerprint_gguf", "fingerprint", "group_families", "model_families", "family_vs_lineage"]
 
@@ -160,7 +161,7 @@ def vocab_hash(vocab: Mapping[str, int]) -> str:
 
 
 def _text_hash(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return "sha256:" + sha256_text(text)
 
 
 _LAYERS = ("num_hidden_layers", "n_layer", "num_layers")

@@ -15,7 +15,6 @@ the bundled ones live in ``phylo_llm/atlas/bundled/`` and are built from the sha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -29,7 +28,7 @@ from numpy.typing import NDArray
 
 from ..data import DnaSet, Provenance
 from ..errors import PhyloLLMError, ProvenanceError
-from ..util import atomic_open, check_fraction, check_int, readonly
+from ..util import atomic_open, check_fraction, check_int, readonly, sha256_json
 
 __all__ = [
     "Atlas",
@@ -215,12 +214,9 @@ class Atlas:
     @property
     def sha(self) -> str:
         """Content hash (hex) of the metadata and every array."""
-        h = hashlib.sha256(json.dumps(_meta(self), sort_keys=True).encode("utf-8"))
-        h.update(np.ascontiguousarray(self.dna, dtype="<f2").tobytes())
-        for k in sorted(self.stats):
-            h.update(k.encode())
-            h.update(np.ascontiguousarray(self.stats[k], dtype="<f4").tobytes())
-        return h.hexdigest()
+        stats = (b for k in sorted(self.stats)
+                 for b in (k.encode(), np.ascontiguousarray(self.stats[k], dtype="<f4").tobytes()))
+        return sha256_json(_meta(self), extra=[np.ascontiguousarray(self.dna, dtype="<f2").tobytes(), *stats])
 
     def as_dna(self) -> DnaSet:
         """The members' DNA as a :class:`~phylo_llm.DnaSet` (float64) with the atlas provenance."""

@@ -1,4 +1,5 @@
-"""Shared toolbox: atomic file writes and reads, argument checks (integers, ranges, options).
+"""Shared toolbox: atomic file writes and reads, argument checks (integers, ranges,
+options), sha256 ids.
 Imports nothing else of phylo_llm but :mod:`phylo_llm.errors`.
 """
 from ._checks import (
@@ -19,11 +20,20 @@ from ._files import (
     read_text,
     write_table,
 )
+from ._hashing import (
+    canonical_json,
+    sha256_bytes,
+    sha256_file,
+    sha256_json,
+    sha256_text,
+    short_id,
+)
 
 __all__ = [
     "atomic_open",
     "atomic_path",
     "atomic_write_text",
+    "canonical_json",
     "check_output_dir",
     "check_output_path",
     "check_choice",
@@ -34,5 +44,10 @@ __all__ = [
     "missing_label_message",
     "read_text",
     "readonly",
+    "sha256_bytes",
+    "sha256_file",
+    "sha256_json",
+    "sha256_text",
+    "short_id",
     "write_table",
 ]
