@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.tree import Tree
-from phylo_llm.util import check_fraction, check_int, sha256_json
+from phylo_llm.util import check_fraction, check_int, check_unique, sha256_json
 
 __all__ = [
     "SimulatedLineage",
@@ -140,8 +140,7 @@ def _as_topology(topology: str | Tree | None, n_leaves: int, noise: float, decay
     tips = topology.tip_names
     if any(not nm for nm in tips):
         raise PhyloLLMError("every leaf of the topology must be named (leaves become model ids)")
-    if len(set(tips)) != len(tips):
-        raise PhyloLLMError(f"leaf names of the topology must be unique, got {list(tips)}")
+    check_unique(tips, what="leaf names of the topology")  # type: ignore[arg-type]
     if topology.n_tips < 2:
         raise PhyloLLMError(f"topology needs at least 2 leaves, got {topology.n_tips}")
     lengths = topology.length[1:]

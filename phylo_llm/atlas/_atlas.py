@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from ..data import DnaSet, Provenance
 from ..errors import PhyloLLMError, ProvenanceError
-from ..util import atomic_open, check_fraction, check_int, readonly, sha256_json
+from ..util import atomic_open, check_fraction, check_int, check_unique, readonly, sha256_json
 
 __all__ = [
     "Atlas",
@@ -193,8 +193,7 @@ class Atlas:
                 f"atlas {self.name!r}: provenance.dims ({self.provenance.dims}) != dna width {dna.shape[1]}"
             )
         ids = [m.model for m in self.members]
-        if len(set(ids)) != len(ids):
-            raise PhyloLLMError(f"atlas {self.name!r}: member ids must be unique")
+        check_unique(ids, what=f"atlas {self.name!r}: member ids")
         object.__setattr__(self, "dna", dna)
         object.__setattr__(self, "prompts", tuple(self.prompts))
         object.__setattr__(self, "members", tuple(self.members))

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from ..data import DistanceMatrix
 from ..errors import PhyloLLMError
+from ..util import check_unique
 from ._tree import Tree
 
 __all__ = [
@@ -60,14 +61,7 @@ def _named_tips(tree: Tree, *, what: str) -> tuple[str, ...]:
     unnamed = sum(1 for nm in names if nm is None)
     if unnamed:
         raise PhyloLLMError(f"{what} needs every tip to be named, but {unnamed} tip(s) have no name")
-    if len(set(names)) != len(names):
-        seen: set[str] = set()
-        dups: list[str] = []
-        for nm in names:
-            if nm in seen and nm not in dups:
-                dups.append(nm)  # type: ignore[arg-type]
-            seen.add(nm)  # type: ignore[arg-type]
-        raise PhyloLLMError(f"{what} needs unique tip names; duplicated: {dups[:10]}")
+    check_unique(names, what=f"the tip names for {what}")  # type: ignore[arg-type]
     return names  # type: ignore[return-value]
 
 
@@ -467,9 +461,7 @@ def _name_index(tree: Tree, names: Sequence[str], *, what: str, tips_only: bool)
     names = list(names)
     if not names:
         raise PhyloLLMError(f"{what} must name at least one node, got none")
-    if len(set(names)) != len(names):
-        dups = sorted({nm for nm in names if names.count(nm) > 1})
-        raise PhyloLLMError(f"{what} must not repeat names; repeated: {dups[:10]}")
+    check_unique(names, what=f"the names in {what}")
     index: dict[str, int] = {}
     dup: set[str] = set()
     for i, nm in enumerate(tree.name):
