@@ -6,7 +6,7 @@ read-only arrays, helpful misses. Each check raises :class:`~phylo_llm.errors.Ph
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
@@ -80,8 +80,21 @@ def _is_number(value: object) -> bool:
     return _is_int(value) or isinstance(value, (float, np.floating))
 
 
-def _note(note: str | None) -> str:
-    return f" ({note})" if note else ""
+def _fail(
+    name: str, value: object, kind: str, low: float | None, high: float | None,
+    open_left: bool, open_right: bool, note: str | None,
+) -> NoReturn:
+    """Raise the message shared by the range checks: '<name> must be <kind> <bounds> (<note>), got <value>'."""
+    if low is not None and high is not None:
+        rule = f"{kind} in {'(' if open_left else '['}{low}, {high}{')' if open_right else ']'}"
+    elif low is not None:
+        rule = f"{kind} {'>' if open_left else '>='} {low}"
+    elif high is not None:
+        rule = f"{kind} {'<' if open_right else '<='} {high}"
+    else:
+        rule = kind
+    note_s = f" ({note})" if note else ""
+    raise PhyloLLMError(f"{name} must be {rule}{note_s}, got {value!r}")
 
 
 def check_int(name: str, value: object, *, min: int | None = None, max: int | None = None, note: str | None = None) -> int:
@@ -118,15 +131,7 @@ def check_int(name: str, value: object, *, min: int | None = None, max: int | No
     """
     if _is_int(value) and (min is None or value >= min) and (max is None or value <= max):  # type: ignore[operator]
         return int(value)  # type: ignore[call-overload]
-    if min is not None and max is not None:
-        rule = f"an integer in [{min}, {max}]"
-    elif min is not None:
-        rule = f"an integer >= {min}"
-    elif max is not None:
-        rule = f"an integer <= {max}"
-    else:
-        rule = "an integer"
-    raise PhyloLLMError(f"{name} must be {rule}{_note(note)}, got {value!r}")
+    _fail(name, value, "an integer", min, max, False, False, note)
 
 
 def check_number(
@@ -174,15 +179,7 @@ def check_number(
         high_ok = max is None or (v < max if open_right else v <= max)
         if low_ok and high_ok and v == v:
             return v
-    if min is not None and max is not None:
-        rule = f"a number in {'(' if open_left else '['}{min}, {max}{')' if open_right else ']'}"
-    elif min is not None:
-        rule = f"a number {'>' if open_left else '>='} {min}"
-    elif max is not None:
-        rule = f"a number {'<' if open_right else '<='} {max}"
-    else:
-        rule = "a number"
-    raise PhyloLLMError(f"{name} must be {rule}{_note(note)}, got {value!r}")
+    _fail(name, value, "a number", min, max, open_left, open_right, note)
 
 
 def check_fraction(name: str, value: object, *, open_left: bool = False, open_right: bool = False) -> float:
