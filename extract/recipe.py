@@ -50,7 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import atomic_open, check_choice, check_fraction, check_int, readonly, sha256_json
+from phylo_llm.util import atomic_open, check_choice, check_fraction, check_int, check_number, readonly, sha256_json
 
 __all__ = [
     "Recipe",
@@ -345,8 +345,7 @@ def fit_reference(
         )
     if not np.isfinite(emb).all():
         raise PhyloLLMError("embeddings must be finite; found NaN/inf values")
-    if not shrinkage > 0:
-        raise PhyloLLMError(f"shrinkage must be > 0, got {shrinkage!r}")
+    check_number("shrinkage", shrinkage, min=0, open_left=True)
     basis_k = check_int("basis_k", basis_k, min=1, max=emb.shape[0] - 1, note=f"fewer than n_models={emb.shape[0]}")
     d = emb.shape[2]
     probe_mean = emb.mean(axis=0)

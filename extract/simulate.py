@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.tree import Tree
-from phylo_llm.util import check_fraction, check_int, check_unique, sha256_json
+from phylo_llm.util import check_fraction, check_int, check_number, check_unique, sha256_json
 
 __all__ = [
     "SimulatedLineage",
@@ -105,8 +105,7 @@ def balanced_topology(
     [0.05, 0.05, 0.05, 0.05]
     """
     n_leaves = check_int("n_leaves", n_leaves, min=2)
-    if not (np.isfinite(noise) and noise > 0):
-        raise PhyloLLMError(f"noise must be a finite number > 0, got {noise!r}")
+    check_number("noise", noise, min=0, open_left=True)
     check_fraction("decay", decay, open_left=True)
     parent: list[int] = [-1]
     length: list[float] = [float("nan")]

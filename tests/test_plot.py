@@ -358,7 +358,7 @@ def test_classical_mds_recovers_planar_points() -> None:
 def test_embed_errors() -> None:
     with pytest.raises(PhyloLLMError, match="at least 2 models, got 1"):
         embed(DistanceMatrix(("a",), [[0.0]]))
-    with pytest.raises(PhyloLLMError, match="dims must be >= 1, got 0"):
+    with pytest.raises(PhyloLLMError, match="dims must be an integer >= 1, got 0"):
         embed(DistanceMatrix(("a", "b"), [[0, 1], [1, 0]]), dims=0)
 
 

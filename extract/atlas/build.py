@@ -43,7 +43,7 @@ from phylo_llm.data import Provenance, pairwise_distances
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.io import to_newick
 from phylo_llm.tree import nj
-from phylo_llm.util import canonical_json, check_choice, sha256_file
+from phylo_llm.util import canonical_json, check_choice, check_int, sha256_file
 
 from ..embed import SentenceEmbedder
 from ..probes import ProbeSet
@@ -111,8 +111,7 @@ def read_population(folder: Path, n_probes: int) -> tuple[tuple[str, ...], list[
         if not p.is_file():
             raise PhyloLLMError(f"reference data file {str(p)!r} does not exist")
     prompts = json.loads(prompts_path.read_text(encoding="utf-8"))
-    if not 1 <= n_probes <= len(prompts):
-        raise PhyloLLMError(f"n_probes must be in [1, {len(prompts)}], got {n_probes!r}")
+    check_int("n_probes", n_probes, min=1, max=len(prompts))
     models, answers = [], []
     with lzma.open(responses_path, "rt", encoding="utf-8") as fh:
         for line in fh:

@@ -6,10 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import PhyloLLMError
 from ..io import to_newick, write_newick, write_nexus
 from ..tree import build_tree, ladderize, root_midpoint, root_outgroup
-from ..util import check_output_path
+from ..util import check_int, check_output_path
 from ._common import add_input_args, input_kind, load_distances
 
 
@@ -35,8 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.precision < 0:
-        raise PhyloLLMError(f"--precision must be >= 0, got {args.precision}")
+    check_int("--precision", args.precision, min=0)
     if args.output is not None:
         check_output_path(args.output, inputs={"INPUT": args.input})
     dm = load_distances(args)

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from ..data import DistanceMatrix, DnaSet, Metric, dna_distances, format_release
 from ..errors import PhyloLLMError
-from ..util import atomic_write_text, check_fraction, readonly
+from ..util import atomic_write_text, check_fraction, check_int, readonly
 from ._style import (
     OTHER,
     OTHER_COLOR,
@@ -66,8 +66,7 @@ def embed(data: DnaSet | DistanceMatrix, *, dims: int = 2, metric: Metric = "euc
     >>> np.allclose(pdist(e.coords), [3, 4, 5])  # a Euclidean triangle is reproduced exactly
     True
     """
-    if dims < 1:
-        raise PhyloLLMError(f"dims must be >= 1, got {dims}")
+    check_int("dims", dims, min=1)
     dm = dna_distances(data, metric=metric) if isinstance(data, DnaSet) else data
     n = len(dm)
     if n < 2:

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from ..data import DistanceMatrix
 from ..errors import PhyloLLMError
-from ..util import check_unique
+from ..util import check_number, check_unique
 from ._tree import Tree
 
 __all__ = [
@@ -679,8 +679,7 @@ def collapse_short_branches(tree: Tree, *, tol: float = 0.0) -> Tree:
     >>> int(collapse_short_branches(t).n_children[0])
     3
     """
-    if not np.isfinite(tol) or tol < 0:
-        raise PhyloLLMError(f"tol must be a finite number >= 0, got {tol!r}")
+    check_number("tol", tol, min=0)
     n = len(tree)
     collapse = (~tree.is_tip) & ~np.isnan(tree.length) & (tree.length <= tol)
     collapse[0] = False

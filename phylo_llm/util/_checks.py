@@ -5,6 +5,7 @@ read-only arrays, helpful misses. Each check raises :class:`~phylo_llm.errors.Ph
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, NoReturn
 
@@ -153,7 +154,7 @@ def check_number(
     value : object
         What the caller passed.
     min, max : float, optional
-        The bounds; NaN is never inside them.
+        The bounds. NaN and infinities never pass (a one-sided rule says "a finite number").
     open_left, open_right : bool, default False
         Exclude ``min`` (``max``) itself.
     note : str, optional
@@ -171,15 +172,16 @@ def check_number(
     >>> check_number("tol", -1, min=0)
     Traceback (most recent call last):
     ...
-    phylo_llm.errors.PhyloLLMError: tol must be a number >= 0, got -1
+    phylo_llm.errors.PhyloLLMError: tol must be a finite number >= 0, got -1
     """
     if _is_number(value):
         v = float(value)  # type: ignore[arg-type]
         low_ok = min is None or (v > min if open_left else v >= min)
         high_ok = max is None or (v < max if open_right else v <= max)
-        if low_ok and high_ok and v == v:
+        if low_ok and high_ok and math.isfinite(v):
             return v
-    _fail(name, value, "a number", min, max, open_left, open_right, note)
+    bounded = min is not None and max is not None
+    _fail(name, value, "a number" if bounded else "a finite number", min, max, open_left, open_right, note)
 
 
 def check_fraction(name: str, value: object, *, open_left: bool = False, open_right: bool = False) -> float:
