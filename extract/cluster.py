@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import check_int
 
 from .probes import ProbeSet
 from .progress import ProgressCallback, ProgressEvent, emit
@@ -177,10 +178,8 @@ def collect_on_ray(
     >>> collect_on_ray(["smollm2-135m"], ProbeSet(("hi",)), cache_dir="cache")  # doctest: +SKIP
     [CachedModel(model_id='smollm2-135m', ...)]
     """
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-        raise PhyloLLMError(f"max_attempts must be an integer >= 1, got {max_attempts!r}")
-    if isinstance(cpus_per_model, bool) or not isinstance(cpus_per_model, int) or cpus_per_model < 1:
-        raise PhyloLLMError(f"cpus_per_model must be an integer >= 1, got {cpus_per_model!r}")
+    max_attempts = check_int("max_attempts", max_attempts, min=1)
+    cpus_per_model = check_int("cpus_per_model", cpus_per_model, min=1)
     specs = list(specs)
     if len(set(specs)) != len(specs):
         raise PhyloLLMError(f"a model appears twice in {specs}; give each model once")

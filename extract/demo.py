@@ -16,7 +16,6 @@ skips loading models altogether (it only rebuilds the tree and the figure).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from typing import Any
 
 from phylo_llm.io import read_dna, write_dna
 from phylo_llm.tree import Tree
-from phylo_llm.util import atomic_write_text
+from phylo_llm.util import atomic_write_text, sha256_json
 
 __all__ = ["DemoResult", "run_demo", "DEMO_DEFAULTS", "clade_groups"]
 
@@ -101,7 +100,7 @@ def clade_groups(true_tree: Tree, *, depth: int) -> dict[str, str]:
 
 def _demo_key(lineage_key: str, cfg: dict[str, Any], probes_id: str) -> str:
     doc = {"format": _DEMO_FORMAT, "lineage": lineage_key, "probes": probes_id, **cfg}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return sha256_json(doc)[:16]
 
 
 def run_demo(

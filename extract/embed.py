@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import atomic_open
+from phylo_llm.util import atomic_open, canonical_json, check_int, readonly, sha256_bytes, sha256_text
 
 from .models import check_no_custom_code, custom_code_error
 from .progress import ProgressCallback, ProgressEvent, emit
@@ -122,8 +121,8 @@ class SentenceEmbedder:
         normalize: bool = False,
     ) -> None:
         for pname, value in (("batch_size", batch_size), ("threads", threads)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise PhyloLLMError(f"{pname} must be an integer >= 1, got {value!r}")
+            if value is not None:
+                check_int(pname, value, min=1)
         name_s = str(name)
         if name_s in _BUNDLED_NAMES:
             source: str = str(bundled_minilm_path())
@@ -156,8 +155,8 @@ class SentenceEmbedder:
                     f"{DEFAULT_EMBEDDER!r}, a local sentence-transformers directory, or a hub id "
                     "already in the local Hugging Face cache"
                 ) from None
-        get_dim = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
         )
         self.dim = int(get_dim())
 
@@ -220,8 +219,7 @@ def _quiet_transformers() -> Iterator[None]:
 
 
 def _texts_hash(texts: Sequence[str]) -> str:
-    canon = json.dumps(list(texts), ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canon.encode("utf-8")).hexdigest()[:32]
+    return sha256_text(canonical_json(list(texts)))[:32]
 
 
 def _save_atomic(path: Path, array: NDArray[np.float32]) -> None:
@@ -232,7 +230,7 @@ def _save_atomic(path: Path, array: NDArray[np.float32]) -> None:
         fh.write(data)
     # Written second: a chunk without its checksum is recomputed, never trusted blindly.
     with atomic_open(_checksum_path(path), "w") as fh:
-        fh.write(hashlib.sha256(data).hexdigest() + "\n")
+        fh.write(sha256_bytes(data) + "\n")
 
 
 def _checksum_path(path: Path) -> Path:
@@ -247,7 +245,7 @@ def _load_cached(path: Path, rows: int, dim: int) -> NDArray[np.float32] | None:
     disk); one whose bytes differ from its checksum was changed after it was written: refused.
     """
     data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+    digest = sha256_bytes(data)
     check = _checksum_path(path)
     known = check.read_text(encoding="utf-8").strip() if check.is_file() else None
     if known is not None and known != digest:
@@ -342,5 +340,4 @@ def embed_texts(
         out[s : s + rows] = vecs
         done += rows
         emit(progress, ProgressEvent(label, "embeddings", done=done, total=n))
-    out.flags.writeable = False
-    return out
+    return readonly(out)

@@ -15,7 +15,6 @@ Sources
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import read_text
+from phylo_llm.util import canonical_json, check_int, read_text, sha256_text, short_id
 
 __all__ = [
     "ProbeSet",
@@ -48,8 +47,7 @@ def probe_set_id(prompts: Sequence[str]) -> str:
     >>> probe_set_id(["a", "b"]) == probe_set_id(["a", "b"]) != probe_set_id(["b", "a"])
     True
     """
-    canon = json.dumps(list(prompts), ensure_ascii=False, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
+    return short_id(sha256_text(canonical_json(list(prompts))))
 
 
 @dataclass(frozen=True)
@@ -86,8 +84,7 @@ class ProbeSet:
 
     def head(self, n: int) -> ProbeSet:
         """The first ``n`` prompts (a different probe set, with its own id)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise PhyloLLMError(f"number of probes must be an integer >= 1, got {n!r}")
+        n = check_int("number of probes", n, min=1)
         if n >= len(self):
             return self
         return ProbeSet(self.prompts[:n], name=f"{self.name}[:{n}]")
@@ -259,9 +256,9 @@ def random_english(
     >>> len(a), a == random_english(3, seed=1), a == random_english(3, seed=2)
     (3, True, False)
     """
-    for name, value, low in (("n", n, 1), ("seed", seed, 0), ("max_sentences", max_sentences, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise PhyloLLMError(f"{name} must be an integer >= {low}, got {value!r}")
+    n = check_int("n", n, min=1)
+    seed = check_int("seed", seed, min=0)
+    max_sentences = check_int("max_sentences", max_sentences, min=1)
     gen = _Gen(np.random.default_rng(seed))
     out: list[str] = []
     seen: set[str] = set()

@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import check_int
 
 __all__ = ["PROJECTION", "projection_block", "per_probe_contributions", "project"]
 
@@ -28,9 +29,9 @@ PROJECTION = "gaussian-jl"
 
 
 def check_params(k: int, dims: int, seed: int) -> None:
-    for name, value, low in (("input width", k, 1), ("dims", dims, 1), ("seed", seed, 0)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise PhyloLLMError(f"{name} must be an integer >= {low}, got {value!r}")
+    check_int("input width", k, min=1)
+    check_int("dims", dims, min=1)
+    check_int("seed", seed, min=0)
 
 
 def projection_block(probe: int, k: int, dims: int, *, seed: int = 0) -> NDArray[np.float64]:
@@ -46,8 +47,7 @@ def projection_block(probe: int, k: int, dims: int, *, seed: int = 0) -> NDArray
     ((4, 3), True)
     """
     check_params(k, dims, seed)
-    if isinstance(probe, bool) or not isinstance(probe, (int, np.integer)) or probe < 0:
-        raise PhyloLLMError(f"probe must be an integer >= 0, got {probe!r}")
+    check_int("probe", probe, min=0)
     rng = np.random.default_rng((int(seed), int(k), int(dims), int(probe)))
     return rng.standard_normal((k, dims)) / np.sqrt(dims)
 

@@ -38,7 +38,6 @@ falls back to another recipe.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,7 +50,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
-from phylo_llm.util import atomic_open
+from phylo_llm.util import atomic_open, check_choice, check_fraction, check_int, check_number, readonly, sha256_json
 
 __all__ = [
     "Recipe",
@@ -183,12 +182,6 @@ _STATS_VERSION = 2
 _ARRAYS = ("probe_mean", "global_mean", "whiten_probe", "whiten_global", "probe_basis", "global_axis")
 
 
-def readonly(a: NDArray[np.floating]) -> NDArray[np.float32]:
-    arr = np.array(a, dtype=np.float32, copy=True)
-    arr.flags.writeable = False
-    return arr
-
-
 @dataclass(frozen=True)
 class ReferenceStats:
     """Response-embedding statistics of a reference population of models, frozen once.
@@ -235,7 +228,7 @@ class ReferenceStats:
 
     def __post_init__(self) -> None:
         for name in _ARRAYS:
-            object.__setattr__(self, name, readonly(getattr(self, name)))
+            object.__setattr__(self, name, readonly(getattr(self, name), np.float32, copy=True))
         object.__setattr__(
             self, "probe_sets", MappingProxyType(dict(sorted(self.probe_sets.items())))
         )
@@ -267,10 +260,8 @@ class ReferenceStats:
     @property
     def sha(self) -> str:
         """Content hash (hex) of the metadata and every array, independent of the file's bytes."""
-        h = hashlib.sha256(json.dumps(self._meta(), sort_keys=True).encode("utf-8"))
-        for name in _ARRAYS:
-            h.update(np.ascontiguousarray(getattr(self, name), dtype="<f4").tobytes())
-        return h.hexdigest()
+        arrays = (np.ascontiguousarray(getattr(self, name), dtype="<f4").tobytes() for name in _ARRAYS)
+        return sha256_json(self._meta(), extra=arrays)
 
     def _meta(self) -> dict[str, object]:
         return {
@@ -354,12 +345,8 @@ def fit_reference(
         )
     if not np.isfinite(emb).all():
         raise PhyloLLMError("embeddings must be finite; found NaN/inf values")
-    if not shrinkage > 0:
-        raise PhyloLLMError(f"shrinkage must be > 0, got {shrinkage!r}")
-    if isinstance(basis_k, bool) or not isinstance(basis_k, int) or not 1 <= basis_k < emb.shape[0]:
-        raise PhyloLLMError(
-            f"basis_k must be an integer in [1, n_models={emb.shape[0]}), got {basis_k!r}"
-        )
+    check_number("shrinkage", shrinkage, min=0, open_left=True)
+    basis_k = check_int("basis_k", basis_k, min=1, max=emb.shape[0] - 1, note=f"fewer than n_models={emb.shape[0]}")
     d = emb.shape[2]
     probe_mean = emb.mean(axis=0)
     global_mean = emb.reshape(-1, d).mean(axis=0)
@@ -546,14 +533,11 @@ class WhitenedRecipe:
     deflate: float | None = None
 
     def __post_init__(self) -> None:
-        if self.scope not in _SCOPES:
-            raise PhyloLLMError(f"scope must be one of {sorted(_SCOPES)}, got {self.scope!r}")
+        check_choice("scope", self.scope, sorted(_SCOPES))
         a = self.deflate
         if a is None:
             a = DEFAULT_DEFLATE if self.scope == "probe" else 0.0
-        elif isinstance(a, bool) or not isinstance(a, (int, float)) or not 0 <= a <= 1:
-            raise PhyloLLMError(f"deflate must be a number in [0, 1], got {a!r}")
-        elif a and self.scope != "probe":
+        elif check_fraction("deflate", a) > 0 and self.scope != "probe":  # deflate=0 is plain whitening
             raise PhyloLLMError(
                 f"deflate applies only to scope 'probe' (its axis is fitted on those features), "
                 f"got deflate={a!r} with scope {self.scope!r}"
@@ -683,9 +667,7 @@ class BasisRecipe:
     def __post_init__(self) -> None:
         have = self.stats.probe_basis.shape[1]
         k = have if self.k is None else self.k
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= have:
-            raise PhyloLLMError(f"k must be an integer in [1, {have}] (the basis size), got {self.k!r}")
-        object.__setattr__(self, "k", k)
+        object.__setattr__(self, "k", check_int("k", k, min=1, max=have, note="the basis size"))
 
     @property
     def id(self) -> str:

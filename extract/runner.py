@@ -27,7 +27,7 @@ import numpy as np
 from phylo_llm.data import DnaSet, ProbeContributions
 from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
 from phylo_llm.io import write_contributions, write_dna
-from phylo_llm.util import atomic_write_text, check_output_dir
+from phylo_llm.util import atomic_write_text, canonical_json, check_choice, check_fraction, check_int, check_output_dir
 
 from .backends import OPENAI_PREFIX, check_spec, redact_url_secrets, resolve_backend
 from .backends.base import Backend
@@ -40,7 +40,6 @@ from .projection import check_params, per_probe_contributions, project
 from .recipe import Recipe, check_applicable, resolve_recipe
 from .store import (
     Responses,
-    canonical_json,
     collect_responses,
     default_cache_dir,
     dna_file_stem,
@@ -237,10 +236,8 @@ def run_extraction(
     >>> res.dna.labels, res.dna.provenance.generation
     (('echo',), '{"backend":"echo"}')
     """
-    if not isinstance(max_empty_fraction, (int, float)) or not 0 <= max_empty_fraction <= 1:
-        raise PhyloLLMError(f"max_empty_fraction must be in [0, 1], got {max_empty_fraction!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise PhyloLLMError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    check_fraction("max_empty_fraction", max_empty_fraction)
+    check_int("batch_size", batch_size, min=1)
     probe_set = load_probes(probes)
     if probes_limit is not None:
         probe_set = probe_set.head(probes_limit)
@@ -252,10 +249,8 @@ def run_extraction(
         progress = TqdmProgress()
     elif progress is False:
         progress = None
-    if on_error not in ("raise", "skip"):
-        raise PhyloLLMError(f"on_error must be one of ['raise', 'skip'], got {on_error!r}")
-    if isinstance(project_batch, bool) or not isinstance(project_batch, int) or project_batch < 1:
-        raise PhyloLLMError(f"project_batch must be an integer >= 1, got {project_batch!r}")
+    check_choice("on_error", on_error, ["raise", "skip"])
+    check_int("project_batch", project_batch, min=1)
     if isinstance(models, (list, tuple)):
         for item in models:
             if isinstance(item, str):

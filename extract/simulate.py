@@ -49,6 +49,7 @@ from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.tree import Tree
+from phylo_llm.util import check_fraction, check_int, check_number, check_unique, sha256_json
 
 __all__ = [
     "SimulatedLineage",
@@ -105,12 +106,9 @@ def balanced_topology(
     >>> [float(x) for x in t.length[t.tips]]
     [0.05, 0.05, 0.05, 0.05]
     """
-    if isinstance(n_leaves, bool) or not isinstance(n_leaves, (int, np.integer)) or n_leaves < 2:
-        raise PhyloLLMError(f"n_leaves must be an integer >= 2, got {n_leaves!r}")
-    if not (np.isfinite(noise) and noise > 0):
-        raise PhyloLLMError(f"noise must be a finite number > 0, got {noise!r}")
-    if not (np.isfinite(decay) and 0 < decay <= 1):
-        raise PhyloLLMError(f"decay must be in (0, 1], got {decay!r}")
+    n_leaves = check_int("n_leaves", n_leaves, min=2)
+    check_number("noise", noise, min=0, open_left=True)
+    check_fraction("decay", decay, open_left=True)
     parent: list[int] = [-1]
     length: list[float] = [float("nan")]
     name: list[str | None] = ["base"]
@@ -143,8 +141,7 @@ def _as_topology(topology: str | Tree | None, n_leaves: int, noise: float, decay
     tips = topology.tip_names
     if any(not nm for nm in tips):
         raise PhyloLLMError("every leaf of the topology must be named (leaves become model ids)")
-    if len(set(tips)) != len(tips):
-        raise PhyloLLMError(f"leaf names of the topology must be unique, got {list(tips)}")
+    check_unique(tips, what="leaf names of the topology")  # type: ignore[arg-type]
     if topology.n_tips < 2:
         raise PhyloLLMError(f"topology needs at least 2 leaves, got {topology.n_tips}")
     lengths = topology.length[1:]
@@ -214,8 +211,7 @@ def branch_noise(
     >>> bool((a == branch_noise((2, 3), seed=0, path=(0, 0), tensor="w")).any())
     False
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise PhyloLLMError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = check_int("seed", seed, min=0)
     if not path:
         raise PhyloLLMError("path must name a branch (non-empty); the root has no noise")
     ss = np.random.SeedSequence((int(seed), len(path), *map(int, path), _tensor_key(tensor)))
@@ -355,7 +351,7 @@ def lineage_key(base_digest: str, tree: Tree, *, seed: int) -> str:
             for i, p in enumerate(node_paths(tree))
         ],
     }
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return sha256_json(doc)[:16]
 
 
 def _load_base(path: Path) -> tuple[Any, Any]:
@@ -450,8 +446,7 @@ def simulate_lineage(
     """
     from . import models
 
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise PhyloLLMError(f"seed must be an integer >= 0, got {seed!r}")
+    seed = check_int("seed", seed, min=0)
     tree = _as_topology(topology, n_leaves, noise, decay)
     resolved = models.resolve_model(base)
     if not isinstance(resolved, Path):

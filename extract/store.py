@@ -14,7 +14,6 @@ dropped on load and cut off before the next append; a malformed line anywhere el
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import canonical_json, check_int, sha256_text, short_id
 
 from .backends.base import Backend
 from .models import cache_dir
@@ -33,7 +33,6 @@ from .progress import ProgressCallback, ProgressEvent, emit
 
 __all__ = [
     "default_cache_dir",
-    "canonical_json",
     "settings_id",
     "safe_name",
     "dna_file_stem",
@@ -56,10 +55,6 @@ def default_cache_dir() -> Path:
     return cache_dir()
 
 
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
 def settings_id(settings: Mapping[str, Any]) -> str:
     """Hash of generation settings (canonical JSON): ``"sha256:"`` + 16 hex digits.
 
@@ -72,7 +67,7 @@ def settings_id(settings: Mapping[str, Any]) -> str:
         canon = canonical_json(dict(settings))
     except (TypeError, ValueError) as exc:
         raise PhyloLLMError(f"backend settings must be JSON-serialisable: {exc}") from None
-    return "sha256:" + hashlib.sha256(canon.encode("utf-8")).hexdigest()[:16]
+    return short_id(sha256_text(canon))
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -108,7 +103,7 @@ def dna_file_stem(model_id: str) -> str:
 
 
 def _short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return sha256_text(text)[:8]
 
 
 @dataclass(frozen=True)
@@ -291,8 +286,7 @@ def collect_responses(
     >>> r.texts, r.generated
     (('HI', 'YO'), 2)
     """
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise PhyloLLMError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    chunk_size = check_int("chunk_size", chunk_size, min=1)
     model = backend.model_id
     settings = dict(backend.settings())
     log = ResponseLog.for_key(cache_dir or default_cache_dir(), model, probes, settings)

@@ -121,7 +121,7 @@ def test_settings_check_names_a_missing_field() -> None:
 
 
 @pytest.mark.parametrize("kw,match", [({"k": 0}, "k must be an integer >= 1"),
-                                      ({"threshold": 1.5}, r"threshold must be in \[0, 1\]")])
+                                      ({"threshold": 1.5}, r"threshold must be a number in \[0, 1\]")])
 def test_bad_options(kw: dict, match: str) -> None:
     a = make_atlas()
     with pytest.raises(PhyloLLMError, match=match):

@@ -274,9 +274,9 @@ def test_probe_contributions_errors(labels, values, provenance, match: str) -> N
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_replicates": 0}, "n_replicates must be at least 1, got 0"),
-        ({"n_replicates": 2.5}, "n_replicates must be an integer, got 2.5"),
-        ({"n_replicates": True}, "n_replicates must be an integer, got True"),
+        ({"n_replicates": 0}, "n_replicates must be an integer >= 1, got 0"),
+        ({"n_replicates": 2.5}, "n_replicates must be an integer >= 1, got 2.5"),
+        ({"n_replicates": True}, "n_replicates must be an integer >= 1, got True"),
         ({"method": "ml"}, "method must be one of \\['nj', 'upgma'\\], got 'ml'"),
         ({"metric": "manhattan"}, "metric must be one of"),
         ({"kind": "ultrafast"}, "kind must be one of \\['felsenstein', 'transfer'\\], got 'ultrafast'"),
@@ -373,7 +373,7 @@ def test_cli_bootstrap_writes_newick_with_supports(tmp_path, capsys) -> None:
     got = {k: round(v, 6) for k, v in clade_support(tree).items()}
     assert got == {k: round(v, 6) for k, v in expected.support_by_clade().items()}
     assert main(["bootstrap", str(src), "-o", str(out), "-n", "0"]) == 2
-    assert "n_replicates must be at least 1, got 0" in capsys.readouterr().err
+    assert "n_replicates must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
 def clade_support(tree: Tree) -> dict[frozenset[str], float]:

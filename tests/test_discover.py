@@ -261,7 +261,7 @@ def test_markdown_states_counts_and_marks_unsignificant_rows():
     assert md.count("\n| ") == 1 + 5  # header + 5 rows
     md = discoveries_markdown(res, alpha=0.1, top=20)
     assert "Rows after #18 are not significant" in md and md.count("\n| ") == 1 + 20
-    with pytest.raises(PhyloLLMError, match="alpha must be in"):
+    with pytest.raises(PhyloLLMError, match=r"alpha must be a number in \(0, 1\)"):
         discoveries_markdown(res, alpha=1.5)
     # neighbour-rank order: calls are marked row by row, and counted
     res = discover_relationships(pairwise_distances(x, labels), meta)

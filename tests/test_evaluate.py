@@ -99,7 +99,7 @@ def test_bootstrap_replicate_matches_direct_auc_of_resample():
 
 @pytest.mark.parametrize(
     ("kw", "match"),
-    [({"n_boot": 0}, "n_boot must be a positive integer"), ({"level": 1.0}, r"level must be in \(0, 1\)")],
+    [({"n_boot": 0}, "n_boot must be an integer >= 1"), ({"level": 1.0}, r"level must be a number in \(0, 1\)")],
 )
 def test_bootstrap_rejects_bad_settings(kw, match):
     with pytest.raises(PhyloLLMError, match=match):

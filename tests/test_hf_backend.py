@@ -342,10 +342,10 @@ def test_threads_restored(tiny):
 @pytest.mark.parametrize(
     "kwargs,match",
     [
-        ({"max_new_tokens": 0}, "max_new_tokens must be a positive integer"),
-        ({"max_new_tokens": 2.5}, "max_new_tokens must be a positive integer"),
-        ({"batch_size": 0}, "batch_size must be a positive integer"),
-        ({"threads": -1}, "threads must be a positive integer"),
+        ({"max_new_tokens": 0}, "max_new_tokens must be an integer >= 1"),
+        ({"max_new_tokens": 2.5}, "max_new_tokens must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"threads": -1}, "threads must be an integer >= 1"),
         ({"chat_template": "yes"}, "chat_template must be True, False or 'auto'"),
         ({"chat_template": 1}, "chat_template must be True, False or 'auto'"),
         ({"dtype": "fp8"}, "dtype must be one of"),

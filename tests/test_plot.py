@@ -358,7 +358,7 @@ def test_classical_mds_recovers_planar_points() -> None:
 def test_embed_errors() -> None:
     with pytest.raises(PhyloLLMError, match="at least 2 models, got 1"):
         embed(DistanceMatrix(("a",), [[0.0]]))
-    with pytest.raises(PhyloLLMError, match="dims must be >= 1, got 0"):
+    with pytest.raises(PhyloLLMError, match="dims must be an integer >= 1, got 0"):
         embed(DistanceMatrix(("a", "b"), [[0, 1], [1, 0]]), dims=0)
 
 
@@ -387,7 +387,7 @@ def test_dna_map_hulls_and_labels() -> None:
     assert len(hulls) == 3  # fam0..fam2 have >= 3 models; t5 has 2
     assert {t.get_text() for t in ax.texts} == {"t5-a", "t5-b"}  # minority architecture labelled
     plt.close(fig)
-    with pytest.raises(PhyloLLMError, match=r"hull_coverage must be in \(0, 1\], got 0"):
+    with pytest.raises(PhyloLLMError, match=r"hull_coverage must be a number in \(0, 1\], got 0"):
         plot_dna_map(embed(dna), meta=meta, hull_coverage=0)
 
 

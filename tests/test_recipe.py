@@ -209,8 +209,8 @@ def test_recipe_errors(toy, make, emb, match):
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        ({"shrinkage": 0.0}, "shrinkage must be > 0"),
-        ({"basis_k": 40}, r"basis_k must be an integer in \[1, n_models=40\)"),
+        ({"shrinkage": 0.0}, "shrinkage must be a finite number > 0"),
+        ({"basis_k": 40}, r"basis_k must be an integer in \[1, 39\] \(fewer than n_models=40\)"),
         ({"prompts": PROMPTS[:3]}, r"number of prompts \(3\) must match the embeddings' probes \(4\)"),
     ],
 )

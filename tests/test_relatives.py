@@ -48,8 +48,8 @@ def test_families_from_metadata_missing_rows_are_none():
 @pytest.mark.parametrize(
     ("model", "k", "match"),
     [
-        ("q", 0, "k must be a positive integer, got 0"),
-        ("q", 1.5, "k must be a positive integer, got 1.5"),
+        ("q", 0, "k must be an integer >= 1, got 0"),
+        ("q", 1.5, "k must be an integer >= 1, got 1.5"),
         ("nera", 3, r"model 'nera' is not in this set of 5 models; did you mean \['near'\]"),
     ],
 )

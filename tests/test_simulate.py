@@ -62,7 +62,7 @@ def test_noise_shrinks_with_depth():
         ({"n_leaves": 1}, "n_leaves must be an integer >= 2"),
         ({"n_leaves": 4, "noise": 0.0}, "noise must be"),
         ({"n_leaves": 4, "noise": float("nan")}, "noise must be"),
-        ({"n_leaves": 4, "decay": 1.5}, r"decay must be in \(0, 1\]"),
+        ({"n_leaves": 4, "decay": 1.5}, r"decay must be a number in \(0, 1\]"),
     ],
 )
 def test_balanced_topology_errors(kwargs, match):

@@ -118,8 +118,8 @@ def test_non_monophyletic_family_detected_and_override() -> None:
     ("kwargs", "match"),
     [
         ({"rooting": "outgroup"}, r"rooting must be one of \['as-is', 'midpoint'\], got 'outgroup'"),
-        ({"min_models": 2}, "min_models must be at least 3"),
-        ({"n_boot": -1}, "n_boot must be >= 0"),
+        ({"min_models": 2}, r"min_models must be an integer >= 3 \(a fit needs a residual\)"),
+        ({"n_boot": -1}, "n_boot must be an integer >= 0"),
         ({"ci": 1.5}, "ci must be between 0 and 1"),
     ],
 )

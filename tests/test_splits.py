@@ -157,7 +157,7 @@ def test_tip_columns_errors(order: dict[str, int], match: str) -> None:
     ("name", "match"),
     [
         ([None, "a", None], "splits needs every tip to be named, but 1 tip"),
-        ([None, "a", "a"], r"splits needs unique tip names; duplicated: \['a'\]"),
+        ([None, "a", "a"], r"the tip names for splits must be unique; duplicated: \['a'\]"),
     ],
 )
 def test_split_errors_name_the_caller(name: list, match: str) -> None:

@@ -127,7 +127,7 @@ def test_patristic_star_tree():
     "parent, length, name, match",
     [
         ([-1, 0, 0], [np.nan, 1, 1], [None, "a", None], "1 tip.* no name"),
-        ([-1, 0, 0], [np.nan, 1, 1], [None, "a", "a"], r"unique tip names; duplicated: \['a'\]"),
+        ([-1, 0, 0], [np.nan, 1, 1], [None, "a", "a"], r"tip names for \w+ must be unique; duplicated: \['a'\]"),
         ([-1, 0, 0], [np.nan, 1, np.nan], [None, "a", "b"], "1 of 2 branches have none"),
         ([-1, 0, 0], [np.nan, 1, -0.5], [None, "a", "b"], r"non-negative .* -0.5 above node 2 \('b'\)"),
     ],
@@ -336,7 +336,7 @@ def test_outgroup_clade_and_its_complement():
     [
         (["a", "c"], r"outgroup \['a', 'c'\] is not a clade .* exactly these 2 tip\(s\) from the other 4"),
         (["zz"], r"outgroup: 1 name\(s\) not in the tree: \['zz'\]"),
-        (["a", "a"], r"must not repeat names; repeated: \['a'\]"),
+        (["a", "a"], r"names in outgroup must be unique; duplicated: \['a'\]"),
         ([], "must name at least one node"),
         (["a", "b", "c", "d", "e", "f"], "must leave at least one tip outside it"),
     ],

@@ -20,7 +20,6 @@ The sources and their settings are in :data:`SOURCES`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import lzma
 import re
@@ -46,13 +45,13 @@ from phylo_llm.data import Provenance, pairwise_distances
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.io import to_newick
 from phylo_llm.tree import nj
+from phylo_llm.util import canonical_json, check_choice, check_int, sha256_file
 
 from ..embed import SentenceEmbedder
 from ..probes import ProbeSet
 from ..progress import ProgressCallback
 from ..projection import PROJECTION, project
 from ..recipe import WhitenedRecipe, fit_reference, stats_to_arrays
-from ..store import canonical_json
 from .population import embed_population
 
 __all__ = ["SOURCES", "AtlasSource", "build_atlas", "read_population", "exclusions", "degenerate", "member_labels",
@@ -114,14 +113,6 @@ COMPOSITES: dict[str, tuple[tuple[str, ...], str]] = {
 MAX_EMPTY = 0.5
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_population(folder: Path, n_probes: int) -> tuple[tuple[str, ...], list[str], list[list[str]]]:
     """``(prompts, model ids, answers)`` of the first ``n_probes`` probes of a reference folder."""
     prompts_path, responses_path = folder / "prompts.json", folder / "responses.jsonl.xz"
@@ -129,8 +120,7 @@ def read_population(folder: Path, n_probes: int) -> tuple[tuple[str, ...], list[
         if not p.is_file():
             raise PhyloLLMError(f"reference data file {str(p)!r} does not exist")
     prompts = json.loads(prompts_path.read_text(encoding="utf-8"))
-    if not 1 <= n_probes <= len(prompts):
-        raise PhyloLLMError(f"n_probes must be in [1, {len(prompts)}], got {n_probes!r}")
+    check_int("n_probes", n_probes, min=1, max=len(prompts))
     models, answers = [], []
     with lzma.open(responses_path, "rt", encoding="utf-8") as fh:
         for line in fh:
@@ -250,8 +240,7 @@ def build_atlas(
     """
     if name in COMPOSITES:
         return build_composite(name, out=out)
-    if name not in SOURCES:
-        raise PhyloLLMError(f"atlas name must be one of {sorted([*SOURCES, *COMPOSITES])}, got {name!r}")
+    check_choice("atlas name", name, sorted([*SOURCES, *COMPOSITES]))
     src = SOURCES[name]
     n = src.n_probes if n_probes is None else n_probes
     folder = Path(data_dir) / src.folder
@@ -281,7 +270,7 @@ def build_atlas(
         match=src.match, provenance=prov, members=tuple(members), dna=dna.astype(np.float32),
         excluded=excluded, newick=to_newick(tree, precision=5), calibration=calibrate(members, dm.values),
         stats=stats_arrays, stats_meta=stats_meta,
-        build={"source": src.folder, "responses_sha256": _sha256_file(folder / "responses.jsonl.xz"),
+        build={"source": src.folder, "responses_sha256": sha256_file(folder / "responses.jsonl.xz"),
                "n_recorded": len(models), "n_probes": n,
                "command": f"phylo-llm build-atlas {name} --data {data_dir} --probes {n}"},
     )

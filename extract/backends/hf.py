@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import check_choice, check_fraction, check_int, check_number, sha256_file, sha256_text
 
 from ..models import (
     cache_dir,
@@ -143,7 +144,7 @@ def use_chat_template(tokenizer: Any, chat_template: ChatTemplate, *, source: st
 def chat_template_digest(tokenizer: Any, chat_template: bool) -> str | None:
     """16 hex digits of the chat template's sha256 when it is used, else ``None`` (a cache-key part)."""
     template = tokenizer.chat_template if chat_template else None
-    return _sha256_text(template)[:16] if template else None
+    return sha256_text(template)[:16] if template else None
 
 
 def prompt_text(tokenizer: Any, prompt: str, *, chat_template: bool) -> str:
@@ -242,15 +243,14 @@ class HFBackend:
         top_p: float = 1.0,
         seed: int = 0,
     ) -> None:
-        _check_positive_int("max_new_tokens", max_new_tokens)
+        check_int("max_new_tokens", max_new_tokens, min=1)
         _check_sampling(temperature, top_p, seed)
-        _check_positive_int("batch_size", batch_size)
+        check_int("batch_size", batch_size, min=1)
         if threads is not None:
-            _check_positive_int("threads", threads)
+            check_int("threads", threads, min=1)
         if not (isinstance(chat_template, bool) or chat_template == "auto"):
             raise PhyloLLMError(f"chat_template must be True, False or 'auto', got {chat_template!r}")
-        if dtype not in _DTYPES:
-            raise PhyloLLMError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+        check_choice("dtype", dtype, _DTYPES)
         if not isinstance(share_prefix, bool):
             raise PhyloLLMError(f"share_prefix must be True or False, got {share_prefix!r}")
         if model_id is not None and (not isinstance(model_id, str) or not model_id):
@@ -499,17 +499,9 @@ class HFBackend:
 
 
 def _check_sampling(temperature: Any, top_p: Any, seed: Any) -> None:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 10:
-        raise PhyloLLMError(f"temperature must be a number in [0, 10] (0 = greedy), got {temperature!r}")
-    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
-        raise PhyloLLMError(f"top_p must be a number in (0, 1], got {top_p!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise PhyloLLMError(f"seed must be an integer >= 0, got {seed!r}")
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PhyloLLMError(f"{name} must be a positive integer, got {value!r}")
+    check_number("temperature", temperature, min=0, max=10, note="0 = greedy")
+    check_fraction("top_p", top_p, open_left=True)
+    check_int("seed", seed, min=0)
 
 
 def _resolve_device(device: str | None) -> str:
@@ -596,18 +588,6 @@ def _context_length(config: Any) -> int | None:
     return None
 
 
-def _sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _directory_fingerprint(path: Path) -> str:
     """Hash of a model directory's config/tokenizer files and samples of its weight files.
 
@@ -661,7 +641,7 @@ def convert_gguf(gguf: str | Path) -> Path:
     if not gguf.is_file() or gguf.suffix.lower() != ".gguf":
         raise PhyloLLMError(f"gguf must be an existing .gguf file, got {str(gguf)!r}")
     stat = gguf.stat()
-    key = _sha256_text(f"{gguf}\0{stat.st_size}\0{stat.st_mtime_ns}")[:12]
+    key = sha256_text(f"{gguf}\0{stat.st_size}\0{stat.st_mtime_ns}")[:12]
     root = cache_dir() / "models"
     target = root / f"{gguf.stem}-{key}"
     if (target / _MARKER).is_file():
@@ -686,7 +666,7 @@ def convert_gguf(gguf: str | Path) -> Path:
         marker = {
             "source": str(gguf),
             "size": stat.st_size,
-            "fingerprint": "gguf-sha256:" + _sha256_file(gguf)[:16],
+            "fingerprint": "gguf-sha256:" + sha256_file(gguf)[:16],
             "transformers": transformers.__version__,
         }
         (tmp / _MARKER).write_text(json.dumps(marker, indent=1), encoding="utf-8")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import check_int
 
 __all__ = ["OpenAIBackend", "HttpStats", "redact_url_secrets"]
 
@@ -117,11 +118,9 @@ class OpenAIBackend:
             )
         if not isinstance(model, str) or not model:
             raise PhyloLLMError(f"model must be a non-empty string, got {model!r}")
-        for name, value, low in (
-            ("max_tokens", max_tokens, 1), ("concurrency", concurrency, 1), ("max_retries", max_retries, 0),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise PhyloLLMError(f"{name} must be an integer >= {low}, got {value!r}")
+        max_tokens = check_int("max_tokens", max_tokens, min=1)
+        concurrency = check_int("concurrency", concurrency, min=1)
+        max_retries = check_int("max_retries", max_retries, min=0)
         if not isinstance(api_key_env, str) or not api_key_env.replace("_", "").isalnum():
             # Not echoed: a user may have pasted the key itself here.
             raise PhyloLLMError(

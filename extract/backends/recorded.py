@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import difflib
 import gzip
-import hashlib
 import json
 import lzma
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import sha256_text, short_id
 
 from ..probes import ProbeSet
 
@@ -81,8 +81,7 @@ class RecordedBackend:
         self.probes = probes
         self.responses = responses
         self.source = source
-        digest = hashlib.sha256(json.dumps(responses, ensure_ascii=False).encode("utf-8"))
-        self._digest = "sha256:" + digest.hexdigest()[:16]
+        self._digest = short_id(sha256_text(json.dumps(responses, ensure_ascii=False)))
 
     def settings(self) -> Mapping[str, Any]:
         # The responses' own hash: two recordings of one model never share cached embeddings.

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from phylo_llm.errors import PhyloLLMError
+from phylo_llm.util import check_choice, check_fraction, check_int, check_number
 
 from .hf import (
     ChatTemplate,
@@ -158,21 +159,6 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise PhyloLLMError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_float(name: str, value: Any, low: float, high: float, *, low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PhyloLLMError(f"{name} must be a number, got {value!r}")
-    ok = (low < value if low_open else low <= value) and value <= high
-    if not ok:
-        bracket = "(" if low_open else "["
-        raise PhyloLLMError(f"{name} must be in {bracket}{low}, {high}], got {value!r}")
-    return float(value)
-
-
 class VLLMBackend:
     """A model run by vLLM's offline engine: greedy or seeded sampling.
 
@@ -252,30 +238,26 @@ class VLLMBackend:
         tensor_parallel_size: int = 1,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
-        _check_positive_int("max_new_tokens", max_new_tokens)
+        check_int("max_new_tokens", max_new_tokens, min=1)
         for name, value in (("max_model_len", max_model_len), ("threads", threads),
                             ("max_num_seqs", max_num_seqs)):
             if value is not None:
-                _check_positive_int(name, value)
-        _check_positive_int("tensor_parallel_size", tensor_parallel_size)
-        _check_positive_int("chunk_size", chunk_size)
+                check_int(name, value, min=1)
+        check_int("tensor_parallel_size", tensor_parallel_size, min=1)
+        check_int("chunk_size", chunk_size, min=1)
         self.chunk_size = int(chunk_size)
         if not (isinstance(chat_template, bool) or chat_template == "auto"):
             raise PhyloLLMError(f"chat_template must be True, False or 'auto', got {chat_template!r}")
-        if dtype not in _DTYPES:
-            raise PhyloLLMError(f"dtype must be one of {list(_DTYPES)}, got {dtype!r}")
+        check_choice("dtype", dtype, _DTYPES)
         if model_id is not None and (not isinstance(model_id, str) or not model_id):
             raise PhyloLLMError(f"model_id must be a non-empty string, got {model_id!r}")
-        self.temperature = _check_float("temperature", temperature, 0.0, 100.0)
-        self.top_p = _check_float("top_p", top_p, 0.0, 1.0, low_open=True)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise PhyloLLMError(f"seed must be an integer >= 0, got {seed!r}")
+        self.temperature = check_number("temperature", temperature, min=0.0, max=100.0)
+        self.top_p = check_fraction("top_p", top_p, open_left=True)
+        check_int("seed", seed, min=0)
         if kv_cache_gib is not None:
-            kv_cache_gib = _check_float("kv_cache_gib", kv_cache_gib, 0.0, 1 << 20, low_open=True)
+            kv_cache_gib = check_number("kv_cache_gib", kv_cache_gib, min=0.0, max=1 << 20, open_left=True)
         if gpu_memory_utilization is not None:
-            gpu_memory_utilization = _check_float(
-                "gpu_memory_utilization", gpu_memory_utilization, 0.0, 1.0, low_open=True
-            )
+            gpu_memory_utilization = check_fraction("gpu_memory_utilization", gpu_memory_utilization, open_left=True)
         if not isinstance(enforce_eager, bool):
             raise PhyloLLMError(f"enforce_eager must be True or False, got {enforce_eager!r}")
 
@@ -376,16 +358,13 @@ class VLLMBackend:
         """
         other = copy.copy(self)
         if temperature is not None:
-            other.temperature = _check_float("temperature", temperature, 0.0, 100.0)
+            other.temperature = check_number("temperature", temperature, min=0.0, max=100.0)
         if top_p is not None:
-            other.top_p = _check_float("top_p", top_p, 0.0, 1.0, low_open=True)
+            other.top_p = check_fraction("top_p", top_p, open_left=True)
         if seed is not None:
-            if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-                raise PhyloLLMError(f"seed must be an integer >= 0, got {seed!r}")
-            other.seed = seed
+            other.seed = check_int("seed", seed, min=0)
         if max_new_tokens is not None:
-            _check_positive_int("max_new_tokens", max_new_tokens)
-            other.max_new_tokens = max_new_tokens
+            other.max_new_tokens = check_int("max_new_tokens", max_new_tokens, min=1)
         other._sampling = other._sampling_params()
         other.last_stats = None
         return other

@@ -1,57 +1,57 @@
 """Analyses over DNA, distances and trees: lineage evaluation, probe bootstrap, evolutionary
 speed, architecture trends, nearest relatives, architecture families, relationship discovery.
 """
-from ._evaluate import (
-    AucEstimate,
-    LineagePairs,
-    LineageEvaluation,
-    roc_auc,
-    roc_curve,
-    bootstrap_auc,
-    lineage_pairs,
-    evaluate_lineage,
-)
 from ._bootstrap import (
-    TreeMethod,
-    SupportKind,
     BootstrapResult,
+    SupportKind,
+    TreeMethod,
     bootstrap,
     split_support,
 )
-from ._speed import (
-    FamilySpeed,
-    SpeedResult,
-    family_speeds,
-    family_clades,
-    check_speed_options,
-    speed_markdown,
-    Rooting,
-    STATUS_OK,
+from ._discover import (
+    Discoveries,
+    benjamini_hochberg,
+    discover_relationships,
+    discoveries_markdown,
 )
-from ._trends import (
-    architecture_by_year,
-    centroid_distances,
-    tree_positions,
-    architecture_clades,
+from ._evaluate import (
+    AucEstimate,
+    LineageEvaluation,
+    LineagePairs,
+    bootstrap_auc,
+    evaluate_lineage,
+    lineage_pairs,
+    roc_auc,
+    roc_curve,
+)
+from ._family import (
+    FamilyFingerprint,
+    family_vs_lineage,
+    fingerprint,
+    fingerprint_gguf,
+    group_families,
+    model_families,
+    vocab_hash,
 )
 from ._relatives import (
     Relative,
     nearest_relatives,
 )
-from ._family import (
-    FamilyFingerprint,
-    vocab_hash,
-    fingerprint_gguf,
-    fingerprint,
-    group_families,
-    model_families,
-    family_vs_lineage,
+from ._speed import (
+    STATUS_OK,
+    FamilySpeed,
+    Rooting,
+    SpeedResult,
+    check_speed_options,
+    family_clades,
+    family_speeds,
+    speed_markdown,
 )
-from ._discover import (
-    Discoveries,
-    discover_relationships,
-    benjamini_hochberg,
-    discoveries_markdown,
+from ._trends import (
+    architecture_by_year,
+    architecture_clades,
+    centroid_distances,
+    tree_positions,
 )
 
 __all__ = [

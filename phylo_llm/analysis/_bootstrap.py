@@ -50,7 +50,7 @@ from numpy.typing import NDArray
 from ..data import DistanceMatrix, Metric, ProbeContributions, pairwise_distances
 from ..errors import PhyloLLMError
 from ..tree import Tree, bitset_matrix, clade_bits, nj, split_table, tip_columns, upgma
-from ..util import check_unique
+from ..util import check_choice, check_int, check_unique
 
 __all__ = ["TreeMethod", "SupportKind", "BootstrapResult", "bootstrap", "split_support"]
 
@@ -145,18 +145,15 @@ def bootstrap(
     >>> res.support_by_clade()[frozenset("abc")]
     1.0
     """
-    _check_choice("method", method, _BUILDERS)
-    _check_choice("metric", metric, _METRICS)
-    _check_choice("kind", kind, _SUPPORT)
+    check_choice("method", method, sorted(_BUILDERS))
+    check_choice("metric", metric, sorted(_METRICS))
+    check_choice("kind", kind, sorted(_SUPPORT))
     if not isinstance(contributions, ProbeContributions):
         raise PhyloLLMError(
             "contributions must be a ProbeContributions, got "
             f"{type(contributions).__name__}; wrap arrays with ProbeContributions(labels, values)"
         )
-    if isinstance(n_replicates, bool) or not isinstance(n_replicates, (int, np.integer)):
-        raise PhyloLLMError(f"n_replicates must be an integer, got {n_replicates!r}")
-    if n_replicates < 1:
-        raise PhyloLLMError(f"n_replicates must be at least 1, got {n_replicates}")
+    n_replicates = check_int("n_replicates", n_replicates, min=1)
     if contributions.n_models < 4:
         raise PhyloLLMError(
             f"bootstrap needs at least 4 models (fewer have no internal branch to support), "
@@ -220,7 +217,7 @@ def split_support(
     >>> to_newick(split_support(ref, [ref, parse_newick("((a,b),(c,e),d);")], kind="transfer"))
     '((a,b)1,(c,d)0.5,e);'
     """
-    _check_choice("kind", kind, _SUPPORT)
+    check_choice("kind", kind, sorted(_SUPPORT))
     if len(replicates) == 0:
         raise PhyloLLMError("replicates must hold at least one tree, got 0")
     labels = _tip_labels(reference, what="reference tree")
@@ -228,11 +225,6 @@ def split_support(
     for i, t in enumerate(replicates):
         scorer.add(t, index=i)
     return _with_support(reference, scorer.finish())
-
-
-def _check_choice(param: str, value: object, allowed: object) -> None:
-    if value not in allowed:  # type: ignore[operator]
-        raise PhyloLLMError(f"{param} must be one of {sorted(allowed)}, got {value!r}")  # type: ignore[call-overload]
 
 
 def _tip_labels(tree: Tree, *, what: str) -> tuple[str, ...]:

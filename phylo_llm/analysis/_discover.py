@@ -76,6 +76,7 @@ from ..data import (  # noqa: F401  (pairwise_distances: examples)
     require_columns,
 )
 from ..errors import PhyloLLMError
+from ..util import check_choice, check_fraction, check_int, readonly
 from ._evaluate import lineage_pairs
 
 __all__ = ["Discoveries", "discover_relationships", "benjamini_hochberg", "discoveries_markdown"]
@@ -151,7 +152,7 @@ class Discoveries:
 
     def n_significant(self, alpha: float = 0.1) -> int:
         """How many candidates have ``q_value <= alpha``."""
-        _check_alpha(alpha)
+        check_fraction("alpha", alpha, open_left=True, open_right=True)
         return int(np.count_nonzero(self.q_value <= alpha))
 
     def orientation(self, k: int) -> str:
@@ -167,7 +168,7 @@ class Discoveries:
 
     def calls(self, alpha: float = 0.1) -> NDArray[np.intp]:
         """Positions in the list of the candidates with ``q_value <= alpha``, in list order."""
-        _check_alpha(alpha)
+        check_fraction("alpha", alpha, open_left=True, open_right=True)
         return np.flatnonzero(self.q_value <= alpha)
 
     def to_frame(self, top: int | None = None, *, rows: NDArray[np.intp] | None = None) -> pd.DataFrame:
@@ -199,11 +200,6 @@ class Discoveries:
             "organization_a": org[a], "organization_b": org[b],
             "release_a": rel_arr[a], "release_b": rel_arr[b],
         })
-
-
-def _check_alpha(alpha: float) -> None:
-    if not isinstance(alpha, (int, float, np.floating)) or not 0.0 < float(alpha) < 1.0:
-        raise PhyloLLMError(f"alpha must be in (0, 1), got {alpha!r}")
 
 
 def benjamini_hochberg(p: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -352,10 +348,8 @@ def discover_relationships(
     >>> bool(res.q_value[0] < 0.05)
     True
     """
-    if not isinstance(min_reference, (int, np.integer)) or isinstance(min_reference, bool) or min_reference < 2:
-        raise PhyloLLMError(f"min_reference must be an integer >= 2, got {min_reference!r}")
-    if order not in _ORDERS:
-        raise PhyloLLMError(f"order must be one of {sorted(_ORDERS)}, got {order!r}")
+    min_reference = check_int("min_reference", min_reference, min=2)
+    check_choice("order", order, sorted(_ORDERS))
     rows = _labelled_rows(dm, meta)
     n = len(dm)
     d = np.asarray(dm.values, dtype=np.float64)
@@ -381,17 +375,12 @@ def discover_relationships(
         labels=dm.labels,
         family=tuple(f or None for f in fam),
         organization=tuple(o or None for o in org),
-        release_year=_ro(year.copy()),
-        **{k: _ro(np.ascontiguousarray(v[perm])) for k, v in pairs.items()},
-        n_reference=_ro(np.asarray(ref.n_used, dtype=np.intp)), n_labelled=int(known.sum()),
+        release_year=readonly(year, copy=True),
+        **{k: readonly(np.ascontiguousarray(v[perm])) for k, v in pairs.items()},
+        n_reference=readonly(ref.n_used, np.intp), n_labelled=int(known.sum()),
         n_parent_links=int(np.triu(links).sum()), skip_same_organization=bool(skip_same_organization),
         order=order,
     )
-
-
-def _ro(x: NDArray) -> NDArray:
-    x.flags.writeable = False
-    return x
 
 
 @dataclass(frozen=True)
@@ -498,9 +487,8 @@ def discoveries_markdown(
     >>> md.splitlines()[0]
     '# Possible undocumented relatives'
     """
-    _check_alpha(alpha)
-    if not isinstance(top, (int, np.integer)) or isinstance(top, bool) or top < 0:
-        raise PhyloLLMError(f"top must be a non-negative integer, got {top!r}")
+    check_fraction("alpha", alpha, open_left=True, open_right=True)
+    top = check_int("top", top, min=0)
     n = len(result.labels)
     sig = result.n_significant(alpha)
     skip = " or the same organisation" if result.skip_same_organization else ""

@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from ..data import DistanceMatrix, join_meta, require_columns
 from ..errors import PhyloLLMError
+from ..util import check_fraction, check_int, readonly
 
 __all__ = [
     "AucEstimate",
@@ -157,10 +158,8 @@ def bootstrap_auc(
     """
     pos = _scores(positive, "positive")
     neg = _scores(negative, "negative")
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise PhyloLLMError(f"n_boot must be a positive integer, got {n_boot!r}")
-    if not 0.0 < level < 1.0:
-        raise PhyloLLMError(f"level must be in (0, 1), got {level!r}")
+    n_boot = check_int("n_boot", n_boot, min=1)
+    level = check_fraction("level", level, open_left=True, open_right=True)
     auc = roc_auc(pos, neg)
     rng = np.random.default_rng(seed)
     neg_sorted = np.sort(neg)
@@ -217,12 +216,6 @@ class LineagePairs:
         ]
 
 
-def _ro(a: list[int] | NDArray[np.intp]) -> NDArray[np.intp]:
-    arr = np.asarray(a, dtype=np.intp)
-    arr.flags.writeable = False
-    return arr
-
-
 def _text(value: object) -> str | None:
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -261,7 +254,7 @@ def lineage_pairs(labels: Sequence[str], meta: pd.DataFrame) -> LineagePairs:
     parent: list[int] = []
     relation: list[str] = []
     has_relation = "relation" in rows.columns
-    for i, lab in enumerate(labels):
+    for i in range(len(labels)):
         bases = _text(rows["base_model"].iloc[i])
         if bases is None:
             continue
@@ -280,13 +273,13 @@ def lineage_pairs(labels: Sequence[str], meta: pd.DataFrame) -> LineagePairs:
     same = fam[a] == fam[b]
     return LineagePairs(
         labels,
-        _ro(child),
-        _ro(parent),
+        readonly(child, np.intp),
+        readonly(parent, np.intp),
         tuple(relation),
-        _ro(a[same]),
-        _ro(b[same]),
-        _ro(a[~same]),
-        _ro(b[~same]),
+        readonly(a[same], np.intp),
+        readonly(b[same], np.intp),
+        readonly(a[~same], np.intp),
+        readonly(b[~same], np.intp),
     )
 
 
@@ -398,6 +391,4 @@ def evaluate_lineage(
         for k, _ in sorted(zip(kinds.tolist(), counts.tolist()), key=lambda kc: (-kc[1], kc[0]))
     )
     fpr, tpr, _ = roc_curve(pos, neg)
-    fpr.flags.writeable = False
-    tpr.flags.writeable = False
-    return LineageEvaluation(parent_child, same_family, by_relation, fpr, tpr, len(dm))
+    return LineageEvaluation(parent_child, same_family, by_relation, readonly(fpr), readonly(tpr), len(dm))

@@ -49,6 +49,7 @@ from ..data import DistanceMatrix
 from ..errors import PhyloLLMError, PhyloLLMWarning
 from ..io import read_gguf_metadata
 from ..tree import Tree, patristic_distances, split_table
+from ..util import check_unique, sha256_text
 
 __all__ = ["FamilyFingerprint", "vocab_hash", "fingerprint_gguf", "fingerprint", "group_families", "model_families", "family_vs_lineage"]
 
@@ -160,7 +161,7 @@ def vocab_hash(vocab: Mapping[str, int]) -> str:
 
 
 def _text_hash(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return "sha256:" + sha256_text(text)
 
 
 _LAYERS = ("num_hidden_layers", "n_layer", "num_layers")
@@ -412,9 +413,7 @@ def group_families(fingerprints: Iterable[FamilyFingerprint]) -> dict[str, list[
     """
     fps = list(fingerprints)
     names = [fp.name for fp in fps]
-    dup = sorted(n for n, c in Counter(names).items() if c > 1)
-    if dup:
-        raise PhyloLLMError(f"fingerprint names must be unique; duplicated: {dup[:5]}")
+    check_unique(names, what="fingerprint names")
     unknown = sum(fp.vocab_hash is None for fp in fps)
     if unknown:
         warnings.warn(

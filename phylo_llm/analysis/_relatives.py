@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..data import DistanceMatrix, join_meta, require_columns
 from ..errors import PhyloLLMError
+from ..util import check_int
 
 __all__ = ["Relative", "nearest_relatives"]
 
@@ -64,8 +65,7 @@ def nearest_relatives(
     >>> [(r.model, r.distance) for r in nearest_relatives(dm, "a", k=2)]
     [('c', 1.0), ('b', 2.0)]
     """
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise PhyloLLMError(f"k must be a positive integer, got {k!r}")
+    k = check_int("k", k, min=1)
     i = dm.index(model)
     if len(dm) < 2:
         raise PhyloLLMError(f"{model!r} has no relatives: the set holds only this one model")

@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from ..data import format_release, join_meta, require_columns
 from ..errors import PhyloLLMError
 from ..tree import Tree, root_midpoint
+from ..util import check_choice, check_int, readonly
 
 __all__ = [
     "FamilySpeed",
@@ -175,12 +176,10 @@ def check_speed_options(*, min_models: int, n_boot: int) -> None:
     >>> check_speed_options(min_models=4, n_boot=-1)
     Traceback (most recent call last):
     ...
-    phylo_llm.errors.PhyloLLMError: n_boot must be >= 0, got -1
+    phylo_llm.errors.PhyloLLMError: n_boot must be an integer >= 0, got -1
     """
-    if isinstance(min_models, bool) or not isinstance(min_models, int) or min_models < 3:
-        raise PhyloLLMError(f"min_models must be at least 3 (a fit needs a residual), got {min_models}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
-        raise PhyloLLMError(f"n_boot must be >= 0, got {n_boot!r}")
+    check_int("min_models", min_models, min=3, note="a fit needs a residual")
+    check_int("n_boot", n_boot, min=0)
 
 
 def family_speeds(
@@ -233,8 +232,7 @@ def family_speeds(
     >>> round(r["f"].speed, 6), round(r["f"].r2, 6)
     (0.1, 1.0)
     """
-    if rooting not in _ROOTINGS:
-        raise PhyloLLMError(f"rooting must be one of {sorted(_ROOTINGS)}, got {rooting!r}")
+    check_choice("rooting", rooting, sorted(_ROOTINGS))
     check_speed_options(min_models=min_models, n_boot=n_boot)
     if not 0 < ci < 1:
         raise PhyloLLMError(f"ci must be between 0 and 1, got {ci}")
@@ -322,8 +320,8 @@ def _family_speed(
         monophyletic=clade_size == len(members),
         status=status,
         models=tuple(np.asarray(members, dtype=object)[dated].tolist()),
-        years=_ro(years),
-        divergence=_ro(div),
+        years=readonly(years, np.float64, copy=True),
+        divergence=readonly(div, np.float64, copy=True),
     )
 
 
@@ -337,12 +335,6 @@ def _as_is(tree: Tree) -> Tree:
 
 
 _ROOTINGS: dict[str, Callable[[Tree], Tree]] = {"as-is": _as_is, "midpoint": root_midpoint}
-
-
-def _ro(a: NDArray) -> NDArray:
-    a = np.array(a, dtype=np.float64, copy=True)
-    a.flags.writeable = False
-    return a
 
 
 def _ols(x: NDArray[np.float64], y: NDArray[np.float64]) -> tuple[float, float, float]:

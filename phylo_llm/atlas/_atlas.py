@@ -15,7 +15,6 @@ the bundled ones live in ``phylo_llm/atlas/bundled/`` and are built from the sha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -30,7 +29,7 @@ from numpy.typing import NDArray
 from ..data import DnaSet, Provenance
 from ..errors import PhyloLLMError, ProvenanceError
 from ..io import find_format, format_for
-from ..util import atomic_open
+from ..util import atomic_open, check_fraction, check_int, check_unique, readonly, sha256_json
 
 __all__ = [
     "Atlas",
@@ -60,12 +59,6 @@ _FORMAT = "phylo_llm.atlas"
 _VERSION = 1
 _LABEL_FIELDS = ("organisation", "family", "family_source", "base_model", "relation",
                  "architecture", "release", "params_b", "group")
-
-
-def _ro(a: NDArray[Any], dtype: Any) -> NDArray[Any]:
-    arr = np.array(a, dtype=dtype, copy=True)
-    arr.flags.writeable = False
-    return arr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +209,7 @@ class Atlas:
     parts: tuple[AtlasPart, ...] = ()
 
     def __post_init__(self) -> None:
-        dna = _ro(self.dna, np.float32)
+        dna = readonly(self.dna, np.float32, copy=True)
         if dna.ndim != 2 or dna.shape[0] != len(self.members):
             raise PhyloLLMError(
                 f"atlas {self.name!r}: dna must be (n_members={len(self.members)}, dims), got {dna.shape}"
@@ -226,8 +219,7 @@ class Atlas:
                 f"atlas {self.name!r}: provenance.dims ({self.provenance.dims}) != dna width {dna.shape[1]}"
             )
         ids = [m.model for m in self.members]
-        if len(set(ids)) != len(ids):
-            raise PhyloLLMError(f"atlas {self.name!r}: member ids must be unique")
+        check_unique(ids, what=f"atlas {self.name!r}: member ids")
         object.__setattr__(self, "dna", dna)
         object.__setattr__(self, "prompts", tuple(self.prompts))
         object.__setattr__(self, "members", tuple(self.members))
@@ -235,7 +227,7 @@ class Atlas:
         for name in ("settings", "match", "excluded", "calibration", "stats_meta", "build"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
         object.__setattr__(
-            self, "stats", MappingProxyType({k: _ro(v, np.float32) for k, v in self.stats.items()})
+            self, "stats", MappingProxyType({k: readonly(v, np.float32, copy=True) for k, v in self.stats.items()})
         )
 
     @property
@@ -248,12 +240,9 @@ class Atlas:
     @property
     def sha(self) -> str:
         """Content hash (hex) of the metadata and every array."""
-        h = hashlib.sha256(json.dumps(_meta(self), sort_keys=True).encode("utf-8"))
-        h.update(np.ascontiguousarray(self.dna, dtype="<f2").tobytes())
-        for k in sorted(self.stats):
-            h.update(k.encode())
-            h.update(np.ascontiguousarray(self.stats[k], dtype="<f4").tobytes())
-        return h.hexdigest()
+        stats = (b for k in sorted(self.stats)
+                 for b in (k.encode(), np.ascontiguousarray(self.stats[k], dtype="<f4").tobytes()))
+        return sha256_json(_meta(self), extra=[np.ascontiguousarray(self.dna, dtype="<f2").tobytes(), *stats])
 
     def as_dna(self) -> DnaSet:
         """The members' DNA as a :class:`~phylo_llm.DnaSet` (float64) with the atlas provenance."""
@@ -738,10 +727,8 @@ def place(
     >>> [n.model for n in p.neighbours], p.family
     (['a1', 'a2'], 'fa')
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise PhyloLLMError(f"k must be an integer >= 1, got {k!r}")
-    if not 0 <= threshold <= 1:
-        raise PhyloLLMError(f"threshold must be in [0, 1], got {threshold!r}")
+    k = check_int("k", k, min=1)
+    check_fraction("threshold", threshold)
     if check:
         _check_dna(atlas, dna)
     if dna.dims != atlas.dna.shape[1]:

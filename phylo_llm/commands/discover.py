@@ -11,7 +11,7 @@ from ..analysis import discover_relationships, discoveries_markdown
 from ..atlas import load_atlas
 from ..data import dna_distances, read_meta
 from ..errors import PhyloLLMError
-from ..util import atomic_open, atomic_write_text
+from ..util import atomic_open, atomic_write_text, check_fraction, check_int
 from ._common import add_input_args, load_distances
 
 ATLAS_PREFIX = "atlas:"
@@ -43,10 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0.0 < args.fdr < 1.0:
-        raise PhyloLLMError(f"--fdr must be in (0, 1), got {args.fdr}")
-    if args.top < 0:
-        raise PhyloLLMError(f"--top must be >= 0, got {args.top}")
+    check_fraction("--fdr", args.fdr, open_left=True, open_right=True)
+    check_int("--top", args.top, min=0)
     if str(args.input).startswith(ATLAS_PREFIX):
         # A shipped atlas: its DNA, and its labels (curated, else the family from the name).
         atlas = load_atlas(str(args.input)[len(ATLAS_PREFIX):])

@@ -6,10 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..data import check_precision
-from ..errors import PhyloLLMError
 from ..io import write_distance_matrix
-from ..util import check_output_path
+from ..util import check_int, check_output_path
 from ._common import add_input_args, load_distances
 
 
@@ -27,10 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        check_precision(args.precision)
-    except ValueError:
-        raise PhyloLLMError(f"--precision must be an integer >= 1 (significant digits), got {args.precision}") from None
+    check_int("--precision", args.precision, min=1, note="significant digits")
     check_output_path(args.output, inputs={"INPUT": args.input},
                       suffixes=(".csv", ".phy", ".phylip", ".dist"))
     dm = load_distances(args)

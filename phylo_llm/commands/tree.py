@@ -6,11 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..data import check_precision
-from ..errors import PhyloLLMError
 from ..io import find_format, to_newick, write_newick
 from ..tree import build_tree, ladderize, root_midpoint, root_outgroup
-from ..util import check_output_path
+from ..util import check_int, check_output_path
 from ._common import add_input_args, input_kind, load_distances
 
 
@@ -36,10 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        check_precision(args.precision)  # what write_newick takes: significant digits >= 1
-    except ValueError:
-        raise PhyloLLMError(f"--precision must be an integer >= 1 (significant digits), got {args.precision}") from None
+    check_int("--precision", args.precision, min=1, note="significant digits")  # what write_newick takes
     if args.output is not None:
         check_output_path(args.output, inputs={"INPUT": args.input})
     dm = load_distances(args)

@@ -1,30 +1,30 @@
 """The values every analysis takes: DNA sets with their provenance, distance matrices, model
 metadata tables and per-probe contributions. No file formats here (see :mod:`phylo_llm.io`).
 """
-from ._dna import (
-    Provenance,
-    DnaSet,
-    merge_dna,
+from ._contributions import (
+    ProbeContributions,
 )
 from ._distance import (
-    Metric,
     DistanceMatrix,
-    pairwise_distances,
-    dna_distances,
+    Metric,
     check_precision,
+    dna_distances,
+    pairwise_distances,
+)
+from ._dna import (
+    DnaSet,
+    Provenance,
+    merge_dna,
 )
 from ._meta import (
     META_COLUMNS,
-    read_meta,
-    parse_release,
-    join_meta,
-    require_columns,
     format_release,
-    read_families,
+    join_meta,
     meta_frame,
-)
-from ._contributions import (
-    ProbeContributions,
+    parse_release,
+    read_families,
+    read_meta,
+    require_columns,
 )
 
 __all__ = [

@@ -8,15 +8,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import PhyloLLMError
-from ..util import check_unique
+from ..util import check_unique, readonly
 from ._dna import DnaSet, Provenance
 
 __all__ = ["ProbeContributions"]
-
-
-def _ro(a: NDArray) -> NDArray:
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True)
@@ -84,7 +79,7 @@ class ProbeContributions:
                     f"provenance.{what} ({want}) must match the contributions' {what} ({got})"
                 )
         object.__setattr__(self, "labels", labels)
-        object.__setattr__(self, "values", _ro(values))
+        object.__setattr__(self, "values", readonly(values))
 
     @property
     def n_models(self) -> int:

@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import DistanceMatrixError, PhyloLLMError
-from ..util import check_unique, missing_label_message
+from ..util import check_choice, check_int, check_unique, missing_label_message, readonly
 from ._dna import DnaSet
 
 __all__ = ["Metric", "DistanceMatrix", "pairwise_distances", "dna_distances", "check_precision"]
@@ -69,9 +69,8 @@ class DistanceMatrix:
                 ) from None
             raise
         _validate(labels, v)
-        v.flags.writeable = False
         object.__setattr__(self, "labels", labels)
-        object.__setattr__(self, "values", v)
+        object.__setattr__(self, "values", readonly(v))
 
     @classmethod
     def _unchecked(cls, labels: tuple[str, ...], values: NDArray[np.floating]) -> DistanceMatrix:
@@ -81,10 +80,9 @@ class DistanceMatrix:
         distances, whose tests assert it): re-validating an n=10,000 matrix costs as much as
         computing it.
         """
-        values.flags.writeable = False
         dm = object.__new__(cls)
         object.__setattr__(dm, "labels", tuple(labels))
-        object.__setattr__(dm, "values", values)
+        object.__setattr__(dm, "values", readonly(values))
         return dm
 
     def __len__(self) -> int:
@@ -259,8 +257,7 @@ def pairwise_distances(
     >>> dm["a", "b"]
     5.0
     """
-    if metric not in _METRICS:
-        raise PhyloLLMError(f"metric must be one of {sorted(_METRICS)}, got {metric!r}")
+    check_choice("metric", metric, sorted(_METRICS))
     x = np.asarray(vectors, dtype=np.float64)
     if x.ndim != 2:
         raise PhyloLLMError(f"vectors must be a 2-D array, got shape {x.shape}")
@@ -296,7 +293,6 @@ def check_precision(precision: object) -> int:
     ...
     phylo_llm.errors.PhyloLLMError: precision must be an integer >= 1 (significant digits), got -1
     """
-    if isinstance(precision, bool) or not isinstance(precision, int) or precision < 1:
-        raise PhyloLLMError(f"precision must be an integer >= 1 (significant digits), got {precision!r}")
+    return check_int("precision", precision, min=1, note="significant digits")
     return precision
 

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PhyloLLMError
-from ..util import read_text
+from ..util import check_unique, read_text
 from ._dna import DnaSet
 
 __all__ = [
@@ -334,8 +334,7 @@ def join_meta(
     phylo_llm.errors.PhyloLLMError: 1 model id(s) have no metadata row: ['zz']
     """
     labels = tuple(models.labels) if isinstance(models, DnaSet) else tuple(models)
-    if len(set(labels)) != len(labels):
-        raise PhyloLLMError("model ids to join must be unique")
+    check_unique(labels, what="model ids to join")
     if meta.index.name != "model":
         meta = meta_frame(meta)
     in_meta = set(meta.index)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..data import DistanceMatrix, check_precision
 from ..errors import DistanceMatrixError, PhyloLLMError
-from ..util import atomic_write_text, read_text
+from ..util import atomic_write_text, check_choice, read_text
 
 __all__ = ["DistanceFormat", "write_phylip", "read_phylip", "write_distance_matrix", "read_distance_matrix"]
 
@@ -133,8 +133,7 @@ def read_distance_matrix(path: str | Path, *, format: DistanceFormat = "auto") -
     from ._registry import find_format
 
     path = Path(path)
-    if format not in ("auto", "phylip", "csv"):
-        raise PhyloLLMError(f"format must be one of ['auto', 'csv', 'phylip'], got {format!r}")
+    check_choice("format", format, ["auto", "csv", "phylip"])
     if not path.exists():
         raise PhyloLLMError(f"distance matrix file {str(path)!r} does not exist")
     if format == "auto":

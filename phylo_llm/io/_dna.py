@@ -27,7 +27,7 @@ import numpy as np
 
 from ..data import DnaSet, Provenance, merge_dna
 from ..errors import PhyloLLMError
-from ..util import atomic_write_text, read_text
+from ..util import atomic_write_text, check_choice, read_text
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "DnaFormat", "write_dna", "read_dna", "read_dna_csv", "read_llm_dna_json"]
 
@@ -106,10 +106,7 @@ def read_dna(
     >>> read_dna(d / "x.json").labels
     ('m1', 'm2')
     """
-    if format not in _READERS and format != "auto":
-        raise PhyloLLMError(
-            f"format must be one of {['auto', *sorted(_READERS)]}, got {format!r}"
-        )
+    check_choice("format", format, ["auto", *sorted(_READERS)])
     path = Path(path)
     if path.is_dir():
         return _read_dna_dir(path, format=format, provenance=provenance)

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import NewickError, PhyloLLMError
 from ..tree import Tree
-from ..util import atomic_write_text, read_text
+from ..util import atomic_write_text, check_int, check_unique, read_text
 
 __all__ = [
     "parse_newick",
@@ -96,8 +96,7 @@ def _number_formatter(precision: int | None) -> Callable[[float], str]:
             return r[:-2] if r.endswith(".0") else r
 
         return exact
-    if isinstance(precision, bool) or not isinstance(precision, int) or precision < 1:
-        raise PhyloLLMError(f"precision must be a positive int (significant digits) or None, got {precision!r}")
+    precision = check_int("precision", precision, min=1, note="significant digits, or None")
     spec = f".{precision}g"
 
     def rounded(x: float) -> str:
@@ -295,15 +294,13 @@ def to_nexus(
     names = list(names)
     if len(names) != len(seq):
         raise PhyloLLMError(f"names must give one name per tree ({len(seq)}), got {len(names)}")
-    if len(set(names)) != len(names):
-        raise PhyloLLMError(f"tree names must be unique, got {names}")
+    check_unique(names, what="tree names")
     taxa: dict[str, int] = {}
     for k, t in enumerate(seq):
         tips = t.tip_names
         if any(nm is None for nm in tips):
             raise PhyloLLMError(f"NEXUS needs every tip named, but tree {names[k]!r} has unnamed tips")
-        if len(set(tips)) != len(tips):
-            raise PhyloLLMError(f"tree {names[k]!r} has duplicated tip names")
+        check_unique(tips, what=f"tip names of tree {names[k]!r}")  # type: ignore[arg-type]
         for nm in tips:
             taxa.setdefault(nm, len(taxa) + 1)  # type: ignore[arg-type]
     lines = [

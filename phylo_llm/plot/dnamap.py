@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from ..data import DistanceMatrix, DnaSet, Metric, dna_distances, format_release
 from ..errors import PhyloLLMError
-from ..util import atomic_write_text
+from ..util import atomic_write_text, check_fraction, check_int, readonly
 from ._style import (
     OTHER,
     OTHER_COLOR,
@@ -70,8 +70,7 @@ def embed(data: DnaSet | DistanceMatrix, *, dims: int = 2, metric: Metric = "euc
     >>> np.allclose(pdist(e.coords), [3, 4, 5])  # a Euclidean triangle is reproduced exactly
     True
     """
-    if dims < 1:
-        raise PhyloLLMError(f"dims must be >= 1, got {dims}")
+    check_int("dims", dims, min=1)
     dm = dna_distances(data, metric=metric) if isinstance(data, DnaSet) else data
     n = len(dm)
     if n < 2:
@@ -94,8 +93,7 @@ def embed(data: DnaSet | DistanceMatrix, *, dims: int = 2, metric: Metric = "euc
         coords = np.concatenate([coords, np.zeros((n, dims - k))], axis=1)
     pos = w[w > 0].sum()
     explained = tuple(float(x / pos) if pos > 0 else 0.0 for x in np.clip(w[:dims], 0, None))
-    coords.flags.writeable = False
-    return DnaEmbedding(tuple(dm.labels), coords, explained)
+    return DnaEmbedding(tuple(dm.labels), readonly(coords), explained)
 
 
 def _meta_columns(labels: tuple[str, ...], meta: pd.DataFrame | None) -> pd.DataFrame:
@@ -144,7 +142,7 @@ def plot_dna_map(
     >>> dm = DistanceMatrix(("a", "b", "c"), [[0, 3, 4], [3, 0, 5], [4, 5, 0]])
     >>> fig = plot_dna_map(embed(dm))
     """
-    _check_coverage(hull_coverage)
+    check_fraction("hull_coverage", hull_coverage, open_left=True)
     if label not in ("minority", None):
         raise PhyloLLMError(f"label must be 'minority' or None, got {label!r}")
     import matplotlib.pyplot as plt
@@ -291,7 +289,7 @@ def write_dna_map_html(
     >>> "<script src" in p.read_text()
     False
     """
-    _check_coverage(hull_coverage)
+    check_fraction("hull_coverage", hull_coverage, open_left=True)
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise PhyloLLMError(f"HTML map file name must end in .html, got {path.name!r}")
@@ -401,11 +399,6 @@ def _html_note(emb: DnaEmbedding, hull_coverage: float) -> str:
         f"Colour = family (top families; grey = other); outline = hull of the central {100 * hull_coverage:.0f}% "
         "of each family's models."
     )
-
-
-def _check_coverage(c: float) -> None:
-    if not 0 < c <= 1:
-        raise PhyloLLMError(f"hull_coverage must be in (0, 1], got {c}")
 
 
 def _core_hull(pts: NDArray[np.float64], coverage: float) -> NDArray[np.float64] | None:

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from ..errors import PhyloLLMError
 from ..tree import Tree
-from ..util import atomic_path, write_table
+from ..util import atomic_path, check_choice, readonly, write_table
 from ._style import (
     ARCHITECTURE_MARKERS,
     OTHER_COLOR,
@@ -98,9 +98,7 @@ def tree_layout(tree: Tree) -> TreeLayout:
     yf = y  # local alias for speed in the loop
     for k in range(internal.shape[0] - 1, -1, -1):
         yf[internal[k]] = 0.5 * (yf[first[k]] + yf[last[k]])
-    x.flags.writeable = False
-    y.flags.writeable = False
-    return TreeLayout(x, y, cladogram)
+    return TreeLayout(readonly(x), readonly(y), cladogram)
 
 
 @dataclass(frozen=True)
@@ -233,8 +231,7 @@ def _check_options(
         ("labels", labels, _LABELS),
         ("support", support, _SUPPORTS),
     ):
-        if value not in allowed:
-            raise PhyloLLMError(f"{param} must be one of {list(allowed)}, got {value!r}")
+        check_choice(param, value, allowed)
     if label_max_chars < 4:
         raise PhyloLLMError(f"label_max_chars must be at least 4, got {label_max_chars}")
     if release_strip and (meta is None or "release_year" not in meta.columns):
@@ -624,8 +621,7 @@ def render_tree_ete3(tree: Tree, path: str | Path, *, meta: pd.DataFrame | None 
     PhyloLLMError
         When ete3 or PyQt5 is missing, saying what to install (no silent fallback).
     """
-    if layout not in _LAYOUTS:
-        raise PhyloLLMError(f"layout must be one of {list(_LAYOUTS)}, got {layout!r}")
+    check_choice("layout", layout, _LAYOUTS)
     try:
         import PyQt5  # noqa: F401
         from ete3 import NodeStyle, TreeStyle

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..analysis import SpeedResult
 from ..errors import PhyloLLMError
+from ..util import check_int
 from ._style import (
     ARCHITECTURE_COLORS,
     OTHER_COLOR,
@@ -274,8 +275,7 @@ def plot_speed_fits(
     """
     import matplotlib.pyplot as plt
 
-    if max_families < 1:
-        raise PhyloLLMError(f"max_families must be >= 1, got {max_families}")
+    check_int("max_families", max_families, min=1)
     fams = [f for f in result.families if f.estimable]
     if not fams:
         raise PhyloLLMError("no family has an estimable speed; nothing to plot")

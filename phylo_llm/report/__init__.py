@@ -1,9 +1,9 @@
 """The one-command report: tree, figures, tables and an index page in one folder.
 """
 from ._report import (
+    Progress,
     Report,
     make_report,
-    Progress,
 )
 
 __all__ = [

@@ -63,7 +63,7 @@ from ..plot.trends import (
     plot_tree_positions,
 )
 from ..tree import Tree, ladderize, nj, root_midpoint, upgma
-from ..util import atomic_write_text, check_output_dir, write_table
+from ..util import atomic_write_text, check_fraction, check_output_dir, write_table
 
 __all__ = ["Report", "make_report", "Progress"]
 
@@ -181,8 +181,7 @@ def _check_options(dna: DnaSet, *, formats: Sequence[str], min_models: int, n_bo
     if bad or not formats:
         raise PhyloLLMError(f"formats must be a non-empty subset of {list(_FORMATS)}, got {list(formats)}")
     check_speed_options(min_models=min_models, n_boot=n_boot)
-    if isinstance(fdr, bool) or not isinstance(fdr, (int, float)) or not 0 < fdr < 1:
-        raise PhyloLLMError(f"fdr must be a number in (0, 1), got {fdr!r}")
+    check_fraction("fdr", fdr, open_left=True, open_right=True)
     if len(dna) < _MIN_MODELS:
         raise PhyloLLMError(f"a report needs the DNA of at least {_MIN_MODELS} models (for its trees), got {len(dna)}")
 

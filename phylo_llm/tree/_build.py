@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from ..data import DistanceMatrix
 from ..errors import PhyloLLMError, PhyloLLMWarning
+from ..util import check_choice
 from ._nj import nj_linkage
 from ._tree import Tree
 from ._upgma import upgma_linkage
@@ -208,6 +209,5 @@ def build_tree(dm: DistanceMatrix, method: Method = "nj") -> Tree:
     ...
     phylo_llm.errors.PhyloLLMError: method must be one of ['nj', 'upgma'], got 'parsimony'
     """
-    if method not in _BUILDERS:
-        raise PhyloLLMError(f"method must be one of {sorted(_BUILDERS)}, got {method!r}")
+    check_choice("method", method, sorted(_BUILDERS))
     return _BUILDERS[method](dm)

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from ..data import DistanceMatrix
 from ..errors import PhyloLLMError
+from ..util import check_number, check_unique
 from ._splits import clade_bits, named_tips
 from ._tree import Tree
 
@@ -347,9 +348,7 @@ def _name_index(tree: Tree, names: Sequence[str], *, what: str, tips_only: bool)
     names = list(names)
     if not names:
         raise PhyloLLMError(f"{what} must name at least one node, got none")
-    if len(set(names)) != len(names):
-        dups = sorted({nm for nm in names if names.count(nm) > 1})
-        raise PhyloLLMError(f"{what} must not repeat names; repeated: {dups[:10]}")
+    check_unique(names, what=f"the names in {what}")
     index: dict[str, int] = {}
     dup: set[str] = set()
     for i, nm in enumerate(tree.name):
@@ -567,8 +566,7 @@ def collapse_short_branches(tree: Tree, *, tol: float = 0.0) -> Tree:
     >>> int(collapse_short_branches(t).n_children[0])
     3
     """
-    if not np.isfinite(tol) or tol < 0:
-        raise PhyloLLMError(f"tol must be a finite number >= 0, got {tol!r}")
+    check_number("tol", tol, min=0)
     n = len(tree)
     collapse = (~tree.is_tip) & ~np.isnan(tree.length) & (tree.length <= tol)
     collapse[0] = False

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import PhyloLLMError
+from ..util import check_unique
 from ._tree import Tree
 
 __all__ = [
@@ -46,14 +47,7 @@ def named_tips(tree: Tree, *, what: str) -> tuple[str, ...]:
     unnamed = sum(1 for nm in names if nm is None)
     if unnamed:
         raise PhyloLLMError(f"{what} needs every tip to be named, but {unnamed} tip(s) have no name")
-    if len(set(names)) != len(names):
-        seen: set[str] = set()
-        dups: list[str] = []
-        for nm in names:
-            if nm in seen and nm not in dups:
-                dups.append(nm)  # type: ignore[arg-type]
-            seen.add(nm)  # type: ignore[arg-type]
-        raise PhyloLLMError(f"{what} needs unique tip names; duplicated: {dups[:10]}")
+    check_unique(names, what=f"the tip names for {what}")  # type: ignore[arg-type]
     return names  # type: ignore[return-value]
 
 

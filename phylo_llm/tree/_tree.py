@@ -24,13 +24,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ..errors import PhyloLLMError
+from ..util import readonly
 
 __all__ = ["Tree"]
-
-
-def _ro(a: NDArray) -> NDArray:
-    a.flags.writeable = False
-    return a
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,9 +84,9 @@ class Tree:
         if np.isinf(length).any():
             i = int(np.flatnonzero(np.isinf(length))[0])
             raise PhyloLLMError(f"branch lengths must be finite or nan (absent), got length[{i}]=inf")
-        object.__setattr__(self, "parent", _ro(parent))
-        object.__setattr__(self, "length", _ro(length))
-        object.__setattr__(self, "support", _ro(support))
+        object.__setattr__(self, "parent", readonly(parent))
+        object.__setattr__(self, "length", readonly(length))
+        object.__setattr__(self, "support", readonly(support))
         object.__setattr__(self, "name", name)
 
     # ---- construction -------------------------------------------------------------------
@@ -156,7 +152,7 @@ class Tree:
         np.cumsum(counts, out=ptr[1:])
         order = np.argsort(p, kind="stable")
         kids = (order + 1).astype(np.intp)
-        return _ro(ptr), _ro(kids)
+        return readonly(ptr), readonly(kids)
 
     @property
     def children_csr(self) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
@@ -182,16 +178,16 @@ class Tree:
     @cached_property
     def n_children(self) -> NDArray[np.intp]:
         ptr, _ = self._child_ptr
-        return _ro(np.diff(ptr))
+        return readonly(np.diff(ptr))
 
     @cached_property
     def is_tip(self) -> NDArray[np.bool_]:
-        return _ro(self.n_children == 0)
+        return readonly(self.n_children == 0)
 
     @cached_property
     def tips(self) -> NDArray[np.intp]:
         """Indices of the tips, in preorder (the left-to-right drawing order)."""
-        return _ro(np.flatnonzero(self.is_tip))
+        return readonly(np.flatnonzero(self.is_tip))
 
     @property
     def n_tips(self) -> int:
@@ -208,7 +204,7 @@ class Tree:
         lengths = np.nan_to_num(self.length, nan=0.0)
         for v in range(1, len(self)):  # preorder: parent's depth is ready
             d[v] = d[self.parent[v]] + lengths[v]
-        return _ro(d)
+        return readonly(d)
 
     @cached_property
     def total_length(self) -> float:

@@ -1,30 +1,53 @@
-"""Shared toolbox: atomic file writes and reads, argument checks. Imports nothing else of phylo_llm
-but :mod:`phylo_llm.errors`.
+"""Shared toolbox: atomic file writes and reads, argument checks (integers, ranges,
+options), sha256 ids.
+Imports nothing else of phylo_llm but :mod:`phylo_llm.errors`.
 """
-from ._files import (
-    atomic_open,
-    atomic_write_text,
-    atomic_path,
-    write_table,
-    check_output_path,
-    check_output_dir,
-    read_text,
-)
 from ._checks import (
+    check_choice,
+    check_fraction,
+    check_int,
+    check_number,
     check_unique,
     missing_label_message,
     readonly,
+)
+from ._files import (
+    atomic_open,
+    atomic_path,
+    atomic_write_text,
+    check_output_dir,
+    check_output_path,
+    read_text,
+    write_table,
+)
+from ._hashing import (
+    canonical_json,
+    sha256_bytes,
+    sha256_file,
+    sha256_json,
+    sha256_text,
+    short_id,
 )
 
 __all__ = [
     "atomic_open",
     "atomic_path",
     "atomic_write_text",
+    "canonical_json",
     "check_output_dir",
     "check_output_path",
+    "check_choice",
+    "check_fraction",
+    "check_int",
+    "check_number",
     "check_unique",
     "missing_label_message",
     "read_text",
     "readonly",
+    "sha256_bytes",
+    "sha256_file",
+    "sha256_json",
+    "sha256_text",
+    "short_id",
     "write_table",
 ]
