@@ -7,6 +7,7 @@ from ._checks import (
     readonly,
 )
 from ._files import (
+    atomic_dir,
     atomic_open,
     atomic_path,
     atomic_write_text,
@@ -17,6 +18,7 @@ from ._files import (
 )
 
 __all__ = [
+    "atomic_dir",
     "atomic_open",
     "atomic_path",
     "atomic_write_text",
