@@ -47,8 +47,7 @@ from .store import (
     settings_id,
 )
 
-__all__ = ["extract_dna", "run_extraction", "ExtractionResult", "ModelSummary", "generation_label",
-           "DEFAULT_DIMS", "DEFAULT_RECIPE"]
+__all__ = ["extract_dna", "run_extraction", "ExtractionResult", "ModelSummary", "generation_label"]
 
 # Settings that identify the model rather than how it was asked; dropped from the generation
 # label that all models of one DNA set must share (they stay in each model's cache key).
