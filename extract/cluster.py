@@ -193,72 +193,95 @@ def collect_on_ray(
         task = ray.remote(_worker_run).options(
             num_cpus=cpus_per_model, num_gpus=gpus_per_model, max_retries=0
         )
-        queue = Queue()
-        cache = str(Path(cache_dir).resolve())
-        settings = dict(backend_settings or {})
-        attempts = {s: 1 for s in specs}
-        pending = {
-            task.remote(s, probes, cache, chunk_size, settings, queue, 1): s for s in specs
-        }
-        done_by: dict[str, int] = {s: 0 for s in specs}
-        tokens_by: dict[str, int] = {}
-        results: dict[str, dict[str, Any]] = {}
-        total = len(specs) * len(probes)
-        t0 = time.perf_counter()
-
-        def drain() -> None:
-            changed = False
-            while not queue.empty():
-                spec, attempt, ev = queue.get_nowait()
-                if attempt != attempts[spec]:
-                    continue  # from a dead attempt
-                if ev.stage == "responses":
-                    done_by[spec] = ev.done
-                    if ev.tokens is not None:
-                        tokens_by[spec] = ev.tokens
-                    changed = True
-                elif ev.stage == "note":
-                    emit(progress, ProgressEvent(spec, "note", message=ev.message))
-            if changed:
-                emit(progress, ProgressEvent(
-                    f"{len(specs)} model(s) on Ray", "responses", done=sum(done_by.values()),
-                    total=total, tokens=sum(tokens_by.values()) if tokens_by else None,
-                    seconds=time.perf_counter() - t0,
-                ))
-
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-            drain()
+        run = _Fanout(
+            task=task, queue=Queue(),
+            task_args=(probes, str(Path(cache_dir).resolve()), chunk_size, dict(backend_settings or {})),
+            n_models=len(specs), total=len(specs) * len(probes), max_attempts=max_attempts, progress=progress,
+        )
+        for spec in specs:
+            run.submit(spec)
+        while run.pending:
+            ready, _ = ray.wait(list(run.pending), num_returns=1, timeout=0.5)
+            run.drain()
             for ref in ready:
-                spec = pending.pop(ref)
-                try:
-                    results[spec] = ray.get(ref)
-                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                        ray.exceptions.OutOfMemoryError, ray.exceptions.LocalRayletDiedError) as exc:
-                    if attempts[spec] >= max_attempts:
-                        raise PhyloLLMError(
-                            f"model {spec!r}: its Ray worker died {attempts[spec]} times "
-                            f"(last: {type(exc).__name__}); finished chunks are cached, rerun to resume"
-                        ) from None
-                    attempts[spec] += 1
-                    emit(progress, ProgressEvent(spec, "note", message=(
-                        f"worker died ({type(exc).__name__}); resubmitted, attempt "
-                        f"{attempts[spec]}/{max_attempts}, resuming from the cache")))
-                    pending[task.remote(spec, probes, cache, chunk_size, settings, queue,
-                                        attempts[spec])] = spec
-                    continue
-                except ray.exceptions.RayTaskError as exc:
-                    cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-                    raise PhyloLLMError(f"model {spec!r} failed on the Ray cluster: {cause}") from None
-                r = results[spec]
-                emit(progress, ProgressEvent(spec, "note", message=(
-                    f"responses ready ({r['generated']} generated on {r['worker']})")))
-        drain()
+                run.collect(ref)
+        run.drain()
     finally:
         if started_here:
             ray.shutdown()
     return [
-        CachedModel(results[s]["model_id"], results[s]["settings"], results[s]["load_seconds"],
-                    results[s]["worker"], attempts[s])
+        CachedModel(run.results[s]["model_id"], run.results[s]["settings"], run.results[s]["load_seconds"],
+                    run.results[s]["worker"], run.attempts[s])
         for s in specs
     ]
+
+
+@dataclass
+class _Fanout:
+    """The driver's side of a Ray run: tasks in flight, attempts per model, progress so far."""
+
+    task: Any
+    queue: Any
+    task_args: tuple[Any, ...]  # probes, cache folder, chunk size, backend settings
+    n_models: int
+    total: int
+    max_attempts: int
+    progress: ProgressCallback | None
+    attempts: dict[str, int] = field(default_factory=dict)
+    pending: dict[Any, str] = field(default_factory=dict)  # task ref -> spec
+    done_by: dict[str, int] = field(default_factory=dict)
+    tokens_by: dict[str, int] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    t0: float = field(default_factory=time.perf_counter)
+
+    def submit(self, spec: str) -> None:
+        self.attempts[spec] = self.attempts.get(spec, 0) + 1
+        self.done_by.setdefault(spec, 0)
+        self.pending[self.task.remote(spec, *self.task_args, self.queue, self.attempts[spec])] = spec
+
+    def drain(self) -> None:
+        """Pass the workers' queued progress on as one aggregate event (and their notes)."""
+        changed = False
+        while not self.queue.empty():
+            spec, attempt, ev = self.queue.get_nowait()
+            if attempt != self.attempts[spec]:
+                continue  # from a dead attempt
+            if ev.stage == "responses":
+                self.done_by[spec] = ev.done
+                if ev.tokens is not None:
+                    self.tokens_by[spec] = ev.tokens
+                changed = True
+            elif ev.stage == "note":
+                emit(self.progress, ProgressEvent(spec, "note", message=ev.message))
+        if changed:
+            emit(self.progress, ProgressEvent(
+                f"{self.n_models} model(s) on Ray", "responses", done=sum(self.done_by.values()),
+                total=self.total, tokens=sum(self.tokens_by.values()) if self.tokens_by else None,
+                seconds=time.perf_counter() - self.t0,
+            ))
+
+    def collect(self, ref: Any) -> None:
+        """A finished task's result; a dead worker's model is resubmitted, a model's error raised."""
+        import ray
+
+        spec = self.pending.pop(ref)
+        try:
+            self.results[spec] = ray.get(ref)
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                ray.exceptions.OutOfMemoryError, ray.exceptions.LocalRayletDiedError) as exc:
+            if self.attempts[spec] >= self.max_attempts:
+                raise PhyloLLMError(
+                    f"model {spec!r}: its Ray worker died {self.attempts[spec]} times "
+                    f"(last: {type(exc).__name__}); finished chunks are cached, rerun to resume"
+                ) from None
+            emit(self.progress, ProgressEvent(spec, "note", message=(
+                f"worker died ({type(exc).__name__}); resubmitted, attempt "
+                f"{self.attempts[spec] + 1}/{self.max_attempts}, resuming from the cache")))
+            self.submit(spec)
+            return
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            raise PhyloLLMError(f"model {spec!r} failed on the Ray cluster: {cause}") from None
+        r = self.results[spec]
+        emit(self.progress, ProgressEvent(spec, "note", message=(
+            f"responses ready ({r['generated']} generated on {r['worker']})")))

@@ -27,6 +27,8 @@ from phylo_llm.io import read_dna, write_dna
 from phylo_llm.tree import Tree
 from phylo_llm.util import atomic_write_text, sha256_json
 
+from .defaults import DEFAULT_DIMS, DEFAULT_SEED
+
 __all__ = ["DemoResult", "run_demo", "DEMO_DEFAULTS", "clade_groups"]
 
 #: Defaults chosen so a fresh 2-core machine finishes in a few minutes (see BENCHMARKS.md).
@@ -34,10 +36,10 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "n_leaves": 8,
     "probes": "random:32:0",
     "max_new_tokens": 32,
-    "dims": 1024,
+    "dims": DEFAULT_DIMS,
     "noise": 0.06,
     "decay": 0.5,
-    "seed": 0,
+    "seed": DEFAULT_SEED,
     "outgroup": True,
 }
 _DEMO_FORMAT = "phylo_llm.demo-v1"
@@ -161,17 +163,12 @@ def run_demo(
     >>> res.rf  # doctest: +SKIP
     0.0
     """
-    from phylo_llm.data import dna_distances
-    from phylo_llm.io import write_newick
-    from phylo_llm.tree import nj, robinson_foulds, root_midpoint, root_outgroup
-
+    from .defaults import DEFAULT_RECIPE
     from .embed import DEFAULT_EMBEDDER
     from .models import cache_dir
     from .probes import load_probes
     from .projection import PROJECTION
     from .recipe import resolve_recipe
-    from .runner import DEFAULT_RECIPE
-    from .simulate import simulate_lineage
 
     say = log or (lambda _msg: None)
     og_label = Path(str(OUTGROUP)).name  # the bundled name, or a directory's name
@@ -180,14 +177,7 @@ def run_demo(
     out.mkdir(parents=True, exist_ok=True)
     cache_root = Path(cache).expanduser() if cache is not None else cache_dir()
     probe_set = load_probes(probes)
-
-    t0 = time.perf_counter()
-    lineage = simulate_lineage(
-        base, n_leaves=n_leaves, noise=noise, decay=decay, seed=seed, cache=cache_root
-    )
-    made = f"derived {len(lineage.created)}" if lineage.created else "reused"
-    say(f"lineage: {len(lineage.leaves)} leaves from {base} ({made}; {time.perf_counter() - t0:.0f} s)"
-        f" in {lineage.directory}")
+    lineage = _lineage(base, n_leaves=n_leaves, noise=noise, decay=decay, seed=seed, cache=cache_root, say=say)
 
     # The recipe the extraction uses ("auto" resolved for these probes), so the cache key and
     # demo.json name it, and a cached DNA made otherwise is not taken for this run's.
@@ -198,68 +188,19 @@ def run_demo(
     expected = {"probe_set": probe_set.id, "n_probes": len(probe_set), "recipe": recipe.id,
                 "projection": PROJECTION, "seed": int(seed), "dims": int(dims)}
     notes: list[str] = []
-    dna = read_dna(dna_cache) if dna_cache.is_file() else None
-    if dna is not None:
-        got = dna.provenance.to_dict()
-        stale = [f"{k}: {got[k]!r} != {v!r}" for k, v in expected.items() if got[k] != v]
-        if stale:
-            say(f"DNA: {dna_cache} was made differently ({'; '.join(stale)}); extracting again")
-            dna = None
-    if dna is not None:
-        cached = True
-        say(f"DNA: reused {dna_cache}")
-    else:
-        from .backends.hf import HFBackend
-        from .runner import run_extraction
-
-        def backends() -> Iterator[Any]:
-            # Loaded one at a time: only one model's weights in memory.
-            for leaf in lineage.leaves:
-                yield HFBackend(lineage.model_dirs[leaf], model_id=leaf,
-                                max_new_tokens=max_new_tokens, batch_size=16, threads=threads)
-            if outgroup:
-                yield HFBackend(OUTGROUP, model_id=og_label, max_new_tokens=max_new_tokens,
-                                batch_size=16, threads=threads)
-
-        t0 = time.perf_counter()
-        # The outgroup may lack a chat template; the label says the set was made on purpose.
-        generation = (f"greedy, max_new_tokens={max_new_tokens}, chat template when the model "
-                      "has one" if outgroup else None)
-        res = run_extraction(
-            backends(), probe_set, out_dir=out / "extraction", seed=seed, dims=dims,
-            threads=threads, cache_dir=cache_root, progress=progress, generation=generation,
-            embedder=DEFAULT_EMBEDDER, recipe=recipe,
-        )
-        dna = res.dna
-        if res.excluded:
-            notes.append(f"{len(res.excluded)} model(s) excluded for empty responses")
+    dna = _cached_dna(dna_cache, expected, say)
+    cached = dna is not None
+    if dna is None:
+        dna = _extract(lineage, probe_set, out / "extraction", max_new_tokens=max_new_tokens, dims=dims,
+                       seed=seed, outgroup=outgroup, threads=threads, cache=cache_root, progress=progress,
+                       notes=notes, say=say, recipe=recipe, embedder=DEFAULT_EMBEDDER)
         write_dna(dna, dna_cache)
-        cached = False
-        say(f"DNA: {len(dna)} models x {dna.dims} dims ({time.perf_counter() - t0:.0f} s)")
 
     files: dict[str, Path] = {"dna": write_dna(dna, out / "dna.json")}
-    dm = dna_distances(dna)
-    inferred = nj(dm)
-    sim_leaves = [leaf for leaf in lineage.leaves if leaf in dna.labels]
-    if outgroup and og_label in dna.labels:
-        shown = root_outgroup(inferred, og_label)
-        scored = nj(dm.subset(sim_leaves))
-    else:
-        shown = root_midpoint(inferred)
-        scored = inferred
-    true_tree = lineage.true_tree
-    if len(sim_leaves) != len(lineage.leaves):
-        from phylo_llm.tree import prune
-
-        true_tree = prune(true_tree, sim_leaves)
-    rf = robinson_foulds(scored, true_tree)
-    rf_norm = robinson_foulds(scored, true_tree, normalize=True)
-    files["tree"] = out / "tree_nj.nwk"
-    write_newick(shown, files["tree"])
-    files["true_tree"] = out / "true_tree.nwk"
-    write_newick(lineage.true_tree, files["true_tree"])
+    scored = _score(dna, lineage, og_label if outgroup else None)
+    files.update(_write_trees(scored.shown, lineage.true_tree, out))
     if figure:
-        fig = _figure(shown, lineage.true_tree, out / "tree.png", rf=rf, n=len(sim_leaves),
+        fig = _figure(scored.shown, lineage.true_tree, out / "tree.png", rf=scored.rf, n=len(scored.leaves),
                       base=str(base), outgroup=og_label if outgroup else None)
         if fig is None:
             notes.append("no figure: matplotlib is not installed (pip install 'phylo-llm[plot]')")
@@ -276,9 +217,9 @@ def run_demo(
         "outgroup": og_label if outgroup else None,
         "noise": noise,
         "decay": decay,
-        "rf": rf,
-        "rf_max": 2 * (len(sim_leaves) - 3),
-        "rf_normalized": rf_norm,
+        "rf": scored.rf,
+        "rf_max": 2 * (len(scored.leaves) - 3),
+        "rf_normalized": scored.rf_normalized,
         "dna_cached": cached,
         "seconds": round(seconds, 1),
         "provenance": dna.provenance.to_dict(),
@@ -286,7 +227,110 @@ def run_demo(
     }
     files["summary"] = out / "demo.json"
     atomic_write_text(files["summary"], json.dumps(summary, indent=1) + "\n")
-    return DemoResult(shown, lineage.true_tree, rf, rf_norm, files, cached, seconds, tuple(notes))
+    return DemoResult(scored.shown, lineage.true_tree, scored.rf, scored.rf_normalized, files, cached, seconds,
+                      tuple(notes))
+
+
+def _lineage(
+    base: str | Path, *, n_leaves: int, noise: float, decay: float, seed: int, cache: Path,
+    say: Callable[[str], None],
+) -> Any:
+    from .simulate import simulate_lineage
+
+    t0 = time.perf_counter()
+    lineage = simulate_lineage(base, n_leaves=n_leaves, noise=noise, decay=decay, seed=seed, cache=cache)
+    made = f"derived {len(lineage.created)}" if lineage.created else "reused"
+    say(f"lineage: {len(lineage.leaves)} leaves from {base} ({made}; {time.perf_counter() - t0:.0f} s)"
+        f" in {lineage.directory}")
+    return lineage
+
+
+def _cached_dna(path: Path, expected: dict[str, Any], say: Callable[[str], None]) -> Any:
+    """The cached DNA when it exists and its provenance is this run's, else ``None`` (said why)."""
+    if not path.is_file():
+        return None
+    dna = read_dna(path)
+    got = dna.provenance.to_dict()
+    stale = [f"{k}: {got[k]!r} != {v!r}" for k, v in expected.items() if got[k] != v]
+    if stale:
+        say(f"DNA: {path} was made differently ({'; '.join(stale)}); extracting again")
+        return None
+    say(f"DNA: reused {path}")
+    return dna
+
+
+def _extract(
+    lineage: Any, probe_set: Any, out_dir: Path, *, max_new_tokens: int, dims: int, seed: int, outgroup: bool,
+    threads: int | None, cache: Path, progress: Callable[[Any], None] | None, notes: list[str],
+    say: Callable[[str], None], recipe: Any, embedder: str,
+) -> Any:
+    """The DNA of every leaf (and the outgroup) through the real pipeline; exclusions go to ``notes``."""
+    from .backends.hf import HFBackend
+    from .runner import run_extraction
+
+    og_label = Path(str(OUTGROUP)).name
+
+    def backends() -> Iterator[Any]:
+        # Loaded one at a time: only one model's weights in memory.
+        for leaf in lineage.leaves:
+            yield HFBackend(lineage.model_dirs[leaf], model_id=leaf,
+                            max_new_tokens=max_new_tokens, batch_size=16, threads=threads)
+        if outgroup:
+            yield HFBackend(OUTGROUP, model_id=og_label, max_new_tokens=max_new_tokens,
+                            batch_size=16, threads=threads)
+
+    t0 = time.perf_counter()
+    # The outgroup may lack a chat template; the label says the set was made on purpose.
+    generation = (f"greedy, max_new_tokens={max_new_tokens}, chat template when the model "
+                  "has one" if outgroup else None)
+    res = run_extraction(
+        backends(), probe_set, out_dir=out_dir, seed=seed, dims=dims,
+        threads=threads, cache_dir=cache, progress=progress, generation=generation,
+        embedder=embedder, recipe=recipe,
+    )
+    if res.excluded:
+        notes.append(f"{len(res.excluded)} model(s) excluded for empty responses")
+    say(f"DNA: {len(res.dna)} models x {res.dna.dims} dims ({time.perf_counter() - t0:.0f} s)")
+    return res.dna
+
+
+@dataclass(frozen=True)
+class _Scored:
+    shown: Tree  # the NJ tree as drawn: rooted on the outgroup, else at the midpoint
+    rf: float
+    rf_normalized: float
+    leaves: tuple[str, ...]  # the simulated leaves that got DNA (the score is over these)
+
+
+def _score(dna: Any, lineage: Any, outgroup: str | None) -> _Scored:
+    """The NJ tree, rooted for display, and its RF distance to the true tree over the simulated leaves."""
+    from phylo_llm.data import dna_distances
+    from phylo_llm.tree import nj, prune, robinson_foulds, root_midpoint, root_outgroup
+
+    dm = dna_distances(dna)
+    inferred = nj(dm)
+    sim_leaves = [leaf for leaf in lineage.leaves if leaf in dna.labels]
+    if outgroup is not None and outgroup in dna.labels:
+        shown = root_outgroup(inferred, outgroup)
+        scored = nj(dm.subset(sim_leaves))
+    else:
+        shown = root_midpoint(inferred)
+        scored = inferred
+    true_tree = lineage.true_tree
+    if len(sim_leaves) != len(lineage.leaves):
+        true_tree = prune(true_tree, sim_leaves)
+    rf = robinson_foulds(scored, true_tree)
+    rf_norm = robinson_foulds(scored, true_tree, normalize=True)
+    return _Scored(shown, rf, rf_norm, tuple(sim_leaves))
+
+
+def _write_trees(shown: Tree, true_tree: Tree, out: Path) -> dict[str, Path]:
+    from phylo_llm.io import write_newick
+
+    files = {"tree": out / "tree_nj.nwk", "true_tree": out / "true_tree.nwk"}
+    write_newick(shown, files["tree"])
+    write_newick(true_tree, files["true_tree"])
+    return files
 
 
 def _figure(

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from phylo_llm.data import DnaSet, Provenance
 from phylo_llm.errors import PhyloLLMError
 
+from .defaults import DEFAULT_SEED, PAPER_DIMS, PAPER_RECIPE
 from .probes import ProbeSet
 from .projection import PROJECTION, per_probe_contributions, project
 from .recipe import Recipe, get_recipe
@@ -52,7 +53,7 @@ def model_features(
     emb: NDArray[np.floating],
     *,
     probes: ProbeSet,
-    recipe: Recipe | str = "concat",
+    recipe: Recipe | str = PAPER_RECIPE,
     model: str = "model",
 ) -> NDArray[np.float64]:
     """The recipe's ``(n_probes, k)`` per-probe features of one model (shapes checked).
@@ -69,9 +70,9 @@ def model_contributions(
     emb: NDArray[np.floating],
     *,
     probes: ProbeSet,
-    recipe: Recipe | str = "concat",
-    seed: int = 0,
-    dims: int = 128,
+    recipe: Recipe | str = PAPER_RECIPE,
+    seed: int = DEFAULT_SEED,
+    dims: int = PAPER_DIMS,
     model: str = "model",
 ) -> NDArray[np.float64]:
     """Per-probe DNA contributions of one model: ``(n_probes, dims)``, summing to its DNA.
@@ -93,9 +94,9 @@ def model_dna(
     emb: NDArray[np.floating],
     *,
     probes: ProbeSet,
-    recipe: Recipe | str = "concat",
-    seed: int = 0,
-    dims: int = 128,
+    recipe: Recipe | str = PAPER_RECIPE,
+    seed: int = DEFAULT_SEED,
+    dims: int = PAPER_DIMS,
     model: str = "model",
 ) -> NDArray[np.float64]:
     """The ``(dims,)`` DNA vector of one model from its ``(n_probes, emb_dim)`` embeddings."""
@@ -124,9 +125,9 @@ def embeddings_to_dna(
     probes: ProbeSet,
     embedder: str,
     generation: str,
-    recipe: Recipe | str = "concat",
-    seed: int = 0,
-    dims: int = 128,
+    recipe: Recipe | str = PAPER_RECIPE,
+    seed: int = DEFAULT_SEED,
+    dims: int = PAPER_DIMS,
 ) -> DnaSet:
     """DNA of several models from their response embeddings, with full provenance.
 

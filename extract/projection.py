@@ -22,6 +22,8 @@ from numpy.typing import ArrayLike, NDArray
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.util import check_int
 
+from .defaults import DEFAULT_SEED, PAPER_DIMS
+
 __all__ = ["PROJECTION", "projection_block", "per_probe_contributions", "project"]
 
 #: Recorded in :attr:`phylo_llm.Provenance.projection`.
@@ -75,7 +77,7 @@ def _as_features(features: ArrayLike) -> NDArray[np.float64]:
 
 
 def per_probe_contributions(
-    features: ArrayLike, *, seed: int = 0, dims: int = 128
+    features: ArrayLike, *, seed: int = DEFAULT_SEED, dims: int = PAPER_DIMS
 ) -> NDArray[np.float64]:
     """Each probe's share of the DNA: row ``i`` is ``features[i] @ R_i``; the rows sum to the DNA.
 
@@ -108,7 +110,7 @@ def per_probe_contributions(
     return out
 
 
-def project(features: ArrayLike, *, seed: int = 0, dims: int = 128) -> NDArray[np.float64]:
+def project(features: ArrayLike, *, seed: int = DEFAULT_SEED, dims: int = PAPER_DIMS) -> NDArray[np.float64]:
     """DNA = concatenated per-probe features times the seeded Gaussian matrix, streamed per probe.
 
     Parameters

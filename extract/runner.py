@@ -18,20 +18,20 @@ import json
 import time
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from phylo_llm.data import DnaSet, ProbeContributions
+from phylo_llm.data import DnaSet, ProbeContributions, Provenance
 from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
 from phylo_llm.io import write_contributions, write_dna
 from phylo_llm.util import atomic_write_text, canonical_json, check_choice, check_fraction, check_int, check_output_dir
 
 from .backends import OPENAI_PREFIX, check_spec, redact_url_secrets, resolve_backend
 from .backends.base import Backend
-from .backends.recorded import RecordedBackend
+from .defaults import DEFAULT_DIMS, DEFAULT_RECIPE, DEFAULT_SEED
 from .dna import dna_provenance, model_features
 from .embed import DEFAULT_EMBEDDER, SentenceEmbedder, embed_texts
 from .probes import ProbeSet, load_probes
@@ -43,6 +43,7 @@ from .store import (
     collect_responses,
     default_cache_dir,
     dna_file_stem,
+    settings_id,
 )
 
 __all__ = ["extract_dna", "run_extraction", "ExtractionResult", "ModelSummary", "generation_label"]
@@ -56,14 +57,6 @@ _MODEL_IDENTITY_KEYS = frozenset(
 
 
 
-#: Defaults for user-facing extraction, from measurements (docs/recipe.md, BENCHMARKS.md):
-#: whitening on frozen MiniLM statistics beats the paper's plain concatenation on any probe set
-#: (parent-child AUC 0.72 vs 0.66), and 1024 dimensions keep the random projection's distortion
-#: from erasing that gain (at 128 it did, and it flipped splits of a simulated lineage).
-#: "auto" is "whitened" (0.83) for the paper's prompts, which the bundled statistics cover, and
-#: "whitened-global" for any other probe set.
-DEFAULT_RECIPE = "auto"
-DEFAULT_DIMS = 1024
 
 def generation_label(settings: Mapping[str, Any]) -> str:
     """The model-independent part of a backend's settings, as canonical JSON.
@@ -128,12 +121,10 @@ def _load_embedder(embedder: Any, batch_size: int, threads: int | None) -> Any:
 def _responses(
     backend: Backend, probes: ProbeSet, cache_dir: Path, chunk_size: int, progress: ProgressCallback | None
 ) -> Responses:
-    if isinstance(backend, RecordedBackend):
-        # Already on disk: no generation, so nothing to cache.
+    if not getattr(backend, "needs_cache", True):
+        # Already on disk (recorded answers): no generation, so nothing to cache.
         texts = tuple(backend.generate(list(probes.prompts)))
         emit(progress, ProgressEvent(backend.model_id, "responses", done=len(texts), total=len(texts)))
-        from .store import settings_id
-
         return Responses(backend.model_id, texts, settings_id(backend.settings()), 0, 0.0, None)
     # A backend that batches best over large calls (vLLM) names its own chunk size.
     size = getattr(backend, "chunk_size", None) or chunk_size
@@ -147,7 +138,7 @@ def run_extraction(
     out_dir: str | Path,
     embedder: Any = DEFAULT_EMBEDDER,
     recipe: Recipe | str = DEFAULT_RECIPE,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     dims: int = DEFAULT_DIMS,
     batch_size: int = 32,
     threads: int | None = None,
@@ -236,19 +227,85 @@ def run_extraction(
     >>> res.dna.labels, res.dna.provenance.generation
     (('echo',), '{"backend":"echo"}')
     """
+    plan = _plan(
+        models, probes, out_dir=out_dir, embedder=embedder, recipe=recipe, seed=seed, dims=dims,
+        batch_size=batch_size, threads=threads, cache_dir=cache_dir, progress=progress,
+        max_empty_fraction=max_empty_fraction, probes_limit=probes_limit, generation=generation,
+        chunk_size=chunk_size, backend_settings=backend_settings, project_batch=project_batch,
+        contributions=contributions, on_error=on_error,
+    )
+    run = _Run()
+    for item in models:
+        backend = _backend_for(item, plan, run)
+        if backend is not None:
+            _extract_one(backend, plan, run)
+        del backend  # release a local model's weights before loading the next
+    _flush(plan, run)
+    return _finish(plan, run)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A run's checked arguments: everything fixed before the first model is loaded."""
+
+    probes: ProbeSet
+    recipe: Recipe
+    embedder: Any
+    out: Path
+    cache: Path
+    seed: int
+    dims: int
+    threads: int | None
+    progress: ProgressCallback | None
+    max_empty_fraction: float
+    generation: str | None
+    chunk_size: int
+    backend_settings: Mapping[str, Any]
+    project_batch: int
+    contributions: bool
+    on_error: Literal["raise", "skip"]
+
+
+@dataclass
+class _Pending:
+    """A model's features waiting for the next batched projection."""
+
+    model: str
+    features: np.ndarray
+    message: str
+
+
+@dataclass
+class _Run:
+    """What a run has gathered so far, model by model."""
+
+    summaries: list[ModelSummary] = field(default_factory=list)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    shares: dict[str, np.ndarray] = field(default_factory=dict)
+    pending: list[_Pending] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)  # model ids of every backend loaded
+    first_label: tuple[str, str] | None = None  # (model, generation label) of the first model
+    prov: Provenance | None = None
+    batch_started: float = field(default_factory=time.perf_counter)
+
+
+def _plan(
+    models: Iterable[Backend | str], probes: ProbeSet | str | Path, *, out_dir: str | Path, embedder: Any,
+    recipe: Recipe | str, seed: int, dims: int, batch_size: int, threads: int | None,
+    cache_dir: str | Path | None, progress: ProgressCallback | bool | None, max_empty_fraction: float,
+    probes_limit: int | None, generation: str | None, chunk_size: int,
+    backend_settings: Mapping[str, Any] | None, project_batch: int, contributions: bool,
+    on_error: Literal["raise", "skip"],
+) -> _Plan:
+    """Check every argument, then load the embedder: a mistake fails before any model runs."""
     check_fraction("max_empty_fraction", max_empty_fraction)
     check_int("batch_size", batch_size, min=1)
     probe_set = load_probes(probes)
     if probes_limit is not None:
         probe_set = probe_set.head(probes_limit)
     rec = resolve_recipe(recipe, probe_set=probe_set.id) if isinstance(recipe, str) else recipe
-    check_params(1, dims, seed)  # before any model runs
-    if progress is True:
-        from .progress import TqdmProgress
-
-        progress = TqdmProgress()
-    elif progress is False:
-        progress = None
+    check_params(1, dims, seed)
+    callback = _progress_callback(progress)
     check_choice("on_error", on_error, ["raise", "skip"])
     check_int("project_batch", project_batch, min=1)
     if isinstance(models, (list, tuple)):
@@ -260,155 +317,174 @@ def run_extraction(
     emb = _load_embedder(embedder, batch_size, threads)
     # Refuse a recipe that cannot apply now, not after every model has been run.
     check_applicable(rec, embedder=emb.id, probe_set=probe_set.id, n_probes=len(probe_set))
-    bsettings = dict(backend_settings or {})
+    return _Plan(
+        probes=probe_set, recipe=rec, embedder=emb, out=out, cache=cache, seed=seed, dims=dims,
+        threads=threads, progress=callback, max_empty_fraction=max_empty_fraction, generation=generation,
+        chunk_size=chunk_size, backend_settings=dict(backend_settings or {}), project_batch=project_batch,
+        contributions=contributions, on_error=on_error,
+    )
 
-    summaries: list[ModelSummary] = []
-    labels: list[str] = []
-    vectors: list[np.ndarray] = []
-    seen: set[str] = set()
-    label_of_first: tuple[str, str] | None = None
-    prov = None
-    pending: list[tuple[str, np.ndarray, str]] = []
-    shares: dict[str, np.ndarray] = {}
 
-    def flush() -> None:
-        if not pending:
-            return
-        assert prov is not None
-        feats = np.stack([f for _, f, _ in pending])
-        vecs = project(feats, seed=seed, dims=dims)
-        if contributions:
-            per_probe = per_probe_contributions(feats, seed=seed, dims=dims)
-            shares.update((m, c.astype(np.float32)) for (m, _, _), c in zip(pending, per_probe))
-        for (model, _, message), vec in zip(pending, vecs):
-            write_dna(DnaSet((model,), vec[None, :], prov), out / f"models/{dna_file_stem(model)}.json")
-            labels.append(model)
-            vectors.append(vec)
-            emit(progress, ProgressEvent(model, "model-done", message=message))
-        pending.clear()
+def _progress_callback(progress: ProgressCallback | bool | None) -> ProgressCallback | None:
+    """``True``: tqdm bars on stderr; ``False``/``None``: silent; else the callback itself."""
+    if progress is True:
+        from .progress import TqdmProgress
 
-    batch_started = time.perf_counter()
-    def failed(model: str, exc: Exception) -> None:
-        summaries.append(
-            ModelSummary(
-                model=model, status="failed", n_probes=len(probe_set), n_empty=0, generated=0,
-                settings_id="", settings={}, response_seconds=0.0, new_tokens=None,
-                tokens_per_second=None, embed_seconds=0.0, dna_file=None,
-                reason=redact_url_secrets(f"{type(exc).__name__}: {exc}"),
-            )
-        )
-        emit(progress, ProgressEvent(model, "model-skipped", message=redact_url_secrets(f"failed: {exc}")))
+        return TqdmProgress()
+    return None if progress is False else progress
 
-    for item in models:
-        try:
-            backend = resolve_backend(item, **_settings_for(item, bsettings, threads)) if isinstance(item, str) else item
-        except Exception as exc:
-            if on_error == "raise":
-                raise
-            failed(redact_url_secrets(str(item)), exc)  # a spec may hold a URL with a secret
-            continue
-        model = backend.model_id
-        if model in seen:
-            raise PhyloLLMError(f"model id {model!r} appears twice; give each model its own id")
-        seen.add(model)
-        settings = dict(backend.settings())
-        gen = generation if generation is not None else generation_label(settings)
-        if label_of_first is None:
-            label_of_first = (model, gen)
-            prov = dna_provenance(
-                probes=probe_set, embedder=emb.id, generation=gen, recipe=rec, seed=seed, dims=dims
-            )
-        elif gen != label_of_first[1]:
-            raise PhyloLLMError(
-                f"models were generated with different settings, so their DNA is not comparable: "
-                f"{label_of_first[0]!r} {label_of_first[1]} vs {model!r} {gen}; pass generation= "
-                "to label them as one set on purpose"
-            )
-        try:
-            resp = _responses(backend, probe_set, cache, chunk_size, progress)
-        except Exception as exc:
-            if on_error == "raise":
-                raise
-            failed(model, exc)
-            del backend
-            continue
-        n = len(resp.texts)
-        common = dict(
-            model=model, n_probes=n, n_empty=resp.n_empty, generated=resp.generated,
-            settings_id=resp.settings_id, settings=settings, response_seconds=round(resp.seconds, 3),
-            new_tokens=resp.new_tokens,
-            tokens_per_second=None if resp.tokens_per_second is None else round(resp.tokens_per_second, 2),
-            load_seconds=getattr(backend, "load_seconds", None),
-        )
-        if resp.n_empty > max_empty_fraction * n:
-            reason = f"{resp.n_empty}/{n} responses are empty (more than {max_empty_fraction:.0%})"
-            summaries.append(ModelSummary(status="excluded", embed_seconds=0.0, dna_file=None, reason=reason, **common))
-            emit(progress, ProgressEvent(model, "model-skipped", message=f"excluded: {reason}"))
-            del backend
-            continue
-        started = time.perf_counter()
-        e = embed_texts(emb, resp.texts, cache_dir=cache, label=model, progress=progress)
-        embed_seconds = time.perf_counter() - started
-        rel = f"models/{dna_file_stem(model)}.json"
-        summaries.append(ModelSummary(status="ok", embed_seconds=round(embed_seconds, 3), dna_file=rel, **common))
-        tps = f", {resp.tokens_per_second:.1f} tok/s" if resp.tokens_per_second else ""
-        pending.append(
-            (model, model_features(e, probes=probe_set, recipe=rec, model=model),
-             f"{n} probes ({resp.generated} generated, {n - resp.generated} cached{tps}), "
-             f"{resp.n_empty} empty; DNA -> {out / rel}")
-        )
-        # Models are projected in batches (one pass over the projection matrix per batch), but
-        # never held back long: slow models still get their DNA file as soon as they finish.
-        if len(pending) >= project_batch or time.perf_counter() - batch_started > 30:
-            flush()
-            batch_started = time.perf_counter()
-        del backend  # release a local model's weights before loading the next
 
-    flush()
-    excluded = [s for s in summaries if s.status == "excluded"]
-    failures = [s for s in summaries if s.status == "failed"]
-    _write_summary(out / "summary.json", probe_set, prov, summaries)
-    stale = _remove_stale(out, {s.dna_file for s in summaries if s.dna_file}, contributions=contributions)
-    if stale:
-        warnings.warn(
-            f"removed {len(stale)} file(s) of an earlier run from {out}: " + ", ".join(stale[:10])
-            + (" ..." if len(stale) > 10 else ""),
-            PhyloLLMWarning,
-            stacklevel=2,
+def _backend_for(item: Backend | str, plan: _Plan, run: _Run) -> Backend | None:
+    """The backend of one item (a spec is resolved and loaded); ``None`` when it failed and
+    ``on_error="skip"``."""
+    if not isinstance(item, str):
+        return item
+    try:
+        return resolve_backend(item, **_settings_for(item, plan.backend_settings, plan.threads))
+    except Exception as exc:
+        if plan.on_error == "raise":
+            raise
+        _record_failure(plan, run, redact_url_secrets(item), exc)  # a spec may hold a URL with a secret
+        return None
+
+
+def _record_failure(plan: _Plan, run: _Run, model: str, exc: Exception) -> None:
+    run.summaries.append(
+        ModelSummary(
+            model=model, status="failed", n_probes=len(plan.probes), n_empty=0, generated=0,
+            settings_id="", settings={}, response_seconds=0.0, new_tokens=None,
+            tokens_per_second=None, embed_seconds=0.0, dna_file=None,
+            reason=redact_url_secrets(f"{type(exc).__name__}: {exc}"),
         )
-    if failures:
-        warnings.warn(
-            f"{len(failures)} model(s) failed (no DNA): "
-            + "; ".join(f"{s.model} ({s.reason})" for s in failures[:20])
-            + (" ..." if len(failures) > 20 else ""),
-            PhyloLLMWarning,
-            stacklevel=2,
+    )
+    emit(plan.progress, ProgressEvent(model, "model-skipped", message=redact_url_secrets(f"failed: {exc}")))
+
+
+def _check_comparable(plan: _Plan, run: _Run, model: str, settings: Mapping[str, Any]) -> None:
+    """Refuse a repeated model id, or generation settings that differ from the first model's;
+    the first model fixes the run's provenance."""
+    if model in run.seen:
+        raise PhyloLLMError(f"model id {model!r} appears twice; give each model its own id")
+    run.seen.add(model)
+    gen = plan.generation if plan.generation is not None else generation_label(settings)
+    if run.first_label is None:
+        run.first_label = (model, gen)
+        run.prov = dna_provenance(probes=plan.probes, embedder=plan.embedder.id, generation=gen,
+                                  recipe=plan.recipe, seed=plan.seed, dims=plan.dims)
+    elif gen != run.first_label[1]:
+        first, first_gen = run.first_label
+        raise PhyloLLMError(
+            f"models were generated with different settings, so their DNA is not comparable: "
+            f"{first!r} {first_gen} vs {model!r} {gen}; pass generation= "
+            "to label them as one set on purpose"
         )
-    if excluded:
-        warnings.warn(
-            f"{len(excluded)} model(s) excluded for empty responses (no DNA): "
-            + "; ".join(f"{s.model} ({s.reason})" for s in excluded[:20])
-            + (" ..." if len(excluded) > 20 else ""),
-            PhyloLLMWarning,
-            stacklevel=2,
-        )
-    if not labels:
+
+
+def _extract_one(backend: Backend, plan: _Plan, run: _Run) -> None:
+    """One model: its responses (cached), then exclusion or its embeddings and features."""
+    model = backend.model_id
+    settings = dict(backend.settings())
+    _check_comparable(plan, run, model, settings)
+    try:
+        resp = _responses(backend, plan.probes, plan.cache, plan.chunk_size, plan.progress)
+    except Exception as exc:
+        if plan.on_error == "raise":
+            raise
+        _record_failure(plan, run, model, exc)
+        return
+    n = len(resp.texts)
+    common = dict(
+        model=model, n_probes=n, n_empty=resp.n_empty, generated=resp.generated,
+        settings_id=resp.settings_id, settings=settings, response_seconds=round(resp.seconds, 3),
+        new_tokens=resp.new_tokens,
+        tokens_per_second=None if resp.tokens_per_second is None else round(resp.tokens_per_second, 2),
+        load_seconds=getattr(backend, "load_seconds", None),
+    )
+    if resp.n_empty > plan.max_empty_fraction * n:
+        reason = f"{resp.n_empty}/{n} responses are empty (more than {plan.max_empty_fraction:.0%})"
+        run.summaries.append(ModelSummary(status="excluded", embed_seconds=0.0, dna_file=None, reason=reason,
+                                          **common))
+        emit(plan.progress, ProgressEvent(model, "model-skipped", message=f"excluded: {reason}"))
+        return
+    started = time.perf_counter()
+    e = embed_texts(plan.embedder, resp.texts, cache_dir=plan.cache, label=model, progress=plan.progress)
+    embed_seconds = time.perf_counter() - started
+    rel = f"models/{dna_file_stem(model)}.json"
+    run.summaries.append(ModelSummary(status="ok", embed_seconds=round(embed_seconds, 3), dna_file=rel, **common))
+    tps = f", {resp.tokens_per_second:.1f} tok/s" if resp.tokens_per_second else ""
+    run.pending.append(_Pending(
+        model, model_features(e, probes=plan.probes, recipe=plan.recipe, model=model),
+        f"{n} probes ({resp.generated} generated, {n - resp.generated} cached{tps}), "
+        f"{resp.n_empty} empty; DNA -> {plan.out / rel}",
+    ))
+    # Models are projected in batches (one pass over the projection matrix per batch), but
+    # never held back long: slow models still get their DNA file as soon as they finish.
+    if len(run.pending) >= plan.project_batch or time.perf_counter() - run.batch_started > 30:
+        _flush(plan, run)
+        run.batch_started = time.perf_counter()
+
+
+def _flush(plan: _Plan, run: _Run) -> None:
+    """Project the pending models together and write each one's DNA file."""
+    if not run.pending:
+        return
+    assert run.prov is not None
+    feats = np.stack([p.features for p in run.pending])
+    vecs = project(feats, seed=plan.seed, dims=plan.dims)
+    if plan.contributions:
+        per_probe = per_probe_contributions(feats, seed=plan.seed, dims=plan.dims)
+        run.shares.update((p.model, c.astype(np.float32)) for p, c in zip(run.pending, per_probe))
+    for p, vec in zip(run.pending, vecs):
+        write_dna(DnaSet((p.model,), vec[None, :], run.prov), plan.out / f"models/{dna_file_stem(p.model)}.json")
+        run.vectors[p.model] = vec
+        emit(plan.progress, ProgressEvent(p.model, "model-done", message=p.message))
+    run.pending.clear()
+
+
+def _finish(plan: _Plan, run: _Run) -> ExtractionResult:
+    """Summary, stale files removed, warnings, then the merged DNA set (and contributions)."""
+    out, summaries = plan.out, run.summaries
+    _write_summary(out / "summary.json", plan.probes, run.prov, summaries)
+    stale = _remove_stale(out, {s.dna_file for s in summaries if s.dna_file}, contributions=plan.contributions)
+    _warn_about(out, stale, summaries)
+    if not run.vectors:
         if not summaries:
             raise PhyloLLMError("no models given")
         raise PhyloLLMError(
             f"no DNA: all {len(summaries)} model(s) failed or were excluded for empty responses; "
             f"see {out / 'summary.json'}"
         )
-    order = {m: i for i, m in enumerate(labels)}
-    labels_in_order = [s.model for s in summaries if s.status == "ok"]
-    dna = DnaSet(tuple(labels_in_order), np.stack([vectors[order[m]] for m in labels_in_order]), prov)
+    labels = [s.model for s in summaries if s.status == "ok"]
+    dna = DnaSet(tuple(labels), np.stack([run.vectors[m] for m in labels]), run.prov)
     write_dna(dna, out / "dna.json")
-    if contributions:
+    if plan.contributions:
         write_contributions(
-            ProbeContributions(dna.labels, np.stack([shares[m] for m in dna.labels]), prov),
+            ProbeContributions(dna.labels, np.stack([run.shares[m] for m in dna.labels]), run.prov),
             out / "contributions.npz",
         )
     return ExtractionResult(dna, tuple(summaries))
+
+
+def _warn_about(out: Path, stale: list[str], summaries: list[ModelSummary]) -> None:
+    """One warning each for removed stale files, failed models and excluded models."""
+    # stacklevel 4: _warn_about <- _finish <- run_extraction <- its caller.
+    if stale:
+        warnings.warn(
+            f"removed {len(stale)} file(s) of an earlier run from {out}: " + ", ".join(stale[:10])
+            + (" ..." if len(stale) > 10 else ""),
+            PhyloLLMWarning,
+            stacklevel=4,
+        )
+    for status, what in (("failed", "failed"), ("excluded", "excluded for empty responses")):
+        hit = [s for s in summaries if s.status == status]
+        if hit:
+            warnings.warn(
+                f"{len(hit)} model(s) {what} (no DNA): "
+                + "; ".join(f"{s.model} ({s.reason})" for s in hit[:20])
+                + (" ..." if len(hit) > 20 else ""),
+                PhyloLLMWarning,
+                stacklevel=4,
+            )
 
 
 def _settings_for(item: str, bsettings: Mapping[str, Any], threads: int | None) -> Mapping[str, Any]:

@@ -36,9 +36,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +46,7 @@ from numpy.typing import NDArray
 
 from phylo_llm.errors import PhyloLLMError
 from phylo_llm.tree import Tree
-from phylo_llm.util import check_fraction, check_int, check_number, check_unique, sha256_json
+from phylo_llm.util import atomic_dir, check_fraction, check_int, check_number, check_unique, sha256_json
 
 __all__ = [
     "SimulatedLineage",
@@ -374,8 +371,8 @@ def _write_leaf(
     import torch
     from safetensors.torch import save_file
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
+    # A leaf some other run finished meanwhile (same key, same weights) is as good as ours.
+    with atomic_dir(final, complete=lambda d: (d / "model.safetensors").is_file()) as tmp:
         sd = {k: torch.from_numpy(v).to(torch.float16).contiguous() for k, v in weights.items()}
         save_file(sd, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         cfg = model.config.to_dict()
@@ -390,15 +387,6 @@ def _write_leaf(
             model.generation_config.save_pretrained(str(tmp))
         tok.save_pretrained(str(tmp))
         (tmp / "simulated.json").write_text(json.dumps(info, indent=2, sort_keys=True))
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            if not (final / "model.safetensors").is_file():  # not a concurrent writer's result
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def simulate_lineage(

@@ -299,19 +299,7 @@ def collect_responses(
     done = len(have)
     for start in range(0, len(missing), chunk_size):
         idx = missing[start : start + chunk_size]
-        out = backend.generate([probes.prompts[i] for i in idx])
-        if not isinstance(out, list) or len(out) != len(idx):
-            got = len(out) if isinstance(out, list) else type(out).__name__
-            raise PhyloLLMError(
-                f"model {model!r} returned {got} responses for {len(idx)} prompts "
-                f"(probes {idx[0]}..{idx[-1]})"
-            )
-        for i, text in zip(idx, out):
-            if not isinstance(text, str):
-                raise PhyloLLMError(
-                    f"model {model!r} returned a {type(text).__name__} for probe {i}, not a string"
-                )
-        chunk = dict(zip(idx, out))
+        chunk = _generate_chunk(backend, probes, idx)
         log.append(chunk)
         have.update(chunk)
         done += len(idx)
@@ -333,3 +321,21 @@ def collect_responses(
         seconds=time.perf_counter() - started if missing else 0.0,
         new_tokens=tokens if missing else None,
     )
+
+
+def _generate_chunk(backend: Backend, probes: ProbeSet, idx: list[int]) -> dict[int, str]:
+    """``{probe index: response}`` for the probes ``idx``, checked: one string per prompt."""
+    model = backend.model_id
+    out = backend.generate([probes.prompts[i] for i in idx])
+    if not isinstance(out, list) or len(out) != len(idx):
+        got = len(out) if isinstance(out, list) else type(out).__name__
+        raise PhyloLLMError(
+            f"model {model!r} returned {got} responses for {len(idx)} prompts "
+            f"(probes {idx[0]}..{idx[-1]})"
+        )
+    for i, text in zip(idx, out):
+        if not isinstance(text, str):
+            raise PhyloLLMError(
+                f"model {model!r} returned a {type(text).__name__} for probe {i}, not a string"
+            )
+    return dict(zip(idx, out))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from phylo_llm.util import atomic_open, atomic_write_text
+from phylo_llm.util import atomic_dir, atomic_open, atomic_write_text
 
 
 def test_a_failure_inside_the_block_leaves_the_old_file_and_no_temp(tmp_path: Path):
@@ -63,3 +63,41 @@ def test_check_output_path_refusals(tmp_path: Path):
     with pytest.raises(PhyloLLMError, match=r"cannot be written: '.*f' is a file"):
         check_output_dir(tmp_path / "f" / "out")
     assert check_output_path(tmp_path / "new" / "x.csv", inputs={"INPUT": None}) == tmp_path / "new" / "x.csv"
+
+
+def test_atomic_dir_appears_only_when_the_block_succeeds(tmp_path: Path):
+    target = tmp_path / "sub" / "model"
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "weights.bin").write_bytes(b"half")
+            assert not target.exists()
+            raise RuntimeError("conversion failed")
+    assert not target.exists()
+    assert list((tmp_path / "sub").iterdir()) == []
+    with atomic_dir(target) as tmp:
+        assert tmp.parent == target.parent and tmp != target
+        (tmp / "weights.bin").write_bytes(b"whole")
+    assert (target / "weights.bin").read_bytes() == b"whole"
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["model"]
+
+
+@pytest.mark.parametrize("theirs_complete", [True, False])
+def test_atomic_dir_keeps_a_finished_concurrent_result_or_raises(tmp_path: Path, theirs_complete: bool):
+    target = tmp_path / "model"
+
+    def complete(path: Path) -> bool:
+        return (path / "done").is_file()
+
+    def race():
+        with atomic_dir(target, complete=complete) as tmp:
+            (tmp / "mine").write_text("ours")
+            target.mkdir()  # another process renames its result in first
+            (target / ("done" if theirs_complete else "partial")).write_text("theirs")
+
+    if theirs_complete:
+        race()
+    else:
+        with pytest.raises(OSError):
+            race()
+    assert not (target / "mine").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # our temporary folder is gone

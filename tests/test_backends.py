@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extract.backends import resolve_backend
+from extract.backends import resolve_backend, settings_for_specs
 from extract.backends.openai_http import OpenAIBackend
 from phylo_llm.errors import PhyloLLMError
 
@@ -38,3 +38,12 @@ def test_local_specs_go_to_the_transformers_backend(monkeypatch: pytest.MonkeyPa
     # Neither bundled, nor a path, nor an 'owner/name' id: the HF resolver's own error.
     with pytest.raises(PhyloLLMError, match="smollm2-135m"):
         resolve_backend("no-such-model-anywhere")
+
+
+def test_a_run_drops_settings_of_the_other_kind_of_model_and_refuses_a_mix() -> None:
+    given = {"max_new_tokens": 8, "device": "cpu", "batch_size": 4, "api_key_env": "KEY", "chat_template": None}
+    assert settings_for_specs(["openai:http://h:1#m"], given) == {"max_new_tokens": 8, "api_key_env": "KEY"}
+    local = {"max_new_tokens": 8, "device": "cpu", "batch_size": 4}
+    assert settings_for_specs(["smollm2-135m", "vllm:gemma3-270m"], given) == local
+    with pytest.raises(PhyloLLMError, match="mixing local models and openai: servers"):
+        settings_for_specs(["smollm2-135m", "openai:http://h:1#m"], given)

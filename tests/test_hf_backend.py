@@ -464,15 +464,15 @@ def test_gemma3_real():
 def test_directory_fingerprint_sees_weights_rewritten_in_place(tmp_path):
     # A fine-tune saved over the same directory keeps file names and sizes; the cache key must
     # still change, or stale responses would be reused.
-    from extract.backends.hf import _directory_fingerprint
+    from extract.backends.hf._load import directory_fingerprint
 
     (tmp_path / "config.json").write_text('{"model_type": "llama"}')
     weights = bytearray(b"\0" * (5 << 20))
     (tmp_path / "model.safetensors").write_bytes(bytes(weights))
-    before = _directory_fingerprint(tmp_path)
+    before = directory_fingerprint(tmp_path)
     weights[(5 << 20) // 2] = 1  # one byte in the middle, same size
     (tmp_path / "model.safetensors").write_bytes(bytes(weights))
-    assert _directory_fingerprint(tmp_path) != before
+    assert directory_fingerprint(tmp_path) != before
 
 
 def test_seeded_sampling_is_reproducible_recorded_and_leaves_global_rng_alone(tiny):

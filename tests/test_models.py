@@ -171,14 +171,17 @@ def test_extract_refuses_model_code_in_one_line_and_never_runs_it(tmp_path, caps
 def test_transformers_is_told_never_to_run_model_code(tmp_path, monkeypatch):
     """Even past our own check, the loaders get trust_remote_code=False: they raise, never prompt."""
     pytest.importorskip("transformers")
-    from extract.backends import hf
+    from extract.backends.hf import _load
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(hf, "check_no_custom_code", lambda source: None)
+    # The module that looks the name up; the patch makes transformers the only line of defence.
+    skipped: list = []
+    monkeypatch.setattr(_load, "check_no_custom_code", skipped.append)
     monkeypatch.setattr("builtins.input", lambda *a: pytest.fail("transformers prompted"))
     marker = tmp_path / "ran.txt"
     folder = _model_with_code(tmp_path / "evil-model", marker)
     with pytest.raises(PhyloLLMError, match="ships its own code") as info:
-        hf._load(folder, "cpu", None)
+        _load.load_model(folder, "cpu", None)
+    assert skipped == [folder]  # our check was bypassed: the refusal came from transformers
     assert "\n" not in str(info.value)
     assert not marker.exists()

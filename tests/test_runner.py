@@ -82,6 +82,18 @@ def test_writes_per_model_files_merged_set_and_summary(tmp_path: Path) -> None:
     assert (out / summary["models"][0]["dna_file"]).is_file()
 
 
+def test_a_backend_that_needs_no_cache_is_neither_cached_nor_timed(tmp_path: Path) -> None:
+    class OnDisk(Fake):
+        needs_cache = False  # answers already on disk, as recorded responses are
+
+    res = _run([OnDisk("org/a"), Fake("org/b")], tmp_path)
+    a, b = res.models
+    assert (a.generated, a.response_seconds, b.generated) == (0, 0.0, 10)
+    cached = sorted(p.name for p in (tmp_path / "cache" / "responses").iterdir())
+    assert len(cached) == 1 and cached[0].startswith("org__b")
+    assert res.dna.labels == ("org/a", "org/b")
+
+
 def test_interrupted_run_resumes_and_gives_the_same_dna(tmp_path: Path) -> None:
     full = _run([Fake("m", 0)], tmp_path / "ref").dna
     with pytest.raises(KeyboardInterrupt):

@@ -13,7 +13,7 @@ Recorded responses are not a spec: see :mod:`extract.backends.recorded`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from phylo_llm.errors import PhyloLLMError
@@ -21,10 +21,15 @@ from phylo_llm.errors import PhyloLLMError
 from .base import Backend
 from .openai_http import redact_url_secrets
 
-__all__ = ["Backend", "resolve_backend", "check_spec", "OPENAI_PREFIX", "VLLM_PREFIX", "redact_url_secrets"]
+__all__ = ["Backend", "resolve_backend", "check_spec", "settings_for_specs", "OPENAI_PREFIX", "VLLM_PREFIX",
+           "redact_url_secrets"]
 
 OPENAI_PREFIX = "openai:"
 VLLM_PREFIX = "vllm:"
+# Settings that only local models (transformers, vLLM) take, and those only HTTP servers take.
+_LOCAL_ONLY = frozenset({"batch_size", "chat_template", "threads", "device"})
+_SAMPLING = frozenset({"temperature", "top_p", "seed"})  # local models only, for now
+_HTTP_ONLY = frozenset({"system_prompt", "api_key_env", "concurrency"})
 
 
 def resolve_backend(
@@ -80,53 +85,70 @@ def resolve_backend(
     check_spec(spec)
     if vllm_options and not spec.startswith(VLLM_PREFIX):
         raise PhyloLLMError(f"vLLM options {sorted(vllm_options)} only apply to vllm: models, not to {spec!r}")
+    given: dict[str, Any] = dict(
+        model_id=model_id, max_new_tokens=max_new_tokens, batch_size=batch_size, chat_template=chat_template,
+        threads=threads, device=device, system_prompt=system_prompt, api_key_env=api_key_env,
+        concurrency=concurrency, temperature=temperature, top_p=top_p, seed=seed,
+    )
     if spec.startswith(VLLM_PREFIX):
-        _refuse(spec, "transformers models or HTTP servers", device=device, system_prompt=system_prompt,
-                api_key_env=api_key_env, concurrency=concurrency)
-        given: dict[str, Any] = {
-            "model_id": model_id,
-            "max_new_tokens": max_new_tokens,
-            "max_num_seqs": batch_size,
-            "chat_template": chat_template,
-            "threads": threads,
-            "temperature": temperature,
-            "top_p": top_p,
-            "seed": seed,
-        }
-        from .vllm import VLLMBackend
-
-        options = {k: v for k, v in given.items() if v is not None} | dict(vllm_options or {})
-        return VLLMBackend(spec[len(VLLM_PREFIX) :], **options)
+        return _vllm_backend(spec, given, vllm_options or {})
     if spec.startswith(OPENAI_PREFIX):
-        base_url, _, model = spec[len(OPENAI_PREFIX) :].rpartition("#")
-        _refuse(spec, "a local model", batch_size=batch_size, chat_template=chat_template,
-                threads=threads, device=device, temperature=temperature, top_p=top_p, seed=seed)
-        http: dict[str, Any] = {
-            "model_id": model_id,
-            "max_tokens": max_new_tokens,
-            "system_prompt": system_prompt,
-            "api_key_env": api_key_env,
-            "concurrency": concurrency,
-        }
-        from .openai_http import OpenAIBackend
+        return _http_backend(spec, given)
+    return _transformers_backend(spec, given)
 
-        return OpenAIBackend(base_url, model, **{k: v for k, v in http.items() if v is not None})
-    _refuse(spec, "an HTTP server", system_prompt=system_prompt, api_key_env=api_key_env,
-            concurrency=concurrency)
-    local: dict[str, Any] = {
-        "model_id": model_id,
-        "max_new_tokens": max_new_tokens,
-        "batch_size": batch_size,
-        "chat_template": chat_template,
-        "threads": threads,
-        "device": device,
-        "temperature": temperature,
-        "top_p": top_p,
-        "seed": seed,
-    }
+
+def _vllm_backend(spec: str, given: dict[str, Any], vllm_options: Mapping[str, Any]) -> Backend:
+    _refuse(spec, "transformers models or HTTP servers",
+            **{k: given.pop(k) for k in ("device", "system_prompt", "api_key_env", "concurrency")})
+    given["max_num_seqs"] = given.pop("batch_size")
+    from .vllm import VLLMBackend
+
+    return VLLMBackend(spec[len(VLLM_PREFIX) :], **_given(given) | dict(vllm_options))
+
+
+def _http_backend(spec: str, given: dict[str, Any]) -> Backend:
+    base_url, _, model = spec[len(OPENAI_PREFIX) :].rpartition("#")
+    _refuse(spec, "a local model", **{k: given.pop(k) for k in sorted(_LOCAL_ONLY | _SAMPLING)})
+    given["max_tokens"] = given.pop("max_new_tokens")
+    from .openai_http import OpenAIBackend
+
+    return OpenAIBackend(base_url, model, **_given(given))
+
+
+def _transformers_backend(spec: str, given: dict[str, Any]) -> Backend:
+    _refuse(spec, "an HTTP server", **{k: given.pop(k) for k in sorted(_HTTP_ONLY)})
     from .hf import HFBackend
 
-    return HFBackend(spec, **{k: v for k, v in local.items() if v is not None})
+    return HFBackend(spec, **_given(given))
+
+
+def _given(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings given (``None`` means: the backend's default)."""
+    return {k: v for k, v in settings.items() if v is not None}
+
+
+def settings_for_specs(specs: Sequence[str], settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings one run over ``specs`` passes to :func:`resolve_backend`.
+
+    A run holds local models or HTTP servers, never both (their generation settings differ, so
+    their DNA would not be comparable). Settings that only the other kind takes are dropped, so
+    one set of command-line defaults serves both; ``None`` values are dropped too.
+
+    Examples
+    --------
+    >>> settings_for_specs(["openai:http://h:1#m"], {"device": "cpu", "max_new_tokens": 8})
+    {'max_new_tokens': 8}
+    >>> settings_for_specs(["smollm2-135m"], {"device": "cpu", "api_key_env": "KEY"})
+    {'device': 'cpu'}
+    """
+    kinds = {spec.startswith(OPENAI_PREFIX) for spec in specs}
+    if len(kinds) == 2:
+        raise PhyloLLMError(
+            "mixing local models and openai: servers in one run is not supported; run them "
+            "separately with the same probes, seed and dims"
+        )
+    other = _LOCAL_ONLY if kinds == {True} else _HTTP_ONLY if kinds == {False} else frozenset()
+    return {k: v for k, v in _given(settings).items() if k not in other}
 
 
 def check_spec(spec: str) -> None:

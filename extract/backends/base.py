@@ -17,6 +17,11 @@ class Backend(Protocol):
 
     ``generate(prompts)`` returns exactly one response string per prompt, in order. It may
     batch internally; the runner calls it with chunks and caches each chunk on disk at once.
+
+    Optional capabilities, read with ``getattr`` and a default (a backend without them is fine):
+    ``chunk_size`` (int) prompts per ``generate`` call the backend batches best over (vLLM: large);
+    ``needs_cache`` (default ``True``): ``False`` for answers already on disk (recorded responses),
+    which the runner neither caches nor times; ``load_seconds``, reported in the run's summary.
     """
 
     model_id: str

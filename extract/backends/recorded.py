@@ -55,6 +55,9 @@ class RecordedBackend:
     ['B', 'A']
     """
 
+    #: The responses are on disk already: the runner neither caches nor times them.
+    needs_cache = False
+
     def __init__(
         self, model_id: str, probes: ProbeSet, responses: Sequence[str], *, source: str = "memory"
     ) -> None:

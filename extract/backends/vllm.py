@@ -34,6 +34,7 @@ from phylo_llm.util import check_choice, check_fraction, check_int, check_number
 from .hf import (
     ChatTemplate,
     GenerationStats,
+    ModelSource,
     chat_template_digest,
     eos_token_id,
     hub_fingerprint,
@@ -159,6 +160,23 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _check_integers(**values: Any) -> None:
+    """Each value a positive integer; ``max_model_len``, ``threads`` and ``max_num_seqs`` may be ``None``."""
+    for name, value in values.items():
+        if value is not None or name not in ("max_model_len", "threads", "max_num_seqs"):
+            check_int(name, value, min=1)
+
+
+def _thread_binding(threads: int | None) -> dict[str, str]:
+    """CPU builds: the engine's OpenMP threads bound to the first ``threads`` cores this process may use."""
+    import torch
+
+    if threads is None or torch.cuda.is_available():
+        return {}
+    cores = sorted(os.sched_getaffinity(0))[:threads]
+    return {"VLLM_CPU_OMP_THREADS_BIND": ",".join(str(c) for c in cores)}
+
+
 class VLLMBackend:
     """A model run by vLLM's offline engine: greedy or seeded sampling.
 
@@ -238,13 +256,9 @@ class VLLMBackend:
         tensor_parallel_size: int = 1,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
-        check_int("max_new_tokens", max_new_tokens, min=1)
-        for name, value in (("max_model_len", max_model_len), ("threads", threads),
-                            ("max_num_seqs", max_num_seqs)):
-            if value is not None:
-                check_int(name, value, min=1)
-        check_int("tensor_parallel_size", tensor_parallel_size, min=1)
-        check_int("chunk_size", chunk_size, min=1)
+        _check_integers(max_new_tokens=max_new_tokens, max_model_len=max_model_len, threads=threads,
+                        max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
+                        chunk_size=chunk_size)
         self.chunk_size = int(chunk_size)
         if not (isinstance(chat_template, bool) or chat_template == "auto"):
             raise PhyloLLMError(f"chat_template must be True, False or 'auto', got {chat_template!r}")
@@ -267,11 +281,28 @@ class VLLMBackend:
         self.seed = int(seed)
         self.dtype: Dtype = dtype
         self.last_stats: GenerationStats | None = None
-
-        from transformers import AutoConfig, AutoTokenizer, GenerationConfig
-
         started = time.perf_counter()
         src = model_source(model)
+        self._read_model(src, model_id=model_id, chat_template=chat_template, max_model_len=max_model_len)
+        kwargs = self._engine_kwargs(
+            src.load_from, enforce_eager=enforce_eager, tensor_parallel_size=tensor_parallel_size,
+            max_num_seqs=max_num_seqs, gpu_memory_utilization=gpu_memory_utilization, kv_cache_gib=kv_cache_gib,
+        )
+        with _environment(_thread_binding(threads)):
+            try:
+                self._llm = vllm.LLM(**kwargs)
+            except (ValueError, RuntimeError) as exc:
+                raise PhyloLLMError(f"vLLM could not start model {self._source!r}: {exc}") from exc
+        self._vllm = vllm
+        self._sampling = self._sampling_params()
+        self.load_seconds = time.perf_counter() - started
+
+    def _read_model(
+        self, src: ModelSource, *, model_id: str | None, chat_template: ChatTemplate, max_model_len: int | None
+    ) -> None:
+        """Config, tokenizer, EOS and context from the model's files, as the transformers backend reads them."""
+        from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
         self._source = src.source
         config = AutoConfig.from_pretrained(src.load_from)
         self._fingerprint = src.fingerprint or hub_fingerprint(src.source, config)
@@ -303,13 +334,19 @@ class VLLMBackend:
             )
         self.max_model_len = max_model_len or context
 
+    def _engine_kwargs(
+        self, load_from: Any, *, enforce_eager: bool, tensor_parallel_size: int, max_num_seqs: int | None,
+        gpu_memory_utilization: float | None, kv_cache_gib: float | None,
+    ) -> dict[str, Any]:
+        """Keyword arguments of ``vllm.LLM``; on CPU the key/value cache defaults to
+        :data:`DEFAULT_CPU_KV_CACHE_GIB`."""
         import torch
 
         cpu = not torch.cuda.is_available()
         kwargs: dict[str, Any] = dict(
-            model=str(src.load_from),
-            tokenizer=str(src.load_from),
-            dtype=dtype,
+            model=str(load_from),
+            tokenizer=str(load_from),
+            dtype=self.dtype,
             seed=self.seed,
             enforce_eager=enforce_eager,
             tensor_parallel_size=tensor_parallel_size,
@@ -325,18 +362,7 @@ class VLLMBackend:
             kv_cache_gib = DEFAULT_CPU_KV_CACHE_GIB
         if kv_cache_gib is not None:
             kwargs["kv_cache_memory_bytes"] = int(kv_cache_gib * (1 << 30))
-        env: dict[str, str] = {}
-        if threads is not None and cpu:
-            cores = sorted(os.sched_getaffinity(0))[:threads]
-            env["VLLM_CPU_OMP_THREADS_BIND"] = ",".join(str(c) for c in cores)
-        with _environment(env):
-            try:
-                self._llm = vllm.LLM(**kwargs)
-            except (ValueError, RuntimeError) as exc:
-                raise PhyloLLMError(f"vLLM could not start model {self._source!r}: {exc}") from exc
-        self._vllm = vllm
-        self._sampling = self._sampling_params()
-        self.load_seconds = time.perf_counter() - started
+        return kwargs
 
     def _sampling_params(self) -> Any:
         return self._vllm.SamplingParams(

@@ -10,11 +10,12 @@ import argparse
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
-from phylo_llm.errors import PhyloLLMWarning
+from phylo_llm.errors import PhyloLLMError, PhyloLLMWarning
 
 from ..backends.openai_http import redact_url_secrets
-from ..runner import DEFAULT_DIMS, DEFAULT_RECIPE
+from ..defaults import DEFAULT_DIMS, DEFAULT_RECIPE, DEFAULT_SEED
 
 __all__ = ["register", "run", "positive_int"]
 
@@ -78,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"embedding -> DNA recipe (default {DEFAULT_RECIPE}: 'whitened' for the "
                    "llm-dna-paper prompts, which the bundled statistics cover, else 'whitened-global'; "
                    "'concat' is the paper's)")
-    p.add_argument("--seed", type=int, default=0, help="projection seed (default 0)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"projection seed (default {DEFAULT_SEED})")
     p.add_argument("--dims", type=positive_int, default=DEFAULT_DIMS, help=f"DNA dimension (default {DEFAULT_DIMS})")
     p.add_argument("--max-empty-fraction", type=float, default=0.5, metavar="F",
                    help="exclude models with more empty responses than this (default 0.5)")
@@ -124,97 +125,110 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from phylo_llm.errors import PhyloLLMError
+    _check_model_arguments(args)
+    if args.responses is not None:
+        probes, models, backend_settings = _recorded(args)
+    else:
+        probes, models, backend_settings = _specs(args)
+    from ..progress import TqdmProgress
 
+    progress = None if args.quiet else TqdmProgress()
+    if args.ray is not None:
+        models = _responses_on_ray(args, models, probes, backend_settings, progress)
+        backend_settings = {}
+    result = _extract(args, models, probes, backend_settings, progress)
+    _print_result(args, result)
+    return 0
+
+
+def _check_model_arguments(args: argparse.Namespace) -> None:
     if args.responses is not None and args.model:
         raise PhyloLLMError("give either MODELs or --responses, not both")
     if args.responses is None and not args.model:
         raise PhyloLLMError("nothing to do: give at least one MODEL, or --responses FILE")
     if args.models and args.responses is None:
         raise PhyloLLMError("--models selects from a --responses file; name models as MODEL arguments otherwise")
+    if args.ray is not None and args.responses is not None:
+        raise PhyloLLMError("--ray generates responses; recorded --responses need no cluster")
 
+
+def _recorded(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """Probes and recorded backends of a --responses file (no backend settings: nothing is generated)."""
+    from ..backends.recorded import iter_recorded
     from ..probes import load_probes
 
-    if args.responses is not None:
-        if not args.responses.is_file():
-            raise PhyloLLMError(f"--responses file {str(args.responses)!r} does not exist")
-        spec = args.probes
-        if spec is None:
-            sibling = args.responses.parent / "prompts.json"
-            if not sibling.is_file():
-                raise PhyloLLMError(
-                    "--probes is required: the prompts the recorded responses answer "
-                    f"(no prompts.json beside {args.responses.name})"
-                )
-            spec = str(sibling)
-            print(f"probes: {sibling} (beside the responses file)", file=sys.stderr)
-        probes = load_probes(spec)
-        for flag, value in (("--max-new-tokens", args.max_new_tokens), ("--no-chat-template", args.no_chat_template),
-                            ("--device", args.device), ("--api-key-env", args.api_key_env)):
-            if value:
-                raise PhyloLLMError(f"{flag} does not apply to recorded responses (nothing is generated)")
-        from ..backends.recorded import iter_recorded
-
-        models = iter_recorded(args.responses, probes, models=args.models, limit=args.probes_limit)
-        backend_settings: dict = {}
-    else:
-        if args.probes is None:
-            raise PhyloLLMError("--probes is required: random:N[:SEED] or a prompt file")
-        probes = load_probes(args.probes)
-        models = list(args.model)
-        backend_settings = {
-            "max_new_tokens": args.max_new_tokens,
-            "chat_template": False if args.no_chat_template else None,
-            "device": args.device,
-            "api_key_env": args.api_key_env,
-        }
-        local_only = {"chat_template", "device"}
-        http_only = {"api_key_env"}
-        kinds = {m.startswith("openai:") for m in models}
-        # Settings meant for one kind of model are dropped only for the other kind in a mix.
-        if kinds == {True}:
-            backend_settings = {k: v for k, v in backend_settings.items() if k not in local_only or v is None}
-        if kinds == {False}:
-            backend_settings = {k: v for k, v in backend_settings.items() if k not in http_only or v is None}
-        if len(kinds) == 2:
+    if not args.responses.is_file():
+        raise PhyloLLMError(f"--responses file {str(args.responses)!r} does not exist")
+    spec = args.probes
+    if spec is None:
+        sibling = args.responses.parent / "prompts.json"
+        if not sibling.is_file():
             raise PhyloLLMError(
-                "mixing local models and openai: servers in one run is not supported; run them "
-                "separately with the same --probes, --seed and --dims"
+                "--probes is required: the prompts the recorded responses answer "
+                f"(no prompts.json beside {args.responses.name})"
             )
-        if args.batch_size and kinds == {False}:
-            backend_settings["batch_size"] = args.batch_size
-        if args.vllm_option:
-            from ..backends.vllm import parse_vllm_options
+        spec = str(sibling)
+        print(f"probes: {sibling} (beside the responses file)", file=sys.stderr)
+    probes = load_probes(spec)
+    for flag, value in (("--max-new-tokens", args.max_new_tokens), ("--no-chat-template", args.no_chat_template),
+                        ("--device", args.device), ("--api-key-env", args.api_key_env)):
+        if value:
+            raise PhyloLLMError(f"{flag} does not apply to recorded responses (nothing is generated)")
+    return probes, iter_recorded(args.responses, probes, models=args.models, limit=args.probes_limit), {}
 
-            backend_settings["vllm_options"] = parse_vllm_options(args.vllm_option)
-        backend_settings = {k: v for k, v in backend_settings.items() if v is not None}
 
-    from ..progress import TqdmProgress
+def _specs(args: argparse.Namespace) -> tuple[Any, list[str], dict[str, Any]]:
+    """Probes, model specs and the backend settings the command line gives them."""
+    from ..backends import settings_for_specs
+    from ..probes import load_probes
+
+    if args.probes is None:
+        raise PhyloLLMError("--probes is required: random:N[:SEED] or a prompt file")
+    probes = load_probes(args.probes)
+    models = list(args.model)
+    given: dict[str, Any] = {
+        "max_new_tokens": args.max_new_tokens,
+        "chat_template": False if args.no_chat_template else None,
+        "device": args.device,
+        "api_key_env": args.api_key_env,
+        "batch_size": args.batch_size or None,
+    }
+    if args.vllm_option:
+        from ..backends.vllm import parse_vllm_options
+
+        given["vllm_options"] = parse_vllm_options(args.vllm_option)
+    return probes, models, settings_for_specs(models, given)
+
+
+def _responses_on_ray(
+    args: argparse.Namespace, models: list[str], probes: Any, backend_settings: dict[str, Any], progress: Any
+) -> Any:
+    """Responses generated on a Ray cluster, as recorded backends for the extraction."""
+    from ..cluster import collect_on_ray
+    from ..store import default_cache_dir
+
+    ray_settings = dict(backend_settings)
+    if args.threads:
+        ray_settings.setdefault("threads", args.threads)
+    return collect_on_ray(
+        models, probes.head(args.probes_limit) if args.probes_limit else probes,
+        address=None if args.ray == "local" else args.ray,
+        cache_dir=args.cache_dir or default_cache_dir(), backend_settings=ray_settings,
+        cpus_per_model=args.threads or 1, progress=progress,
+    )
+
+
+def _extract(
+    args: argparse.Namespace, models: Any, probes: Any, backend_settings: dict[str, Any], progress: Any
+) -> Any:
     from ..runner import run_extraction
 
-    progress = None if args.quiet else TqdmProgress()
-    if args.ray is not None:
-        if args.responses is not None:
-            raise PhyloLLMError("--ray generates responses; recorded --responses need no cluster")
-        from ..cluster import collect_on_ray
-        from ..store import default_cache_dir
-
-        ray_settings = dict(backend_settings)
-        if args.threads:
-            ray_settings.setdefault("threads", args.threads)
-        models = collect_on_ray(
-            models, probes.head(args.probes_limit) if args.probes_limit else probes,
-            address=None if args.ray == "local" else args.ray,
-            cache_dir=args.cache_dir or default_cache_dir(), backend_settings=ray_settings,
-            cpus_per_model=args.threads or 1, progress=progress,
-        )
-        backend_settings = {}
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                result = run_extraction(
+                return run_extraction(
                     models,
                     probes,
                     out_dir=args.output,
@@ -239,6 +253,9 @@ def _run(args: argparse.Namespace) -> int:
         # Reported once the recording context has closed: inside it, showwarning appends to
         # `caught` itself, and a loop over `caught` would never end.
         _report_warnings(caught)
+
+
+def _print_result(args: argparse.Namespace, result: Any) -> None:
     dna = result.dna
     n_empty = sum(m.n_empty for m in result.models if m.status == "ok")
     print(
@@ -249,4 +266,3 @@ def _run(args: argparse.Namespace) -> int:
         + (f"; {n_empty} empty responses kept" if n_empty else ""),
         file=sys.stderr,
     )
-    return 0

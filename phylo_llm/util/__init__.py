@@ -12,6 +12,7 @@ from ._checks import (
     readonly,
 )
 from ._files import (
+    atomic_dir,
     atomic_open,
     atomic_path,
     atomic_write_text,
@@ -30,6 +31,7 @@ from ._hashing import (
 )
 
 __all__ = [
+    "atomic_dir",
     "atomic_open",
     "atomic_path",
     "atomic_write_text",

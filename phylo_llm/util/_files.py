@@ -11,9 +11,10 @@ arguments before reading inputs, so a bad target fails in one line and not after
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -24,6 +25,7 @@ __all__ = [
     "atomic_open",
     "atomic_write_text",
     "atomic_path",
+    "atomic_dir",
     "write_table",
     "check_output_path",
     "check_output_dir",
@@ -133,6 +135,46 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise _with_path(exc, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_dir(path: str | Path, *, complete: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """A temporary sibling folder that is renamed to ``path`` when the block succeeds.
+
+    Readers never see a half-written folder: the block fills the temporary folder, which is
+    renamed into place only afterwards; if the block raises, it is removed and ``path`` is left
+    as it was. The parent folder is created when missing.
+
+    When the rename fails because ``path`` already holds a folder (another process finished the
+    same work first), ``complete(path)`` decides: true keeps theirs and drops ours; false (or no
+    ``complete``) raises the :class:`OSError`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp()) / "model"
+    >>> with atomic_dir(d) as tmp:
+    ...     _ = (tmp / "config.json").write_text("{}")
+    >>> sorted(p.name for p in d.iterdir())
+    ['config.json']
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as exc:
+        raise _with_path(exc, path) from None
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if complete is None or not complete(path):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
