@@ -40,17 +40,17 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from extract.atlas.build import SOURCES, exclusions, member_labels, read_population  # noqa: E402
-from extract.atlas.population import embed_population  # noqa: E402
-from extract.embed import SentenceEmbedder  # noqa: E402
-from extract.probes import ProbeSet  # noqa: E402
-from extract.projection import project  # noqa: E402
-from extract.recipe import BasisRecipe, WhitenedRecipe, fit_reference  # noqa: E402
-from phylo_llm.analysis import evaluate_lineage  # noqa: E402
-from phylo_llm.atlas import family_votes, fit_confidence  # noqa: E402
+from extract.atlas.build import SOURCES, exclusions, member_labels, read_population
+from extract.atlas.population import embed_population
+from extract.embed import SentenceEmbedder
+from extract.probes import ProbeSet
+from extract.projection import project
+from extract.recipe import BasisRecipe, WhitenedRecipe, fit_reference
+from phylo_llm.analysis import evaluate_lineage
+from phylo_llm.atlas import family_votes, fit_confidence
 from phylo_llm.data import (
-    meta_frame,  # noqa: E402
-    pairwise_distances,  # noqa: E402
+    meta_frame,
+    pairwise_distances,
 )
 
 DATA = REPO.parent / "shared" / "data"
@@ -107,8 +107,11 @@ def evaluate_rows(members, rows, neigh):
         if parents:
             pos = {j: r for r, j in enumerate(order, 1)}
             prank = min(pos[p] for p in parents)
-        recs.append(dict(model=m.model, truth=fam_truth, nn=fams[0], inferred=fam, share=share,
-                         margin=margin, parent_rank=prank))
+        recs.append(
+            dict(
+                model=m.model, truth=fam_truth, nn=fams[0], inferred=fam, share=share, margin=margin, parent_rank=prank
+            )
+        )
     return pd.DataFrame(recs)
 
 
@@ -118,7 +121,9 @@ def reliability(conf: np.ndarray, right: np.ndarray) -> tuple[float, list[tuple[
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (conf >= lo) & (conf < hi)
         if sel.any():
-            table.append((f"[{lo:.1f}, {min(hi, 1):.1f})", int(sel.sum()), float(conf[sel].mean()), float(right[sel].mean())))
+            table.append(
+                (f"[{lo:.1f}, {min(hi, 1):.1f})", int(sel.sum()), float(conf[sel].mean()), float(right[sel].mean()))
+            )
             ece += sel.mean() * abs(conf[sel].mean() - right[sel].mean())
     return float(ece), table
 
@@ -133,14 +138,17 @@ def summarise(variant: str, frames, aucs, same, dims: int, splits: int) -> None:
     thr = {c: float(conf[order[max(1, int(round(c * len(order)))) - 1]]) for c in (0.5, 0.8)}
     pr = ev["parent_rank"].dropna()
     hi = conf >= 0.9
-    print(f"\n## {variant}  (dims {dims}; {splits} splits x 2 halves; "
-          f"{len(ev) // splits} placements per split)")
-    print(f"nearest-neighbour family {np.mean(ev['nn'] == ev['truth']):.3f} | inferred family {right.mean():.3f} | "
-          f"parent top-1 {np.mean(pr <= 1):.3f} top-5 {np.mean(pr <= 5):.3f} (n={len(pr) // splits}) | "
-          f"parent-child AUC {np.mean(aucs):.3f} | same-family AUC {np.nanmean(same):.3f}")
-    print(f"confidence: ECE {ece:.3f}; answering for 50% (conf >= {thr[0.5]:.2f}): accuracy {cov[0.5]:.3f}; "
-          f"80% (conf >= {thr[0.8]:.2f}): {cov[0.8]:.3f}; where conf >= 0.9: accuracy "
-          f"{right[hi].mean() if hi.any() else float('nan'):.3f} (n={int(hi.sum())})")
+    print(f"\n## {variant}  (dims {dims}; {splits} splits x 2 halves; {len(ev) // splits} placements per split)")
+    print(
+        f"nearest-neighbour family {np.mean(ev['nn'] == ev['truth']):.3f} | inferred family {right.mean():.3f} | "
+        f"parent top-1 {np.mean(pr <= 1):.3f} top-5 {np.mean(pr <= 5):.3f} (n={len(pr) // splits}) | "
+        f"parent-child AUC {np.mean(aucs):.3f} | same-family AUC {np.nanmean(same):.3f}"
+    )
+    print(
+        f"confidence: ECE {ece:.3f}; answering for 50% (conf >= {thr[0.5]:.2f}): accuracy {cov[0.5]:.3f}; "
+        f"80% (conf >= {thr[0.8]:.2f}): {cov[0.8]:.3f}; where conf >= 0.9: accuracy "
+        f"{right[hi].mean() if hi.any() else float('nan'):.3f} (n={int(hi.sum())})"
+    )
     print("| confidence | n | mean confidence | accuracy |\n|---|---|---|---|")
     for row in table:
         print(f"| {row[0]} | {row[1]} | {row[2]:.3f} | {row[3]:.3f} |")
@@ -158,10 +166,13 @@ def load_population(name: str, data: Path):
 
 def evaluable_rows(members) -> np.ndarray:
     index = {m.model: i for i, m in enumerate(members)}
-    return np.array([
-        m.family_source == "curated" and (
-            any(p in index for p in m.parents) or sum(o.family == m.family for o in members) > 1)
-        for m in members])
+    return np.array(
+        [
+            m.family_source == "curated"
+            and (any(p in index for p in m.parents) or sum(o.family == m.family for o in members) > 1)
+            for m in members
+        ]
+    )
 
 
 def combined(args: argparse.Namespace) -> None:
@@ -177,11 +188,19 @@ def combined(args: argparse.Namespace) -> None:
         found = [p[2][kk[k]] for p, kk in zip(parts, keys)]
         members.append(next((m for m in found if m.family_source == "curated"), found[0]))
     evaluable = evaluable_rows(members)
-    print(f"# atlas combined: {len(members)} shared models, {int(evaluable.sum())} evaluable; "
-          f"embeddings ready in {time.time() - t0:.0f} s")
-    curated_meta = meta_frame(pd.DataFrame([
-        {"model": m.model, "family": m.family, "base_model": m.base_model, "relation": m.relation}
-        for m in members if m.family_source == "curated"]))
+    print(
+        f"# atlas combined: {len(members)} shared models, {int(evaluable.sum())} evaluable; "
+        f"embeddings ready in {time.time() - t0:.0f} s"
+    )
+    curated_meta = meta_frame(
+        pd.DataFrame(
+            [
+                {"model": m.model, "family": m.family, "base_model": m.base_model, "relation": m.relation}
+                for m in members
+                if m.family_source == "curated"
+            ]
+        )
+    )
     index = {m.model: i for i, m in enumerate(members)}
     lab_rows = np.array([index[x] for x in curated_meta.index])
     frames, aucs, same = [], [], []
@@ -192,8 +211,9 @@ def combined(args: argparse.Namespace) -> None:
             blocks = []
             for (src, prompts, pmembers, emb), r in zip(parts, rows):
                 phalves = np.array([half_of(split_key(m), seed) for m in pmembers])
-                stats = fit_reference(emb[phalves == fit_half], prompts=prompts, embedder="minilm", name="x",
-                                      basis_k=src.basis_k)
+                stats = fit_reference(
+                    emb[phalves == fit_half], prompts=prompts, embedder="minilm", name="x", basis_k=src.basis_k
+                )
                 variant = "v2-exact" if src.dims is None else f"v2-jl-{src.dims}d"
                 x = variant_dna(variant, stats, emb[r], ProbeSet(prompts).id)
                 w = 1.0 / np.sqrt((x[halves == fit_half] ** 2).sum(axis=1).mean())
@@ -208,7 +228,9 @@ def combined(args: argparse.Namespace) -> None:
             placed.append(ev_score.assign(conf=1 / (1 + np.exp(-z))))
             sub = lab_rows[halves[lab_rows] != fit_half]
             try:
-                ev = evaluate_lineage(pairwise_distances(dna[sub], [members[i].model for i in sub]), curated_meta, n_boot=10)
+                ev = evaluate_lineage(
+                    pairwise_distances(dna[sub], [members[i].model for i in sub]), curated_meta, n_boot=10
+                )
                 aucs.append(ev.parent_child.auc)
                 same.append(ev.same_family.auc)
             except ValueError:
@@ -242,17 +264,27 @@ def main() -> None:
     probe_set = ProbeSet(prompts).id
     index = {m.model: i for i, m in enumerate(members)}
     fam_count = pd.Series([m.family for m in members if m.family_source == "curated"]).value_counts()
-    evaluable = np.array([
-        m.family_source == "curated" and (
-            any(p in index for p in m.parents)
-            or sum(o.family == m.family for o in members) > 1)
-        for m in members])
-    print(f"# atlas {args.atlas}: {len(members)} models ({len(excluded)} excluded), {n_probes} probes; "
-          f"{int(evaluable.sum())} evaluable labelled models; {len(fam_count)} curated families; "
-          f"embeddings ready in {time.time() - t0:.0f} s")
-    curated_meta = meta_frame(pd.DataFrame([
-        {"model": m.model, "family": m.family, "base_model": m.base_model, "relation": m.relation}
-        for m in members if m.family_source == "curated"]))
+    evaluable = np.array(
+        [
+            m.family_source == "curated"
+            and (any(p in index for p in m.parents) or sum(o.family == m.family for o in members) > 1)
+            for m in members
+        ]
+    )
+    print(
+        f"# atlas {args.atlas}: {len(members)} models ({len(excluded)} excluded), {n_probes} probes; "
+        f"{int(evaluable.sum())} evaluable labelled models; {len(fam_count)} curated families; "
+        f"embeddings ready in {time.time() - t0:.0f} s"
+    )
+    curated_meta = meta_frame(
+        pd.DataFrame(
+            [
+                {"model": m.model, "family": m.family, "base_model": m.base_model, "relation": m.relation}
+                for m in members
+                if m.family_source == "curated"
+            ]
+        )
+    )
     lab_rows = np.array([index[x] for x in curated_meta.index])
 
     for variant in args.variants.split(","):
@@ -262,8 +294,7 @@ def main() -> None:
             placed_by_half = {}
             for fit_half in (0, 1):
                 fit_rows = np.flatnonzero(halves == fit_half)
-                stats = fit_reference(emb[fit_rows], prompts=prompts, embedder="minilm", name="x",
-                                      basis_k=src.basis_k)
+                stats = fit_reference(emb[fit_rows], prompts=prompts, embedder="minilm", name="x", basis_k=src.basis_k)
                 dna = variant_dna(variant, stats, emb, probe_set)
                 score_rows = np.flatnonzero((halves != fit_half) & evaluable)
                 calib_rows = np.flatnonzero((halves == fit_half) & evaluable)

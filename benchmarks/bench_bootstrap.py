@@ -76,7 +76,9 @@ def main() -> None:
     def dendropy_support(newicks: list[str]) -> dict[int, float]:
         tns = dendropy.TaxonNamespace()
         target = dendropy.Tree.get(data=ref_newick, schema="newick", taxon_namespace=tns, rooting="force-unrooted")
-        tl = dendropy.TreeList.get(data="\n".join(newicks), schema="newick", taxon_namespace=tns, rooting="force-unrooted")
+        tl = dendropy.TreeList.get(
+            data="\n".join(newicks), schema="newick", taxon_namespace=tns, rooting="force-unrooted"
+        )
         sd = dendropy.SplitDistribution(taxon_namespace=tns)
         sd.is_bipartitions_updated = False
         for t in tl:
@@ -105,19 +107,25 @@ def main() -> None:
     ours_vals = np.sort(ours_fs.support[~np.isnan(ours_fs.support)])
     peer_vals = np.sort(np.array(list(dp.values())))
     same = ours_vals.shape == peer_vals.shape and np.allclose(ours_vals, peer_vals)
-    replicate_same = np.allclose(
-        np.sort(res_f.support[~np.isnan(res_f.support)]), ours_vals
-    )
+    replicate_same = np.allclose(np.sort(res_f.support[~np.isnan(res_f.support)]), ours_vals)
 
     print(f"data: {M} models x {P} probes x {K} dims, {B} replicates, NJ")
     print("| step | ours (s) | peer (s) | peer / ours |")
     print("|---|---|---|---|")
-    print(f"| end to end, Felsenstein | {t_ours_f:.2f} | {t_peer:.2f} (skbio NJ + DendroPy splits) | {t_peer / t_ours_f:.1f}x |")
+    print(
+        f"| end to end, Felsenstein | {t_ours_f:.2f} | {t_peer:.2f} (skbio NJ + DendroPy splits) | {t_peer / t_ours_f:.1f}x |"
+    )
     print(f"| end to end, transfer (TBE) | {t_ours_t:.2f} | n/a | |")
-    print(f"| support counting, Felsenstein | {t_split_f:.3f} | {t_dendropy:.3f} (DendroPy) | {t_dendropy / t_split_f:.1f}x |")
-    print(f"| support counting, Felsenstein | {t_split_f:.3f} | {t_bio:.3f} (Biopython, rooted clades) | {t_bio / t_split_f:.1f}x |")
+    print(
+        f"| support counting, Felsenstein | {t_split_f:.3f} | {t_dendropy:.3f} (DendroPy) | {t_dendropy / t_split_f:.1f}x |"
+    )
+    print(
+        f"| support counting, Felsenstein | {t_split_f:.3f} | {t_bio:.3f} (Biopython, rooted clades) | {t_bio / t_split_f:.1f}x |"
+    )
     print(f"| support counting, transfer | {t_split_t:.3f} | n/a | |")
-    print(f"values equal to DendroPy's split frequencies: {same}; bootstrap() equals split_support on the same replicates: {replicate_same}")
+    print(
+        f"values equal to DendroPy's split frequencies: {same}; bootstrap() equals split_support on the same replicates: {replicate_same}"
+    )
     print(f"mean support: Felsenstein {np.nanmean(res_f.support):.3f}, transfer {np.nanmean(res_t.support):.3f}")
 
 

@@ -68,12 +68,12 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scipy.stats import norm, rankdata  # noqa: E402
+from scipy.stats import norm, rankdata
 
-from phylo_llm.analysis import discover_relationships, lineage_pairs  # noqa: E402
-from phylo_llm.atlas import load_atlas  # noqa: E402
-from phylo_llm.data import dna_distances, read_meta  # noqa: E402
-from phylo_llm.io import read_distance_matrix, read_dna  # noqa: E402
+from phylo_llm.analysis import discover_relationships, lineage_pairs
+from phylo_llm.atlas import load_atlas
+from phylo_llm.data import dna_distances, read_meta
+from phylo_llm.io import read_distance_matrix, read_dna
 
 MAX_EMPTY = 0.5
 
@@ -205,17 +205,28 @@ def run(args: argparse.Namespace) -> dict:
     links = sorted(set(zip(child.tolist(), parent.tolist())))
     n_hide = int(round(args.hide * len(links)))
     full_link_keys = set(pair_keys(n, child, parent).tolist())
-    print(f"{n} models ({len(dropped)} dropped as mostly empty), {len(links)} documented parent links, "
-          f"hiding {n_hide} per repetition, {args.reps} repetitions", file=sys.stderr)
+    print(
+        f"{n} models ({len(dropped)} dropped as mostly empty), {len(links)} documented parent links, "
+        f"hiding {n_hide} per repetition, {args.reps} repetitions",
+        file=sys.stderr,
+    )
 
     prec, rec, prec_rel, prec_touch = {}, {}, {}, {}
-    diag = {k: [] for k in ("hidden_link_median_position_discover", "hidden_link_median_position_distance",
-                            "top20_discover_standing_share", "top20_distance_standing_share",
-                            "candidates_at_min_p", "hidden_child_nn_in_true_family_share",
-                            "hidden_parent_rank_among_child_neighbours_median",
-                            "hidden_parent_rank_among_child_candidates_median",
-                            "hidden_child_rank_among_parent_neighbours_median",
-                            "hidden_child_rank_among_parent_candidates_median")}
+    diag = {
+        k: []
+        for k in (
+            "hidden_link_median_position_discover",
+            "hidden_link_median_position_distance",
+            "top20_discover_standing_share",
+            "top20_distance_standing_share",
+            "candidates_at_min_p",
+            "hidden_child_nn_in_true_family_share",
+            "hidden_parent_rank_among_child_neighbours_median",
+            "hidden_parent_rank_among_child_candidates_median",
+            "hidden_child_rank_among_parent_neighbours_median",
+            "hidden_child_rank_among_parent_candidates_median",
+        )
+    }
     labelled_full = fam_full != ""
     fdr_touch = {a: [] for a in args.alphas}
     fdr_all = {a: [] for a in args.alphas}
@@ -261,7 +272,8 @@ def run(args: argparse.Namespace) -> dict:
             rec.setdefault(m, []).append(h / max(1, n_hide))
             prec_rel.setdefault(m, []).append(np.array(expected_hits(s, is_rel, args.ks)) / np.array(args.ks))
             prec_touch.setdefault(m, []).append(
-                np.array(expected_hits(s[touch], is_link[touch], args.ks)) / np.array(args.ks))
+                np.array(expected_hits(s[touch], is_link[touch], args.ks)) / np.array(args.ks)
+            )
         # Diagnosis: where the hidden links sit, what fills the top, how the ranks look from each side.
         by_d = np.empty(len(d))
         by_d[np.argsort(d, kind="stable")] = np.arange(len(d))
@@ -275,11 +287,14 @@ def run(args: argparse.Namespace) -> dict:
         nn = np.argmin(dd, axis=1)
         hc = np.nonzero(hidden_children)[0]
         diag["hidden_child_nn_in_true_family_share"].append(
-            float(np.mean(labelled_full[nn[hc]] & (fam_full[nn[hc]] == fam_full[hc]))))
+            float(np.mean(labelled_full[nn[hc]] & (fam_full[nn[hc]] == fam_full[hc])))
+        )
         ca, cb = candidate_ranks(n, a, b, d)
         nbr = rankdata(dd, method="min", axis=1)
         hc_, hp_ = np.array([c for c, _ in hidden]), np.array([p for _, p in hidden])
-        rc = {(int(x), int(y)): (int(u), int(v)) for x, y, u, v in zip(a[is_link], b[is_link], ca[is_link], cb[is_link])}
+        rc = {
+            (int(x), int(y)): (int(u), int(v)) for x, y, u, v in zip(a[is_link], b[is_link], ca[is_link], cb[is_link])
+        }
         pr_cand, ch_cand = [], []
         for c_, p_ in zip(hc_, hp_):
             if (c_, p_) in rc:
@@ -314,23 +329,40 @@ def run(args: argparse.Namespace) -> dict:
     calib = {t: float((full.p_value[diff] <= t).mean()) for t in (1e-2, 1e-3, 1e-4, 1e-5)}
 
     out = {
-        "data": args.data, "dna": str(args.dna), "labels": str(args.labels), "models": n, "dropped_mostly_empty": dropped,
-        "parent_links": len(links), "hidden_per_rep": n_hide, "reps": args.reps, "seed": args.seed,
+        "data": args.data,
+        "dna": str(args.dna),
+        "labels": str(args.labels),
+        "models": n,
+        "dropped_mostly_empty": dropped,
+        "parent_links": len(links),
+        "hidden_per_rep": n_hide,
+        "reps": args.reps,
+        "seed": args.seed,
         "hidden_links_among_candidates": hidden_in_candidates,
-        "candidates_full_labels": len(full), "ks": args.ks, "alphas": args.alphas,
+        "candidates_full_labels": len(full),
+        "ks": args.ks,
+        "alphas": args.alphas,
         "precision": {m: {"mean": np.mean(v, 0).tolist(), "median": np.median(v, 0).tolist()} for m, v in prec.items()},
         "recall": {m: {"mean": np.mean(v, 0).tolist(), "median": np.median(v, 0).tolist()} for m, v in rec.items()},
         "precision_any_hidden_relation": {m: np.mean(v, 0).tolist() for m, v in prec_rel.items()},
         "precision_touching_hidden_child": {m: np.mean(v, 0).tolist() for m, v in prec_touch.items()},
-        "fdr": {str(al): {
-            "calls_mean": float(np.mean(n_calls[al])), "calls_touching_hidden_mean": float(np.mean(n_calls_touch[al])),
-            "hidden_links_called_mean": float(np.mean(tp_links[al])),
-            "fdr_touching_hidden_mean": float(np.mean(fdr_touch[al])), "fdr_touching_hidden_median": float(np.median(fdr_touch[al])),
-            "fdr_strict_links_only_mean": float(np.mean(fdr_strict[al])),
-            "fdr_new_calls_mean": float(np.mean(fdr_new[al])), "fdr_new_calls_median": float(np.median(fdr_new[al])),
-            "standing_calls": len(standing[al]), "new_calls_mean": float(np.mean(n_new[al])),
-            "fdr_all_calls_mean": float(np.mean(fdr_all[al])), "fdr_all_calls_median": float(np.median(fdr_all[al])),
-        } for al in args.alphas},
+        "fdr": {
+            str(al): {
+                "calls_mean": float(np.mean(n_calls[al])),
+                "calls_touching_hidden_mean": float(np.mean(n_calls_touch[al])),
+                "hidden_links_called_mean": float(np.mean(tp_links[al])),
+                "fdr_touching_hidden_mean": float(np.mean(fdr_touch[al])),
+                "fdr_touching_hidden_median": float(np.median(fdr_touch[al])),
+                "fdr_strict_links_only_mean": float(np.mean(fdr_strict[al])),
+                "fdr_new_calls_mean": float(np.mean(fdr_new[al])),
+                "fdr_new_calls_median": float(np.median(fdr_new[al])),
+                "standing_calls": len(standing[al]),
+                "new_calls_mean": float(np.mean(n_new[al])),
+                "fdr_all_calls_mean": float(np.mean(fdr_all[al])),
+                "fdr_all_calls_median": float(np.median(fdr_all[al])),
+            }
+            for al in args.alphas
+        },
         "calibration_documented_unrelated": {"pairs": int(diff.sum()), **{f"{t:g}": v for t, v in calib.items()}},
         "diagnosis": {k: float(np.mean(v)) for k, v in diag.items()},
         "seconds": time.perf_counter() - t0,
@@ -349,37 +381,62 @@ def report(out: dict) -> str:
     ]
     for m in out["precision"]:
         p, r = out["precision"][m], out["recall"][m]
-        lines.append(f"| {m} | " + " | ".join(f"{x:.3f} ({y:.3f})" for x, y in zip(p["mean"], p["median"]))
-                     + " | " + " | ".join(f"{x:.3f} ({y:.3f})" for x, y in zip(r["mean"], r["median"])) + " |")
-    lines += ["", "(mean (median) over repetitions; hidden links only)", "",
-              "| method | " + " | ".join(f"P@{k} any hidden relation" for k in ks) + " |", "|---|" + "---:|" * len(ks)]
+        lines.append(
+            f"| {m} | "
+            + " | ".join(f"{x:.3f} ({y:.3f})" for x, y in zip(p["mean"], p["median"]))
+            + " | "
+            + " | ".join(f"{x:.3f} ({y:.3f})" for x, y in zip(r["mean"], r["median"]))
+            + " |"
+        )
+    lines += [
+        "",
+        "(mean (median) over repetitions; hidden links only)",
+        "",
+        "| method | " + " | ".join(f"P@{k} any hidden relation" for k in ks) + " |",
+        "|---|" + "---:|" * len(ks),
+    ]
     for m, v in out["precision_any_hidden_relation"].items():
         lines.append(f"| {m} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
-    lines += ["", "| method | " + " | ".join(f"P@{k} among pairs touching a hidden child" for k in ks) + " |",
-              "|---|" + "---:|" * len(ks)]
+    lines += [
+        "",
+        "| method | " + " | ".join(f"P@{k} among pairs touching a hidden child" for k in ks) + " |",
+        "|---|" + "---:|" * len(ks),
+    ]
     for m, v in out["precision_touching_hidden_child"].items():
         lines.append(f"| {m} | " + " | ".join(f"{x:.3f}" for x in v) + " |")
-    lines += ["", "| nominal FDR | calls | calls touching a hidden child | hidden links called | FDR touching hidden, mean (median) "
-              "| FDR, hidden links only count | FDR of new calls, mean (median) | FDR all calls, mean (median) |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "| nominal FDR | calls | calls touching a hidden child | hidden links called | FDR touching hidden, mean (median) "
+        "| FDR, hidden links only count | FDR of new calls, mean (median) | FDR all calls, mean (median) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for al, f in out["fdr"].items():
-        lines.append(f"| {al} | {f['calls_mean']:.1f} | {f['calls_touching_hidden_mean']:.1f} | {f['hidden_links_called_mean']:.1f} | "
-                     f"{f['fdr_touching_hidden_mean']:.3f} ({f['fdr_touching_hidden_median']:.3f}) | {f['fdr_strict_links_only_mean']:.3f} | "
-                     f"{f['fdr_new_calls_mean']:.3f} ({f['fdr_new_calls_median']:.3f}) [{f['new_calls_mean']:.1f} new, {f['standing_calls']} standing] | "
-                     f"{f['fdr_all_calls_mean']:.3f} ({f['fdr_all_calls_median']:.3f}) |")
+        lines.append(
+            f"| {al} | {f['calls_mean']:.1f} | {f['calls_touching_hidden_mean']:.1f} | {f['hidden_links_called_mean']:.1f} | "
+            f"{f['fdr_touching_hidden_mean']:.3f} ({f['fdr_touching_hidden_median']:.3f}) | {f['fdr_strict_links_only_mean']:.3f} | "
+            f"{f['fdr_new_calls_mean']:.3f} ({f['fdr_new_calls_median']:.3f}) [{f['new_calls_mean']:.1f} new, {f['standing_calls']} standing] | "
+            f"{f['fdr_all_calls_mean']:.3f} ({f['fdr_all_calls_median']:.3f}) |"
+        )
     c = out["calibration_documented_unrelated"]
-    lines += ["", f"Calibration on the full labels ({c['pairs']} documented-unrelated pairs): share with p <= t: "
-              + ", ".join(f"t={t}: {v:.2e}" for t, v in c.items() if t != "pairs"),
-              f"hidden links that were candidates per repetition: {out['hidden_links_among_candidates']}",
-              "diagnosis (mean over repetitions): " + "; ".join(f"{k} {v:.3g}" for k, v in out["diagnosis"].items()),
-              f"run time {out['seconds']:.0f} s"]
+    lines += [
+        "",
+        f"Calibration on the full labels ({c['pairs']} documented-unrelated pairs): share with p <= t: "
+        + ", ".join(f"t={t}: {v:.2e}" for t, v in c.items() if t != "pairs"),
+        f"hidden links that were candidates per repetition: {out['hidden_links_among_candidates']}",
+        "diagnosis (mean over repetitions): " + "; ".join(f"{k} {v:.3g}" for k, v in out["diagnosis"].items()),
+        f"run time {out['seconds']:.0f} s",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", choices=("files", "rand-zh"), default="files",
-                    help="files: --dna and --labels; rand-zh: the shipped rand-zh atlas (its DNA and labels)")
+    ap.add_argument(
+        "--data",
+        choices=("files", "rand-zh"),
+        default="files",
+        help="files: --dna and --labels; rand-zh: the shipped rand-zh atlas (its DNA and labels)",
+    )
     ap.add_argument("--dna", type=Path, help="DNA file (.csv/.json) or distance matrix")
     ap.add_argument("--input-kind", choices=("dna", "distance"), default="dna")
     ap.add_argument("--labels", type=Path, help="metadata table (models_meta.csv)")

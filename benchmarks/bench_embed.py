@@ -33,8 +33,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from extract.atlas.population import distinct_windows, embed_population  # noqa: E402
-from extract.embed import SentenceEmbedder  # noqa: E402
+from extract.atlas.population import distinct_windows, embed_population
+from extract.embed import SentenceEmbedder
 
 DATA = REPO.parent / "shared" / "data"
 
@@ -54,7 +54,7 @@ def main() -> None:
     answers = []
     with lzma.open(path, "rt", encoding="utf-8") as fh:
         for line in fh:
-            answers.append(json.loads(line)["responses"][args.offset: args.offset + args.probes])
+            answers.append(json.loads(line)["responses"][args.offset : args.offset + args.probes])
             if len(answers) == args.models:
                 break
     emb = SentenceEmbedder(batch_size=32, threads=args.threads)
@@ -67,8 +67,13 @@ def main() -> None:
 
         torch.set_num_threads(args.threads)
         t = time.perf_counter()
-        plain = np.stack([st.encode([a[p] for a in answers], batch_size=32, convert_to_numpy=True,
-                                    show_progress_bar=False) for p in range(args.probes)], axis=1)
+        plain = np.stack(
+            [
+                st.encode([a[p] for a in answers], batch_size=32, convert_to_numpy=True, show_progress_bar=False)
+                for p in range(args.probes)
+            ],
+            axis=1,
+        )
         plain_t.append(time.perf_counter() - t)
         with tempfile.TemporaryDirectory() as cache:
             t = time.perf_counter()
@@ -76,8 +81,10 @@ def main() -> None:
             ours_t.append(time.perf_counter() - t)
     cos = (plain * ours).sum(-1) / (np.linalg.norm(plain, axis=-1) * np.linalg.norm(ours, axis=-1))
     tp, to = statistics.median(plain_t), statistics.median(ours_t)
-    print(f"{args.data}: {len(answers)} models x {args.probes} probes = {n} answers; "
-          f"{dup:.1%} duplicates within the {emb.max_seq_length}-word-piece window; threads {args.threads}")
+    print(
+        f"{args.data}: {len(answers)} models x {args.probes} probes = {n} answers; "
+        f"{dup:.1%} duplicates within the {emb.max_seq_length}-word-piece window; threads {args.threads}"
+    )
     print(f"plain sentence-transformers: {n / tp:.2f} texts/s ({tp:.1f} s)")
     print(f"phylo_llm embed_population:  {n / to:.2f} texts/s ({to:.1f} s)  -> {tp / to:.2f}x")
     print(f"max 1 - cosine between the two: {float((1 - cos).max()):.2e}")

@@ -116,8 +116,7 @@ def run_peer(model_dir: Path, prompts: list[str], args: argparse.Namespace, work
     cache = Path(os.environ["REPTRACE_CACHE_DIR"])
     cache.mkdir(parents=True, exist_ok=True)
     (cache / f"dataset_{dataset}_n{len(prompts)}_seed{seed}.json").write_text(
-        json.dumps({"dataset_id": dataset, "max_samples": len(prompts), "random_seed": seed,
-                    "probe_texts": prompts}),
+        json.dumps({"dataset_id": dataset, "max_samples": len(prompts), "random_seed": seed, "probe_texts": prompts}),
         encoding="utf-8",
     )
 
@@ -194,23 +193,40 @@ def run_vllm_worker(args: argparse.Namespace) -> int:
     reports = {}
     try:
         started = time.perf_counter()
-        engine = VLLMBackend(str(args.model_dir), model_id=MODEL, max_new_tokens=workloads[0],
-                             chat_template=True, threads=args.threads, enforce_eager=args.vllm_eager)
+        engine = VLLMBackend(
+            str(args.model_dir),
+            model_id=MODEL,
+            max_new_tokens=workloads[0],
+            chat_template=True,
+            threads=args.threads,
+            enforce_eager=args.vllm_eager,
+        )
         load = time.perf_counter() - started
         for w in workloads:
             backend = engine.with_decoding(max_new_tokens=w)
             t = time.perf_counter()
-            result = run_extraction([backend], probes, out_dir=work / f"out{w}",
-                                    cache_dir=work / f"cache{w}", seed=0, dims=128,
-                                    threads=args.threads)
+            result = run_extraction(
+                [backend],
+                probes,
+                out_dir=work / f"out{w}",
+                cache_dir=work / f"cache{w}",
+                seed=0,
+                dims=128,
+                threads=args.threads,
+            )
             run = time.perf_counter() - t
             (summary,) = result.models
             have = ResponseLog.for_key(work / f"cache{w}", MODEL, probes, dict(summary.settings)).load()
             reports[str(w)] = {
-                "total_s": load + run, "load_s": load, "generate_s": summary.response_seconds,
-                "embed_s": summary.embed_seconds, "new_tokens": summary.new_tokens,
-                "responses": [have[i] for i in range(len(probes))], "dims": result.dna.dims,
-                "engine": engine.engine, "enforce_eager": args.vllm_eager,
+                "total_s": load + run,
+                "load_s": load,
+                "generate_s": summary.response_seconds,
+                "embed_s": summary.embed_seconds,
+                "new_tokens": summary.new_tokens,
+                "responses": [have[i] for i in range(len(probes))],
+                "dims": result.dna.dims,
+                "engine": engine.engine,
+                "enforce_eager": args.vllm_eager,
             }
         engine.close()
     finally:
@@ -224,9 +240,21 @@ def run_vllm(model_dir: Path, args: argparse.Namespace, eager: bool) -> dict[str
     if not py.is_file():
         raise SystemExit(f"{py} not found: run `bash scripts/setup_vllm.sh` first, or --skip-vllm")
     out = Path(tempfile.mkdtemp(prefix="phylo-bench-vllm-json-")) / "vllm.json"
-    cmd = [str(py), str(Path(__file__).resolve()), "--vllm-worker", "--model-dir", str(model_dir),
-           "--probes", str(args.probes), "--workloads", args.workloads, "--threads",
-           str(args.threads), "--json", str(out)] + (["--vllm-eager"] if eager else [])
+    cmd = [
+        str(py),
+        str(Path(__file__).resolve()),
+        "--vllm-worker",
+        "--model-dir",
+        str(model_dir),
+        "--probes",
+        str(args.probes),
+        "--workloads",
+        args.workloads,
+        "--threads",
+        str(args.threads),
+        "--json",
+        str(out),
+    ] + (["--vllm-eager"] if eager else [])
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -257,12 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=64, help="our HF batch size (llm-dna: 1)")
     ap.add_argument("--threads", type=int, default=2, help="torch / OpenMP threads, every engine")
     ap.add_argument("--skip-peer", action="store_true", help="no llm-dna")
-    ap.add_argument("--peer-workloads", default="64",
-                    help="workloads llm-dna runs (it takes ~4x ours; default only 64)")
+    ap.add_argument(
+        "--peer-workloads", default="64", help="workloads llm-dna runs (it takes ~4x ours; default only 64)"
+    )
     ap.add_argument("--skip-vllm", action="store_true", help="no vLLM backend")
-    ap.add_argument("--vllm-modes", default="compiled,eager",
-                    help="vLLM engines to run, one start-up each: compiled (graph capture) and/or "
-                    "eager (enforce_eager=True: starts faster, generates slower)")
+    ap.add_argument(
+        "--vllm-modes",
+        default="compiled,eager",
+        help="vLLM engines to run, one start-up each: compiled (graph capture) and/or "
+        "eager (enforce_eager=True: starts faster, generates slower)",
+    )
     ap.add_argument("--vllm-eager", action="store_true", help=argparse.SUPPRESS)  # worker mode
     ap.add_argument("--vllm-python", default=str(REPO / ".venv-vllm" / "bin" / "python"))
     ap.add_argument("--vllm-worker", action="store_true", help=argparse.SUPPRESS)
@@ -298,8 +330,11 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "probes": probes.name, "n_probes": n, "batch_size": args.batch_size,
-        "threads": args.threads, "workloads": {},
+        "probes": probes.name,
+        "n_probes": n,
+        "batch_size": args.batch_size,
+        "threads": args.threads,
+        "workloads": {},
     }
     modes = [m.strip() for m in args.vllm_modes.split(",") if m.strip()]
     if any(m not in ("compiled", "eager") for m in modes):
@@ -321,8 +356,9 @@ def main(argv: list[str] | None = None) -> int:
                 label = "vLLM (ours)" + (", enforce_eager" if mode == "eager" else ", compiled")
                 for w in workloads:
                     v = got[str(w)]
-                    rows[w].append(_row(label, v, n) | {"engine_version": v["engine"],
-                                                        "load_avg": round(os.getloadavg()[0], 1)})
+                    rows[w].append(
+                        _row(label, v, n) | {"engine_version": v["engine"], "load_avg": round(os.getloadavg()[0], 1)}
+                    )
                     same[w][label] = f"{sum(a == b for a, b in zip(hf[w]['responses'], v['responses']))}/{n}"
                     print(f"[{w} tokens] {label}: {rows[w][-1]}; identical to hf: {same[w][label]}", flush=True)
         for w in workloads:
@@ -333,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
             peer = run_peer(link, list(probes.prompts), args, work)
             peer_tokens = count_tokens(tokenizer, peer["responses"])
             rows[w].append(_row("llm-dna", peer, n, tokens=peer_tokens) | {"tokens": "re-tokenised"})
-            same[w]["llm-dna"] = f"{sum(a.strip() == b.strip() for a, b in zip(hf[w]['responses'], peer['responses']))}/{n}"
+            same[w]["llm-dna"] = (
+                f"{sum(a.strip() == b.strip() for a, b in zip(hf[w]['responses'], peer['responses']))}/{n}"
+            )
             print(f"[{w} tokens] llm-dna: {rows[w][-1]}; identical to hf: {same[w]['llm-dna']}", flush=True)
         for w in workloads:
             hf_total, hf_gen = rows[w][0]["total_s"], rows[w][0]["generate_s"]
@@ -344,18 +382,24 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
-    report["machine"] = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-                         f"load avg {load_before[0]:.1f} -> {load_after[0]:.1f}")
+    report["machine"] = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load avg {load_before[0]:.1f} -> {load_after[0]:.1f}"
+    )
     print(report["machine"])
     for w, block in report["workloads"].items():
         print(f"\n{n} probes x {w} new tokens")
-        print("| engine | end to end | load | generate | tokens/s | responses/s | e2e vs HF | generation vs HF | identical to HF |")
+        print(
+            "| engine | end to end | load | generate | tokens/s | responses/s | e2e vs HF | generation vs HF | identical to HF |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
         for r in block["rows"]:
             ident = block["identical_to_hf"].get(r["engine"], "-")
-            print(f"| {r['engine']} | {r['total_s']} s | {r['load_s']} s | {r['generate_s']} s | "
-                  f"{r['tokens_per_s']} | {r['responses_per_s']} | {r['speedup_end_to_end_vs_hf']}x | "
-                  f"{r['speedup_generation_vs_hf']}x | {ident} |")
+            print(
+                f"| {r['engine']} | {r['total_s']} s | {r['load_s']} s | {r['generate_s']} s | "
+                f"{r['tokens_per_s']} | {r['responses_per_s']} | {r['speedup_end_to_end_vs_hf']}x | "
+                f"{r['speedup_generation_vs_hf']}x | {ident} |"
+            )
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return 0

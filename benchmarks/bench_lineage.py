@@ -32,8 +32,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from extract.probes import ProbeSet  # noqa: E402
-from extract.recipe import (  # noqa: E402
+from extract.probes import ProbeSet
+from extract.recipe import (
     BUNDLED_REFERENCE,
     CentredRecipe,
     ConcatRecipe,
@@ -42,14 +42,14 @@ from extract.recipe import (  # noqa: E402
     read_reference,
     write_reference,
 )
-from phylo_llm.analysis import evaluate_lineage, lineage_pairs, roc_auc  # noqa: E402
-from phylo_llm.data import (  # noqa: E402
+from phylo_llm.analysis import evaluate_lineage, lineage_pairs, roc_auc
+from phylo_llm.data import (
     DistanceMatrix,
     dna_distances,
     pairwise_distances,
-    read_meta,  # noqa: E402
+    read_meta,
 )
-from phylo_llm.io import read_dna  # noqa: E402
+from phylo_llm.io import read_dna
 
 DATA = REPO.parent / "shared" / "data"
 MAX_EMPTY = 0.5  # the extraction's rule: more than half empty -> no DNA
@@ -166,8 +166,13 @@ def main(argv=None) -> int:
     ap.add_argument("--rand-zh", type=int, default=0, help="also run the held-out rand-zh check on N probes")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--plot", type=Path, help="ROC figure of the main rows (.png/.pdf/.svg)")
-    ap.add_argument("--curve", type=int, default=0, metavar="N",
-                    help="also measure AUC against the number of probes, up to the first N")
+    ap.add_argument(
+        "--curve",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure AUC against the number of probes, up to the first N",
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     paper = args.data / "llm-dna-paper"
@@ -183,12 +188,15 @@ def main(argv=None) -> int:
     n_empty = np.array([sum(r[p].strip() == "" for p in range(n)) for r in responses])
     keep = n_empty <= MAX_EMPTY * n
     dropped = [m for m, k in zip(models, keep) if not k]
-    print(f"{len(dropped)} of {len(models)} models excluded: more than half of their {n} responses "
-          f"are empty: {dropped}")
+    print(
+        f"{len(dropped)} of {len(models)} models excluded: more than half of their {n} responses are empty: {dropped}"
+    )
 
     if args.fit_reference is not None:
         stats = fit_reference(
-            emb_all[keep], prompts=prompts[:n], embedder="sentence-transformers/all-MiniLM-L6-v2",
+            emb_all[keep],
+            prompts=prompts[:n],
+            embedder="sentence-transformers/all-MiniLM-L6-v2",
             name=f"llm-dna-paper ({int(keep.sum())} models, first {n} prompts)",
         )
         write_reference(stats, args.fit_reference)
@@ -200,18 +208,23 @@ def main(argv=None) -> int:
     index = {m: i for i, m in enumerate(models)}
     labels = tuple(m for m in pub.labels if keep[index[m]])
     if len(labels) < len(pub):
-        print(f"evaluating on {len(labels)} of the {len(pub)} models with published DNA "
-              f"({len(pub) - len(labels)} excluded for empty responses)")
+        print(
+            f"evaluating on {len(labels)} of the {len(pub)} models with published DNA "
+            f"({len(pub) - len(labels)} excluded for empty responses)"
+        )
     rows = np.array([index[m] for m in labels])
     emb = emb_all[rows]
     pairs = lineage_pairs(labels, meta)
-    print(f"{len(labels)} models, {pairs.n_parent_child} parent-child pairs, "
-          f"{pairs.diff_a.size} different-family pairs, {pairs.same_a.size} same-family pairs; "
-          f"MiniLM, first {n} of {len(prompts)} prompts")
+    print(
+        f"{len(labels)} models, {pairs.n_parent_child} parent-child pairs, "
+        f"{pairs.diff_a.size} different-family pairs, {pairs.same_a.size} same-family pairs; "
+        f"MiniLM, first {n} of {len(prompts)} prompts"
+    )
     stats = read_reference(BUNDLED_REFERENCE)
     print(f"frozen statistics: {BUNDLED_REFERENCE.name} sha {stats.sha[:12]} ({stats.name})")
 
     ev = {}
+
     def run(name, dm):
         ev[name] = evaluate_lineage(dm, meta, n_boot=args.n_boot, seed=0)
         print(f"| {name:<58} | {fmt(ev[name])} |", flush=True)
@@ -219,10 +232,10 @@ def main(argv=None) -> int:
     print("\n| DNA | parent-child AUC [95% CI] | same-family AUC |\n|---|---|---|")
     run("authors' published DNA (Qwen3-Embedding-8B, 128-d)", dna_distances(pub.subset(labels)))
     concat = features(ConcatRecipe(), emb, probes.id)
-    run(f"naive: concat, euclidean (exact)", exact_dm(concat, labels))
-    run(f"naive: concat, JL 128-d DNA, euclidean", jl_dm(concat, labels, 128))
+    run("naive: concat, euclidean (exact)", exact_dm(concat, labels))
+    run("naive: concat, JL 128-d DNA, euclidean", jl_dm(concat, labels, 128))
     centred_pop = emb - emb_all[keep].mean(axis=0)
-    run(f"population-centred per probe, concat, cosine", exact_dm(centred_pop, labels, "cosine"))
+    run("population-centred per probe, concat, cosine", exact_dm(centred_pop, labels, "cosine"))
     rec = {
         "centred": CentredRecipe(stats),
         "whitened-global": WhitenedRecipe(stats, scope="global"),
@@ -233,40 +246,50 @@ def main(argv=None) -> int:
     feats = {k: features(r, emb, probes.id) for k, r in rec.items()}
     for k in rec:
         run(f"recipe {k} (exact)", exact_dm(feats[k], labels))
-    for k, dims in (("whitened", 1024), ("whitened", 4096), ("whitened-pca", 128),
-                    ("whitened-pca", 1024)):
+    for k, dims in (("whitened", 1024), ("whitened", 4096), ("whitened-pca", 128), ("whitened-pca", 1024)):
         run(f"recipe {k}, JL {dims}-d DNA", jl_dm(feats[k], labels, dims))
     t_main = time.perf_counter() - t0
     print("\nProjection seeds (parent-child AUC, mean +- sd over seeds 0-4):")
     for k in ("whitened v1 (no deflation)", "whitened"):
         for dims in (1024, 4096):
             a = [quick_auc(jl_dm(feats[k], labels, dims, seed=s), pairs)[0] for s in range(5)]
-            print(f"| recipe {k}, JL {dims}-d | {np.mean(a):.3f} +- {np.std(a):.3f} "
-                  f"({' / '.join(f'{x:.3f}' for x in a)}) |", flush=True)
+            print(
+                f"| recipe {k}, JL {dims}-d | {np.mean(a):.3f} +- {np.std(a):.3f} "
+                f"({' / '.join(f'{x:.3f}' for x in a)}) |",
+                flush=True,
+            )
     keys = list(ev)
-    cols = {"published": keys[0], "naive": keys[1],
-            "whitened v1": "recipe whitened v1 (no deflation) (exact)",
-            "whitened": "recipe whitened (exact)"}
-    print("\nParent-child AUC by relation (pairs):\n| relation | pairs | "
-          + " | ".join(cols) + " |\n|---|---|" + "---|" * len(cols))
+    cols = {
+        "published": keys[0],
+        "naive": keys[1],
+        "whitened v1": "recipe whitened v1 (no deflation) (exact)",
+        "whitened": "recipe whitened (exact)",
+    }
+    print(
+        "\nParent-child AUC by relation (pairs):\n| relation | pairs | "
+        + " | ".join(cols)
+        + " |\n|---|---|"
+        + "---|" * len(cols)
+    )
     for rel, est in ev[keys[0]].by_relation:
         aucs = [dict(ev[k].by_relation)[rel].auc for k in cols.values()]
         print(f"| {rel} | {est.n_pos} | " + " | ".join(f"{a:.3f}" for a in aucs) + " |")
 
     # ---- ablations (point AUCs; exact distances) ------------------------------------------
     print("\nAblations (parent-child AUC | same-family AUC, exact distances):")
+
     def abl(name, f, metric="euclidean"):
         a, s = quick_auc(exact_dm(f, labels, metric), pairs)
         print(f"| {name:<62} | {a:.3f} | {s:.3f} |", flush=True)
+
     ref = emb_all[keep]
     for a in (0.0, 0.25, 0.5, 0.75, 1.0):
-        abl(f"whitened, deflate {a} of the leading axis",
-            features(WhitenedRecipe(stats, deflate=a), emb, probes.id))
+        abl(f"whitened, deflate {a} of the leading axis", features(WhitenedRecipe(stats, deflate=a), emb, probes.id))
     fam_ev = meta.reindex(list(labels))["family"].astype(str).to_numpy()
     ref_fam = meta.reindex([m for m, k in zip(models, keep) if k])["family"].astype(str).to_numpy()
     gain = []
     split_rng = np.random.default_rng(1)
-    for rep in range(5):
+    for _rep in range(5):
         fams = split_rng.permutation(np.unique(ref_fam))
         half = set(fams[: len(fams) // 2])
         for fit_in in (True, False):
@@ -277,10 +300,11 @@ def main(argv=None) -> int:
             a2 = _held_out_auc(features(WhitenedRecipe(st), emb, probes.id), pairs, held)
             gain.append((a1, a2))
     g = np.array(gain)
-    print(f"| statistics fitted on half of the families, pairs of the other half (10 fits): "
-          f"v1 {g[:, 0].mean():.3f}, v2 {g[:, 1].mean():.3f}, v2 better in {(g[:, 1] > g[:, 0]).sum()}/10 |")
-    abl("whitened, no unit length per probe",
-        (emb - stats.probe_mean[:n]) @ stats.whiten_probe)
+    print(
+        f"| statistics fitted on half of the families, pairs of the other half (10 fits): "
+        f"v1 {g[:, 0].mean():.3f}, v2 {g[:, 1].mean():.3f}, v2 better in {(g[:, 1] > g[:, 0]).sum()}/10 |"
+    )
+    abl("whitened, no unit length per probe", (emb - stats.probe_mean[:n]) @ stats.whiten_probe)
     for shrink in (1.0, 0.1, 0.01, 0.001):
         st = fit_reference(ref, prompts=prompts[:n], embedder="minilm", name="abl", shrinkage=shrink)
         abl(f"whitened, shrinkage {shrink}", features(WhitenedRecipe(st), emb, probes.id))
@@ -303,21 +327,28 @@ def main(argv=None) -> int:
     for rep in range(3):
         half = rng.choice(len(ref), len(ref) // 2, replace=False)
         st = fit_reference(ref[half], prompts=prompts[:n], embedder="minilm", name="half")
-        abl(f"whitened, statistics from a random half of the models ({rep + 1})",
-            features(WhitenedRecipe(st), emb, probes.id))
+        abl(
+            f"whitened, statistics from a random half of the models ({rep + 1})",
+            features(WhitenedRecipe(st), emb, probes.id),
+        )
     fam = meta.reindex([m for m, k in zip(models, keep) if k])["family"].astype(str)
     not_llama = ~fam.str.startswith("llama").to_numpy()
     st = fit_reference(ref[not_llama], prompts=prompts[:n], embedder="minilm", name="nollama")
-    abl(f"whitened, statistics without any llama* model ({int(not_llama.sum())} models)",
-        features(WhitenedRecipe(st), emb, probes.id))
+    abl(
+        f"whitened, statistics without any llama* model ({int(not_llama.sum())} models)",
+        features(WhitenedRecipe(st), emb, probes.id),
+    )
 
     if args.plot is not None:
         from phylo_llm.plot import save_figure
         from phylo_llm.plot.roc import plot_roc
 
-        pick = {"published DNA (Qwen3-Embedding-8B)": ev[keys[0]], "naive concat": ev[keys[1]],
-                "whitened (exact)": ev["recipe whitened (exact)"],
-                "whitened-pca, 128-d DNA": ev["recipe whitened-pca, JL 128-d DNA"]}
+        pick = {
+            "published DNA (Qwen3-Embedding-8B)": ev[keys[0]],
+            "naive concat": ev[keys[1]],
+            "whitened (exact)": ev["recipe whitened (exact)"],
+            "whitened-pca, 128-d DNA": ev["recipe whitened-pca, JL 128-d DNA"],
+        }
         save_figure(plot_roc(pick, title=f"parent-child pairs, {n} probes"), args.plot)
         print(f"wrote {args.plot}")
 
@@ -325,8 +356,10 @@ def main(argv=None) -> int:
         curve(args, cache, responses, prompts, keep, rows, pairs)
     if args.rand_zh:
         rand_zh(args, cache, meta, stats)
-    print(f"\nrun time: {time.perf_counter() - t0:.1f} s (main table {t_main:.1f} s; "
-          f"embedded {cache.embedded} texts in {cache.seconds:.1f} s this run)")
+    print(
+        f"\nrun time: {time.perf_counter() - t0:.1f} s (main table {t_main:.1f} s; "
+        f"embedded {cache.embedded} texts in {cache.seconds:.1f} s this run)"
+    )
     return 0
 
 
@@ -348,18 +381,19 @@ def rand_zh(args, cache: Embeddings, meta, stats) -> None:
     emb = emb_all[keep]
     probes = ProbeSet(tuple(prompts)).head(n)
     pairs = lineage_pairs(labels, meta)
-    print(f"\nrand-zh held-out check: {len(labels)} labelled models ({int((~keep).sum())} excluded "
-          f"for empty responses), {pairs.n_parent_child} parent-child pairs, {n} probes")
+    print(
+        f"\nrand-zh held-out check: {len(labels)} labelled models ({int((~keep).sum())} excluded "
+        f"for empty responses), {pairs.n_parent_child} parent-child pairs, {n} probes"
+    )
     own = fit_reference(emb, prompts=prompts[:n], embedder="minilm", name="rand-zh")
     rows = {
         "naive concat, euclidean": features(ConcatRecipe(), emb, probes.id),
-        "whitened-global, paper statistics (no refit)": features(
-            WhitenedRecipe(stats, scope="global"), emb, probes.id),
+        "whitened-global, paper statistics (no refit)": features(WhitenedRecipe(stats, scope="global"), emb, probes.id),
         "whitened v1 (no deflation), statistics refitted on rand-zh": features(
-            WhitenedRecipe(own, deflate=0), emb, probes.id),
+            WhitenedRecipe(own, deflate=0), emb, probes.id
+        ),
         "whitened, statistics refitted on rand-zh": features(WhitenedRecipe(own), emb, probes.id),
-        "whitened-pca, statistics refitted on rand-zh": features(
-            WhitenedRecipe(own, scope="pca"), emb, probes.id),
+        "whitened-pca, statistics refitted on rand-zh": features(WhitenedRecipe(own, scope="pca"), emb, probes.id),
     }
     for name, f in rows.items():
         e = evaluate_lineage(exact_dm(f, labels), meta, n_boot=args.n_boot, seed=0)

@@ -35,9 +35,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from phylo_llm.data import DistanceMatrix, dna_distances, pairwise_distances  # noqa: E402
-from phylo_llm.tree import (  # noqa: E402  # noqa: E402
-    Tree,  # noqa: E402
+from phylo_llm.data import DistanceMatrix, dna_distances, pairwise_distances
+from phylo_llm.tree import (
+    Tree,
     nj,
     patristic_distances,
     robinson_foulds,
@@ -60,7 +60,7 @@ def quartet_agreement(true: Tree, inferred: Tree) -> float:
         return pd.values[np.ix_(idx, idx)]
 
     q = np.array(list(itertools.combinations(range(len(leaves)), 4)))
-    i, j, k, l = q.T
+    i, j, k, l = q.T  # noqa: E741  (the quartet's four leaves)
 
     def topo(d: np.ndarray) -> np.ndarray:
         s = np.stack([d[i, j] + d[k, l], d[i, k] + d[j, l], d[i, l] + d[j, k]], axis=1)
@@ -89,8 +89,13 @@ def responses_for(lineage, probes, max_new_tokens: int, threads: int | None, bat
     texts, gen_s, tokens, load_s = {}, 0.0, 0, 0.0
     settings = None
     for leaf in lineage.leaves:
-        b = HFBackend(lineage.model_dirs[leaf], model_id=leaf, max_new_tokens=max_new_tokens,
-                      batch_size=batch_size, threads=threads)
+        b = HFBackend(
+            lineage.model_dirs[leaf],
+            model_id=leaf,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            threads=threads,
+        )
         load_s += b.load_seconds
         r = collect_responses(b, probes)
         texts[leaf] = r.texts
@@ -115,8 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--proj-seeds", default="0,1,2,3,4", help="projection seeds per setting")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--quick", action="store_true",
-                    help="the demo's lineage: 8 leaves, 32 probes x 32 tokens (shares its cache)")
+    ap.add_argument(
+        "--quick", action="store_true", help="the demo's lineage: 8 leaves, 32 probes x 32 tokens (shares its cache)"
+    )
     ap.add_argument("--json", type=Path, help="write every row here")
     args = ap.parse_args(argv)
     if args.quick:
@@ -133,8 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     t0 = time.perf_counter()
-    lineage = simulate_lineage("smollm2-135m", n_leaves=args.leaves, noise=args.noise,
-                               decay=args.decay, seed=args.seed)
+    lineage = simulate_lineage("smollm2-135m", n_leaves=args.leaves, noise=args.noise, decay=args.decay, seed=args.seed)
     sim_s = time.perf_counter() - t0
     true = lineage.true_tree
     full = load_probes(args.probes)
@@ -145,49 +150,84 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     timing = {"simulate_s": round(sim_s, 1)}
     for ntok in (int(x) for x in args.tokens_grid.split(",")):
-        print(f"responses: {len(lineage.leaves)} leaves x {len(full)} probes x {ntok} tokens",
-              file=sys.stderr, flush=True)
+        print(
+            f"responses: {len(lineage.leaves)} leaves x {len(full)} probes x {ntok} tokens", file=sys.stderr, flush=True
+        )
         texts, stats, settings = responses_for(lineage, full, ntok, args.threads, args.batch_size)
         timing[f"tokens{ntok}"] = {k: round(v, 1) for k, v in stats.items()}
         t0 = time.perf_counter()
         emb = {leaf: embed_texts(embedder, texts[leaf], label=leaf) for leaf in lineage.leaves}
         timing[f"tokens{ntok}"]["embed_s"] = round(time.perf_counter() - t0, 1)
-        identical = np.mean([
-            np.mean([x == y for x, y in zip(texts[a], texts[b])])
-            for a, b in itertools.combinations(lineage.leaves, 2)
-        ])
+        identical = np.mean(
+            [
+                np.mean([x == y for x, y in zip(texts[a], texts[b])])
+                for a, b in itertools.combinations(lineage.leaves, 2)
+            ]
+        )
         for n_probes in probe_grid:
             probes = full.head(n_probes)
             sub = {leaf: np.asarray(e[:n_probes]) for leaf, e in emb.items()}
             labels = tuple(lineage.leaves)
             # Exact: no projection (all per-probe features, euclidean).
             flat = np.stack([sub[leaf].reshape(-1) for leaf in labels])
-            rows.append({"tokens": ntok, "probes": n_probes, "dims": "exact", "method": "ours",
-                         **score(true, pairwise_distances(flat, labels))})
+            rows.append(
+                {
+                    "tokens": ntok,
+                    "probes": n_probes,
+                    "dims": "exact",
+                    "method": "ours",
+                    **score(true, pairwise_distances(flat, labels)),
+                }
+            )
             for dims in dims_grid:
                 for pseed in proj_seeds:
-                    dna = embeddings_to_dna(sub, probes=probes, embedder=embedder.id,
-                                            generation=generation_label(settings), dims=dims,
-                                            seed=pseed)
-                    rows.append({"tokens": ntok, "probes": n_probes, "dims": dims,
-                                 "method": "ours", "proj_seed": pseed,
-                                 **score(true, dna_distances(dna))})
+                    dna = embeddings_to_dna(
+                        sub,
+                        probes=probes,
+                        embedder=embedder.id,
+                        generation=generation_label(settings),
+                        dims=dims,
+                        seed=pseed,
+                    )
+                    rows.append(
+                        {
+                            "tokens": ntok,
+                            "probes": n_probes,
+                            "dims": dims,
+                            "method": "ours",
+                            "proj_seed": pseed,
+                            **score(true, dna_distances(dna)),
+                        }
+                    )
                     peer = TextDNAExtractor(
-                        dna_dim=dims, pre_agg_embed_dim=64, random_seed=pseed,
+                        dna_dim=dims,
+                        pre_agg_embed_dim=64,
+                        random_seed=pseed,
                         encoder_name="sentence-transformers/all-MiniLM-L6-v2",
                     )
                     pv = np.stack([peer.reduce_embeddings(sub[leaf]) for leaf in labels])
-                    rows.append({"tokens": ntok, "probes": n_probes, "dims": dims,
-                                 "method": "llm-dna", "proj_seed": pseed,
-                                 **score(true, pairwise_distances(pv.astype(np.float64), labels))})
+                    rows.append(
+                        {
+                            "tokens": ntok,
+                            "probes": n_probes,
+                            "dims": dims,
+                            "method": "llm-dna",
+                            "proj_seed": pseed,
+                            **score(true, pairwise_distances(pv.astype(np.float64), labels)),
+                        }
+                    )
         rows.append({"tokens": ntok, "identical_response_fraction": float(identical)})
     timing["total_s"] = round(time.perf_counter() - started, 1)
 
     n = len(lineage.leaves)
-    print(f"\n{n}-leaf lineage from SmolLM2-135M-Instruct, noise {args.noise} x {args.decay}^(depth-1), "
-          f"seed {args.seed}; RF max {2 * (n - 3)}; {len(proj_seeds)} projection seeds per row")
-    print("| tokens | probes | DNA dims | DNA from | NJ RF mean (max) | NJ exact | NJ quartets | "
-          "UPGMA RF mean (max) | UPGMA exact |")
+    print(
+        f"\n{n}-leaf lineage from SmolLM2-135M-Instruct, noise {args.noise} x {args.decay}^(depth-1), "
+        f"seed {args.seed}; RF max {2 * (n - 3)}; {len(proj_seeds)} projection seeds per row"
+    )
+    print(
+        "| tokens | probes | DNA dims | DNA from | NJ RF mean (max) | NJ exact | NJ quartets | "
+        "UPGMA RF mean (max) | UPGMA exact |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -197,16 +237,21 @@ def main(argv: list[str] | None = None) -> int:
         nj_rf = np.array([r["nj_rf"] for r in rs])
         up_rf = np.array([r["upgma_rf"] for r in rs])
         q = np.mean([r["nj_quartets"] for r in rs])
-        print(f"| {ntok} | {n_probes} | {dims} | {method} | {nj_rf.mean():.1f} ({nj_rf.max():g}) | "
-              f"{int((nj_rf == 0).sum())}/{len(rs)} | {q:.3f} | {up_rf.mean():.1f} ({up_rf.max():g}) | "
-              f"{int((up_rf == 0).sum())}/{len(rs)} |")
+        print(
+            f"| {ntok} | {n_probes} | {dims} | {method} | {nj_rf.mean():.1f} ({nj_rf.max():g}) | "
+            f"{int((nj_rf == 0).sum())}/{len(rs)} | {q:.3f} | {up_rf.mean():.1f} ({up_rf.max():g}) | "
+            f"{int((up_rf == 0).sum())}/{len(rs)} |"
+        )
     for r in rows:
         if "identical_response_fraction" in r:
             print(f"tokens {r['tokens']}: {r['identical_response_fraction']:.3f} of leaf-pair responses identical")
     print(f"timing: {json.dumps(timing)}")
     if args.json:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
-                                         "rows": rows, "timing": timing}, indent=1, default=str))
+        args.json.write_text(
+            json.dumps(
+                {"args": vars(args) | {"json": str(args.json)}, "rows": rows, "timing": timing}, indent=1, default=str
+            )
+        )
     return 0
 
 

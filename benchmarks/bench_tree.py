@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -114,8 +114,9 @@ def _prepare(method: str, dm, np):
         from phylo_llm import DistanceMatrix
         from phylo_llm.tree import nj, upgma
 
-        tiny = DistanceMatrix(("a", "b", "c", "d"), np.array([[0, 1, 2, 3], [1, 0, 2, 3],
-                                                              [2, 2, 0, 3], [3, 3, 3, 0.0]]))
+        tiny = DistanceMatrix(
+            ("a", "b", "c", "d"), np.array([[0, 1, 2, 3], [1, 0, 2, 3], [2, 2, 0, 3], [3, 3, 3, 0.0]])
+        )
         if "float32" in method:
             dm = DistanceMatrix(dm.labels, dm.values.astype(np.float32))
             nj(DistanceMatrix(tiny.labels, tiny.values.astype(np.float32)))  # warm (compiled)
@@ -171,15 +172,15 @@ def _external(method: str, phy: Path, timeout: float) -> dict[str, float]:
                 cmd.append("-upgma")
             cmd.append(str(phy))
         elif method.startswith("clearcut"):
-            cmd = ["clearcut", "--distance", f"--in={phy}", f"--out={tmpdir / 'c.tre'}",
-                   "--neighbor", "--quiet"]
+            cmd = ["clearcut", "--distance", f"--in={phy}", f"--out={tmpdir / 'c.tre'}", "--neighbor", "--quiet"]
         else:  # PHYLIP neighbor reads ./infile and asks for options on stdin
             (tmpdir / "infile").symlink_to(phy)
             cmd = ["phylip", "neighbor"]
             stdin = "N\nY\n" if method.endswith("upgma") else "Y\n"
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=tmpdir, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=tmpdir, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         try:
             _, err = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -208,8 +209,7 @@ def _run_external_measured(method: str, phy: Path, timeout: float) -> dict[str, 
 
 
 def _run_child(method: str, n: int, dims: int, seed: int, timeout: float) -> dict[str, float]:
-    cmd = [sys.executable, __file__, "--child", method, "--sizes", str(n), "--dims", str(dims),
-           "--seed", str(seed)]
+    cmd = [sys.executable, __file__, "--child", method, "--sizes", str(n), "--dims", str(dims), "--seed", str(seed)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 120, check=True)
     except subprocess.TimeoutExpired:
@@ -228,8 +228,7 @@ def compile_seconds() -> float:
     ) % str(REPO)
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env=env, check=True)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -242,8 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow", type=float, default=60.0, help="do not repeat runs slower than this")
     ap.add_argument("--timeout", type=float, default=900.0, help="give up on one run after this")
     ap.add_argument("--methods", nargs="+", default=None, help="subset of methods to run")
-    ap.add_argument("--no-limits", action="store_true",
-                    help="run Biopython/PHYLIP beyond their default size limits")
+    ap.add_argument("--no-limits", action="store_true", help="run Biopython/PHYLIP beyond their default size limits")
     ap.add_argument("--json", type=Path, default=None, help="also write raw results here")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -256,13 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         ap.error(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
-    missing = sorted(
-        {EXTERNAL[m] for m in methods if m in EXTERNAL and not shutil.which(EXTERNAL[m])}
-    )
+    missing = sorted({EXTERNAL[m] for m in methods if m in EXTERNAL and not shutil.which(EXTERNAL[m])})
     if missing:
         print(f"# not installed, skipped: {', '.join(missing)}")
-    print(f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
-          f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(
+        f"# {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
+        f"{platform.processor() or platform.machine()}, python {platform.python_version()}"
+    )
     print(f"# numba compile time (nj, empty cache): {compile_seconds():.1f} s")
     results = []
     for n in args.sizes:
@@ -287,13 +285,18 @@ def main(argv: list[str] | None = None) -> int:
                     break
             secs = [r["seconds"] for r in runs]
             res = {
-                "method": method, "task": task, "n": n, "runs": len(runs),
+                "method": method,
+                "task": task,
+                "n": n,
+                "runs": len(runs),
                 "median_s": statistics.median(secs),
                 "peak_mb": max(r["peak_mb"] for r in runs),
             }
             results.append(res)
-            print(f"# {method:32s} n={n:<6d} {res['median_s']:9.3f} s  ({len(runs)} runs)  "
-                  f"peak {res['peak_mb']:8.0f} MB", flush=True)
+            print(
+                f"# {method:32s} n={n:<6d} {res['median_s']:9.3f} s  ({len(runs)} runs)  peak {res['peak_mb']:8.0f} MB",
+                flush=True,
+            )
         if phy is not None:
             shutil.rmtree(phy.parent, ignore_errors=True)
 
@@ -301,15 +304,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| n | method | median s | runs | peak MB (added) | ours / peer |")
     print("|---:|---|---:|---:|---:|---:|")
     for res in results:
-        ours = next(
-            (r for r in results if r["n"] == res["n"] and r["method"] == OURS[res["task"]]), None
-        )
+        ours = next((r for r in results if r["n"] == res["n"] and r["method"] == OURS[res["task"]]), None)
         ratio = ""
         if ours is not None and not res["method"].startswith("phylo_llm"):
             ratio = f"{ours['median_s'] / res['median_s']:.3f}"
         secs = "timeout" if res["median_s"] == float("inf") else f"{res['median_s']:.3f}"
-        print(f"| {res['n']} | {res['method']} | {secs} | {res['runs']} | "
-              f"{res['peak_mb']:.0f} | {ratio} |")
+        print(f"| {res['n']} | {res['method']} | {secs} | {res['runs']} | {res['peak_mb']:.0f} | {ratio} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -96,9 +96,7 @@ def main(n: int) -> None:
         t_parse, ours = timed(lambda: parse_newick(text))
         peers = {
             "ete3": timed(lambda: ete3.Tree(text, format=1, quoted_node_names=True))[0],
-            "dendropy": timed(
-                lambda: dendropy.Tree.get(data=text, schema="newick", preserve_underscores=True)
-            )[0],
+            "dendropy": timed(lambda: dendropy.Tree.get(data=text, schema="newick", preserve_underscores=True))[0],
             "Biopython": timed(lambda: Phylo.read(io.StringIO(text), "newick"))[0],
             "skbio": timed(lambda: skbio.TreeNode.read([text], convert_underscores=False))[0],
         }

@@ -112,8 +112,7 @@ def _connect(address: str | None, num_cpus: int | None) -> bool:
         raise PhyloLLMError(RAY_INSTALL_HINT) from None
     if ray.is_initialized():
         return False
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
-                                  configure_logging=False)
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
     if private:
         ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kwargs)
     elif address in (None, "", "local"):
@@ -190,13 +189,15 @@ def collect_on_ray(
     try:
         if gpus_per_model is None:
             gpus_per_model = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
-        task = ray.remote(_worker_run).options(
-            num_cpus=cpus_per_model, num_gpus=gpus_per_model, max_retries=0
-        )
+        task = ray.remote(_worker_run).options(num_cpus=cpus_per_model, num_gpus=gpus_per_model, max_retries=0)
         run = _Fanout(
-            task=task, queue=Queue(),
+            task=task,
+            queue=Queue(),
             task_args=(probes, str(Path(cache_dir).resolve()), chunk_size, dict(backend_settings or {})),
-            n_models=len(specs), total=len(specs) * len(probes), max_attempts=max_attempts, progress=progress,
+            n_models=len(specs),
+            total=len(specs) * len(probes),
+            max_attempts=max_attempts,
+            progress=progress,
         )
         for spec in specs:
             run.submit(spec)
@@ -210,8 +211,13 @@ def collect_on_ray(
         if started_here:
             ray.shutdown()
     return [
-        CachedModel(run.results[s]["model_id"], run.results[s]["settings"], run.results[s]["load_seconds"],
-                    run.results[s]["worker"], run.attempts[s])
+        CachedModel(
+            run.results[s]["model_id"],
+            run.results[s]["settings"],
+            run.results[s]["load_seconds"],
+            run.results[s]["worker"],
+            run.attempts[s],
+        )
         for s in specs
     ]
 
@@ -254,11 +260,17 @@ class _Fanout:
             elif ev.stage == "note":
                 emit(self.progress, ProgressEvent(spec, "note", message=ev.message))
         if changed:
-            emit(self.progress, ProgressEvent(
-                f"{self.n_models} model(s) on Ray", "responses", done=sum(self.done_by.values()),
-                total=self.total, tokens=sum(self.tokens_by.values()) if self.tokens_by else None,
-                seconds=time.perf_counter() - self.t0,
-            ))
+            emit(
+                self.progress,
+                ProgressEvent(
+                    f"{self.n_models} model(s) on Ray",
+                    "responses",
+                    done=sum(self.done_by.values()),
+                    total=self.total,
+                    tokens=sum(self.tokens_by.values()) if self.tokens_by else None,
+                    seconds=time.perf_counter() - self.t0,
+                ),
+            )
 
     def collect(self, ref: Any) -> None:
         """A finished task's result; a dead worker's model is resubmitted, a model's error raised."""
@@ -267,21 +279,35 @@ class _Fanout:
         spec = self.pending.pop(ref)
         try:
             self.results[spec] = ray.get(ref)
-        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                ray.exceptions.OutOfMemoryError, ray.exceptions.LocalRayletDiedError) as exc:
+        except (
+            ray.exceptions.WorkerCrashedError,
+            ray.exceptions.NodeDiedError,
+            ray.exceptions.OutOfMemoryError,
+            ray.exceptions.LocalRayletDiedError,
+        ) as exc:
             if self.attempts[spec] >= self.max_attempts:
                 raise PhyloLLMError(
                     f"model {spec!r}: its Ray worker died {self.attempts[spec]} times "
                     f"(last: {type(exc).__name__}); finished chunks are cached, rerun to resume"
                 ) from None
-            emit(self.progress, ProgressEvent(spec, "note", message=(
-                f"worker died ({type(exc).__name__}); resubmitted, attempt "
-                f"{self.attempts[spec] + 1}/{self.max_attempts}, resuming from the cache")))
+            emit(
+                self.progress,
+                ProgressEvent(
+                    spec,
+                    "note",
+                    message=(
+                        f"worker died ({type(exc).__name__}); resubmitted, attempt "
+                        f"{self.attempts[spec] + 1}/{self.max_attempts}, resuming from the cache"
+                    ),
+                ),
+            )
             self.submit(spec)
             return
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
             raise PhyloLLMError(f"model {spec!r} failed on the Ray cluster: {cause}") from None
         r = self.results[spec]
-        emit(self.progress, ProgressEvent(spec, "note", message=(
-            f"responses ready ({r['generated']} generated on {r['worker']})")))
+        emit(
+            self.progress,
+            ProgressEvent(spec, "note", message=(f"responses ready ({r['generated']} generated on {r['worker']})")),
+        )

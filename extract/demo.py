@@ -182,26 +182,58 @@ def run_demo(
     # The recipe the extraction uses ("auto" resolved for these probes), so the cache key and
     # demo.json name it, and a cached DNA made otherwise is not taken for this run's.
     recipe = resolve_recipe(DEFAULT_RECIPE, probe_set=probe_set.id)
-    cfg = {"max_new_tokens": int(max_new_tokens), "dims": int(dims), "seed": int(seed),
-           "recipe": recipe.id, "embedder": DEFAULT_EMBEDDER, "outgroup": bool(outgroup)}
+    cfg = {
+        "max_new_tokens": int(max_new_tokens),
+        "dims": int(dims),
+        "seed": int(seed),
+        "recipe": recipe.id,
+        "embedder": DEFAULT_EMBEDDER,
+        "outgroup": bool(outgroup),
+    }
     dna_cache = lineage.directory / f"demo-{_demo_key(lineage.key, cfg, probe_set.id)}.json"
-    expected = {"probe_set": probe_set.id, "n_probes": len(probe_set), "recipe": recipe.id,
-                "projection": PROJECTION, "seed": int(seed), "dims": int(dims)}
+    expected = {
+        "probe_set": probe_set.id,
+        "n_probes": len(probe_set),
+        "recipe": recipe.id,
+        "projection": PROJECTION,
+        "seed": int(seed),
+        "dims": int(dims),
+    }
     notes: list[str] = []
     dna = _cached_dna(dna_cache, expected, say)
     cached = dna is not None
     if dna is None:
-        dna = _extract(lineage, probe_set, out / "extraction", max_new_tokens=max_new_tokens, dims=dims,
-                       seed=seed, outgroup=outgroup, threads=threads, cache=cache_root, progress=progress,
-                       notes=notes, say=say, recipe=recipe, embedder=DEFAULT_EMBEDDER)
+        dna = _extract(
+            lineage,
+            probe_set,
+            out / "extraction",
+            max_new_tokens=max_new_tokens,
+            dims=dims,
+            seed=seed,
+            outgroup=outgroup,
+            threads=threads,
+            cache=cache_root,
+            progress=progress,
+            notes=notes,
+            say=say,
+            recipe=recipe,
+            embedder=DEFAULT_EMBEDDER,
+        )
         write_dna(dna, dna_cache)
 
     files: dict[str, Path] = {"dna": write_dna(dna, out / "dna.json")}
     scored = _score(dna, lineage, og_label if outgroup else None)
     files.update(_write_trees(scored.shown, lineage.true_tree, out))
     if figure:
-        fig = _figure(scored.shown, lineage.true_tree, out / "tree.png", rf=scored.rf, n=len(scored.leaves),
-                      base=str(base), outgroup=og_label if outgroup else None)
+        fig = _figure(
+            scored.shown,
+            lineage.true_tree,
+            out / "tree.png",
+            rf=scored.rf,
+            n=len(scored.leaves),
+            base=str(base),
+            outgroup=og_label if outgroup else None,
+        )
         if fig is None:
             notes.append("no figure: matplotlib is not installed (pip install 'phylo-llm[plot]')")
         else:
@@ -227,12 +259,19 @@ def run_demo(
     }
     files["summary"] = out / "demo.json"
     atomic_write_text(files["summary"], json.dumps(summary, indent=1) + "\n")
-    return DemoResult(scored.shown, lineage.true_tree, scored.rf, scored.rf_normalized, files, cached, seconds,
-                      tuple(notes))
+    return DemoResult(
+        scored.shown, lineage.true_tree, scored.rf, scored.rf_normalized, files, cached, seconds, tuple(notes)
+    )
 
 
 def _lineage(
-    base: str | Path, *, n_leaves: int, noise: float, decay: float, seed: int, cache: Path,
+    base: str | Path,
+    *,
+    n_leaves: int,
+    noise: float,
+    decay: float,
+    seed: int,
+    cache: Path,
     say: Callable[[str], None],
 ) -> Any:
     from .simulate import simulate_lineage
@@ -240,8 +279,10 @@ def _lineage(
     t0 = time.perf_counter()
     lineage = simulate_lineage(base, n_leaves=n_leaves, noise=noise, decay=decay, seed=seed, cache=cache)
     made = f"derived {len(lineage.created)}" if lineage.created else "reused"
-    say(f"lineage: {len(lineage.leaves)} leaves from {base} ({made}; {time.perf_counter() - t0:.0f} s)"
-        f" in {lineage.directory}")
+    say(
+        f"lineage: {len(lineage.leaves)} leaves from {base} ({made}; {time.perf_counter() - t0:.0f} s)"
+        f" in {lineage.directory}"
+    )
     return lineage
 
 
@@ -260,9 +301,21 @@ def _cached_dna(path: Path, expected: dict[str, Any], say: Callable[[str], None]
 
 
 def _extract(
-    lineage: Any, probe_set: Any, out_dir: Path, *, max_new_tokens: int, dims: int, seed: int, outgroup: bool,
-    threads: int | None, cache: Path, progress: Callable[[Any], None] | None, notes: list[str],
-    say: Callable[[str], None], recipe: Any, embedder: str,
+    lineage: Any,
+    probe_set: Any,
+    out_dir: Path,
+    *,
+    max_new_tokens: int,
+    dims: int,
+    seed: int,
+    outgroup: bool,
+    threads: int | None,
+    cache: Path,
+    progress: Callable[[Any], None] | None,
+    notes: list[str],
+    say: Callable[[str], None],
+    recipe: Any,
+    embedder: str,
 ) -> Any:
     """The DNA of every leaf (and the outgroup) through the real pipeline; exclusions go to ``notes``."""
     from .backends.hf import HFBackend
@@ -273,20 +326,27 @@ def _extract(
     def backends() -> Iterator[Any]:
         # Loaded one at a time: only one model's weights in memory.
         for leaf in lineage.leaves:
-            yield HFBackend(lineage.model_dirs[leaf], model_id=leaf,
-                            max_new_tokens=max_new_tokens, batch_size=16, threads=threads)
+            yield HFBackend(
+                lineage.model_dirs[leaf], model_id=leaf, max_new_tokens=max_new_tokens, batch_size=16, threads=threads
+            )
         if outgroup:
-            yield HFBackend(OUTGROUP, model_id=og_label, max_new_tokens=max_new_tokens,
-                            batch_size=16, threads=threads)
+            yield HFBackend(OUTGROUP, model_id=og_label, max_new_tokens=max_new_tokens, batch_size=16, threads=threads)
 
     t0 = time.perf_counter()
     # The outgroup may lack a chat template; the label says the set was made on purpose.
-    generation = (f"greedy, max_new_tokens={max_new_tokens}, chat template when the model "
-                  "has one" if outgroup else None)
+    generation = f"greedy, max_new_tokens={max_new_tokens}, chat template when the model has one" if outgroup else None
     res = run_extraction(
-        backends(), probe_set, out_dir=out_dir, seed=seed, dims=dims,
-        threads=threads, cache_dir=cache, progress=progress, generation=generation,
-        embedder=embedder, recipe=recipe,
+        backends(),
+        probe_set,
+        out_dir=out_dir,
+        seed=seed,
+        dims=dims,
+        threads=threads,
+        cache_dir=cache,
+        progress=progress,
+        generation=generation,
+        embedder=embedder,
+        recipe=recipe,
     )
     if res.excluded:
         notes.append(f"{len(res.excluded)} model(s) excluded for empty responses")

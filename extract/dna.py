@@ -31,14 +31,11 @@ def _recipe(recipe: Recipe | str) -> Recipe:
     return get_recipe(recipe) if isinstance(recipe, str) else recipe
 
 
-def _features(
-    emb: NDArray[np.floating], probes: ProbeSet, recipe: Recipe, model: str
-) -> NDArray[np.float64]:
+def _features(emb: NDArray[np.floating], probes: ProbeSet, recipe: Recipe, model: str) -> NDArray[np.float64]:
     arr = np.asarray(emb)
     if arr.ndim != 2 or arr.shape[0] != len(probes):
         raise PhyloLLMError(
-            f"embeddings of model {model!r} must have shape (n_probes={len(probes)}, emb_dim), "
-            f"got {arr.shape}"
+            f"embeddings of model {model!r} must have shape (n_probes={len(probes)}, emb_dim), got {arr.shape}"
         )
     feats = np.asarray(recipe.features(arr.astype(np.float32, copy=False), probe_set=probes.id))
     if feats.ndim != 2 or feats.shape[0] != len(probes):
@@ -164,7 +161,5 @@ def embeddings_to_dna(
     labels = tuple(embeddings)
     feats = np.stack([_features(embeddings[m], probes, rec, m) for m in labels])
     vectors = project(feats, seed=seed, dims=dims)
-    prov = dna_provenance(
-        probes=probes, embedder=embedder, generation=generation, recipe=rec, seed=seed, dims=dims
-    )
+    prov = dna_provenance(probes=probes, embedder=embedder, generation=generation, recipe=rec, seed=seed, dims=dims)
     return DnaSet(labels, vectors, prov)

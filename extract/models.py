@@ -33,7 +33,11 @@ from phylo_llm.errors import PhyloLLMError
 from phylo_llm.util import atomic_open
 
 __all__ = [
-    "bundled_models", "resolve_model", "cache_dir", "bundled_model_names", "check_no_custom_code",
+    "bundled_models",
+    "resolve_model",
+    "cache_dir",
+    "bundled_model_names",
+    "check_no_custom_code",
     "custom_code_error",
 ]
 
@@ -186,9 +190,7 @@ def resolve_model(spec: str | Path) -> Path | str:
     'HuggingFaceTB/SmolLM2-135M-Instruct'
     """
     if not isinstance(spec, (str, Path)) or not str(spec).strip():
-        raise PhyloLLMError(
-            f"model must be a bundled model {list(_BUNDLED)}, a path or a hub id, got {spec!r}"
-        )
+        raise PhyloLLMError(f"model must be a bundled model {list(_BUNDLED)}, a path or a hub id, got {spec!r}")
     if isinstance(spec, str) and spec in _BUNDLED:
         if not _BUNDLED[spec].installed():
             pkgs = ", ".join(p.replace("_", "-") for p in _BUNDLED[spec].packages)
@@ -200,9 +202,7 @@ def resolve_model(spec: str | Path) -> Path | str:
     path = Path(spec).expanduser()
     if path.exists():
         if path.is_file() and path.suffix.lower() != ".gguf":
-            raise PhyloLLMError(
-                f"model file must be a .gguf file or a model directory, got {str(path)!r}"
-            )
+            raise PhyloLLMError(f"model file must be a .gguf file or a model directory, got {str(path)!r}")
         return path.resolve()
     if isinstance(spec, str) and _HUB_ID.match(spec):
         return spec
@@ -221,9 +221,15 @@ def resolve_model(spec: str | Path) -> Path | str:
 
 #: Files in which transformers and sentence-transformers look for code shipped with a model.
 _CODE_CONFIGS = (
-    "config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json",
-    "feature_extractor_config.json", "image_processor_config.json", "generation_config.json",
-    "modules.json", "config_sentence_transformers.json",
+    "config.json",
+    "tokenizer_config.json",
+    "processor_config.json",
+    "preprocessor_config.json",
+    "feature_extractor_config.json",
+    "image_processor_config.json",
+    "generation_config.json",
+    "modules.json",
+    "config_sentence_transformers.json",
 )
 
 

@@ -73,9 +73,7 @@ class ProbeSet:
             raise PhyloLLMError(f"probe set {self.name!r} must hold at least one prompt, got none")
         for i, p in enumerate(prompts):
             if not isinstance(p, str) or not p.strip():
-                raise PhyloLLMError(
-                    f"probe set {self.name!r}: prompt {i} must be a non-empty string, got {p!r}"
-                )
+                raise PhyloLLMError(f"probe set {self.name!r}: prompt {i} must be a non-empty string, got {p!r}")
         object.__setattr__(self, "prompts", prompts)
         object.__setattr__(self, "id", probe_set_id(prompts))
 
@@ -95,50 +93,182 @@ class ProbeSet:
 # ---------------------------------------------------------------------------------------------
 
 _NOUNS = (
-    "teacher", "river", "garden", "machine", "letter", "village", "doctor", "window", "story",
-    "engine", "forest", "painter", "bridge", "island", "kitchen", "question", "mountain", "farmer",
-    "library", "bicycle", "student", "ocean", "market", "child", "soldier", "company", "song",
-    "museum", "lamp", "neighbour", "planet", "recipe", "train", "map", "castle", "scientist",
-    "office", "storm", "cat", "horse", "camera", "sailor", "queen", "clock", "friend", "apple",
-    "computer", "poem", "nurse", "judge", "city", "tower", "wizard", "baker", "dog", "shadow",
+    "teacher",
+    "river",
+    "garden",
+    "machine",
+    "letter",
+    "village",
+    "doctor",
+    "window",
+    "story",
+    "engine",
+    "forest",
+    "painter",
+    "bridge",
+    "island",
+    "kitchen",
+    "question",
+    "mountain",
+    "farmer",
+    "library",
+    "bicycle",
+    "student",
+    "ocean",
+    "market",
+    "child",
+    "soldier",
+    "company",
+    "song",
+    "museum",
+    "lamp",
+    "neighbour",
+    "planet",
+    "recipe",
+    "train",
+    "map",
+    "castle",
+    "scientist",
+    "office",
+    "storm",
+    "cat",
+    "horse",
+    "camera",
+    "sailor",
+    "queen",
+    "clock",
+    "friend",
+    "apple",
+    "computer",
+    "poem",
+    "nurse",
+    "judge",
+    "city",
+    "tower",
+    "wizard",
+    "baker",
+    "dog",
+    "shadow",
 )
 _NAMES = (
-    "Maria", "John", "Aiko", "Omar", "Lena", "Pedro", "Grace", "Ivan", "Fatima", "Tom", "Nadia",
-    "Samuel", "Chen", "Olivia", "Kwame", "Rosa",
+    "Maria",
+    "John",
+    "Aiko",
+    "Omar",
+    "Lena",
+    "Pedro",
+    "Grace",
+    "Ivan",
+    "Fatima",
+    "Tom",
+    "Nadia",
+    "Samuel",
+    "Chen",
+    "Olivia",
+    "Kwame",
+    "Rosa",
 )
 _ADJS = (
-    "old", "quiet", "bright", "small", "strange", "careful", "heavy", "ancient", "green", "happy",
-    "tired", "famous", "empty", "clever", "broken", "gentle", "distant", "wooden", "busy", "silver",
-    "honest", "cold", "early", "curious", "narrow", "loud", "modern", "patient",
+    "old",
+    "quiet",
+    "bright",
+    "small",
+    "strange",
+    "careful",
+    "heavy",
+    "ancient",
+    "green",
+    "happy",
+    "tired",
+    "famous",
+    "empty",
+    "clever",
+    "broken",
+    "gentle",
+    "distant",
+    "wooden",
+    "busy",
+    "silver",
+    "honest",
+    "cold",
+    "early",
+    "curious",
+    "narrow",
+    "loud",
+    "modern",
+    "patient",
 )
 _ADVS = (
-    "slowly", "quickly", "carefully", "quietly", "often", "rarely", "suddenly", "happily",
-    "yesterday", "again", "together", "always", "finally", "politely",
+    "slowly",
+    "quickly",
+    "carefully",
+    "quietly",
+    "often",
+    "rarely",
+    "suddenly",
+    "happily",
+    "yesterday",
+    "again",
+    "together",
+    "always",
+    "finally",
+    "politely",
 )
 _PREPS = ("near", "behind", "under", "beside", "inside", "across", "above", "without", "with")
 # (base, third person singular, past) — transitive and intransitive verbs.
 _VT = (
-    ("find", "finds", "found"), ("build", "builds", "built"), ("paint", "paints", "painted"),
-    ("visit", "visits", "visited"), ("carry", "carries", "carried"), ("watch", "watches", "watched"),
-    ("forget", "forgets", "forgot"), ("repair", "repairs", "repaired"), ("follow", "follows", "followed"),
-    ("describe", "describes", "described"), ("sell", "sells", "sold"), ("open", "opens", "opened"),
-    ("help", "helps", "helped"), ("remember", "remembers", "remembered"), ("draw", "draws", "drew"),
-    ("teach", "teaches", "taught"), ("write", "writes", "wrote"), ("lose", "loses", "lost"),
+    ("find", "finds", "found"),
+    ("build", "builds", "built"),
+    ("paint", "paints", "painted"),
+    ("visit", "visits", "visited"),
+    ("carry", "carries", "carried"),
+    ("watch", "watches", "watched"),
+    ("forget", "forgets", "forgot"),
+    ("repair", "repairs", "repaired"),
+    ("follow", "follows", "followed"),
+    ("describe", "describes", "described"),
+    ("sell", "sells", "sold"),
+    ("open", "opens", "opened"),
+    ("help", "helps", "helped"),
+    ("remember", "remembers", "remembered"),
+    ("draw", "draws", "drew"),
+    ("teach", "teaches", "taught"),
+    ("write", "writes", "wrote"),
+    ("lose", "loses", "lost"),
 )
 _VI = (
-    ("sleep", "sleeps", "slept"), ("laugh", "laughs", "laughed"), ("wait", "waits", "waited"),
-    ("travel", "travels", "travelled"), ("sing", "sings", "sang"), ("arrive", "arrives", "arrived"),
-    ("disappear", "disappears", "disappeared"), ("work", "works", "worked"), ("run", "runs", "ran"),
-    ("smile", "smiles", "smiled"), ("rest", "rests", "rested"), ("dance", "dances", "danced"),
+    ("sleep", "sleeps", "slept"),
+    ("laugh", "laughs", "laughed"),
+    ("wait", "waits", "waited"),
+    ("travel", "travels", "travelled"),
+    ("sing", "sings", "sang"),
+    ("arrive", "arrives", "arrived"),
+    ("disappear", "disappears", "disappeared"),
+    ("work", "works", "worked"),
+    ("run", "runs", "ran"),
+    ("smile", "smiles", "smiled"),
+    ("rest", "rests", "rested"),
+    ("dance", "dances", "danced"),
 )
-_VS = (("think", "thinks", "thought"), ("say", "says", "said"), ("believe", "believes", "believed"),
-       ("hope", "hopes", "hoped"), ("know", "knows", "knew"))
+_VS = (
+    ("think", "thinks", "thought"),
+    ("say", "says", "said"),
+    ("believe", "believes", "believed"),
+    ("hope", "hopes", "hoped"),
+    ("know", "knows", "knew"),
+)
 _DETS = ("the", "a", "every", "my", "this", "that", "our", "your")
 _CONJ = ("and", "but", "because", "while", "although", "so")
 _WH = ("Why", "When", "Where", "How")
 _IMPERATIVE_OPENERS = (
-    "Tell me about", "Describe", "Explain why you like", "Write a short note about",
-    "Imagine", "Think about", "Compare", "Draw",
+    "Tell me about",
+    "Describe",
+    "Explain why you like",
+    "Write a short note about",
+    "Imagine",
+    "Think about",
+    "Compare",
+    "Draw",
 )
 
 
@@ -230,9 +360,7 @@ class _Gen:
         return self.imperative()
 
 
-def random_english(
-    n: int, *, seed: int = 0, max_sentences: int = 3, unique: bool = True
-) -> tuple[str, ...]:
+def random_english(n: int, *, seed: int = 0, max_sentences: int = 3, unique: bool = True) -> tuple[str, ...]:
     """``n`` random grammatical English prompts from a hand-written probabilistic grammar.
 
     Declaratives, questions and imperatives of varied length (one to ``max_sentences``
@@ -288,8 +416,7 @@ def _prompt_from(item: Any, where: str) -> str:
         item = item["prompt"]
     if not isinstance(item, str):
         raise PhyloLLMError(
-            f"{where}: expected a prompt string or an object with a 'prompt' string, "
-            f"got {type(item).__name__}"
+            f"{where}: expected a prompt string or an object with a 'prompt' string, got {type(item).__name__}"
         )
     if not item.strip():
         raise PhyloLLMError(f"{where}: prompt is empty")
@@ -345,14 +472,11 @@ def read_prompts(path: str | Path) -> tuple[str, ...]:
             doc = doc["prompts"]
         if not isinstance(doc, list):
             raise PhyloLLMError(
-                f"{path.name}: expected a JSON list of prompts (or {{'prompts': [...]}}), "
-                f"got {type(doc).__name__}"
+                f"{path.name}: expected a JSON list of prompts (or {{'prompts': [...]}}), got {type(doc).__name__}"
             )
         out = [_prompt_from(item, f"{path.name}[{i}]") for i, item in enumerate(doc)]
     else:
-        raise PhyloLLMError(
-            f"prompt file must end in .txt, .jsonl or .json, got {path.name!r}"
-        )
+        raise PhyloLLMError(f"prompt file must end in .txt, .jsonl or .json, got {path.name!r}")
     if not out:
         raise PhyloLLMError(f"prompt file {str(path)!r} holds no prompts")
     return tuple(out)
@@ -407,9 +531,7 @@ def load_probes(spec: str | Path | ProbeSet | Iterable[str]) -> ProbeSet:
         if path.is_dir():
             return reference_prompts(path)
         if not path.exists():
-            raise PhyloLLMError(
-                f"probes must be 'random:N[:SEED]' or an existing prompt file, got {str(spec)!r}"
-            )
+            raise PhyloLLMError(f"probes must be 'random:N[:SEED]' or an existing prompt file, got {str(spec)!r}")
         name = path.parent.name if path.name == "prompts.json" else path.stem
         return ProbeSet(read_prompts(path), name=name)
     return ProbeSet(tuple(spec), name="probes")

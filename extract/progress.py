@@ -74,8 +74,13 @@ class TqdmProgress:
         if key != self._key:
             self.close()
             self._bar = tqdm(
-                total=ev.total, initial=ev.done, desc=f"{ev.model} {ev.stage}", unit="probe",
-                file=self._file, dynamic_ncols=True, leave=True,
+                total=ev.total,
+                initial=ev.done,
+                desc=f"{ev.model} {ev.stage}",
+                unit="probe",
+                file=self._file,
+                dynamic_ncols=True,
+                leave=True,
             )
             self._key = key
         bar = self._bar

@@ -54,9 +54,7 @@ def projection_block(probe: int, k: int, dims: int, *, seed: int = 0) -> NDArray
     return rng.standard_normal((k, dims)) / np.sqrt(dims)
 
 
-def _block_groups(
-    n_probes: int, k: int, dims: int, seed: int
-) -> Iterator[tuple[int, NDArray[np.float64]]]:
+def _block_groups(n_probes: int, k: int, dims: int, seed: int) -> Iterator[tuple[int, NDArray[np.float64]]]:
     """``(first probe, (g, k, dims) blocks)`` for consecutive groups of about 4 MB of blocks."""
     group = max(1, (1 << 19) // (k * dims))
     for start in range(0, n_probes, group):
@@ -68,8 +66,7 @@ def _as_features(features: ArrayLike) -> NDArray[np.float64]:
     x = np.asarray(features, dtype=np.float64)
     if x.ndim not in (2, 3) or 0 in x.shape:
         raise PhyloLLMError(
-            "features must be a non-empty (n_probes, k) array or a (n_models, n_probes, k) stack, "
-            f"got shape {x.shape}"
+            f"features must be a non-empty (n_probes, k) array or a (n_models, n_probes, k) stack, got shape {x.shape}"
         )
     if not np.isfinite(x).all():
         raise PhyloLLMError("features must be finite; found NaN/inf values")

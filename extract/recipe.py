@@ -124,8 +124,7 @@ def check_applicable(recipe: Recipe, *, embedder: str, probe_set: str, n_probes:
         n = stats.n_for(probe_set, recipe=recipe.id)
         if n != n_probes:
             raise PhyloLLMError(
-                f"probe set {probe_set!r} has {n_probes} probes but recipe {recipe.id!r} has "
-                f"statistics for {n}"
+                f"probe set {probe_set!r} has {n_probes} probes but recipe {recipe.id!r} has statistics for {n}"
             )
 
 
@@ -139,9 +138,7 @@ def check_embeddings(emb: NDArray[np.floating], *, what: str = "embeddings") -> 
     """
     arr = np.asarray(emb)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise PhyloLLMError(
-            f"{what} must be a non-empty 2-D array (n_probes, emb_dim), got shape {arr.shape}"
-        )
+        raise PhyloLLMError(f"{what} must be a non-empty 2-D array (n_probes, emb_dim), got shape {arr.shape}")
     if not np.isfinite(arr).all():
         bad = np.flatnonzero(~np.isfinite(arr).all(axis=1))
         raise PhyloLLMError(
@@ -229,26 +226,18 @@ class ReferenceStats:
     def __post_init__(self) -> None:
         for name in _ARRAYS:
             object.__setattr__(self, name, readonly(getattr(self, name), np.float32, copy=True))
-        object.__setattr__(
-            self, "probe_sets", MappingProxyType(dict(sorted(self.probe_sets.items())))
-        )
+        object.__setattr__(self, "probe_sets", MappingProxyType(dict(sorted(self.probe_sets.items()))))
         n, d = self.probe_mean.shape
-        if self.global_mean.shape != (d,) or self.whiten_probe.shape != (d, d) or (
-            self.whiten_global.shape != (d, d)
-        ):
+        if self.global_mean.shape != (d,) or self.whiten_probe.shape != (d, d) or (self.whiten_global.shape != (d, d)):
             raise PhyloLLMError(
                 f"reference statistics have inconsistent shapes: probe_mean {self.probe_mean.shape}, "
                 f"global_mean {self.global_mean.shape}, whiten_probe {self.whiten_probe.shape}, "
                 f"whiten_global {self.whiten_global.shape}"
             )
         if self.probe_basis.ndim != 3 or self.probe_basis.shape[::2] != (n, d):
-            raise PhyloLLMError(
-                f"probe_basis must have shape (n_probes={n}, k, dim={d}), got {self.probe_basis.shape}"
-            )
+            raise PhyloLLMError(f"probe_basis must have shape (n_probes={n}, k, dim={d}), got {self.probe_basis.shape}")
         if self.global_axis.shape != (n, d):
-            raise PhyloLLMError(
-                f"global_axis must have shape (n_probes={n}, dim={d}), got {self.global_axis.shape}"
-            )
+            raise PhyloLLMError(f"global_axis must have shape (n_probes={n}, dim={d}), got {self.global_axis.shape}")
         bad = {k: v for k, v in self.probe_sets.items() if not 1 <= v <= n}
         if bad:
             raise PhyloLLMError(f"probe_sets sizes must be within 1..{n}, got {bad}")
@@ -334,15 +323,11 @@ def fit_reference(
 
     emb = np.asarray(embeddings, dtype=np.float64)
     if emb.ndim != 3 or min(emb.shape) == 0:
-        raise PhyloLLMError(
-            f"embeddings must be a non-empty (n_models, n_probes, dim) array, got shape {emb.shape}"
-        )
+        raise PhyloLLMError(f"embeddings must be a non-empty (n_models, n_probes, dim) array, got shape {emb.shape}")
     if emb.shape[0] < 2:
         raise PhyloLLMError(f"need at least 2 reference models, got {emb.shape[0]}")
     if len(prompts) != emb.shape[1]:
-        raise PhyloLLMError(
-            f"number of prompts ({len(prompts)}) must match the embeddings' probes ({emb.shape[1]})"
-        )
+        raise PhyloLLMError(f"number of prompts ({len(prompts)}) must match the embeddings' probes ({emb.shape[1]})")
     if not np.isfinite(emb).all():
         raise PhyloLLMError("embeddings must be finite; found NaN/inf values")
     check_number("shrinkage", shrinkage, min=0, open_left=True)
@@ -353,9 +338,7 @@ def fit_reference(
     probe_sets = {probe_set_id(list(prompts[:n])): n for n in range(1, len(prompts) + 1)}
     whiten_probe = _zca((emb - probe_mean).reshape(-1, d), shrinkage)
     white = (emb - probe_mean) @ whiten_probe
-    basis = np.stack(
-        [np.linalg.svd(white[:, p], full_matrices=False)[2][:basis_k] for p in range(emb.shape[1])]
-    )
+    basis = np.stack([np.linalg.svd(white[:, p], full_matrices=False)[2][:basis_k] for p in range(emb.shape[1])])
     norms = np.linalg.norm(white, axis=2, keepdims=True)
     unit = (white / np.where(norms == 0, 1.0, norms)).reshape(emb.shape[0], -1)
     axis = np.linalg.svd(unit - unit.mean(axis=0), full_matrices=False)[2][0]
@@ -481,9 +464,7 @@ class CentredRecipe:
         _check_width(x, self.stats, self.id)
         n = self.stats.n_for(probe_set, recipe=self.id)
         if n != x.shape[0]:
-            raise PhyloLLMError(
-                f"probe set {probe_set!r} has {n} probes but the embeddings have {x.shape[0]} rows"
-            )
+            raise PhyloLLMError(f"probe set {probe_set!r} has {n} probes but the embeddings have {x.shape[0]} rows")
         return _unit_probes(x - self.stats.probe_mean[:n], self.id)
 
 
@@ -560,9 +541,7 @@ class WhitenedRecipe:
         if self.scope in ("probe", "pca"):
             n = st.n_for(probe_set, recipe=self.id)
             if n != x.shape[0]:
-                raise PhyloLLMError(
-                    f"probe set {probe_set!r} has {n} probes but the embeddings have {x.shape[0]} rows"
-                )
+                raise PhyloLLMError(f"probe set {probe_set!r} has {n} probes but the embeddings have {x.shape[0]} rows")
             z = (x - st.probe_mean[:n]) @ st.whiten_probe
             if self.scope == "pca":
                 z = np.einsum("pd,pkd->pk", z, st.probe_basis[:n].astype(np.float64))

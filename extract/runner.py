@@ -51,11 +51,8 @@ __all__ = ["extract_dna", "run_extraction", "ExtractionResult", "ModelSummary", 
 # Settings that identify the model rather than how it was asked; dropped from the generation
 # label that all models of one DNA set must share (they stay in each model's cache key).
 _MODEL_IDENTITY_KEYS = frozenset(
-    {"model", "weights", "architecture", "eos_token_id", "pad_token", "chat_template_sha256",
-     "responses", "endpoint"}
+    {"model", "weights", "architecture", "eos_token_id", "pad_token", "chat_template_sha256", "responses", "endpoint"}
 )
-
-
 
 
 def generation_label(settings: Mapping[str, Any]) -> str:
@@ -228,11 +225,25 @@ def run_extraction(
     (('echo',), '{"backend":"echo"}')
     """
     plan = _plan(
-        models, probes, out_dir=out_dir, embedder=embedder, recipe=recipe, seed=seed, dims=dims,
-        batch_size=batch_size, threads=threads, cache_dir=cache_dir, progress=progress,
-        max_empty_fraction=max_empty_fraction, probes_limit=probes_limit, generation=generation,
-        chunk_size=chunk_size, backend_settings=backend_settings, project_batch=project_batch,
-        contributions=contributions, on_error=on_error,
+        models,
+        probes,
+        out_dir=out_dir,
+        embedder=embedder,
+        recipe=recipe,
+        seed=seed,
+        dims=dims,
+        batch_size=batch_size,
+        threads=threads,
+        cache_dir=cache_dir,
+        progress=progress,
+        max_empty_fraction=max_empty_fraction,
+        probes_limit=probes_limit,
+        generation=generation,
+        chunk_size=chunk_size,
+        backend_settings=backend_settings,
+        project_batch=project_batch,
+        contributions=contributions,
+        on_error=on_error,
     )
     run = _Run()
     for item in models:
@@ -290,11 +301,25 @@ class _Run:
 
 
 def _plan(
-    models: Iterable[Backend | str], probes: ProbeSet | str | Path, *, out_dir: str | Path, embedder: Any,
-    recipe: Recipe | str, seed: int, dims: int, batch_size: int, threads: int | None,
-    cache_dir: str | Path | None, progress: ProgressCallback | bool | None, max_empty_fraction: float,
-    probes_limit: int | None, generation: str | None, chunk_size: int,
-    backend_settings: Mapping[str, Any] | None, project_batch: int, contributions: bool,
+    models: Iterable[Backend | str],
+    probes: ProbeSet | str | Path,
+    *,
+    out_dir: str | Path,
+    embedder: Any,
+    recipe: Recipe | str,
+    seed: int,
+    dims: int,
+    batch_size: int,
+    threads: int | None,
+    cache_dir: str | Path | None,
+    progress: ProgressCallback | bool | None,
+    max_empty_fraction: float,
+    probes_limit: int | None,
+    generation: str | None,
+    chunk_size: int,
+    backend_settings: Mapping[str, Any] | None,
+    project_batch: int,
+    contributions: bool,
     on_error: Literal["raise", "skip"],
 ) -> _Plan:
     """Check every argument, then load the embedder: a mistake fails before any model runs."""
@@ -318,10 +343,22 @@ def _plan(
     # Refuse a recipe that cannot apply now, not after every model has been run.
     check_applicable(rec, embedder=emb.id, probe_set=probe_set.id, n_probes=len(probe_set))
     return _Plan(
-        probes=probe_set, recipe=rec, embedder=emb, out=out, cache=cache, seed=seed, dims=dims,
-        threads=threads, progress=callback, max_empty_fraction=max_empty_fraction, generation=generation,
-        chunk_size=chunk_size, backend_settings=dict(backend_settings or {}), project_batch=project_batch,
-        contributions=contributions, on_error=on_error,
+        probes=probe_set,
+        recipe=rec,
+        embedder=emb,
+        out=out,
+        cache=cache,
+        seed=seed,
+        dims=dims,
+        threads=threads,
+        progress=callback,
+        max_empty_fraction=max_empty_fraction,
+        generation=generation,
+        chunk_size=chunk_size,
+        backend_settings=dict(backend_settings or {}),
+        project_batch=project_batch,
+        contributions=contributions,
+        on_error=on_error,
     )
 
 
@@ -351,9 +388,18 @@ def _backend_for(item: Backend | str, plan: _Plan, run: _Run) -> Backend | None:
 def _record_failure(plan: _Plan, run: _Run, model: str, exc: Exception) -> None:
     run.summaries.append(
         ModelSummary(
-            model=model, status="failed", n_probes=len(plan.probes), n_empty=0, generated=0,
-            settings_id="", settings={}, response_seconds=0.0, new_tokens=None,
-            tokens_per_second=None, embed_seconds=0.0, dna_file=None,
+            model=model,
+            status="failed",
+            n_probes=len(plan.probes),
+            n_empty=0,
+            generated=0,
+            settings_id="",
+            settings={},
+            response_seconds=0.0,
+            new_tokens=None,
+            tokens_per_second=None,
+            embed_seconds=0.0,
+            dna_file=None,
             reason=redact_url_secrets(f"{type(exc).__name__}: {exc}"),
         )
     )
@@ -369,8 +415,14 @@ def _check_comparable(plan: _Plan, run: _Run, model: str, settings: Mapping[str,
     gen = plan.generation if plan.generation is not None else generation_label(settings)
     if run.first_label is None:
         run.first_label = (model, gen)
-        run.prov = dna_provenance(probes=plan.probes, embedder=plan.embedder.id, generation=gen,
-                                  recipe=plan.recipe, seed=plan.seed, dims=plan.dims)
+        run.prov = dna_provenance(
+            probes=plan.probes,
+            embedder=plan.embedder.id,
+            generation=gen,
+            recipe=plan.recipe,
+            seed=plan.seed,
+            dims=plan.dims,
+        )
     elif gen != run.first_label[1]:
         first, first_gen = run.first_label
         raise PhyloLLMError(
@@ -394,16 +446,20 @@ def _extract_one(backend: Backend, plan: _Plan, run: _Run) -> None:
         return
     n = len(resp.texts)
     common = dict(
-        model=model, n_probes=n, n_empty=resp.n_empty, generated=resp.generated,
-        settings_id=resp.settings_id, settings=settings, response_seconds=round(resp.seconds, 3),
+        model=model,
+        n_probes=n,
+        n_empty=resp.n_empty,
+        generated=resp.generated,
+        settings_id=resp.settings_id,
+        settings=settings,
+        response_seconds=round(resp.seconds, 3),
         new_tokens=resp.new_tokens,
         tokens_per_second=None if resp.tokens_per_second is None else round(resp.tokens_per_second, 2),
         load_seconds=getattr(backend, "load_seconds", None),
     )
     if resp.n_empty > plan.max_empty_fraction * n:
         reason = f"{resp.n_empty}/{n} responses are empty (more than {plan.max_empty_fraction:.0%})"
-        run.summaries.append(ModelSummary(status="excluded", embed_seconds=0.0, dna_file=None, reason=reason,
-                                          **common))
+        run.summaries.append(ModelSummary(status="excluded", embed_seconds=0.0, dna_file=None, reason=reason, **common))
         emit(plan.progress, ProgressEvent(model, "model-skipped", message=f"excluded: {reason}"))
         return
     started = time.perf_counter()
@@ -412,11 +468,14 @@ def _extract_one(backend: Backend, plan: _Plan, run: _Run) -> None:
     rel = f"models/{dna_file_stem(model)}.json"
     run.summaries.append(ModelSummary(status="ok", embed_seconds=round(embed_seconds, 3), dna_file=rel, **common))
     tps = f", {resp.tokens_per_second:.1f} tok/s" if resp.tokens_per_second else ""
-    run.pending.append(_Pending(
-        model, model_features(e, probes=plan.probes, recipe=plan.recipe, model=model),
-        f"{n} probes ({resp.generated} generated, {n - resp.generated} cached{tps}), "
-        f"{resp.n_empty} empty; DNA -> {plan.out / rel}",
-    ))
+    run.pending.append(
+        _Pending(
+            model,
+            model_features(e, probes=plan.probes, recipe=plan.recipe, model=model),
+            f"{n} probes ({resp.generated} generated, {n - resp.generated} cached{tps}), "
+            f"{resp.n_empty} empty; DNA -> {plan.out / rel}",
+        )
+    )
     # Models are projected in batches (one pass over the projection matrix per batch), but
     # never held back long: slow models still get their DNA file as soon as they finish.
     if len(run.pending) >= plan.project_batch or time.perf_counter() - run.batch_started > 30:
@@ -470,7 +529,8 @@ def _warn_about(out: Path, stale: list[str], summaries: list[ModelSummary]) -> N
     # stacklevel 4: _warn_about <- _finish <- run_extraction <- its caller.
     if stale:
         warnings.warn(
-            f"removed {len(stale)} file(s) of an earlier run from {out}: " + ", ".join(stale[:10])
+            f"removed {len(stale)} file(s) of an earlier run from {out}: "
+            + ", ".join(stale[:10])
             + (" ..." if len(stale) > 10 else ""),
             PhyloLLMWarning,
             stacklevel=4,
@@ -503,9 +563,11 @@ def _remove_stale(out: Path, written: set[str], *, contributions: bool) -> list[
     Only names this pipeline writes are touched (``models/*.json``, ``contributions.npz``,
     ``dna.json`` when no model got DNA); returns them, relative to ``out``.
     """
-    stale = sorted(
-        f"models/{p.name}" for p in (out / "models").glob("*.json") if f"models/{p.name}" not in written
-    ) if (out / "models").is_dir() else []
+    stale = (
+        sorted(f"models/{p.name}" for p in (out / "models").glob("*.json") if f"models/{p.name}" not in written)
+        if (out / "models").is_dir()
+        else []
+    )
     if not contributions and (out / "contributions.npz").is_file():
         stale.append("contributions.npz")
     if not written and (out / "dna.json").is_file():
@@ -515,9 +577,7 @@ def _remove_stale(out: Path, written: set[str], *, contributions: bool) -> list[
     return stale
 
 
-def _write_summary(
-    path: Path, probes: ProbeSet, prov: Any, summaries: list[ModelSummary]
-) -> None:
+def _write_summary(path: Path, probes: ProbeSet, prov: Any, summaries: list[ModelSummary]) -> None:
     doc = {
         "probes": {"name": probes.name, "id": probes.id, "n": len(probes)},
         "provenance": prov.to_dict() if prov is not None else None,
@@ -529,9 +589,7 @@ def _write_summary(
     atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
 
 
-def extract_dna(
-    models: Iterable[Backend | str], probes: ProbeSet | str | Path, **kwargs: Any
-) -> DnaSet:
+def extract_dna(models: Iterable[Backend | str], probes: ProbeSet | str | Path, **kwargs: Any) -> DnaSet:
     """The DNA of ``models`` (see :func:`run_extraction` for every option and the files written).
 
     Examples

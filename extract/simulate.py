@@ -116,7 +116,7 @@ def balanced_topology(
         left = (leaves + 1) // 2
         for i, k in enumerate((left, leaves - left)):
             parent.append(node)
-            length.append(float(noise * decay ** depth))
+            length.append(float(noise * decay**depth))
             name.append(f"{prefix}{path}{i}")
             grow(len(parent) - 1, f"{path}{i}", k, depth + 1)
 
@@ -132,9 +132,7 @@ def _as_topology(topology: str | Tree | None, n_leaves: int, noise: float, decay
 
         topology = parse_newick(topology)
     if not isinstance(topology, Tree):
-        raise PhyloLLMError(
-            f"topology must be None, a Newick string or a Tree, got {type(topology).__name__}"
-        )
+        raise PhyloLLMError(f"topology must be None, a Newick string or a Tree, got {type(topology).__name__}")
     tips = topology.tip_names
     if any(not nm for nm in tips):
         raise PhyloLLMError("every leaf of the topology must be named (leaves become model ids)")
@@ -184,9 +182,7 @@ def _tensor_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
 
 
-def branch_noise(
-    shape: tuple[int, ...], *, seed: int, path: tuple[int, ...], tensor: str
-) -> NDArray[np.float32]:
+def branch_noise(shape: tuple[int, ...], *, seed: int, path: tuple[int, ...], tensor: str) -> NDArray[np.float32]:
     """Standard-normal noise of one branch for one weight tensor: a pure function of its inputs.
 
     Parameters
@@ -262,9 +258,7 @@ def derive_leaf_weights(
         if scale > 0:
             for path, sigma in reversed(chain):
                 if sigma > 0:
-                    w += np.float32(sigma * scale) * branch_noise(
-                        w.shape, seed=seed, path=path, tensor=tname
-                    )
+                    w += np.float32(sigma * scale) * branch_noise(w.shape, seed=seed, path=path, tensor=tname)
         out[tname] = w
     return out
 
@@ -324,9 +318,7 @@ def _base_files(path: Path) -> list[Path]:
         return [path]
     files = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
     if not files or not (path / "config.json").is_file():
-        raise PhyloLLMError(
-            f"base model directory {str(path)!r} needs config.json and *.safetensors weights"
-        )
+        raise PhyloLLMError(f"base model directory {str(path)!r} needs config.json and *.safetensors weights")
     return [path / "config.json", *files]
 
 
@@ -343,10 +335,7 @@ def lineage_key(base_digest: str, tree: Tree, *, seed: int) -> str:
         "format": SIM_FORMAT,
         "base": base_digest,
         "seed": int(seed),
-        "nodes": [
-            [list(p), tree.name[i], repr(float(tree.length[i]))]
-            for i, p in enumerate(node_paths(tree))
-        ],
+        "nodes": [[list(p), tree.name[i], repr(float(tree.length[i]))] for i, p in enumerate(node_paths(tree))],
     }
     return sha256_json(doc)[:16]
 
@@ -365,9 +354,7 @@ def _load_base(path: Path) -> tuple[Any, Any]:
     return model, tok
 
 
-def _write_leaf(
-    final: Path, model: Any, tok: Any, weights: Mapping[str, NDArray[np.float32]], info: dict
-) -> None:
+def _write_leaf(final: Path, model: Any, tok: Any, weights: Mapping[str, NDArray[np.float32]], info: dict) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -438,9 +425,7 @@ def simulate_lineage(
     tree = _as_topology(topology, n_leaves, noise, decay)
     resolved = models.resolve_model(base)
     if not isinstance(resolved, Path):
-        raise PhyloLLMError(
-            f"base must be a local or bundled model (the weights are perturbed), got hub id {base!r}"
-        )
+        raise PhyloLLMError(f"base must be a local or bundled model (the weights are perturbed), got hub id {base!r}")
     digest = _file_digest(_base_files(resolved))
     key = lineage_key(digest, tree, seed=seed)
     root = (Path(cache).expanduser() if cache is not None else models.cache_dir()) / "sim" / key
@@ -456,8 +441,14 @@ def simulate_lineage(
             base_w = {k: p.detach().numpy() for k, p in model.named_parameters()}
         for leaf in missing:
             w = derive_leaf_weights(base_w, tree, leaf, seed=seed)
-            info = {"format": SIM_FORMAT, "base": str(base), "base_sha256": digest,
-                    "seed": int(seed), "leaf": leaf, "key": key}
+            info = {
+                "format": SIM_FORMAT,
+                "base": str(base),
+                "base_sha256": digest,
+                "seed": int(seed),
+                "leaf": leaf,
+                "key": key,
+            }
             _write_leaf(dirs[leaf], model, tok, w, info)
     manifest = {
         "format": SIM_FORMAT,
@@ -472,4 +463,3 @@ def simulate_lineage(
 
     atomic_write_text(root / _MANIFEST, json.dumps(manifest, indent=1))
     return SimulatedLineage(tree, dirs, key, root, int(seed), str(base), tuple(missing))
-

@@ -187,9 +187,7 @@ class ResponseLog:
     def append(self, responses: Mapping[int, str]) -> None:
         """Append ``{probe index: response}`` durably (one write, then fsync)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        chunk = "".join(
-            canonical_json({"i": int(i), "response": r}) + "\n" for i, r in responses.items()
-        )
+        chunk = "".join(canonical_json({"i": int(i), "response": r}) + "\n" for i, r in responses.items())
         # O_APPEND: each chunk lands whole at the end even if two runs share the file.
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
@@ -309,7 +307,11 @@ def collect_responses(
         emit(
             progress,
             ProgressEvent(
-                model, "responses", done=done, total=total, tokens=tokens,
+                model,
+                "responses",
+                done=done,
+                total=total,
+                tokens=tokens,
                 seconds=time.perf_counter() - started,
             ),
         )
@@ -330,12 +332,9 @@ def _generate_chunk(backend: Backend, probes: ProbeSet, idx: list[int]) -> dict[
     if not isinstance(out, list) or len(out) != len(idx):
         got = len(out) if isinstance(out, list) else type(out).__name__
         raise PhyloLLMError(
-            f"model {model!r} returned {got} responses for {len(idx)} prompts "
-            f"(probes {idx[0]}..{idx[-1]})"
+            f"model {model!r} returned {got} responses for {len(idx)} prompts (probes {idx[0]}..{idx[-1]})"
         )
     for i, text in zip(idx, out):
         if not isinstance(text, str):
-            raise PhyloLLMError(
-                f"model {model!r} returned a {type(text).__name__} for probe {i}, not a string"
-            )
+            raise PhyloLLMError(f"model {model!r} returned a {type(text).__name__} for probe {i}, not a string")
     return dict(zip(idx, out))

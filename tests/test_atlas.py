@@ -37,15 +37,43 @@ def make_atlas(n_per_family: int = 6, dims: int = 8, seed: int = 0) -> Atlas:
         for j in range(n_per_family):
             name = f"org{f}/fam{f}-m{j}"
             parent = f"org{f}/fam{f}-m0" if j else None
-            members.append(AtlasMember(name, organisation=f"org{f}", family=f"F{f}",
-                                       family_source="curated" if j % 2 == 0 else "name",
-                                       base_model=parent, relation="finetune" if j else "pretrained"))
+            members.append(
+                AtlasMember(
+                    name,
+                    organisation=f"org{f}",
+                    family=f"F{f}",
+                    family_source="curated" if j % 2 == 0 else "name",
+                    base_model=parent,
+                    relation="finetune" if j else "pretrained",
+                )
+            )
             rows.append(c + rng.normal(scale=0.3, size=dims))
-    prov = Provenance(probe_set="sha256:toy", n_probes=2, embedder="toy", generation=GEN,
-                      recipe="toy-recipe", projection="none", seed=None, dims=dims)
-    return Atlas("toy", "toy atlas", ("a?", "b?"), {"decoding": "greedy"}, MATCH, prov, tuple(members),
-                 np.array(rows), {"gone/x": "2 of 2 answers empty"}, "(a,b);",
-                 {"k": 5, "coef": [-2.0, 5.0, 1.0]}, {"probe_mean": np.zeros((2, 3))}, {"name": "s"}, {"n_probes": 2})
+    prov = Provenance(
+        probe_set="sha256:toy",
+        n_probes=2,
+        embedder="toy",
+        generation=GEN,
+        recipe="toy-recipe",
+        projection="none",
+        seed=None,
+        dims=dims,
+    )
+    return Atlas(
+        "toy",
+        "toy atlas",
+        ("a?", "b?"),
+        {"decoding": "greedy"},
+        MATCH,
+        prov,
+        tuple(members),
+        np.array(rows),
+        {"gone/x": "2 of 2 answers empty"},
+        "(a,b);",
+        {"k": 5, "coef": [-2.0, 5.0, 1.0]},
+        {"probe_mean": np.zeros((2, 3))},
+        {"name": "s"},
+        {"n_probes": 2},
+    )
 
 
 def test_file_round_trip_keeps_everything(tmp_path: Path) -> None:
@@ -83,7 +111,7 @@ def test_placement_matches_brute_force_and_infers_the_family() -> None:
     a = make_atlas()
     rng = np.random.default_rng(1)
     q = a.dna[7] + rng.normal(scale=0.05, size=a.dna.shape[1])  # next to a member of F1
-    p, = place(a, DnaSet(("new",), [q], a.provenance), k=5)
+    (p,) = place(a, DnaSet(("new",), [q], a.provenance), k=5)
     d = np.linalg.norm(a.dna.astype(np.float64) - q, axis=1)
     assert [n.model for n in p.neighbours] == [a.models[i] for i in np.argsort(d)[:5]]
     assert np.allclose([n.distance for n in p.neighbours], np.sort(d)[:5])
@@ -95,12 +123,13 @@ def test_far_from_everyone_is_unsure() -> None:
     a = make_atlas()
     # Between two family centres: the vote splits, the margin vanishes.
     q = (a.dna[0].astype(np.float64) + a.dna[6]) / 2
-    p, = place(a, DnaSet(("mid",), [q], a.provenance), k=6, threshold=0.9)
+    (p,) = place(a, DnaSet(("mid",), [q], a.provenance), k=6, threshold=0.9)
     assert not p.sure
 
 
-@pytest.mark.parametrize("field,value", [("embedder", "other"), ("recipe", "concat-v1"),
-                                         ("probe_set", "sha256:else"), ("dims", 8)])
+@pytest.mark.parametrize(
+    "field,value", [("embedder", "other"), ("recipe", "concat-v1"), ("probe_set", "sha256:else"), ("dims", 8)]
+)
 def test_dna_made_differently_is_refused_naming_the_field(field: str, value: object) -> None:
     a = make_atlas()
     prov = Provenance(**{**a.provenance.to_dict(), field: value if field != "dims" else None})
@@ -110,7 +139,9 @@ def test_dna_made_differently_is_refused_naming_the_field(field: str, value: obj
 
 def test_dna_generated_with_other_settings_is_refused() -> None:
     a = make_atlas()
-    prov = Provenance(**{**a.provenance.to_dict(), "generation": json.dumps({"chat_template": True, "decoding": "greedy"})})
+    prov = Provenance(
+        **{**a.provenance.to_dict(), "generation": json.dumps({"chat_template": True, "decoding": "greedy"})}
+    )
     with pytest.raises(ProvenanceError, match="chat_template=True, but atlas 'toy'"):
         place(a, DnaSet(("x",), [a.dna[0]], prov))
 
@@ -120,20 +151,29 @@ def test_settings_check_names_a_missing_field() -> None:
         check_settings(make_atlas(), {"chat_template": False}, what="model 'm'")
 
 
-@pytest.mark.parametrize("kw,match", [({"k": 0}, "k must be an integer >= 1"),
-                                      ({"threshold": 1.5}, r"threshold must be a number in \[0, 1\]")])
+@pytest.mark.parametrize(
+    "kw,match",
+    [({"k": 0}, "k must be an integer >= 1"), ({"threshold": 1.5}, r"threshold must be a number in \[0, 1\]")],
+)
 def test_bad_options(kw: dict, match: str) -> None:
     a = make_atlas()
     with pytest.raises(PhyloLLMError, match=match):
         place(a, DnaSet(("x",), [a.dna[0]], a.provenance), **kw)
 
 
-@pytest.mark.parametrize("model,family", [
-    ("HuggingFaceTB/SmolLM2-135M-Instruct", "smollm2"), ("unsloth/gemma-3-270m-it-bnb-4bit", "gemma-3"),
-    ("Qwen/Qwen2.5-7B-Instruct", "qwen2.5"), ("meta-llama/Llama-2-7b-hf", "llama-2"),
-    ("TinyLlama/TinyLlama-1.1B-Chat-v1.0", "tinyllama"), ("EleutherAI/pythia-160m", "pythia"),
-    ("openai-community/gpt2", "gpt2"), ("acme/secret-model", None),
-])
+@pytest.mark.parametrize(
+    "model,family",
+    [
+        ("HuggingFaceTB/SmolLM2-135M-Instruct", "smollm2"),
+        ("unsloth/gemma-3-270m-it-bnb-4bit", "gemma-3"),
+        ("Qwen/Qwen2.5-7B-Instruct", "qwen2.5"),
+        ("meta-llama/Llama-2-7b-hf", "llama-2"),
+        ("TinyLlama/TinyLlama-1.1B-Chat-v1.0", "tinyllama"),
+        ("EleutherAI/pythia-160m", "pythia"),
+        ("openai-community/gpt2", "gpt2"),
+        ("acme/secret-model", None),
+    ],
+)
 def test_family_from_name(model: str, family: str | None) -> None:
     assert family_from_name(model) == family
 
@@ -175,11 +215,14 @@ def test_cli_show_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert cli.main(["atlas", "list"]) == 0
 
 
-@pytest.mark.parametrize("argv,match", [
-    (["atlas", "show"], "atlas show needs a NAME"),
-    (["atlas", "show", "nope"], "atlas must be one of"),
-    (["atlas", "list", "x"], "atlas list takes no name"),
-])
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["atlas", "show"], "atlas show needs a NAME"),
+        (["atlas", "show", "nope"], "atlas must be one of"),
+        (["atlas", "list", "x"], "atlas list takes no name"),
+    ],
+)
 def test_cli_errors_are_one_line(argv: list[str], match: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(argv) == 2
     err = capsys.readouterr().err

@@ -84,8 +84,14 @@ def test_bundled_model_is_placed_end_to_end(tmp_path: Path) -> None:
     counterpart is the demo's check, measured in docs/atlas.md: with MiniLM it does not yet.)"""
     from extract.atlas.place import place_models
 
-    dna, (p,) = place_models(["smollm2-135m"], atlas="rand-zh", cache_dir=tmp_path / "cache",
-                             out_dir=tmp_path / "out", max_new_tokens=32, k=5)
+    dna, (p,) = place_models(
+        ["smollm2-135m"],
+        atlas="rand-zh",
+        cache_dir=tmp_path / "cache",
+        out_dir=tmp_path / "out",
+        max_new_tokens=32,
+        k=5,
+    )
     a = load_atlas("rand-zh")
     assert dna.provenance.recipe == a.provenance.recipe and dna.dims == a.dna.shape[1]
     assert json.loads(dna.provenance.generation)["chat_template"] is False

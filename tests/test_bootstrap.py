@@ -322,7 +322,9 @@ def test_result_is_frozen() -> None:
 
 
 def test_contributions_round_trip(tmp_path) -> None:
-    pc = ProbeContributions(("a", "b c", "d"), np.random.default_rng(0).normal(size=(3, 4, 2)), Provenance(seed=5, dims=2))
+    pc = ProbeContributions(
+        ("a", "b c", "d"), np.random.default_rng(0).normal(size=(3, 4, 2)), Provenance(seed=5, dims=2)
+    )
     back = read_contributions(write_contributions(pc, tmp_path / "sub" / "c.npz"))
     assert back.labels == pc.labels
     np.testing.assert_array_equal(back.values, pc.values)
@@ -337,7 +339,10 @@ def test_contributions_round_trip(tmp_path) -> None:
         (lambda p: p.write_bytes(b""), "c.npz' cannot be read: the file is empty"),
         (lambda p: p.write_bytes(b"\x80\x04garbage"), "not a .npz archive"),  # numpy: "pickled data"
         (lambda p: np.savez(p, values=np.zeros((2, 2, 2))), "not a phylo_llm contributions file"),
-        (lambda p: np.savez(p, format=np.array("phylo_llm.contributions"), labels=np.array(["a"])), "missing array\\(s\\) \\['provenance', 'values'\\]"),
+        (
+            lambda p: np.savez(p, format=np.array("phylo_llm.contributions"), labels=np.array(["a"])),
+            "missing array\\(s\\) \\['provenance', 'values'\\]",
+        ),
     ],
 )
 def test_read_contributions_errors(tmp_path, make, match: str) -> None:

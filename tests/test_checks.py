@@ -103,8 +103,13 @@ def test_check_fraction(value, open_left, open_right, ok):
         assert check_fraction("p", value, open_left=open_left, open_right=open_right) == float(value)
     else:
         interval = f"{'(' if open_left else '['}0, 1{')' if open_right else ']'}"
-        with pytest.raises(PhyloLLMError, match=f"p must be a number in {interval}".replace("(", r"\(").replace(")", r"\)")
-                           .replace("[", r"\[").replace("]", r"\]")):
+        with pytest.raises(
+            PhyloLLMError,
+            match=f"p must be a number in {interval}".replace("(", r"\(")
+            .replace(")", r"\)")
+            .replace("[", r"\[")
+            .replace("]", r"\]"),
+        ):
             check_fraction("p", value, open_left=open_left, open_right=open_right)
 
 

@@ -61,8 +61,9 @@ def test_user_errors_are_one_line_and_exit_2(argv, message, dna_file: Path, tmp_
 
 def test_console_script_runs_without_traceback(tmp_path: Path):
     exe = Path(sys.executable).with_name("phylo-llm")
-    proc = subprocess.run([str(exe), "distance", str(tmp_path / "nope.json"), "-o", "x.csv"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(exe), "distance", str(tmp_path / "nope.json"), "-o", "x.csv"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("phylo-llm distance: error:") and "Traceback" not in proc.stderr
 
@@ -120,8 +121,9 @@ def _one_line_error(capsys, *needles: str) -> str:
 @pytest.fixture()
 def meta_file(dna_file: Path, tmp_path: Path) -> Path:
     labels = read_dna(dna_file).labels
-    rows = "".join(f"{m},fam{i % 2},decoder-only,202{i % 4}-0{i % 9 + 1},{labels[0] if i else ''}\n"
-                   for i, m in enumerate(labels))
+    rows = "".join(
+        f"{m},fam{i % 2},decoder-only,202{i % 4}-0{i % 9 + 1},{labels[0] if i else ''}\n" for i, m in enumerate(labels)
+    )
     path = tmp_path / "meta.csv"
     path.write_text("model,family,architecture,release,base_model\n" + rows)
     return path
@@ -133,9 +135,16 @@ def meta_file(dna_file: Path, tmp_path: Path) -> Path:
         (["distance", "{dm}", "-o", "{dm}"], "{dm}", "is the INPUT file; refusing"),
         (["tree", "{dm}", "-o", "{dm}"], "{dm}", "is the INPUT file; refusing"),
         (["speed", "{dna}", "--meta", "{meta}", "-o", "{meta}"], "{meta}", "is the --meta file; refusing"),
-        (["speed", "{dna}", "--meta", "{meta}", "-o", "{tmp}/s.csv", "--report", "{meta}"], "{meta}", "must end in .md"),
-        (["evaluate", "{dna}", "--labels", "{meta}", "--csv", "{meta}", "--n-boot", "10"], "{meta}",
-         "is the --labels file; refusing"),
+        (
+            ["speed", "{dna}", "--meta", "{meta}", "-o", "{tmp}/s.csv", "--report", "{meta}"],
+            "{meta}",
+            "must end in .md",
+        ),
+        (
+            ["evaluate", "{dna}", "--labels", "{meta}", "--csv", "{meta}", "--n-boot", "10"],
+            "{meta}",
+            "is the --labels file; refusing",
+        ),
         (["plot-tree", "{nwk}", "--meta", "{meta}", "-o", "{nwk}"], "{nwk}", "is the INPUT file; refusing"),
     ],
 )
@@ -145,7 +154,13 @@ def test_output_onto_an_input_is_refused_and_the_input_kept(argv, victim, what, 
     nwk = tmp_path / "t.png"  # a tree file whose name is a valid figure name
     main(["tree", str(dna_file), "-o", str(tmp_path / "t.nwk")])
     nwk.write_bytes((tmp_path / "t.nwk").read_bytes())
-    subs = {"{dna}": str(dna_file), "{dm}": str(dm), "{meta}": str(meta_file), "{tmp}": str(tmp_path), "{nwk}": str(nwk)}
+    subs = {
+        "{dna}": str(dna_file),
+        "{dm}": str(dm),
+        "{meta}": str(meta_file),
+        "{tmp}": str(tmp_path),
+        "{nwk}": str(nwk),
+    }
     for k, v in subs.items():
         argv = [a.replace(k, v) for a in argv]
         victim = victim.replace(k, v)
@@ -181,8 +196,14 @@ def test_output_under_a_file_or_onto_a_folder_is_one_line(argv, dna_file, meta_f
     afile = tmp_path / "afile"
     afile.write_text("keep")
     main(["tree", str(dna_file), "-o", str(tmp_path / "t.nwk")])
-    subs = {"{dna}": str(dna_file), "{file}": str(afile), "{nwk}": str(tmp_path / "t.nwk"),
-            "{npz}": str(tmp_path / "c.npz"), "{meta}": str(meta_file), "{tmp}": str(tmp_path)}
+    subs = {
+        "{dna}": str(dna_file),
+        "{file}": str(afile),
+        "{nwk}": str(tmp_path / "t.nwk"),
+        "{npz}": str(tmp_path / "c.npz"),
+        "{meta}": str(meta_file),
+        "{tmp}": str(tmp_path),
+    }
     for k, v in subs.items():
         argv = [a.replace(k, v) for a in argv]
     capsys.readouterr()
@@ -248,10 +269,18 @@ def test_a_write_that_hits_the_file_size_limit_is_one_line_and_keeps_the_old_fil
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
 
-    proc = subprocess.run([sys.executable, "-c", code, "distance", str(dna_file), "-o", str(out)],
-                          capture_output=True, text=True, preexec_fn=limit,
-                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])
-                               + ":" + __import__("os").environ.get("PYTHONPATH", "")})
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "distance", str(dna_file), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        env={
+            **__import__("os").environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1])
+            + ":"
+            + __import__("os").environ.get("PYTHONPATH", ""),
+        },
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "File too large" in proc.stderr and str(out) in proc.stderr
     assert out.read_text() == "earlier good file\n"
@@ -271,8 +300,9 @@ def test_every_plugin_install_hint_names_a_real_extra():
 
     from phylo_llm.cli import install_hint
 
-    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())[
-        "project"]["optional-dependencies"]
+    extras = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
     for name, value in _plugin_entry_points().items():
         hint = install_hint(EntryPoint(name, value, "phylo_llm.commands"))
         extra = hint.split("[")[1].split("]")[0]

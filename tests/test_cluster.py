@@ -62,14 +62,23 @@ def cluster(tmp_path_factory) -> str:
     """`ray start --head` on the loopback address; stopped by killing the process group it leads."""
     port = _free_port()
     ray_bin = Path(sys.executable).parent / "ray"
-    cmd = [str(ray_bin) if ray_bin.exists() else "ray", "start", "--head", "--block",
-           "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-           "--include-dashboard=false", "--disable-usage-stats",
-           f"--temp-dir={tmp_path_factory.mktemp('raytmp')}"]
+    cmd = [
+        str(ray_bin) if ray_bin.exists() else "ray",
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        f"--temp-dir={tmp_path_factory.mktemp('raytmp')}",
+    ]
     log = tmp_path_factory.mktemp("raylog") / "head.log"
     with log.open("wb") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "RAY_ADDRESS": ""})
+        proc = subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "RAY_ADDRESS": ""}
+        )
     address = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -94,8 +103,9 @@ def cluster(tmp_path_factory) -> str:
 
 
 def _dna(models, probes, tmp: Path, cache: Path):
-    return run_extraction(models, probes, out_dir=tmp, cache_dir=cache, recipe="concat", dims=16,
-                          threads=1, backend_settings=SETTINGS).dna
+    return run_extraction(
+        models, probes, out_dir=tmp, cache_dir=cache, recipe="concat", dims=16, threads=1, backend_settings=SETTINGS
+    ).dna
 
 
 def test_a_killed_worker_loses_only_its_chunk_and_the_dna_is_the_local_one(
@@ -111,14 +121,25 @@ def test_a_killed_worker_loses_only_its_chunk_and_the_dna_is_the_local_one(
         if ev.stage == "note" and ev.model == "smollm2-135m" and "loading on" in ev.message:
             watch.pid = int(ev.message.split(" pid ")[1].split()[0])
         # The first durable chunk of SmolLM2 is on disk: kill its worker during the second.
-        if (ev.stage == "responses" and not killed and getattr(watch, "pid", None)
-                and _cached(tmp_path / "cache", "smollm2-135m", probes) >= 2):
+        if (
+            ev.stage == "responses"
+            and not killed
+            and getattr(watch, "pid", None)
+            and _cached(tmp_path / "cache", "smollm2-135m", probes) >= 2
+        ):
             killed["pid"] = watch.pid
             killed["cached"] = _cached(tmp_path / "cache", "smollm2-135m", probes)
             os.kill(watch.pid, signal.SIGKILL)
 
-    got = collect_on_ray(specs, probes, address=cluster, cache_dir=tmp_path / "cache", chunk_size=2,
-                         backend_settings=SETTINGS, progress=watch)
+    got = collect_on_ray(
+        specs,
+        probes,
+        address=cluster,
+        cache_dir=tmp_path / "cache",
+        chunk_size=2,
+        backend_settings=SETTINGS,
+        progress=watch,
+    )
     assert killed, "the SmolLM2 worker finished before it could be killed"
     smol, leaf = got
     assert (smol.model_id, smol.attempts, leaf.attempts) == ("smollm2-135m", 2, 1)
@@ -145,12 +166,38 @@ def _cached(cache: Path, model: str, probes) -> int:
 def test_cli_ray_with_a_private_local_instance_matches_a_local_run(
     tiny_leaf: str, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    common = ["--probes", "random:6:0", "--max-new-tokens", "8", "--no-chat-template", "--threads", "1",
-              "--recipe", "concat", "--dims", "16"]
-    assert main(["extract", tiny_leaf, *common, "-o", str(tmp_path / "local"),
-                 "--cache-dir", str(tmp_path / "c1"), "--quiet"]) == 0
-    assert main(["extract", tiny_leaf, *common, "-o", str(tmp_path / "ray"),
-                 "--cache-dir", str(tmp_path / "c2"), "--ray"]) == 0
+    common = [
+        "--probes",
+        "random:6:0",
+        "--max-new-tokens",
+        "8",
+        "--no-chat-template",
+        "--threads",
+        "1",
+        "--recipe",
+        "concat",
+        "--dims",
+        "16",
+    ]
+    assert (
+        main(
+            [
+                "extract",
+                tiny_leaf,
+                *common,
+                "-o",
+                str(tmp_path / "local"),
+                "--cache-dir",
+                str(tmp_path / "c1"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["extract", tiny_leaf, *common, "-o", str(tmp_path / "ray"), "--cache-dir", str(tmp_path / "c2"), "--ray"])
+        == 0
+    )
     err = capsys.readouterr().err
     assert "sim0: responses ready (6 generated on" in err
     a, b = read_dna(tmp_path / "local" / "dna.json"), read_dna(tmp_path / "ray" / "dna.json")

@@ -36,8 +36,17 @@ def test_clade_groups():
 
 def test_demo_end_to_end_on_a_tiny_model_then_from_cache(tiny_base, tmp_path, monkeypatch):
     out, cache = tmp_path / "out", tmp_path / "cache"
-    kw = dict(base=tiny_base, n_leaves=4, probes="random:6:0", max_new_tokens=4, dims=16,
-              noise=0.3, cache=cache, threads=1, outgroup=False)
+    kw = dict(
+        base=tiny_base,
+        n_leaves=4,
+        probes="random:6:0",
+        max_new_tokens=4,
+        dims=16,
+        noise=0.3,
+        cache=cache,
+        threads=1,
+        outgroup=False,
+    )
     res = run_demo(out, **kw)
     assert not res.dna_cached
     assert sorted(res.tree.tip_names) == ["sim00", "sim01", "sim10", "sim11"]
@@ -75,10 +84,32 @@ def test_demo_end_to_end_on_a_tiny_model_then_from_cache(tiny_base, tmp_path, mo
 def test_demo_cli_runs_and_reports(tiny_base, tmp_path, capsys):
     from phylo_llm.cli import main
 
-    rc = main(["demo", "-o", str(tmp_path / "o"), "--base", str(tiny_base), "--leaves", "4",
-               "--probes", "random:4:1", "--max-new-tokens", "3", "--dims", "8", "--noise", "0.3",
-               "--cache", str(tmp_path / "c"), "--quiet", "--no-figure", "--threads", "1",
-               "--no-outgroup"])
+    rc = main(
+        [
+            "demo",
+            "-o",
+            str(tmp_path / "o"),
+            "--base",
+            str(tiny_base),
+            "--leaves",
+            "4",
+            "--probes",
+            "random:4:1",
+            "--max-new-tokens",
+            "3",
+            "--dims",
+            "8",
+            "--noise",
+            "0.3",
+            "--cache",
+            str(tmp_path / "c"),
+            "--quiet",
+            "--no-figure",
+            "--threads",
+            "1",
+            "--no-outgroup",
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "Robinson-Foulds" in out.out
@@ -89,8 +120,21 @@ def test_simulate_cli_writes_the_true_tree(tiny_base, tmp_path, capsys):
     from phylo_llm.cli import main
 
     nwk = tmp_path / "t.nwk"
-    rc = main(["simulate", "--base", str(tiny_base), "--topology", "((a,b),(c,(d,e)));",
-               "--noise", "0.1", "-o", str(nwk), "--cache", str(tmp_path / "c")])
+    rc = main(
+        [
+            "simulate",
+            "--base",
+            str(tiny_base),
+            "--topology",
+            "((a,b),(c,(d,e)));",
+            "--noise",
+            "0.1",
+            "-o",
+            str(nwk),
+            "--cache",
+            str(tmp_path / "c"),
+        ]
+    )
     out = capsys.readouterr()
     assert rc == 0, out.err
     t = parse_newick(nwk.read_text())
@@ -116,9 +160,19 @@ def test_outgroup_roots_the_tree_and_is_left_out_of_the_score(tiny_base, tmp_pat
     other = tmp_path / "other-model"
     shutil.copytree(_tiny_model(tmp_path / "o"), other)
     monkeypatch.setattr(demo_mod, "OUTGROUP", str(other))  # stands in for gemma3-270m
-    res = run_demo(tmp_path / "out", base=tiny_base, n_leaves=4, probes="random:5:0",
-                   max_new_tokens=3, dims=8, noise=0.3, cache=tmp_path / "c", threads=1,
-                   outgroup=True, figure=False)
+    res = run_demo(
+        tmp_path / "out",
+        base=tiny_base,
+        n_leaves=4,
+        probes="random:5:0",
+        max_new_tokens=3,
+        dims=8,
+        noise=0.3,
+        cache=tmp_path / "c",
+        threads=1,
+        outgroup=True,
+        figure=False,
+    )
     assert "other-model" in res.tree.tip_names
     # Rooted on the outgroup: it hangs directly below the root.
     assert "other-model" in [res.tree.name[c] for c in res.tree.children(0)]
@@ -134,8 +188,18 @@ def test_outgroup_roots_the_tree_and_is_left_out_of_the_score(tiny_base, tmp_pat
 
 
 def test_cached_demo_dna_made_differently_is_extracted_again(tiny_base, tmp_path):
-    kw = dict(base=tiny_base, n_leaves=4, probes="random:4:0", max_new_tokens=3, dims=8,
-              noise=0.3, cache=tmp_path / "c", threads=1, outgroup=False, figure=False)
+    kw = dict(
+        base=tiny_base,
+        n_leaves=4,
+        probes="random:4:0",
+        max_new_tokens=3,
+        dims=8,
+        noise=0.3,
+        cache=tmp_path / "c",
+        threads=1,
+        outgroup=False,
+        figure=False,
+    )
     first = run_demo(tmp_path / "a", **kw)
     (cached,) = (tmp_path / "c" / "sim").glob("*/demo-*.json")
     good = read_dna(cached)

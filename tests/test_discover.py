@@ -32,8 +32,10 @@ def _families(n_fam: int = 8, per: int = 6, dims: int = 24, seed: int = 0, sprea
     centres = rng.normal(size=(n_fam, dims)) * 2.0
     x = np.repeat(centres, per, axis=0) + rng.normal(size=(n_fam * per, dims)) * spread
     labels = [f"org{f}/m{f}-{i}" for f in range(n_fam) for i in range(per)]
-    rows = [{"model": lab, "family": f"fam{f}", "organization": f"org{f}", "release": f"202{i % 5}-0{1 + f % 9}"}
-            for lab, (f, i) in zip(labels, [(f, i) for f in range(n_fam) for i in range(per)])]
+    rows = [
+        {"model": lab, "family": f"fam{f}", "organization": f"org{f}", "release": f"202{i % 5}-0{1 + f % 9}"}
+        for lab, (f, i) in zip(labels, [(f, i) for f in range(n_fam) for i in range(per)])
+    ]
     return x, labels, rows
 
 
@@ -49,7 +51,9 @@ def _planted():
     labels.append("hub/centroid")
     rows.append({"model": "hub/centroid", "family": "hubfam", "organization": "hub", "release": "2023-01"})
     # A copy descends from its source's family: it is related to every member of it.
-    related = {frozenset((labels[k], labels[dst])) for src, dst in planted for k in range(src // 6 * 6, src // 6 * 6 + 6)}
+    related = {
+        frozenset((labels[k], labels[dst])) for src, dst in planted for k in range(src // 6 * 6, src // 6 * 6 + 6)
+    }
     return x, labels, meta_frame(pd.DataFrame(rows)), related
 
 
@@ -235,14 +239,27 @@ DM12 = pairwise_distances(np.random.default_rng(0).normal(size=(12, 4)), LAB)
 @pytest.mark.parametrize(
     ("dm", "meta", "kwargs", "match"),
     [
-        (DistanceMatrix(("a", "b"), [[0, 1], [1, 0]]), _meta(["a", "b"], ["x", "y"]), {},
-         "at least 3 models in the DNA set, got 2"),
+        (
+            DistanceMatrix(("a", "b"), [[0, 1], [1, 0]]),
+            _meta(["a", "b"], ["x", "y"]),
+            {},
+            "at least 3 models in the DNA set, got 2",
+        ),
         (DM12, _meta(["zz", "yy"], ["x", "y"]), {}, r"the labels match none of the 12 DNA model ids"),
-        (DM12, _meta(LAB, [None] * 12), {}, "all 12 models are unlabelled: none of the 12 matched metadata rows has a family"),
+        (
+            DM12,
+            _meta(LAB, [None] * 12),
+            {},
+            "all 12 models are unlabelled: none of the 12 matched metadata rows has a family",
+        ),
         (DM12, _meta(LAB, ["x"] * 12), {}, r"at least two families .* got only \['x'\]"),
         (DM12, meta_frame(pd.DataFrame({"model": LAB})), {}, r"discovery needs metadata column\(s\) \['family'\]"),
-        (DM12, _meta(LAB, ["x", "y"] * 6), {"skip_same_organization": True},
-         r"skip_same_organization needs metadata column\(s\) \['organization'\]"),
+        (
+            DM12,
+            _meta(LAB, ["x", "y"] * 6),
+            {"skip_same_organization": True},
+            r"skip_same_organization needs metadata column\(s\) \['organization'\]",
+        ),
         (DM12, _meta(LAB, ["x", "y"] * 6), {"min_reference": 1}, "min_reference must be an integer >= 2, got 1"),
         (DM12, _meta(LAB, ["x", "y"] * 6), {"min_reference": 50}, r"no candidate pair among the 12 models"),
     ],
@@ -285,14 +302,31 @@ def test_cli_writes_csv_and_markdown(files, tmp_path: Path, capsys) -> None:
     assert "18 of" in capsys.readouterr().out
     df = pd.read_csv(tmp_path / "out" / "discoveries.csv")
     assert len(df) >= 20 and df["significant"].sum() == 18 and (df["rank"].iloc[:20] == np.arange(1, 21)).all()
-    assert main(["discover", str(dna), "--labels", str(meta), "-o", str(tmp_path / "o2"), "--top", "5",
-                 "--order", "p_value"]) == 0
+    assert (
+        main(
+            [
+                "discover",
+                str(dna),
+                "--labels",
+                str(meta),
+                "-o",
+                str(tmp_path / "o2"),
+                "--top",
+                "5",
+                "--order",
+                "p_value",
+            ]
+        )
+        == 0
+    )
     assert len(pd.read_csv(tmp_path / "o2" / "discoveries.csv")) == 18  # every significant pair, at least --top
     assert main(["discover", str(dna), "--labels", str(meta), "-o", str(tmp_path / "o3"), "--top", "2"]) == 0
     o3 = pd.read_csv(tmp_path / "o3" / "discoveries.csv")  # neighbour rank: the first 2, and every call below
     assert o3["rank"].iloc[:2].tolist() == [1, 2] and o3["significant"].sum() == 18
     assert len(o3) == 2 + 18 - int(o3["significant"].iloc[:2].sum())
-    assert {"distance", "rank_a", "rank_b", "family_a", "organization_b", "release_a", "q_value", "orientation"} <= set(df)
+    assert {"distance", "rank_a", "rank_b", "family_a", "organization_b", "release_a", "q_value", "orientation"} <= set(
+        df
+    )
     assert (tmp_path / "out" / "discoveries.md").read_text().startswith("# Possible undocumented relatives")
     assert main(["discover", str(dna), "--labels", str(meta), "--top", "2", "--skip-same-organization"]) == 0
     assert capsys.readouterr().out.count("\n| ") == 3

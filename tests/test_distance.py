@@ -34,8 +34,11 @@ GOOD = np.array([[0, 1, 2], [1, 0, 3], [2, 3, 0]], dtype=float)
         (LABELS, np.where(GOOD == 3, np.nan, GOOD), r"finite, but d\['b','c'\]=nan"),
         (LABELS, np.where(GOOD == 2, -2.0, GOOD), r"non-negative, but d\['a','c'\]=-2"),
         (LABELS, GOOD + np.diag([0, 0.5, 0]), r"zero diagonal, but d\['b','b'\]=0.5"),
-        (LABELS, np.where((GOOD == 1) & (np.arange(3)[:, None] == 0), 1.5, GOOD),
-         r"symmetric, but d\['a','b'\]=1.5 != d\['b','a'\]=1"),
+        (
+            LABELS,
+            np.where((GOOD == 1) & (np.arange(3)[:, None] == 0), 1.5, GOOD),
+            r"symmetric, but d\['a','b'\]=1.5 != d\['b','a'\]=1",
+        ),
     ],
 )
 def test_each_violation_has_its_own_message(labels, values, match):
@@ -56,7 +59,9 @@ def test_float32_stays_float32_and_is_read_only():
         dm.values[0, 1] = 3
 
 
-@pytest.mark.parametrize("metric, scipy_name", [("euclidean", "euclidean"), ("cosine", "cosine"), ("correlation", "correlation")])
+@pytest.mark.parametrize(
+    "metric, scipy_name", [("euclidean", "euclidean"), ("cosine", "cosine"), ("correlation", "correlation")]
+)
 def test_metrics_match_scipy(metric, scipy_name):
     x = np.random.default_rng(1).normal(size=(30, 16))
     dm = pairwise_distances(x, [f"m{i}" for i in range(30)], metric=metric)
@@ -79,7 +84,9 @@ def test_cosine_of_zero_vector_is_an_error_naming_the_model():
 
 
 def test_bad_metric_lists_choices():
-    with pytest.raises(PhyloLLMError, match=r"metric must be one of \['correlation', 'cosine', 'euclidean'\], got 'manhattan'"):
+    with pytest.raises(
+        PhyloLLMError, match=r"metric must be one of \['correlation', 'cosine', 'euclidean'\], got 'manhattan'"
+    ):
         pairwise_distances([[1, 0]], ["a"], metric="manhattan")  # type: ignore[arg-type]
 
 
@@ -142,9 +149,12 @@ def test_csv_with_mismatched_header(tmp_path: Path):
 @pytest.mark.parametrize("ids", [LABELS, list(LABELS), np.array(LABELS)])
 def test_scikit_bio_argument_order_is_named_in_the_error(data, ids):
     # scikit-bio's DistanceMatrix(data, ids) is the reverse of ours.
-    with pytest.raises(DistanceMatrixError, match=r"DistanceMatrix\(labels, values\): got a numeric first "
-                       r"argument and strings second .* scikit-bio's order is \(data, ids\), ours is "
-                       r"\(labels, values\)"):
+    with pytest.raises(
+        DistanceMatrixError,
+        match=r"DistanceMatrix\(labels, values\): got a numeric first "
+        r"argument and strings second .* scikit-bio's order is \(data, ids\), ours is "
+        r"\(labels, values\)",
+    ):
         DistanceMatrix(data, ids)
 
 

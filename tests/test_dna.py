@@ -18,8 +18,14 @@ from phylo_llm import (
 )
 
 PROV = Provenance(
-    probe_set="sha256:abc", n_probes=4, embedder="all-MiniLM-L6-v2", generation="g1",
-    recipe="concat-v1", projection="gaussian-jl", seed=7, dims=3,
+    probe_set="sha256:abc",
+    n_probes=4,
+    embedder="all-MiniLM-L6-v2",
+    generation="g1",
+    recipe="concat-v1",
+    projection="gaussian-jl",
+    seed=7,
+    dims=3,
 )
 
 

@@ -20,10 +20,20 @@ PACKAGES = ("phylo_llm", "extract")
 FLAGS = doctest.ELLIPSIS  # whitespace is compared exactly: every example passes without NORMALIZE_WHITESPACE
 #: Import names of the optional extras (pyproject.toml): a module or example needing one of these
 #: is skipped when it is missing. Anything else missing is a failure.
-OPTIONAL = frozenset({
-    "torch", "transformers", "sentence_transformers", "gguf", "accelerate", "safetensors", "tqdm",
-    "matplotlib", "vllm", "ray",
-})
+OPTIONAL = frozenset(
+    {
+        "torch",
+        "transformers",
+        "sentence_transformers",
+        "gguf",
+        "accelerate",
+        "safetensors",
+        "tqdm",
+        "matplotlib",
+        "vllm",
+        "ray",
+    }
+)
 #: Fewer runnable examples than this means discovery broke (426 today, plus 11 marked +SKIP).
 MIN_EXAMPLES = 300
 

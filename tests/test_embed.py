@@ -125,10 +125,16 @@ def test_cache_from_before_checksums_is_adopted(tmp_path: Path) -> None:
 def test_progress_counts_texts(tmp_path: Path) -> None:
     events: list = []
     embed_texts(Counting(), ["a"] * (CHUNK + 1), cache_dir=tmp_path, label="m", progress=events.append)
-    assert [(e.model, e.done, e.total) for e in events] == [("m", 0, CHUNK + 1), ("m", CHUNK, CHUNK + 1), ("m", CHUNK + 1, CHUNK + 1)]
+    assert [(e.model, e.done, e.total) for e in events] == [
+        ("m", 0, CHUNK + 1),
+        ("m", CHUNK, CHUNK + 1),
+        ("m", CHUNK + 1, CHUNK + 1),
+    ]
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"batch_size": 0}, "batch_size must be"), ({"threads": 0}, "threads must be")])
+@pytest.mark.parametrize(
+    ("kwargs", "match"), [({"batch_size": 0}, "batch_size must be"), ({"threads": 0}, "threads must be")]
+)
 def test_bad_arguments(kwargs: dict, match: str) -> None:
     with pytest.raises(PhyloLLMError, match=match):
         SentenceEmbedder(**kwargs)

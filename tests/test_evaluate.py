@@ -213,8 +213,20 @@ def test_cli_evaluate_prints_table_and_writes_plot(tmp_path, capsys):
     from phylo_llm.cli import main
 
     dna, meta = _toy_files(tmp_path)
-    rc = main(["evaluate", str(dna), "--labels", str(meta), "--n-boot", "20",
-               "--plot", str(tmp_path / "roc.png"), "--csv", str(tmp_path / "auc.csv")])
+    rc = main(
+        [
+            "evaluate",
+            str(dna),
+            "--labels",
+            str(meta),
+            "--n-boot",
+            "20",
+            "--plot",
+            str(tmp_path / "roc.png"),
+            "--csv",
+            str(tmp_path / "auc.csv"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     # 4 positives x 11 negatives; the cross-family merge (a-merge, b) at 9.8 beats 10 negatives

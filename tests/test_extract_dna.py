@@ -26,12 +26,22 @@ def _emb(seed: int, n: int = 12, d: int = 16) -> np.ndarray:
 
 def test_provenance_is_complete() -> None:
     dna = embeddings_to_dna(
-        {"a": _emb(1), "b": _emb(2)}, probes=PROBES, embedder="toy-emb", generation="greedy;max_new_tokens=8",
-        seed=3, dims=32,
+        {"a": _emb(1), "b": _emb(2)},
+        probes=PROBES,
+        embedder="toy-emb",
+        generation="greedy;max_new_tokens=8",
+        seed=3,
+        dims=32,
     )
     assert dna.provenance == Provenance(
-        probe_set=PROBES.id, n_probes=12, embedder="toy-emb", generation="greedy;max_new_tokens=8",
-        recipe="concat-v1", projection="gaussian-jl", seed=3, dims=32,
+        probe_set=PROBES.id,
+        n_probes=12,
+        embedder="toy-emb",
+        generation="greedy;max_new_tokens=8",
+        recipe="concat-v1",
+        projection="gaussian-jl",
+        seed=3,
+        dims=32,
     )
     assert dna.vectors.shape == (2, 32) and dna.labels == ("a", "b")
 

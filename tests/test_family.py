@@ -304,7 +304,10 @@ def test_read_gguf_metadata_types(tmp_path: Path) -> None:
         (b"GGUF" + struct.pack("<IQQ", 3, 0, 2) + _kv("general.architecture", "x"), "truncated"),
         (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + _kv("t", ["aa", "bb"])[:-3], "truncated inside a string array"),
         (b"GGUF", "too short"),
-        (b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + _s("k") + struct.pack("<I", 99) + bytes(8), "unknown GGUF value type 99"),
+        (
+            b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + _s("k") + struct.pack("<I", 99) + bytes(8),
+            "unknown GGUF value type 99",
+        ),
     ],
 )
 def test_bad_gguf_raises(tmp_path: Path, blob: bytes, match: str) -> None:

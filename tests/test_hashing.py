@@ -63,14 +63,13 @@ def test_persisted_ids_are_unchanged():
 
 
 def test_bundled_checksums_are_unchanged():
-    from extract.recipe import bundled_reference, get_recipe
-
     # The bundled atlases were written (their sha256 recorded) before the hashing helpers existed;
     # read_atlas recomputes the sha with them and refuses a file whose recorded sha256 differs.
     import json
 
     import numpy as np
 
+    from extract.recipe import bundled_reference, get_recipe
     from phylo_llm.atlas import ATLAS_DIR, atlas_names
 
     for name in atlas_names():

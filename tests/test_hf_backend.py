@@ -35,8 +35,7 @@ PROMPTS = [
     "a dog ran in the park",
 ]
 TEMPLATE = (
-    "{% for m in messages %}USER: {{ m['content'] }}{% endfor %}"
-    "{% if add_generation_prompt %} ASSISTANT:{% endif %}"
+    "{% for m in messages %}USER: {{ m['content'] }}{% endfor %}{% if add_generation_prompt %} ASSISTANT:{% endif %}"
 )
 
 
@@ -64,20 +63,40 @@ def _config(kind: str, vocab: int):
         return GPT2Config(vocab_size=vocab, n_positions=128, n_embd=32, n_layer=2, n_head=2, **ids)
     if kind == "llama":
         return LlamaConfig(
-            vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128, **ids,
+            vocab_size=vocab,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=128,
+            **ids,
         )
     if kind == "t5":
         return T5Config(
-            vocab_size=vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
-            decoder_start_token_id=0, **ids,
+            vocab_size=vocab,
+            d_model=32,
+            d_kv=8,
+            d_ff=64,
+            num_layers=2,
+            num_heads=4,
+            decoder_start_token_id=0,
+            **ids,
         )
     if kind == "bart":
         return BartConfig(
-            vocab_size=vocab, d_model=32, encoder_layers=2, decoder_layers=2,
-            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
-            decoder_ffn_dim=64, max_position_embeddings=128, decoder_start_token_id=2,
-            forced_bos_token_id=None, **ids,
+            vocab_size=vocab,
+            d_model=32,
+            encoder_layers=2,
+            decoder_layers=2,
+            encoder_attention_heads=2,
+            decoder_attention_heads=2,
+            encoder_ffn_dim=64,
+            decoder_ffn_dim=64,
+            max_position_embeddings=128,
+            decoder_start_token_id=2,
+            forced_bos_token_id=None,
+            **ids,
         )
     raise AssertionError(kind)
 
@@ -135,17 +154,22 @@ def _reference(path: Path, prompt: str, max_new_tokens: int) -> str:
     ids = tok(prompt, return_tensors="pt")
     with torch.inference_mode():
         out = model.generate(
-            **ids, do_sample=False, max_new_tokens=max_new_tokens,
-            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+            **ids,
+            do_sample=False,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
         )
-    new = out[0, 1:] if seq2seq else out[0, ids["input_ids"].shape[1]:]
+    new = out[0, 1:] if seq2seq else out[0, ids["input_ids"].shape[1] :]
     return tok.decode(new, skip_special_tokens=True)
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind,expected", [("gpt2", "causal"), ("llama", "causal"), ("t5", "seq2seq"), ("bart", "seq2seq")])
+@pytest.mark.parametrize(
+    "kind,expected", [("gpt2", "causal"), ("llama", "causal"), ("t5", "seq2seq"), ("bart", "seq2seq")]
+)
 def test_architecture_from_config(tiny, kind, expected):
     backend = HFBackend(tiny(kind), max_new_tokens=4)
     assert backend.architecture == expected
@@ -153,7 +177,10 @@ def test_architecture_from_config(tiny, kind, expected):
     assert backend.settings()["architecture"] == expected
 
 
-@pytest.mark.parametrize("kind,dirname,expected", [("t5", "gpt2-causal", "seq2seq"), ("bart", "llama-chat", "seq2seq"), ("gpt2", "t5-bart-seq2seq", "causal")])
+@pytest.mark.parametrize(
+    "kind,dirname,expected",
+    [("t5", "gpt2-causal", "seq2seq"), ("bart", "llama-chat", "seq2seq"), ("gpt2", "t5-bart-seq2seq", "causal")],
+)
 def test_architecture_ignores_misleading_directory_names(tmp_path, kind, dirname, expected):
     backend = HFBackend(_build(tmp_path, kind, dirname=dirname), max_new_tokens=4)
     assert backend.architecture == expected
@@ -369,7 +396,11 @@ def test_cuda_requested_without_cuda():
 
 @pytest.mark.parametrize(
     "prompts,match",
-    [("the cat", "single string"), (["the cat", 3], r"prompts\[1\] must be a string"), (["the cat", ""], r"prompts\[1\] is empty")],
+    [
+        ("the cat", "single string"),
+        (["the cat", 3], r"prompts\[1\] must be a string"),
+        (["the cat", ""], r"prompts\[1\] is empty"),
+    ],
 )
 def test_bad_prompts(tiny, prompts, match):
     backend = HFBackend(tiny("gpt2"), max_new_tokens=2)
@@ -387,7 +418,15 @@ def test_encoder_only_model_is_refused(tmp_path):
     from transformers import BertConfig, BertModel
 
     path = tmp_path / "bert"
-    BertModel(BertConfig(vocab_size=len(SPECIALS) + 40, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)).save_pretrained(path)
+    BertModel(
+        BertConfig(
+            vocab_size=len(SPECIALS) + 40,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+        )
+    ).save_pretrained(path)
     _tokenizer().save_pretrained(path)
     with pytest.raises(PhyloLLMError, match="neither a causal language model nor an encoder-decoder"):
         HFBackend(path)
@@ -491,9 +530,14 @@ def test_seeded_sampling_is_reproducible_recorded_and_leaves_global_rng_alone(ti
     assert HFBackend(tiny("gpt2"), seed=4, **kw).settings() != s
 
 
-@pytest.mark.parametrize("kw,match", [({"temperature": -1}, "temperature must be a number in"),
-                                      ({"top_p": 0}, r"top_p must be a number in \(0, 1\]"),
-                                      ({"seed": -2}, "seed must be an integer >= 0")])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"temperature": -1}, "temperature must be a number in"),
+        ({"top_p": 0}, r"top_p must be a number in \(0, 1\]"),
+        ({"seed": -2}, "seed must be an integer >= 0"),
+    ],
+)
 def test_bad_sampling_settings(tiny, kw, match):
     with pytest.raises(PhyloLLMError, match=match):
         HFBackend(tiny("gpt2"), **kw)

@@ -124,9 +124,7 @@ def test_join_allow_missing_leaves_gaps(meta_csv: Path) -> None:
 
 def test_join_family_override(meta_csv: Path) -> None:
     meta = read_meta(meta_csv)
-    joined = join_meta(
-        ["org/a", "org/b", "org/c", "org/d"], meta, families={"org/b": "llama-structural"}
-    )
+    joined = join_meta(["org/a", "org/b", "org/c", "org/d"], meta, families={"org/b": "llama-structural"})
     assert joined["family"].tolist() == ["llama", "llama-structural", "t5", "qwen"]
     assert joined["family_source"].tolist() == ["table", "override", "table", "table"]
     # the original table is untouched
@@ -167,7 +165,10 @@ def test_paper_meta_joins_paper_dna(paper_data: Path) -> None:
     [
         (b"", r"meta.csv' is empty; it needs a header row with 'model'"),
         (b"\n\n", r"meta.csv' is empty"),
-        (b"model,family,base_model\na/x,llama,\na/y,llama\n", r"meta.csv': line 3 has 2 field\(s\) but the header has 3"),
+        (
+            b"model,family,base_model\na/x,llama,\na/y,llama\n",
+            r"meta.csv': line 3 has 2 field\(s\) but the header has 3",
+        ),
         (b"model,family\na/x,llama,extra\n", r"line 2 has 3 field\(s\) but the header has 2"),
         (b"model,family\nCaf\x84,llama\n", r"meta.csv' is not UTF-8 text \(byte 0x84 at offset 16, line 2\)"),
     ],
@@ -188,11 +189,14 @@ def test_strict_meta_hint_names_the_flag_not_an_api_argument(meta_csv: Path) -> 
     assert "pass allow_extra" not in str(info.value)
 
 
-@pytest.mark.parametrize("argv", [
-    ["distance", "{f}", "-o", "{tmp}/d.csv"],
-    ["tree", "{f}.phy"],
-    ["plot-tree", "{f}.nwk", "-o", "{tmp}/t.png"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["distance", "{f}", "-o", "{tmp}/d.csv"],
+        ["tree", "{f}.phy"],
+        ["plot-tree", "{f}.nwk", "-o", "{tmp}/t.png"],
+    ],
+)
 def test_non_utf8_inputs_are_one_line_naming_the_file(tmp_path: Path, capsys, argv) -> None:
     from phylo_llm.cli import main
 

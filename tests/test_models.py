@@ -121,8 +121,10 @@ def _model_with_code(folder: Path, marker: Path, *, where: str = "config.json") 
     folder.mkdir(parents=True, exist_ok=True)
     code = f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
     (folder / "evil.py").write_text(code + "class EvilConfig: pass\nclass EvilModel: pass\n")
-    cfg = {"model_type": "evil-net", "auto_map": {"AutoConfig": "evil.EvilConfig",
-                                                   "AutoModelForCausalLM": "evil.EvilModel"}}
+    cfg = {
+        "model_type": "evil-net",
+        "auto_map": {"AutoConfig": "evil.EvilConfig", "AutoModelForCausalLM": "evil.EvilModel"},
+    }
     import json
 
     (folder / where).write_text(json.dumps(cfg))
@@ -160,8 +162,19 @@ def test_extract_refuses_model_code_in_one_line_and_never_runs_it(tmp_path, caps
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     marker = tmp_path / "ran.txt"
     folder = _model_with_code(tmp_path / "evil-model", marker)
-    code = main(["extract", str(folder), "--probes", "random:2", "-o", str(tmp_path / "out"), "--quiet",
-                 "--cache-dir", str(tmp_path / "cache")])
+    code = main(
+        [
+            "extract",
+            str(folder),
+            "--probes",
+            "random:2",
+            "-o",
+            str(tmp_path / "out"),
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.count("\n") == 1 and "evil.py" in err and "Traceback" not in err

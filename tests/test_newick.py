@@ -66,10 +66,7 @@ def trees(draw, max_tips: int = 12) -> Tree:
     is_tip = t0.is_tip
     names = [draw(st.none() | names_st) for i in range(n)]
     length = [draw(lengths_st) for _ in range(n)]
-    support = [
-        np.nan if (i == 0 or is_tip[i]) else draw(st.just(np.nan) | st.floats(0, 100))
-        for i in range(n)
-    ]
+    support = [np.nan if (i == 0 or is_tip[i]) else draw(st.just(np.nan) | st.floats(0, 100)) for i in range(n)]
     # the reader infers rootedness from the root degree unless told; make it consistent
     rooted = bool(t0.n_children[0] == 2)
     return Tree(t0.parent, length, tuple(names), support, rooted)
@@ -127,10 +124,7 @@ def test_writer_conventions():
         rooted=False,
     )
     text = to_newick(t)
-    assert text == (
-        "((meta-llama/Llama_2:1,'a b':2)clade:0.5[&&NHX:support=0.95],"
-        "'it''s':3,(x:1,y:0.333333)80:1);"
-    )
+    assert text == ("((meta-llama/Llama_2:1,'a b':2)clade:0.5[&&NHX:support=0.95],'it''s':3,(x:1,y:0.333333)80:1);")
     assert to_newick(t, support=False, internal_names=False) == (
         "((meta-llama/Llama_2:1,'a b':2):0.5,'it''s':3,(x:1,y:0.333333):1);"
     )

@@ -221,9 +221,7 @@ def test_negative_branches_counted_once_and_pair_paths_kept() -> None:
     # negative branch at the final trifurcation (moved to two siblings) changes the total.
     raw = _assemble_nj(lm, dm.labels)
     triple = [lm[-1, 2], lm[-2, 2], lm[-2, 3]]
-    assert tree.total_length == pytest.approx(
-        raw.total_length + sum(x for x in triple if x < 0), abs=1e-9
-    )
+    assert tree.total_length == pytest.approx(raw.total_length + sum(x for x in triple if x < 0), abs=1e-9)
     for c1, c2, l1, l2 in lm[:-2]:
         if c1 < len(dm) and c2 < len(dm):  # two tips joined: a cherry
             ia, ib = tree.index_of(dm.labels[int(c1)]), tree.index_of(dm.labels[int(c2)])
@@ -260,9 +258,7 @@ def test_one_two_three_taxa() -> None:
     assert t2.tip_names == ("a", "b") and t2.length[1:].tolist() == [1.5, 1.5]
     t3 = nj(DistanceMatrix(("a", "b", "c"), [[0, 3, 4], [3, 0, 5], [4, 5, 0]]))
     assert len(t3) == 4 and t3.n_children[0] == 3
-    np.testing.assert_allclose(
-        aligned(patristic_distances(t3), ("a", "b", "c")), [[0, 3, 4], [3, 0, 5], [4, 5, 0]]
-    )
+    np.testing.assert_allclose(aligned(patristic_distances(t3), ("a", "b", "c")), [[0, 3, 4], [3, 0, 5], [4, 5, 0]])
 
 
 def test_internal_nodes_are_unnamed() -> None:

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from extract.backends.openai_http import OpenAIBackend
@@ -172,7 +173,7 @@ def test_bad_arguments(args: tuple, kwargs: dict, match: str) -> None:
 class _Letters:
     id, dim = "letters-test", 26
 
-    def encode(self, texts: Sequence[str]) -> "np.ndarray":
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         import numpy as np
 
         out = np.zeros((len(texts), 26), dtype=np.float32)
@@ -191,8 +192,14 @@ def test_secret_absent_from_every_file_of_a_full_extraction(
     monkeypatch.setenv("LAB_KEY", SECRET)
     spec = f"openai:{server.url}#tiny-chat"
     res = run_extraction(
-        [spec], "random:6:1", out_dir=tmp_path / "out", cache_dir=tmp_path / "cache",
-        embedder=_Letters(), dims=8, recipe="concat", backend_settings={"api_key_env": "LAB_KEY", "max_new_tokens": 5},
+        [spec],
+        "random:6:1",
+        out_dir=tmp_path / "out",
+        cache_dir=tmp_path / "cache",
+        embedder=_Letters(),
+        dims=8,
+        recipe="concat",
+        backend_settings={"api_key_env": "LAB_KEY", "max_new_tokens": 5},
     )
     assert res.dna.labels == ("tiny-chat",)
     assert all(a == f"Bearer {SECRET}" for a in server.auth) and len(server.auth) == 6

@@ -143,10 +143,26 @@ def test_no_function_is_longer_than_the_house_limit():
                 if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     continue
                 first = node.body[0]
-                has_doc = isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
+                has_doc = (
+                    isinstance(first, ast.Expr)
+                    and isinstance(getattr(first, "value", None), ast.Constant)
                     and isinstance(first.value.value, str)
+                )
                 start = first.end_lineno + 1 if has_doc else first.lineno
                 name = f"{path.relative_to(REPO)}:{node.name}"
                 if node.end_lineno - start + 1 > MAX_FUNCTION_LINES and name not in LONG_ON_PURPOSE:
                     long.append(f"{name} ({node.end_lineno - start + 1} code lines)")
     assert not long, long
+
+
+def test_tree_is_clean_under_ruff():
+    """The lint and format config in pyproject.toml holds for the whole tree (ruff is in the test extra)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ruff") is None:
+        import pytest
+
+        pytest.skip("ruff is not installed (pip install 'phylo-llm[test]')")
+    for args in (["check", "."], ["format", "--check", "."]):
+        out = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=REPO, capture_output=True, text=True)
+        assert out.returncode == 0, f"ruff {' '.join(args)}:\n{out.stdout}{out.stderr}"

@@ -60,7 +60,9 @@ def data_dir(tmp_path: Path) -> Path:
             lines.append({"model": model, "responses": [answer(fam, j, p, rng) for p in range(3)]})
             if j < 3:
                 parent = f"org-{fam}/{fam}-0" if j else ""
-                meta.append(f"{model},org-{fam},{fam},{parent},{'finetune' if j else 'pretrained'},decoder-only,2024-0{j + 1},1,test")
+                meta.append(
+                    f"{model},org-{fam},{fam},{parent},{'finetune' if j else 'pretrained'},decoder-only,2024-0{j + 1},1,test"
+                )
     lines.append({"model": "empty/model", "responses": ["", " ", "x"]})
     with lzma.open(folder / "responses.jsonl.xz", "wt", encoding="utf-8") as fh:
         fh.write("\n".join(json.dumps(r) for r in lines) + "\n")
@@ -72,8 +74,9 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture()
 def atlas_path(data_dir: Path, tmp_path: Path) -> Path:
     out = tmp_path / "toy.npz"
-    build_atlas("rand-zh", data_dir=data_dir, n_probes=3, out=out, embedder=Letters(),
-                cache_dir=tmp_path / "cache", basis_k=4)
+    build_atlas(
+        "rand-zh", data_dir=data_dir, n_probes=3, out=out, embedder=Letters(), cache_dir=tmp_path / "cache", basis_k=4
+    )
     return out
 
 
@@ -92,16 +95,18 @@ def test_build_writes_a_complete_atlas(atlas_path: Path) -> None:
     assert dict(a.match) == MATCH
 
 
-def test_placing_a_members_own_answers_reproduces_its_atlas_dna(atlas_path: Path, data_dir: Path,
-                                                               tmp_path: Path) -> None:
+def test_placing_a_members_own_answers_reproduces_its_atlas_dna(
+    atlas_path: Path, data_dir: Path, tmp_path: Path
+) -> None:
     """The placement path (answers -> embedder -> atlas recipe) makes exactly the members' DNA."""
     with lzma.open(data_dir / "llm-dna-rand-zh" / "responses.jsonl.xz", "rt") as fh:
         rec = [json.loads(line) for line in fh][8]  # org-beta/beta-2
     probes = ProbeSet(tuple(PROMPTS), name="rand-zh")
     new = RecordedBackend("reupload/beta-2", probes, rec["responses"])
     out = tmp_path / "placed"
-    dna, (p,) = place_models([new], atlas=atlas_path, out_dir=out, settings=MATCH, embedder=Letters(),
-                             cache_dir=tmp_path / "cache", k=3)
+    dna, (p,) = place_models(
+        [new], atlas=atlas_path, out_dir=out, settings=MATCH, embedder=Letters(), cache_dir=tmp_path / "cache", k=3
+    )
     assert p.neighbours[0].model == rec["model"] and p.neighbours[0].distance < 1e-2  # float16 atlas
     assert p.neighbours[0].family == "beta"
     assert dna.provenance.recipe == read_atlas(atlas_path).provenance.recipe
@@ -116,14 +121,20 @@ def test_recorded_answers_with_other_settings_are_refused(atlas_path: Path, tmp_
     probes = ProbeSet(tuple(PROMPTS), name="rand-zh")
     new = RecordedBackend("m", probes, ["aa", "bb", "cc"])
     with pytest.raises(ProvenanceError, match="chat_template=True, but atlas 'rand-zh'"):
-        place_models([new], atlas=atlas_path, settings={"chat_template": True, "decoding": "greedy"},
-                     embedder=Letters(), cache_dir=tmp_path / "cache")
+        place_models(
+            [new],
+            atlas=atlas_path,
+            settings={"chat_template": True, "decoding": "greedy"},
+            embedder=Letters(),
+            cache_dir=tmp_path / "cache",
+        )
 
 
 def test_an_api_model_is_refused_before_any_request(atlas_path: Path, tmp_path: Path) -> None:
     with pytest.raises(ProvenanceError, match="chat_template=True"):
-        place_models(["openai:http://127.0.0.1:9#m"], atlas=atlas_path, embedder=Letters(),
-                     cache_dir=tmp_path / "cache")
+        place_models(
+            ["openai:http://127.0.0.1:9#m"], atlas=atlas_path, embedder=Letters(), cache_dir=tmp_path / "cache"
+        )
 
 
 def test_embed_population_equals_embedding_each_answer(tmp_path: Path) -> None:
@@ -138,18 +149,22 @@ def test_embed_population_equals_embedding_each_answer(tmp_path: Path) -> None:
 
 def test_exclusions_rule() -> None:
     assert exclusions(["a", "b", "c"], [["xyz", "yzx"], ["", "yzx"], ["", ""]]) == {
-        "c": "2 of 2 answers empty or without content (2 empty)"}
+        "c": "2 of 2 answers empty or without content (2 empty)"
+    }
     # junk that is not empty counts too: one-character runs, special tokens, punctuation
     junk = ["<|im_end|>", "AAAAAAAAAAAA", " . . . ", "a real answer"]
     assert exclusions(["j"], [junk]) == {"j": "3 of 4 answers empty or without content (0 empty)"}
     assert exclusions(["k"], [junk[2:] + ["another answer"]]) == {}
 
 
-@pytest.mark.parametrize("argv,match", [
-    (["place"], "give MODELs to run or --responses FILE"),
-    (["place", "--responses", "x.jsonl"], "--responses needs --settings"),
-    (["place", "--responses", "x.jsonl", "--settings", "[1]"], "--settings must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["place"], "give MODELs to run or --responses FILE"),
+        (["place", "--responses", "x.jsonl"], "--responses needs --settings"),
+        (["place", "--responses", "x.jsonl", "--settings", "[1]"], "--settings must be a JSON object"),
+    ],
+)
 def test_place_cli_errors_are_one_line(argv: list[str], match: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
@@ -175,13 +190,23 @@ def composite_path(data_dir: Path, atlas_path: Path, tmp_path: Path) -> Path:
     rng = np.random.default_rng(1)
     folder = data_dir / "llm-dna-paper"
     (folder / "prompts.json").write_text(json.dumps(PAPER_PROMPTS))
-    rows = [{"model": f"org-{fam}/{fam}-{j}", "responses": [answer(fam, j, p, rng) for p in range(2)]}
-            for fam in FAMILIES for j in range(4)]  # models 4 and 5 of each family are rand-zh only
+    rows = [
+        {"model": f"org-{fam}/{fam}-{j}", "responses": [answer(fam, j, p, rng) for p in range(2)]}
+        for fam in FAMILIES
+        for j in range(4)
+    ]  # models 4 and 5 of each family are rand-zh only
     with lzma.open(folder / "responses.jsonl.xz", "wt", encoding="utf-8") as fh:
         fh.write("\n".join(json.dumps(r) for r in rows) + "\n")
     atlas_path.rename(tmp_path / "rand-zh.npz")
-    build_atlas("paper", data_dir=data_dir, n_probes=2, out=tmp_path / "paper.npz", embedder=Letters(),
-                cache_dir=tmp_path / "cache", basis_k=4)
+    build_atlas(
+        "paper",
+        data_dir=data_dir,
+        n_probes=2,
+        out=tmp_path / "paper.npz",
+        embedder=Letters(),
+        cache_dir=tmp_path / "cache",
+        basis_k=4,
+    )
     build_composite("combined", out=tmp_path / "combined.npz")
     return tmp_path / "combined.npz"
 
@@ -195,8 +220,14 @@ def test_composite_atlas_holds_the_shared_models_with_both_parts_dna(composite_p
     wp, wr = c.parts[0].weight, c.parts[1].weight
     assert np.array_equal(c.dna[i], np.concatenate([wp * pp.dna[j], wr * rz.dna[k]]).astype(np.float32))
     # each part weighs the same: mean squared norm 1 over the shared members
-    assert np.allclose([(c.dna[:, :pp.dna.shape[1]].astype(np.float64) ** 2).sum(1).mean(),
-                        (c.dna[:, pp.dna.shape[1]:].astype(np.float64) ** 2).sum(1).mean()], 1.0, atol=1e-3)
+    assert np.allclose(
+        [
+            (c.dna[:, : pp.dna.shape[1]].astype(np.float64) ** 2).sum(1).mean(),
+            (c.dna[:, pp.dna.shape[1] :].astype(np.float64) ** 2).sum(1).mean(),
+        ],
+        1.0,
+        atol=1e-3,
+    )
     assert dict(c.match) == {"paper": PAPER_MATCH, "rand-zh": MATCH}
     assert composite_path.stat().st_size < 20_000  # the parts' DNA is not stored twice
 
@@ -210,8 +241,9 @@ def test_composite_refuses_a_changed_part(composite_path: Path, tmp_path: Path) 
         read_atlas(composite_path)
 
 
-def test_placing_in_a_composite_answers_every_part_with_its_settings(composite_path: Path, data_dir: Path,
-                                                                  tmp_path: Path) -> None:
+def test_placing_in_a_composite_answers_every_part_with_its_settings(
+    composite_path: Path, data_dir: Path, tmp_path: Path
+) -> None:
     answers = {}
     for folder, prompts in (("llm-dna-paper", PAPER_PROMPTS), ("llm-dna-rand-zh", PROMPTS)):
         with lzma.open(data_dir / folder / "responses.jsonl.xz", "rt") as fh:
@@ -220,8 +252,9 @@ def test_placing_in_a_composite_answers_every_part_with_its_settings(composite_p
     probes = ProbeSet(tuple(PAPER_PROMPTS + PROMPTS), name="both")
     new = RecordedBackend("copy/gamma-1", probes, [answers[p] for p in probes.prompts])
     settings = {"paper": {**PAPER_MATCH, "seed": 0}, "rand-zh": MATCH}
-    dna, (p,) = place_models([new], atlas=composite_path, settings=settings, embedder=Letters(),
-                             cache_dir=tmp_path / "cache", k=3)
+    dna, (p,) = place_models(
+        [new], atlas=composite_path, settings=settings, embedder=Letters(), cache_dir=tmp_path / "cache", k=3
+    )
     assert p.neighbours[0].model == "org-gamma/gamma-1" and p.neighbours[0].distance < 1e-2
     assert json.loads(dna.provenance.generation) == settings
     # the DNA's own record is checked part by part too
@@ -232,5 +265,10 @@ def test_placing_in_a_composite_answers_every_part_with_its_settings(composite_p
     with pytest.raises(ProvenanceError, match=r"the DNA \(part 'paper'\) was generated with decoding='greedy'"):
         place(read_atlas(composite_path), DnaSet(dna.labels, dna.vectors, wrong))
     with pytest.raises(ProvenanceError, match=r"chat_template=True, but atlas 'rand-zh'"):
-        place_models([new], atlas=composite_path, embedder=Letters(), cache_dir=tmp_path / "cache",
-                     settings={"paper": PAPER_MATCH, "rand-zh": {**MATCH, "chat_template": True}})
+        place_models(
+            [new],
+            atlas=composite_path,
+            embedder=Letters(),
+            cache_dir=tmp_path / "cache",
+            settings={"paper": PAPER_MATCH, "rand-zh": {**MATCH, "chat_template": True}},
+        )

@@ -119,7 +119,17 @@ def _caterpillar(n: int) -> Tree:
 def _small_tree_and_meta() -> tuple[Tree, pd.DataFrame]:
     # ((a1:1,a2:2)90:1,(b1:1,(c1:1,c2:1)55:0.5)70:2);
     parent = [-1, 0, 1, 1, 0, 4, 4, 6, 6]
-    names = [None, None, "org/a1", "org/a2", None, "org/b1", None, "org/c1-with-a-really-long-name-for-truncation", "org/c2"]
+    names = [
+        None,
+        None,
+        "org/a1",
+        "org/a2",
+        None,
+        "org/b1",
+        None,
+        "org/c1-with-a-really-long-name-for-truncation",
+        "org/c2",
+    ]
     length = [np.nan, 1, 1, 2, 2, 1, 0.5, 1, 1]
     support = [np.nan, 0.9, np.nan, np.nan, 0.7, np.nan, 0.55, np.nan, np.nan]
     tree = Tree.from_parents(parent, length=length, name=names, support=support)
@@ -190,8 +200,9 @@ def test_family_colours_reach_markers_and_branches() -> None:
     colors = family_colors(meta["family"])
     tf = plot_tree(tree, meta=meta, colors=colors)
     try:
-        faces = {to_hex(c).upper() for coll in tf.ax.collections if coll.get_gid() == "tips"
-                 for c in coll.get_facecolors()}
+        faces = {
+            to_hex(c).upper() for coll in tf.ax.collections if coll.get_gid() == "tips" for c in coll.get_facecolors()
+        }
         assert faces == {colors[f].upper() for f in ("a", "b", "c")}
         (branches,) = [c for c in tf.ax.collections if c.get_gid() == "branches"]
         seg_colours = {to_hex(c).upper() for c in branches.get_colors()}
@@ -305,7 +316,9 @@ def test_centroid_drift_labels_minority_models() -> None:
     _, meta, dna = _trend_data()
     fig = plot_centroid_drift(centroid_distances(dna, meta))
     names = {t.get_text() for t in fig.axes[0].texts}
-    assert "c1-with-a-really-long-n…" in names  # truncated to 24 chars; only the dated encoder-decoder model (c2 is undated)
+    assert (
+        "c1-with-a-really-long-n…" in names
+    )  # truncated to 24 chars; only the dated encoder-decoder model (c2 is undated)
     assert not {"a1", "a2", "b1"} & names  # majority models are not labelled
     plt.close(fig)
     with pytest.raises(PhyloLLMError, match="needs column 'to_encoder-only'"):
@@ -322,8 +335,11 @@ def test_tree_positions_plot_and_speed_plots() -> None:
     # speed on a star family with a known rate
     names = [None, "m1", "m2", "m3", "m4", "x"]
     t = Tree.from_parents([-1, 0, 0, 0, 0, 0], length=[np.nan, 0.1, 0.2, 0.3, 0.4, 1.0], name=names)
-    m = meta_frame(pd.DataFrame({"model": names[1:], "family": ["f"] * 4 + ["g"],
-                                 "release": ["2021", "2022", "2023", "2024", "2020"]}))
+    m = meta_frame(
+        pd.DataFrame(
+            {"model": names[1:], "family": ["f"] * 4 + ["g"], "release": ["2021", "2022", "2023", "2024", "2020"]}
+        )
+    )
     res = family_speeds(t, m, n_boot=100)
     fig = plot_speed(res)
     ax = fig.axes[0]
@@ -367,13 +383,17 @@ def _map_data():
     labels = [f"org/f{k}-{i}" for k in range(3) for i in range(6)] + ["org/t5-a", "org/t5-b"]
     centres = np.repeat(np.eye(3) * 6, 6, axis=0)
     X = np.concatenate([centres + rng.normal(size=(18, 3)), rng.normal(size=(2, 3)) + [0, 0, -6]])
-    meta = meta_frame(pd.DataFrame({
-        "model": labels,
-        "family": [f"fam{k}" for k in range(3) for _ in range(6)] + ["t5", "t5"],
-        "architecture": ["decoder-only"] * 18 + ["encoder-decoder"] * 2,
-        "release": ["2023-01"] * 19 + [None],
-        "organization": ["org"] * 20,
-    }))
+    meta = meta_frame(
+        pd.DataFrame(
+            {
+                "model": labels,
+                "family": [f"fam{k}" for k in range(3) for _ in range(6)] + ["t5", "t5"],
+                "architecture": ["decoder-only"] * 18 + ["encoder-decoder"] * 2,
+                "release": ["2023-01"] * 19 + [None],
+                "organization": ["org"] * 20,
+            }
+        )
+    )
     return DnaSet(tuple(labels), X), meta
 
 
@@ -402,7 +422,7 @@ def test_dna_map_html_is_self_contained(tmp_path: Path) -> None:
     assert not re.search(r"<link[^>]*href=", text)
     assert text.count("<script>") == 1 and text.count("</script>") == 1
     assert len(re.findall(r'class="pt[^"]*"', text)) == 20
-    assert text.count("<rect class=\"pt minor\"") == 2  # encoder-decoder drawn as squares
+    assert text.count('<rect class="pt minor"') == 2  # encoder-decoder drawn as squares
     assert "<polygon" in text
     # the embedded data round-trips as JSON and carries every model
     import json
@@ -446,8 +466,7 @@ leg[0].fire('click'); out.reset=ids.count.textContent;
 pts[0].fire('mousemove'); out.tip=ids.tip.innerHTML;
 console.log(JSON.stringify(out));
 """
-    js = (harness.replace("POINTS", json.dumps(points)).replace("GROUPS", json.dumps(groups))
-          .replace("SCRIPT", script))
+    js = harness.replace("POINTS", json.dumps(points)).replace("GROUPS", json.dumps(groups)).replace("SCRIPT", script)
     (tmp_path / "run.js").write_text(js)
     res = subprocess.run([node, str(tmp_path / "run.js")], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
@@ -462,8 +481,12 @@ console.log(JSON.stringify(out));
     text = write_dna_map_html(embed(dna), tmp_path / "map2.html", meta=meta).read_text()
     script = text.split("<script>", 1)[1].split("</script>", 1)[0]
     first = points.index(dna.labels.index("org/f0-0"))
-    js = (harness.replace("POINTS", json.dumps(points)).replace("GROUPS", json.dumps(groups)).replace("SCRIPT", script)
-          .replace("pts[0].fire('mousemove')", f"pts[{first}].fire('mousemove')"))
+    js = (
+        harness.replace("POINTS", json.dumps(points))
+        .replace("GROUPS", json.dumps(groups))
+        .replace("SCRIPT", script)
+        .replace("pts[0].fire('mousemove')", f"pts[{first}].fire('mousemove')")
+    )
     (tmp_path / "run2.js").write_text(js)
     res = subprocess.run([node, str(tmp_path / "run2.js")], capture_output=True, text=True, timeout=60)
     tip = json.loads(res.stdout)["tip"]
@@ -491,9 +514,14 @@ def test_a_failed_figure_write_keeps_the_earlier_figure_whole(tmp_path: Path) ->
     code = "import sys; from phylo_llm.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.run(
         [sys.executable, "-c", code, "plot-tree", str(tmp_path / "t.nwk"), "-o", str(fig), "--title", "new"],
-        capture_output=True, text=True, preexec_fn=limit,
-        env={**os.environ, "MPLBACKEND": "Agg",
-             "PYTHONPATH": str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", "")},
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        env={
+            **os.environ,
+            "MPLBACKEND": "Agg",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        },
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "File too large" in proc.stderr and str(fig) in proc.stderr
@@ -513,9 +541,16 @@ def test_no_matplotlib_warnings_for_tabs_in_names_or_empty_legends(tmp_path: Pat
 
     rng = np.random.default_rng(0)
     labels = ["org/tab\there"] + [f"org/m{i}" for i in range(5)]
-    meta = meta_frame(pd.DataFrame({"model": labels, "family": ["a", "a", "a", "b", "b", "b"],
-                                    "architecture": ["decoder-only"] * 6,
-                                    "release": [f"202{i}-0{i + 1}" for i in range(6)]}))
+    meta = meta_frame(
+        pd.DataFrame(
+            {
+                "model": labels,
+                "family": ["a", "a", "a", "b", "b", "b"],
+                "architecture": ["decoder-only"] * 6,
+                "release": [f"202{i}-0{i + 1}" for i in range(6)],
+            }
+        )
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         make_report(DnaSet(tuple(labels), rng.normal(size=(6, 4))), meta, tmp_path / "r", formats=["png"], n_boot=10)
@@ -551,12 +586,16 @@ def test_family_legends_agree_across_figures(tmp_path: Path) -> None:
 
     tree = _caterpillar(8)
     names = [f"t{i}" for i in range(8)]
-    meta = meta_frame(pd.DataFrame({
-        "model": names,
-        "family": ["z", "z", "z", "b", "a", "b", "a", None],  # ties (a, b) by name; unlabelled = other
-        "architecture": ["decoder-only"] * 7 + ["encoder-decoder"],
-        "release": [f"202{i % 4}-01" for i in range(8)],
-    }))
+    meta = meta_frame(
+        pd.DataFrame(
+            {
+                "model": names,
+                "family": ["z", "z", "z", "b", "a", "b", "a", None],  # ties (a, b) by name; unlabelled = other
+                "architecture": ["decoder-only"] * 7 + ["encoder-decoder"],
+                "release": [f"202{i % 4}-01" for i in range(8)],
+            }
+        )
+    )
     colors = family_colors(["z", "z", "z", "b", "a", "b", "a"])
     want = ["z (3)", "a (2)", "b (2)", "other (1)"]
 
@@ -574,4 +613,8 @@ def test_family_legends_agree_across_figures(tmp_path: Path) -> None:
     plt.close("all")
     text = write_dna_map_html(embed(dm), tmp_path / "map.html", meta=meta, colors=colors).read_text()
     assert re.findall(r'<div data-g="([^"]+)"><span class="sw"[^>]*></span>[^<]*\((\d+)\)', text) == [
-        ("z", "3"), ("a", "2"), ("b", "2"), ("other", "1")]
+        ("z", "3"),
+        ("a", "2"),
+        ("b", "2"),
+        ("other", "1"),
+    ]

@@ -26,9 +26,7 @@ def test_id_is_a_content_hash_of_the_ordered_prompts() -> None:
     assert a.id != ProbeSet(("y?", "x?")).id
     assert a.id != ProbeSet(("x?", "y? ")).id
     # Pinned: the id must not change across versions/platforms, or every cache is invalidated.
-    assert probe_set_id(["x?", "y?"]) == "sha256:" + __import__("hashlib").sha256(
-        b'["x?","y?"]'
-    ).hexdigest()[:16]
+    assert probe_set_id(["x?", "y?"]) == "sha256:" + __import__("hashlib").sha256(b'["x?","y?"]').hexdigest()[:16]
 
 
 def test_head_is_a_different_probe_set() -> None:

@@ -69,8 +69,11 @@ def test_statistics_of_an_older_version_are_refused_with_the_way_out(tmp_path, t
     meta = json.loads(str(arrays.pop("meta")))
     meta["version"] = 1
     np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
-    with pytest.raises(PhyloLLMError, match=r"ref.npz is not reference statistics version 2 .*"
-                       r"version 1\); .*fit them again with extract.recipe.fit_reference"):
+    with pytest.raises(
+        PhyloLLMError,
+        match=r"ref.npz is not reference statistics version 2 .*"
+        r"version 1\); .*fit them again with extract.recipe.fit_reference",
+    ):
         read_reference(path)
 
 

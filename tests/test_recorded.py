@@ -60,7 +60,10 @@ def test_missing_model_is_named_with_a_suggestion(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("records", "match"),
     [
-        ([{"model": "m", "responses": ["x"]}], r"r.jsonl:1: model 'm' has 1 responses but the probe set 'abc' has 3 prompts"),
+        (
+            [{"model": "m", "responses": ["x"]}],
+            r"r.jsonl:1: model 'm' has 1 responses but the probe set 'abc' has 3 prompts",
+        ),
         ([RECORDS[0], RECORDS[0]], r"r.jsonl:2: model 'org/one' appears twice"),
         ([{"name": "m", "responses": []}], r"r.jsonl:1: expected"),
         ([{"model": "m", "responses": ["x", 2, "z"]}], r"recorded response 1 must be a string"),
@@ -113,7 +116,7 @@ def test_paper_slice_to_dna_with_real_minilm(paper_data: Path, tmp_path: Path, m
     p = dna.provenance
     assert p.probe_set == probes.head(8).id and p.n_probes == 8
     assert p.embedder == "sentence-transformers/all-MiniLM-L6-v2"
-    assert p.generation == '{"backend":"recorded","source":"llm-dna-paper/responses.jsonl.xz"}' 
+    assert p.generation == '{"backend":"recorded","source":"llm-dna-paper/responses.jsonl.xz"}'
     # the default "auto" resolves to "whitened" for the paper's prompts; its stats hash is recorded
     assert p.recipe.startswith("whitened-v2+")
     assert (p.projection, p.seed, p.dims) == ("gaussian-jl", 0, 1024)

@@ -71,9 +71,7 @@ _PUBLIC_READ = {
 }
 
 
-@pytest.mark.parametrize(
-    "fmt", [f for f in FORMATS if f.write is not None], ids=lambda f: f"{f.kind}{f.suffix}"
-)
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f.write is not None], ids=lambda f: f"{f.kind}{f.suffix}")
 @pytest.mark.parametrize("case", [str.lower, str.upper])
 def test_each_registered_suffix_round_trips(fmt, case, tmp_path: Path) -> None:
     value = _value(fmt.kind)

@@ -40,9 +40,7 @@ def test_k_larger_than_set_returns_all_others():
 def test_families_from_metadata_missing_rows_are_none():
     meta = meta_frame(pd.DataFrame({"model": ["near", "mid"], "family": ["x", "y"]}))
     rels = nearest_relatives(DM, "q", k=4, meta=meta)
-    assert [(r.model, r.family) for r in rels] == [
-        ("near", "x"), ("mid", "y"), ("tie", None), ("far", None)
-    ]
+    assert [(r.model, r.family) for r in rels] == [("near", "x"), ("mid", "y"), ("tie", None), ("far", None)]
 
 
 @pytest.mark.parametrize(

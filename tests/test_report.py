@@ -30,25 +30,61 @@ def _synthetic(n_fam: int = 3, per: int = 6, seed: int = 0) -> tuple[DnaSet, pd.
             labels.append(f"org{f}/model-{f}-{i}")
             vecs.append(centre + rng.normal(size=8) * (0.2 + 0.3 * i))
             arch = "encoder-decoder" if (f == n_fam - 1 and i < 2) else "decoder-only"
-            rows.append({"model": labels[-1], "family": f"fam{f}", "architecture": arch,
-                         "release": f"{int(year)}-{1 + int(round((year % 1) * 12)):02d}", "organization": f"org{f}"})
-    rows.append({"model": "extra/not-in-dna", "family": "fam0", "architecture": "decoder-only", "release": "2024-01",
-                 "organization": "x"})
+            rows.append(
+                {
+                    "model": labels[-1],
+                    "family": f"fam{f}",
+                    "architecture": arch,
+                    "release": f"{int(year)}-{1 + int(round((year % 1) * 12)):02d}",
+                    "organization": f"org{f}",
+                }
+            )
+    rows.append(
+        {
+            "model": "extra/not-in-dna",
+            "family": "fam0",
+            "architecture": "decoder-only",
+            "release": "2024-01",
+            "organization": "x",
+        }
+    )
     return DnaSet(tuple(labels), np.array(vecs)), meta_frame(pd.DataFrame(rows))
 
 
 def test_make_report_writes_linked_outputs(tmp_path: Path) -> None:
     dna, meta = _synthetic()
     calls: list[tuple[str, int, int]] = []
-    rep = make_report(dna, meta, tmp_path / "out", formats=["png", "svg"], n_boot=100,
-                      progress=lambda s, i, n: calls.append((s, i, n)))
+    rep = make_report(
+        dna,
+        meta,
+        tmp_path / "out",
+        formats=["png", "svg"],
+        n_boot=100,
+        progress=lambda s, i, n: calls.append((s, i, n)),
+    )
     assert [c[1] for c in calls] == list(range(1, 10)) and {c[2] for c in calls} == {9}
     out = tmp_path / "out"
-    for rel in ["index.md", "index.html", "distances.csv", "tree_nj.nwk", "tree_upgma.nwk", "speed.csv", "speed.md",
-                "dna_map.html", "figures/tree_nj_circular.svg", "figures/tree_nj_rectangular.png",
-                "figures/tree_upgma_rectangular.png", "figures/architecture_timeline.png", "figures/architecture_drift.svg",
-                "figures/architecture_tree_positions.png", "figures/dna_map.png", "figures/speed.png",
-                "tables/architecture_clades.csv", "discoveries.csv", "discoveries.md"]:
+    for rel in [
+        "index.md",
+        "index.html",
+        "distances.csv",
+        "tree_nj.nwk",
+        "tree_upgma.nwk",
+        "speed.csv",
+        "speed.md",
+        "dna_map.html",
+        "figures/tree_nj_circular.svg",
+        "figures/tree_nj_rectangular.png",
+        "figures/tree_upgma_rectangular.png",
+        "figures/architecture_timeline.png",
+        "figures/architecture_drift.svg",
+        "figures/architecture_tree_positions.png",
+        "figures/dna_map.png",
+        "figures/speed.png",
+        "tables/architecture_clades.csv",
+        "discoveries.csv",
+        "discoveries.md",
+    ]:
         assert (out / rel).is_file(), rel
         assert (out / rel).stat().st_size > 0
     assert all(p.is_file() for p in rep.files.values())
@@ -83,7 +119,9 @@ def test_report_lists_a_planted_undocumented_relative(tmp_path: Path) -> None:
 
 def test_make_report_rejects_bad_formats_and_missing_meta(tmp_path: Path) -> None:
     dna, meta = _synthetic()
-    with pytest.raises(PhyloLLMError, match=r"formats must be a non-empty subset of \['png', 'pdf', 'svg'\], got \['jpg'\]"):
+    with pytest.raises(
+        PhyloLLMError, match=r"formats must be a non-empty subset of \['png', 'pdf', 'svg'\], got \['jpg'\]"
+    ):
         make_report(dna, meta, tmp_path, formats=["jpg"])
     with pytest.raises(PhyloLLMError, match=r"1 model id\(s\) have no metadata row: \['org0/model-0-0'\]"):
         make_report(dna, meta.drop(index=["org0/model-0-0"]), tmp_path, formats=["png"])
@@ -102,8 +140,23 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_cli_speed_from_dna_and_from_newick(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
     dna, meta = files
-    assert main(["speed", str(dna), "--meta", str(meta), "-o", str(tmp_path / "s.csv"),
-                 "--report", str(tmp_path / "s.md"), "--n-boot", "50"]) == 0
+    assert (
+        main(
+            [
+                "speed",
+                str(dna),
+                "--meta",
+                str(meta),
+                "-o",
+                str(tmp_path / "s.csv"),
+                "--report",
+                str(tmp_path / "s.md"),
+                "--n-boot",
+                "50",
+            ]
+        )
+        == 0
+    )
     first = pd.read_csv(tmp_path / "s.csv")
     assert list(first["family"][:1]) and (tmp_path / "s.md").read_text().startswith("# Evolutionary speed")
     # same answer from the NJ tree written by the report... via Newick and --rooting midpoint
@@ -112,8 +165,10 @@ def test_cli_speed_from_dna_and_from_newick(files: tuple[Path, Path], tmp_path: 
     from phylo_llm.tree import nj
 
     write_newick(nj(dna_distances(read_dna(dna))), tmp_path / "t.nwk")
-    assert main(["speed", str(tmp_path / "t.nwk"), "--meta", str(meta), "-o", str(tmp_path / "s2.csv"),
-                 "--n-boot", "50"]) == 0
+    assert (
+        main(["speed", str(tmp_path / "t.nwk"), "--meta", str(meta), "-o", str(tmp_path / "s2.csv"), "--n-boot", "50"])
+        == 0
+    )
     second = pd.read_csv(tmp_path / "s2.csv")
     np.testing.assert_allclose(first["speed"], second["speed"], rtol=1e-5)
 
@@ -130,8 +185,23 @@ def test_cli_families_override(files: tuple[Path, Path], tmp_path: Path) -> None
     dna, meta = files
     fam = tmp_path / "fam.csv"
     fam.write_text("model,family\n" + "".join(f"org0/model-0-{i},merged\norg1/model-1-{i},merged\n" for i in range(6)))
-    assert main(["speed", str(dna), "--meta", str(meta), "-o", str(tmp_path / "s.csv"), "--families", str(fam),
-                 "--n-boot", "0"]) == 0
+    assert (
+        main(
+            [
+                "speed",
+                str(dna),
+                "--meta",
+                str(meta),
+                "-o",
+                str(tmp_path / "s.csv"),
+                "--families",
+                str(fam),
+                "--n-boot",
+                "0",
+            ]
+        )
+        == 0
+    )
     got = pd.read_csv(tmp_path / "s.csv").set_index("family")
     assert got.loc["merged", "n_models"] == 12 and "fam0" not in got.index
 
@@ -144,8 +214,25 @@ def test_cli_plot_tree(files: tuple[Path, Path], tmp_path: Path) -> None:
 
     write_newick(nj(dna_distances(read_dna(dna))), tmp_path / "t.nwk")
     out = tmp_path / "t.svg"
-    assert main(["plot-tree", str(tmp_path / "t.nwk"), "-o", str(out), "--meta", str(meta), "--layout", "circular",
-                 "--release-strip", "--midpoint", "--label-max-chars", "12"]) == 0
+    assert (
+        main(
+            [
+                "plot-tree",
+                str(tmp_path / "t.nwk"),
+                "-o",
+                str(out),
+                "--meta",
+                str(meta),
+                "--layout",
+                "circular",
+                "--release-strip",
+                "--midpoint",
+                "--label-max-chars",
+                "12",
+            ]
+        )
+        == 0
+    )
     svg = out.read_text()
     assert svg.count("org0/model-") == 6  # each family-0 label drawn once, as (truncated) text
     assert (tmp_path / "t.labels.csv").is_file()  # names were truncated -> index written
@@ -171,8 +258,12 @@ def test_cli_plot_tree_ete3_engine_says_what_is_missing(files: tuple[Path, Path]
 
 def test_cli_report(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
     dna, meta = files
-    assert main(["report", str(dna), "--meta", str(meta), "-o", str(tmp_path / "rep"), "--formats", "png",
-                 "--n-boot", "50"]) == 0
+    assert (
+        main(
+            ["report", str(dna), "--meta", str(meta), "-o", str(tmp_path / "rep"), "--formats", "png", "--n-boot", "50"]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "[1/9] joining metadata" in err and "[8/9] possible undocumented relatives" in err and "[9/9] index" in err
     assert (tmp_path / "rep" / "index.html").is_file()
@@ -182,8 +273,20 @@ def test_cli_report(files: tuple[Path, Path], tmp_path: Path, capsys) -> None:
 @pytest.mark.shared_data
 def test_cli_report_on_paper_data(paper_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "paper"
-    rc = main(["report", str(paper_data / "dna_qwen3-embedding-8b.csv"), "--meta", str(paper_data / "models_meta.csv"),
-               "-o", str(out), "--formats", "png", "--n-boot", "200"])
+    rc = main(
+        [
+            "report",
+            str(paper_data / "dna_qwen3-embedding-8b.csv"),
+            "--meta",
+            str(paper_data / "models_meta.csv"),
+            "-o",
+            str(out),
+            "--formats",
+            "png",
+            "--n-boot",
+            "200",
+        ]
+    )
     assert rc == 0
     assert len(read_newick(out / "tree_nj.nwk").tip_names) == 313
     clades = pd.read_csv(out / "tables" / "architecture_clades.csv").set_index("architecture")
@@ -197,8 +300,14 @@ def test_report_shows_where_structural_family_and_lineage_disagree(tmp_path: Pat
     dna, meta = _synthetic()
     # Structural families: fam0 and fam1 are behavioural clusters, but say fam1's first two models
     # share fam0's build (same architecture + tokenizer) after diverging in training.
-    structural = {m: ("fam0" if m.startswith("org0/") or m in ("org1/model-1-0", "org1/model-1-1")
-                      else m.split("/")[0].replace("org", "fam")) for m in dna.labels}
+    structural = {
+        m: (
+            "fam0"
+            if m.startswith("org0/") or m in ("org1/model-1-0", "org1/model-1-1")
+            else m.split("/")[0].replace("org", "fam")
+        )
+        for m in dna.labels
+    }
     make_report(dna, meta, tmp_path / "out", formats=["png"], n_boot=20, families=structural)
     table = pd.read_csv(tmp_path / "out" / "tables" / "family_vs_lineage.csv", index_col="model")
     moved = ["org1/model-1-0", "org1/model-1-1"]
@@ -206,7 +315,7 @@ def test_report_shows_where_structural_family_and_lineage_disagree(tmp_path: Pat
     assert not table.loc[moved, "agrees"].any()  # their DNA sits with fam1, away from their build
     assert (table.loc[["org0/model-0-0", "org2/model-2-0"], "nearest_same_family"]).all()
     assert not table.loc["org0/model-0-0", "family_is_clade"]  # fam0 is split across the tree
-    assert table.loc["org2/model-2-0", "family_is_clade"]      # fam2 is both one build and one clade
+    assert table.loc["org2/model-2-0", "family_is_clade"]  # fam2 is both one build and one clade
     index = (tmp_path / "out" / "index.md").read_text()
     assert "Family (structural) vs DNA lineage" in index
     assert "Families split across the tree (same build, diverged behaviour): fam0" in index
@@ -269,15 +378,25 @@ def test_report_failing_mid_way_leaves_no_folder(small, tmp_path: Path, monkeypa
 
     monkeypatch.setattr(report_mod, "write_dna_map_html", boom)
     dna, meta = small
-    assert main(["report", str(dna), "--meta", str(meta), "--formats", "png", "--n-boot", "10",
-                 "-o", str(tmp_path / "rep")]) == 2
+    assert (
+        main(
+            ["report", str(dna), "--meta", str(meta), "--formats", "png", "--n-boot", "10", "-o", str(tmp_path / "rep")]
+        )
+        == 2
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dna.json", "meta.csv"]
 
 
-@pytest.mark.parametrize("setup, message", [
-    (lambda out: out.write_text("x"), "is a file; the output must be a folder"),
-    (lambda out: (out.mkdir(), (out / "notes.txt").write_text("mine")), "is not an earlier report (holds 'notes.txt')"),
-])
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda out: out.write_text("x"), "is a file; the output must be a folder"),
+        (
+            lambda out: (out.mkdir(), (out / "notes.txt").write_text("mine")),
+            "is not an earlier report (holds 'notes.txt')",
+        ),
+    ],
+)
 def test_report_target_problems_are_one_line_before_any_work(small, tmp_path: Path, capsys, setup, message) -> None:
     dna, meta = small
     out = tmp_path / "rep"

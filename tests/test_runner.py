@@ -72,7 +72,11 @@ def test_writes_per_model_files_merged_set_and_summary(tmp_path: Path) -> None:
     assert read_dna(out / "models").labels == ("org/a", "org/b")
     prov = merged.provenance
     assert (prov.probe_set, prov.n_probes, prov.embedder, prov.recipe, prov.dims) == (
-        PROBES.id, 10, "letters-test", "concat-v1", 16
+        PROBES.id,
+        10,
+        "letters-test",
+        "concat-v1",
+        16,
     )
     assert prov.generation == generation_label({"backend": "fake", "style": "any"})
     summary = json.loads((out / "summary.json").read_text())
@@ -122,7 +126,10 @@ def test_mostly_empty_models_are_excluded_with_a_warning(tmp_path: Path) -> None
 
 
 def test_all_excluded_is_an_error(tmp_path: Path) -> None:
-    with pytest.warns(PhyloLLMWarning), pytest.raises(PhyloLLMError, match="all 1 model\\(s\\) failed or were excluded"):
+    with (
+        pytest.warns(PhyloLLMWarning),
+        pytest.raises(PhyloLLMError, match="all 1 model\\(s\\) failed or were excluded"),
+    ):
         _run([Fake("mute", 0, empty=1.0)], tmp_path)
 
 
@@ -153,8 +160,12 @@ def test_related_models_are_closer(tmp_path: Path) -> None:
             return [t + " indeed" for t in super().generate(prompts)]
 
     dna = extract_dna(
-        [Fake("base", 0), Variant("child", 0), Fake("stranger", 2)], PROBES,
-        out_dir=tmp_path / "o", cache_dir=tmp_path / "c", embedder=HashEmbedder(), dims=64,
+        [Fake("base", 0), Variant("child", 0), Fake("stranger", 2)],
+        PROBES,
+        out_dir=tmp_path / "o",
+        cache_dir=tmp_path / "c",
+        embedder=HashEmbedder(),
+        dims=64,
         recipe="concat",
     )
     d = lambda a, b: np.linalg.norm(dna.vector(a) - dna.vector(b))  # noqa: E731
@@ -171,7 +182,11 @@ def test_progress_events_end_with_model_lines(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"max_empty_fraction": 1.5}, "max_empty_fraction"), ({"dims": 0}, "dims must be"), ({"recipe": "x"}, "recipe must be one of")],
+    [
+        ({"max_empty_fraction": 1.5}, "max_empty_fraction"),
+        ({"dims": 0}, "dims must be"),
+        ({"recipe": "x"}, "recipe must be one of"),
+    ],
 )
 def test_bad_arguments_fail_before_any_model_runs(tmp_path: Path, kwargs: dict, match: str) -> None:
     model = Fake("a")
@@ -211,7 +226,9 @@ def test_failing_model_stops_the_run_or_is_skipped(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="out of memory"):
         _run([Fake("a"), Broken("bad"), Fake("c", 1)], tmp_path)
-    with pytest.warns(PhyloLLMWarning, match=r"1 model\(s\) failed \(no DNA\): bad \(RuntimeError: CUDA out of memory\)"):
+    with pytest.warns(
+        PhyloLLMWarning, match=r"1 model\(s\) failed \(no DNA\): bad \(RuntimeError: CUDA out of memory\)"
+    ):
         res = _run([Fake("a"), Broken("bad"), Fake("c", 1)], tmp_path, on_error="skip")
     assert res.dna.labels == ("a", "c") and [m.model for m in res.failed] == ["bad"]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -222,8 +239,14 @@ def test_default_recipe_refuses_an_embedder_its_statistics_do_not_fit(tmp_path: 
     # The default ("auto": whitened-global for these probes) carries frozen MiniLM statistics: a 26-d toy embedder must be
     # refused with a message naming both, never silently mixed.
     with pytest.raises(PhyloLLMError, match=r"fitted on embedder .*all-MiniLM-L6-v2.*'letters-test'"):
-        run_extraction([Fake("org/a", 0)], PROBES, out_dir=tmp_path / "out", cache_dir=tmp_path / "c",
-                       embedder=HashEmbedder(), chunk_size=3)
+        run_extraction(
+            [Fake("org/a", 0)],
+            PROBES,
+            out_dir=tmp_path / "out",
+            cache_dir=tmp_path / "c",
+            embedder=HashEmbedder(),
+            chunk_size=3,
+        )
 
 
 def test_contributions_sum_to_the_dna_and_feed_the_bootstrap(tmp_path: Path) -> None:
@@ -253,8 +276,14 @@ def test_a_recipe_fitted_on_another_embedder_is_refused_before_any_generation(tm
 
     model = Fake("org/a", 0)
     with pytest.raises(PhyloLLMError, match=r"fitted on embedder .*all-MiniLM-L6-v2.*'someone/else-384'"):
-        run_extraction([model], PROBES, out_dir=tmp_path / "out", cache_dir=tmp_path / "c",
-                       embedder=Other384(), recipe="whitened-global")
+        run_extraction(
+            [model],
+            PROBES,
+            out_dir=tmp_path / "out",
+            cache_dir=tmp_path / "c",
+            embedder=Other384(),
+            recipe="whitened-global",
+        )
     assert model.asked == []
 
 
@@ -275,8 +304,11 @@ def test_ids_that_sanitise_alike_get_their_own_files(tmp_path: Path) -> None:
 def test_a_second_run_into_the_same_folder_leaves_no_stale_files(tmp_path: Path) -> None:
     _run([Fake("old-a"), Fake("old-b", 1)], tmp_path, contributions=True)
     assert (tmp_path / "out" / "contributions.npz").is_file()
-    with pytest.warns(PhyloLLMWarning, match=r"removed 3 file\(s\) of an earlier run from .*: "
-                      r"models/old-a.json, models/old-b.json, contributions.npz"):
+    with pytest.warns(
+        PhyloLLMWarning,
+        match=r"removed 3 file\(s\) of an earlier run from .*: "
+        r"models/old-a.json, models/old-b.json, contributions.npz",
+    ):
         _run([Fake("new")], tmp_path)
     out = tmp_path / "out"
     assert sorted(p.name for p in (out / "models").iterdir()) == ["new.json"]

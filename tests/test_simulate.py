@@ -82,8 +82,7 @@ def test_topology_without_lengths_gets_the_depth_schedule():
     [
         (Tree.from_parents([-1, 0, 0], name=["r", "a", None]), "every leaf of the topology must be named"),
         (Tree.from_parents([-1, 0, 0], name=["r", "a", "a"]), "must be unique"),
-        (Tree.from_parents([-1, 0, 0], length=[np.nan, 0.1, np.nan], name=["r", "a", "b"]),
-         "for every branch"),
+        (Tree.from_parents([-1, 0, 0], length=[np.nan, 0.1, np.nan], name=["r", "a", "b"]), "for every branch"),
         (Tree.from_parents([-1, 0, 0], length=[np.nan, 0.1, -0.1], name=["r", "a", "b"]), ">= 0"),
         (Tree.from_parents([-1, 0], name=["r", "a"]), "at least 2 leaves"),
     ],
@@ -181,9 +180,16 @@ def _tiny_model(path: Path) -> Path:
         tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
     )
     cfg = LlamaConfig(
-        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-        pad_token_id=0, bos_token_id=1, eos_token_id=2,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
     )
     model = LlamaForCausalLM(cfg)
     g = torch.Generator().manual_seed(1)
@@ -276,9 +282,18 @@ def test_smollm2_lineage_siblings_are_closer_in_dna_than_cousins(tmp_path):
     from phylo_llm.io import read_dna
 
     # noise 0.02 (siblings differ by 0.01 per branch) keeps responses off saturation at 4 leaves.
-    res = run_demo(tmp_path / "out", n_leaves=4, noise=0.02, probes="random:16:0",
-                   max_new_tokens=16, dims=1024, cache=tmp_path, figure=False, threads=2,
-                   outgroup=False)
+    res = run_demo(
+        tmp_path / "out",
+        n_leaves=4,
+        noise=0.02,
+        probes="random:16:0",
+        max_new_tokens=16,
+        dims=1024,
+        cache=tmp_path,
+        figure=False,
+        threads=2,
+        outgroup=False,
+    )
     dm = dna_distances(read_dna(res.files["dna"]))
     sibling = {"sim00": "sim01", "sim01": "sim00", "sim10": "sim11", "sim11": "sim10"}
     cousin_d = {leaf: [dm[leaf, c] for c in sibling if c[:4] != leaf[:4]] for leaf in sibling}

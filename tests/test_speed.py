@@ -99,8 +99,11 @@ def test_non_monophyletic_family_detected_and_override() -> None:
     tree = Tree.from_parents(parent, length=length, name=names)
     meta = meta_frame(
         pd.DataFrame(
-            {"model": ["a1", "a2", "a3", "b1", "b2"], "family": ["a", "a", "a", "b", "b"],
-             "release": ["2020-01", "2021-01", "2022-01", "2020-01", "2021-01"]}
+            {
+                "model": ["a1", "a2", "a3", "b1", "b2"],
+                "family": ["a", "a", "a", "b", "b"],
+                "release": ["2020-01", "2021-01", "2022-01", "2020-01", "2021-01"],
+            }
         )
     )
     clades = family_clades(tree, dict(zip(meta.index, meta["family"])))
@@ -142,19 +145,23 @@ def test_unrooted_tree_rejected_and_missing_columns() -> None:
 
 def test_ultrametric_tree_rejected() -> None:
     # ((a:1,b:1):1,(c:1,d:1):1) - every tip at depth 2
-    tree = Tree.from_parents([-1, 0, 1, 1, 0, 4, 4], length=[np.nan, 1, 1, 1, 1, 1, 1],
-                             name=[None, None, "a", "b", None, "c", "d"])
-    meta = meta_frame(pd.DataFrame({"model": list("abcd"), "family": ["f"] * 4,
-                                    "release": ["2020", "2021", "2022", "2023"]}))
+    tree = Tree.from_parents(
+        [-1, 0, 1, 1, 0, 4, 4], length=[np.nan, 1, 1, 1, 1, 1, 1], name=[None, None, "a", "b", None, "c", "d"]
+    )
+    meta = meta_frame(
+        pd.DataFrame({"model": list("abcd"), "family": ["f"] * 4, "release": ["2020", "2021", "2022", "2023"]})
+    )
     with pytest.raises(PhyloLLMError, match="ultrametric.*speed would be 0 by construction"):
         family_speeds(tree, meta)
 
 
 def test_equal_divergence_gives_zero_speed_and_undefined_r2() -> None:
-    tree = Tree.from_parents([-1, 0, 0, 0, 0, 0], length=[np.nan, 1, 1, 1, 1, 2],
-                             name=[None, "a", "b", "c", "d", "x"])
-    meta = meta_frame(pd.DataFrame({"model": list("abcdx"), "family": ["f"] * 4 + ["g"],
-                                    "release": ["2020", "2021", "2022", "2023", "2020"]}))
+    tree = Tree.from_parents([-1, 0, 0, 0, 0, 0], length=[np.nan, 1, 1, 1, 1, 2], name=[None, "a", "b", "c", "d", "x"])
+    meta = meta_frame(
+        pd.DataFrame(
+            {"model": list("abcdx"), "family": ["f"] * 4 + ["g"], "release": ["2020", "2021", "2022", "2023", "2020"]}
+        )
+    )
     f = family_speeds(tree, meta, n_boot=0)["f"]
     assert f.speed == 0.0 and np.isnan(f.r2)
 

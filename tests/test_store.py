@@ -148,7 +148,10 @@ def test_progress_events(tmp_path: Path, probes: ProbeSet) -> None:
     events: list = []
     collect_responses(CountingBackend(), probes, cache_dir=tmp_path, chunk_size=8, progress=events.append)
     assert [(e.stage, e.done, e.total) for e in events] == [
-        ("responses", 0, 20), ("responses", 8, 20), ("responses", 16, 20), ("responses", 20, 20)
+        ("responses", 0, 20),
+        ("responses", 8, 20),
+        ("responses", 16, 20),
+        ("responses", 20, 20),
     ]
 
 

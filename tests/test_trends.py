@@ -52,8 +52,14 @@ def test_centroid_distances_leave_one_out() -> None:
     # the other group's centroid is the full mean
     assert cd.loc["d1", "to_encoder-decoder"] == pytest.approx(np.linalg.norm(X[0] - X[3:5].mean(0)))
     assert cd.loc["e1", "to_encoder-decoder"] == pytest.approx(np.linalg.norm(X[3] - X[4]))
-    assert list(cd.columns) == ["architecture", "family", "release_year", "to_decoder-only", "to_encoder-decoder",
-                                "to_other"]
+    assert list(cd.columns) == [
+        "architecture",
+        "family",
+        "release_year",
+        "to_decoder-only",
+        "to_encoder-decoder",
+        "to_other",
+    ]
     # "other" = the centroid of the models of the other architecture
     assert cd.loc["d1", "to_other"] == pytest.approx(cd.loc["d1", "to_encoder-decoder"])
     assert cd.loc["e1", "to_other"] == pytest.approx(np.linalg.norm(X[3] - dec.mean(0)))

@@ -90,9 +90,7 @@ def test_ultrametric_matrix_recovers_tree_exactly(n_tips: int, seed: int) -> Non
     tree = upgma(dm)
     assert tree.rooted
     assert robinson_foulds(tree, truth, rooted=True) == 0.0
-    np.testing.assert_allclose(
-        aligned(patristic_distances(tree), dm.labels), dm.values, rtol=0, atol=1e-9
-    )
+    np.testing.assert_allclose(aligned(patristic_distances(tree), dm.labels), dm.values, rtol=0, atol=1e-9)
     depth = tree.depth[tree.tips]
     np.testing.assert_allclose(depth, depth[0], atol=1e-9)  # ultrametric
 

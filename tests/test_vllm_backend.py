@@ -22,10 +22,17 @@ HAVE_VLLM = importlib.util.find_spec("vllm") is not None
 
 
 def test_options_parse_to_typed_values() -> None:
-    got = parse_vllm_options(["dtype=bfloat16", "max_model_len=2048", "kv_cache_gib=1.5",
-                              "enforce_eager=no", "top_p=0.9", "seed=7"])
-    assert got == {"dtype": "bfloat16", "max_model_len": 2048, "kv_cache_gib": 1.5,
-                   "enforce_eager": False, "top_p": 0.9, "seed": 7}
+    got = parse_vllm_options(
+        ["dtype=bfloat16", "max_model_len=2048", "kv_cache_gib=1.5", "enforce_eager=no", "top_p=0.9", "seed=7"]
+    )
+    assert got == {
+        "dtype": "bfloat16",
+        "max_model_len": 2048,
+        "kv_cache_gib": 1.5,
+        "enforce_eager": False,
+        "top_p": 0.9,
+        "seed": 7,
+    }
 
 
 @pytest.mark.parametrize(
@@ -54,15 +61,30 @@ def test_spec_checks_and_option_routing() -> None:
 
 def test_importing_the_backend_module_does_not_import_vllm() -> None:
     code = "import sys, extract.backends.vllm; print('vllm' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert out.stdout.strip() == "False"
 
 
 @pytest.mark.skipif(HAVE_VLLM, reason="vLLM is installed in this environment")
 def test_missing_vllm_is_one_line_saying_how_to_install(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    argv = ["extract", "vllm:smollm2-135m", "--probes", "random:2", "-o", str(tmp_path / "o"),
-            "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    argv = [
+        "extract",
+        "vllm:smollm2-135m",
+        "--probes",
+        "random:2",
+        "-o",
+        str(tmp_path / "o"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--quiet",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
@@ -71,8 +93,17 @@ def test_missing_vllm_is_one_line_saying_how_to_install(tmp_path: Path, capsys: 
 
 
 def test_cli_rejects_a_bad_vllm_option_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    argv = ["extract", "vllm:smollm2-135m", "--probes", "random:2", "-o", str(tmp_path / "o"),
-            "--vllm-option", "temp=1", "--quiet"]
+    argv = [
+        "extract",
+        "vllm:smollm2-135m",
+        "--probes",
+        "random:2",
+        "-o",
+        str(tmp_path / "o"),
+        "--vllm-option",
+        "temp=1",
+        "--quiet",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown vLLM option 'temp'" in err
@@ -92,7 +123,11 @@ def test_engine_suite_in_its_environment() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.run(
         [str(VLLM_PY), "-m", "pytest", "tests/vllm_engine", "-q", "-p", "no:cacheprovider"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=1500,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
     )
     tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
     assert proc.returncode == 0, tail

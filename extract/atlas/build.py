@@ -54,8 +54,20 @@ from ..projection import PROJECTION, project
 from ..recipe import WhitenedRecipe, fit_reference, stats_to_arrays
 from .population import embed_population
 
-__all__ = ["SOURCES", "AtlasSource", "build_atlas", "read_population", "exclusions", "degenerate", "member_labels",
-           "calibrate", "atlas_recipe", "API_MEMBERS", "COMPOSITES", "build_composite"]
+__all__ = [
+    "SOURCES",
+    "AtlasSource",
+    "build_atlas",
+    "read_population",
+    "exclusions",
+    "degenerate",
+    "member_labels",
+    "calibrate",
+    "atlas_recipe",
+    "API_MEMBERS",
+    "COMPOSITES",
+    "build_composite",
+]
 
 
 @dataclass(frozen=True)
@@ -77,9 +89,14 @@ SOURCES: dict[str, AtlasSource] = {
     "rand-zh": AtlasSource(
         folder="llm-dna-rand-zh",
         description="1,585 real LLMs answering random classical-Chinese texts (llm-dna 0.2 run)",
-        settings={"prompt": "raw (no chat template)", "decoding": "greedy (llm-dna 0.2 default)",
-                  "dtype": "bfloat16", "max_length": 1024, "engine": "vLLM where available",
-                  "source": "JerryLife/dna-web dna-out/rand (authors' run records)"},
+        settings={
+            "prompt": "raw (no chat template)",
+            "decoding": "greedy (llm-dna 0.2 default)",
+            "dtype": "bfloat16",
+            "max_length": 1024,
+            "engine": "vLLM where available",
+            "source": "JerryLife/dna-web dna-out/rand (authors' run records)",
+        },
         match={"chat_template": False, "decoding": "greedy"},
         n_probes=16,
         dims=4096,
@@ -87,9 +104,16 @@ SOURCES: dict[str, AtlasSource] = {
     "paper": AtlasSource(
         folder="llm-dna-paper",
         description="345 real LLMs answering SQuAD/CQA/HellaSwag/WinoGrande/ARC/MMLU questions (the ICLR 2026 paper's run)",
-        settings={"prompt": "as given", "decoding": "sampling", "temperature": 0.7, "top_p": 0.9,
-                  "max_length": 1024, "engine": "vLLM", "samples": 1,
-                  "source": "JerryLife/dna-web dna-out/squad_cqa_hs_wg_arc_mmlu"},
+        settings={
+            "prompt": "as given",
+            "decoding": "sampling",
+            "temperature": 0.7,
+            "top_p": 0.9,
+            "max_length": 1024,
+            "engine": "vLLM",
+            "samples": 1,
+            "source": "JerryLife/dna-web dna-out/squad_cqa_hs_wg_arc_mmlu",
+        },
         match={"decoding": "sampling", "temperature": 0.7, "top_p": 0.9},
         n_probes=32,
     ),
@@ -98,16 +122,24 @@ SOURCES: dict[str, AtlasSource] = {
 #: Members of rand-zh that answered through a chat API rather than raw prompts (issue 12 names
 #: them; the lowercase ``qwen/...`` and ``arcee-ai/trinity-mini`` ids are API routes of models
 #: that also appear under their Hugging Face spelling).
-API_MEMBERS = frozenset({
-    "qwen/qwen3-14b", "qwen/qwen2.5-coder-7b-instruct", "qwen/qwen3-coder-next",
-    "moonshotai/kimi-k2-thinking", "tencent/hunyuan-a13b-instruct", "arcee-ai/trinity-mini",
-})
+API_MEMBERS = frozenset(
+    {
+        "qwen/qwen3-14b",
+        "qwen/qwen2.5-coder-7b-instruct",
+        "qwen/qwen3-coder-next",
+        "moonshotai/kimi-k2-thinking",
+        "tencent/hunyuan-a13b-instruct",
+        "arcee-ai/trinity-mini",
+    }
+)
 
 #: Composite atlases (:func:`phylo_llm.atlas.compose_atlas`): built from bundled atlases, over the
 #: models every part holds. Probe diversity is the lever measured in BENCHMARKS.md ("combined").
 COMPOSITES: dict[str, tuple[tuple[str, ...], str]] = {
-    "combined": (("paper", "rand-zh"),
-                 "the models in both paper and rand-zh, each answering both probe sets (their DNA concatenated)"),
+    "combined": (
+        ("paper", "rand-zh"),
+        "the models in both paper and rand-zh, each answering both probe sets (their DNA concatenated)",
+    ),
 }
 
 MAX_EMPTY = 0.5
@@ -147,7 +179,9 @@ def degenerate(answer: str) -> bool:
     return len(set(_SPECIAL_TOKENS.sub("", answer).replace(" ", "").replace("\n", "").strip())) <= 2
 
 
-def exclusions(models: Sequence[str], answers: Sequence[Sequence[str]], *, max_empty: float = MAX_EMPTY) -> dict[str, str]:
+def exclusions(
+    models: Sequence[str], answers: Sequence[Sequence[str]], *, max_empty: float = MAX_EMPTY
+) -> dict[str, str]:
     """``{model: reason}`` for models more than ``max_empty`` of whose answers are empty or
     :func:`degenerate`: their DNA says nothing about lineage, and identical junk DNA (measured
     on rand-zh: 81 models have an exact DNA twin through junk answers) crowds every neighbourhood.
@@ -188,17 +222,23 @@ def member_labels(models: Sequence[str], meta_path: Path | None) -> list[AtlasMe
         row = table.get(m)
         if row is not None:
             params = _text(row.get("params_b"))
-            out.append(AtlasMember(
-                m, organisation=_text(row.get("organization")) or org, family=_text(row.get("family")),
-                family_source="curated" if _text(row.get("family")) else None,
-                base_model=_text(row.get("base_model")), relation=_text(row.get("relation")),
-                architecture=_text(row.get("architecture")), release=_text(row.get("release")),
-                params_b=float(params) if params else None, group=group,
-            ))
+            out.append(
+                AtlasMember(
+                    m,
+                    organisation=_text(row.get("organization")) or org,
+                    family=_text(row.get("family")),
+                    family_source="curated" if _text(row.get("family")) else None,
+                    base_model=_text(row.get("base_model")),
+                    relation=_text(row.get("relation")),
+                    architecture=_text(row.get("architecture")),
+                    release=_text(row.get("release")),
+                    params_b=float(params) if params else None,
+                    group=group,
+                )
+            )
         else:
             fam = family_from_name(m)
-            out.append(AtlasMember(m, organisation=org, family=fam, family_source="name" if fam else None,
-                                   group=group))
+            out.append(AtlasMember(m, organisation=org, family=fam, family_source="name" if fam else None, group=group))
     return out
 
 
@@ -209,8 +249,15 @@ def atlas_recipe(stats_meta: Mapping[str, Any], stats: Mapping[str, NDArray[np.f
     return WhitenedRecipe(stats_from_arrays(stats_meta, stats), scope="probe")
 
 
-def atlas_vectors(recipe: WhitenedRecipe, emb: NDArray[np.floating], *, probe_set: str,
-                  projection: str | None, seed: int | None, dims: int) -> NDArray[np.float64]:
+def atlas_vectors(
+    recipe: WhitenedRecipe,
+    emb: NDArray[np.floating],
+    *,
+    probe_set: str,
+    projection: str | None,
+    seed: int | None,
+    dims: int,
+) -> NDArray[np.float64]:
     """DNA of models from their ``(n_models, n_probes, dim)`` embeddings, as an atlas makes it:
     the recipe's features, exact (``projection="none"``) or projected (``"gaussian-jl"``)."""
     feats = np.stack([recipe.features(e, probe_set=probe_set) for e in np.asarray(emb)])
@@ -250,8 +297,13 @@ def build_atlas(
     emb = embed_population(emb_model, answers, cache_dir=cache_dir, progress=progress)
     keep = [i for i, m in enumerate(models) if m not in excluded]
     kept = [models[i] for i in keep]
-    stats = fit_reference(emb[keep], prompts=prompts, embedder=emb_model.id, name=f"atlas {name}",
-                          basis_k=src.basis_k if basis_k is None else basis_k)
+    stats = fit_reference(
+        emb[keep],
+        prompts=prompts,
+        embedder=emb_model.id,
+        name=f"atlas {name}",
+        basis_k=src.basis_k if basis_k is None else basis_k,
+    )
     recipe = WhitenedRecipe(stats, scope="probe")
     probes = ProbeSet(prompts, name=name)
     projection, seed = ("none", None) if src.dims is None else (PROJECTION, 0)
@@ -262,17 +314,37 @@ def build_atlas(
     dm = pairwise_distances(dna, kept)  # one matrix for the tree and the calibration
     tree = nj(dm)
     stats_meta, stats_arrays = stats_to_arrays(stats)
-    prov = Provenance(probe_set=probes.id, n_probes=len(probes), embedder=emb_model.id,
-                      generation=canonical_json(dict(src.match)), recipe=recipe.id,
-                      projection=projection, seed=seed, dims=int(dna.shape[1]))
+    prov = Provenance(
+        probe_set=probes.id,
+        n_probes=len(probes),
+        embedder=emb_model.id,
+        generation=canonical_json(dict(src.match)),
+        recipe=recipe.id,
+        projection=projection,
+        seed=seed,
+        dims=int(dna.shape[1]),
+    )
     atlas = Atlas(
-        name=name, description=src.description, prompts=prompts, settings=src.settings,
-        match=src.match, provenance=prov, members=tuple(members), dna=dna.astype(np.float32),
-        excluded=excluded, newick=to_newick(tree, precision=5), calibration=calibrate(members, dm.values),
-        stats=stats_arrays, stats_meta=stats_meta,
-        build={"source": src.folder, "responses_sha256": sha256_file(folder / "responses.jsonl.xz"),
-               "n_recorded": len(models), "n_probes": n,
-               "command": f"phylo-llm build-atlas {name} --data {data_dir} --probes {n}"},
+        name=name,
+        description=src.description,
+        prompts=prompts,
+        settings=src.settings,
+        match=src.match,
+        provenance=prov,
+        members=tuple(members),
+        dna=dna.astype(np.float32),
+        excluded=excluded,
+        newick=to_newick(tree, precision=5),
+        calibration=calibrate(members, dm.values),
+        stats=stats_arrays,
+        stats_meta=stats_meta,
+        build={
+            "source": src.folder,
+            "responses_sha256": sha256_file(folder / "responses.jsonl.xz"),
+            "n_recorded": len(models),
+            "n_probes": n,
+            "command": f"phylo-llm build-atlas {name} --data {data_dir} --probes {n}",
+        },
     )
     write_atlas(atlas, Path(out) if out is not None else ATLAS_DIR / f"{name}.npz")
     return atlas

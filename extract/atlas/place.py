@@ -44,8 +44,15 @@ from ..runner import generation_label
 from ..store import collect_responses, default_cache_dir
 from .build import atlas_recipe, atlas_vectors
 
-__all__ = ["WINDOW_TOKENS", "AtlasPipeline", "atlas_pipeline", "model_answers", "atlas_dna",
-           "place_models", "write_placement"]
+__all__ = [
+    "WINDOW_TOKENS",
+    "AtlasPipeline",
+    "atlas_pipeline",
+    "model_answers",
+    "atlas_dna",
+    "place_models",
+    "write_placement",
+]
 
 #: New tokens generated per probe for placement: enough to fill MiniLM's 256-word-piece window.
 #: Measured on 1,500 recorded rand-zh answers (docs/atlas.md, "generation length"): the window of
@@ -78,16 +85,18 @@ def atlas_pipeline(atlas: Atlas | str, *, embedder: Any = None, threads: int | N
         )
     emb = embedder or SentenceEmbedder(batch_size=32, threads=threads)
     if emb.id != a.provenance.embedder:
-        raise PhyloLLMError(
-            f"atlas {a.name!r} was made with embedder {a.provenance.embedder!r}, not {emb.id!r}"
-        )
+        raise PhyloLLMError(f"atlas {a.name!r} was made with embedder {a.provenance.embedder!r}, not {emb.id!r}")
     return AtlasPipeline(a, probes, recipe, emb)
 
 
-def _backend_kwargs(atlas: Atlas, max_new_tokens: int | None, threads: int | None,
-                    batch_size: int | None) -> dict[str, Any]:
-    kw: dict[str, Any] = {"max_new_tokens": max_new_tokens or WINDOW_TOKENS, "threads": threads,
-                          "batch_size": batch_size}
+def _backend_kwargs(
+    atlas: Atlas, max_new_tokens: int | None, threads: int | None, batch_size: int | None
+) -> dict[str, Any]:
+    kw: dict[str, Any] = {
+        "max_new_tokens": max_new_tokens or WINDOW_TOKENS,
+        "threads": threads,
+        "batch_size": batch_size,
+    }
     if "chat_template" in atlas.match:
         kw["chat_template"] = atlas.match["chat_template"]
     if atlas.match.get("decoding") == "sampling":
@@ -120,23 +129,39 @@ def model_answers(
     check_spec(model)
     if model.startswith("openai:"):
         # A chat API answers through its own chat template: never the raw-prompt population.
-        check_settings(atlas, {"chat_template": True, "decoding": "greedy", "temperature": 0},
-                       what=f"model {model!r} (an OpenAI-compatible chat API)")
-    backend = resolve_backend(model, **{k: v for k, v in _backend_kwargs(atlas, max_new_tokens, threads, batch_size).items() if v is not None})
+        check_settings(
+            atlas,
+            {"chat_template": True, "decoding": "greedy", "temperature": 0},
+            what=f"model {model!r} (an OpenAI-compatible chat API)",
+        )
+    backend = resolve_backend(
+        model, **{k: v for k, v in _backend_kwargs(atlas, max_new_tokens, threads, batch_size).items() if v is not None}
+    )
     gen = dict(backend.settings())
     check_settings(atlas, gen, what=f"model {backend.model_id!r}")
-    res = collect_responses(backend, pipe.probes, cache_dir=cache_dir, chunk_size=len(pipe.probes),
-                            progress=progress)
+    res = collect_responses(backend, pipe.probes, cache_dir=cache_dir, chunk_size=len(pipe.probes), progress=progress)
     return backend.model_id, res.texts, gen
 
 
-def atlas_dna(pipe: AtlasPipeline, answers: Sequence[str], *, cache_dir: Path, label: str = "",
-              progress: ProgressCallback | None = None) -> np.ndarray:
+def atlas_dna(
+    pipe: AtlasPipeline,
+    answers: Sequence[str],
+    *,
+    cache_dir: Path,
+    label: str = "",
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
     """The DNA of one model's answers, made exactly as the atlas members' was."""
     emb = embed_texts(pipe.embedder, list(answers), cache_dir=cache_dir, label=label, progress=progress)
     prov = pipe.atlas.provenance
-    return atlas_vectors(pipe.recipe, emb[None], probe_set=pipe.probes.id, projection=prov.projection,
-                         seed=prov.seed, dims=int(prov.dims or 0))[0]
+    return atlas_vectors(
+        pipe.recipe,
+        emb[None],
+        probe_set=pipe.probes.id,
+        projection=prov.projection,
+        seed=prov.seed,
+        dims=int(prov.dims or 0),
+    )[0]
 
 
 def place_models(
@@ -173,9 +198,16 @@ def place_models(
         for pipe, weight in zip(pipes, weights):
             # A composite's recorded answers declare settings per part: {part name: settings}.
             declared = (settings or {}).get(pipe.atlas.name) if target.parts else settings
-            mid, answers, gen = model_answers(pipe, m, settings=declared, max_new_tokens=max_new_tokens,
-                                              threads=threads, batch_size=batch_size, cache_dir=cache,
-                                              progress=progress)
+            mid, answers, gen = model_answers(
+                pipe,
+                m,
+                settings=declared,
+                max_new_tokens=max_new_tokens,
+                threads=threads,
+                batch_size=batch_size,
+                cache_dir=cache,
+                progress=progress,
+            )
             blocks.append(weight * atlas_dna(pipe, answers, cache_dir=cache, label=mid, progress=progress))
             part_gens[pipe.atlas.name] = json.loads(generation_label(gen))
         if mid in labels:
@@ -186,7 +218,9 @@ def place_models(
     prov = Provenance(**{**target.provenance.to_dict(), "generation": gens[0]})
     if len(set(gens)) > 1:
         # One DNA set holds one generation label; each model's settings were checked already.
-        prov = Provenance(**{**prov.to_dict(), "generation": json.dumps(dict(target.match), sort_keys=True, separators=(",", ":"))})
+        prov = Provenance(
+            **{**prov.to_dict(), "generation": json.dumps(dict(target.match), sort_keys=True, separators=(",", ":"))}
+        )
     dna = DnaSet(tuple(labels), np.stack(vectors), prov)
     placements = place(target, dna, k=k)
     if out_dir is not None:
@@ -195,33 +229,49 @@ def place_models(
 
 
 def _markdown(atlas: Atlas, placements: Sequence[Placement]) -> str:
-    lines = [f"# Placement in atlas `{atlas.name}`", "",
-             f"{atlas.description}; {len(atlas)} models, {len(atlas.prompts)} probes, "
-             f"embedder `{atlas.provenance.embedder}`, recipe `{atlas.provenance.recipe}`.", ""]
+    lines = [
+        f"# Placement in atlas `{atlas.name}`",
+        "",
+        f"{atlas.description}; {len(atlas)} models, {len(atlas.prompts)} probes, "
+        f"embedder `{atlas.provenance.embedder}`, recipe `{atlas.provenance.recipe}`.",
+        "",
+    ]
     for p in placements:
-        verdict = (f"**{p.family}** (confidence {p.confidence:.2f})" if p.sure
-                   else f"unsure (best guess {p.family!r}, confidence {p.confidence:.2f})")
+        verdict = (
+            f"**{p.family}** (confidence {p.confidence:.2f})"
+            if p.sure
+            else f"unsure (best guess {p.family!r}, confidence {p.confidence:.2f})"
+        )
         lines += [f"## {p.model}", "", f"Family: {verdict}.", ""]
         if p.parent_candidates:
-            lines += ["Nearest models of that family (the likely parent is among them): "
-                      + ", ".join(f"`{c}`" for c in p.parent_candidates) + ".", ""]
+            lines += [
+                "Nearest models of that family (the likely parent is among them): "
+                + ", ".join(f"`{c}`" for c in p.parent_candidates)
+                + ".",
+                "",
+            ]
         lines += ["| rank | atlas model | distance | family | relation | parent |", "|---|---|---|---|---|---|"]
         for n in p.neighbours:
             fam = n.family or ""
             if n.family_source == "name":
                 fam += " (from name)"
-            lines.append(f"| {n.rank} | `{n.model}` | {n.distance:.4f} | {fam} | {n.relation or ''} | {n.base_model or ''} |")
+            lines.append(
+                f"| {n.rank} | `{n.model}` | {n.distance:.4f} | {fam} | {n.relation or ''} | {n.base_model or ''} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
 
-def write_placement(atlas: Atlas, dna: DnaSet, placements: Sequence[Placement], out_dir: str | Path,
-                    *, figures: bool = True) -> Path:
+def write_placement(
+    atlas: Atlas, dna: DnaSet, placements: Sequence[Placement], out_dir: str | Path, *, figures: bool = True
+) -> Path:
     """Write ``placement.json``, ``placement.md``, ``dna.json`` and neighbourhood figures."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    doc = {"atlas": {"name": atlas.name, "sha256": atlas.sha, "models": len(atlas)},
-           "placements": [asdict(p) for p in placements]}
+    doc = {
+        "atlas": {"name": atlas.name, "sha256": atlas.sha, "models": len(atlas)},
+        "placements": [asdict(p) for p in placements],
+    }
     atomic_write_text(out / "placement.json", json.dumps(doc, indent=2, default=str) + "\n")
     atomic_write_text(out / "placement.md", _markdown(atlas, placements))
     write_dna(dna, out / "dna.json")
@@ -237,4 +287,3 @@ def _file_stem(model: str) -> str:
     from ..store import safe_name
 
     return safe_name(model)
-

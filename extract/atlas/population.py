@@ -112,9 +112,7 @@ def embed_population(
     n_probes = len(responses[0])
     for m, r in enumerate(responses):
         if len(r) != n_probes:
-            raise PhyloLLMError(
-                f"every model must answer all {n_probes} probes; model {m} has {len(r)} answers"
-            )
+            raise PhyloLLMError(f"every model must answer all {n_probes} probes; model {m} has {len(r)} answers")
     out = np.empty((n_models, n_probes, int(embedder.dim)), dtype=np.float32)
     for p in range(n_probes):
         texts = [r[p] for r in responses]

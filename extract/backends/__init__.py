@@ -21,8 +21,15 @@ from phylo_llm.errors import PhyloLLMError
 from .base import Backend
 from .openai_http import redact_url_secrets
 
-__all__ = ["Backend", "resolve_backend", "check_spec", "settings_for_specs", "OPENAI_PREFIX", "VLLM_PREFIX",
-           "redact_url_secrets"]
+__all__ = [
+    "Backend",
+    "resolve_backend",
+    "check_spec",
+    "settings_for_specs",
+    "OPENAI_PREFIX",
+    "VLLM_PREFIX",
+    "redact_url_secrets",
+]
 
 OPENAI_PREFIX = "openai:"
 VLLM_PREFIX = "vllm:"
@@ -86,9 +93,18 @@ def resolve_backend(
     if vllm_options and not spec.startswith(VLLM_PREFIX):
         raise PhyloLLMError(f"vLLM options {sorted(vllm_options)} only apply to vllm: models, not to {spec!r}")
     given: dict[str, Any] = dict(
-        model_id=model_id, max_new_tokens=max_new_tokens, batch_size=batch_size, chat_template=chat_template,
-        threads=threads, device=device, system_prompt=system_prompt, api_key_env=api_key_env,
-        concurrency=concurrency, temperature=temperature, top_p=top_p, seed=seed,
+        model_id=model_id,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        chat_template=chat_template,
+        threads=threads,
+        device=device,
+        system_prompt=system_prompt,
+        api_key_env=api_key_env,
+        concurrency=concurrency,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
     )
     if spec.startswith(VLLM_PREFIX):
         return _vllm_backend(spec, given, vllm_options or {})
@@ -98,8 +114,11 @@ def resolve_backend(
 
 
 def _vllm_backend(spec: str, given: dict[str, Any], vllm_options: Mapping[str, Any]) -> Backend:
-    _refuse(spec, "transformers models or HTTP servers",
-            **{k: given.pop(k) for k in ("device", "system_prompt", "api_key_env", "concurrency")})
+    _refuse(
+        spec,
+        "transformers models or HTTP servers",
+        **{k: given.pop(k) for k in ("device", "system_prompt", "api_key_env", "concurrency")},
+    )
     given["max_num_seqs"] = given.pop("batch_size")
     from .vllm import VLLMBackend
 

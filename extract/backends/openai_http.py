@@ -46,6 +46,7 @@ def redact_url_secrets(text: str) -> str:
     """
     return _QUERY.sub(r"\1?<redacted>", _USERINFO.sub(r"\1<redacted>@", text))
 
+
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 
@@ -124,8 +125,7 @@ class OpenAIBackend:
         if not isinstance(api_key_env, str) or not api_key_env.replace("_", "").isalnum():
             # Not echoed: a user may have pasted the key itself here.
             raise PhyloLLMError(
-                "api_key_env must be the NAME of an environment variable (letters, digits, _), "
-                "not the key itself"
+                "api_key_env must be the NAME of an environment variable (letters, digits, _), not the key itself"
             )
         base = base_url.rstrip("/")
         self.endpoint = base + ("/chat/completions" if base.endswith("/v1") else "/v1/chat/completions")
@@ -202,8 +202,7 @@ class OpenAIBackend:
                 if retries >= self.max_retries:
                     reason = _redact(str(getattr(exc, "reason", exc)), key)
                     raise PhyloLLMError(
-                        f"model {self.model_id!r}: cannot reach {self.endpoint} after "
-                        f"{retries} retries: {reason}"
+                        f"model {self.model_id!r}: cannot reach {self.endpoint} after {retries} retries: {reason}"
                     ) from None
             time.sleep(delay)
             retries += 1
@@ -224,9 +223,7 @@ def _parse(payload: bytes, model_id: str, key: str) -> tuple[str, int | None]:
         message = doc["choices"][0]["message"]
     except (json.JSONDecodeError, KeyError, IndexError, TypeError):
         excerpt = _redact(payload[:200].decode("utf-8", "replace"), key)
-        raise PhyloLLMError(
-            f"model {model_id!r}: the server's answer is not a chat completion: {excerpt!r}"
-        ) from None
+        raise PhyloLLMError(f"model {model_id!r}: the server's answer is not a chat completion: {excerpt!r}") from None
     content = message.get("content") if isinstance(message, dict) else None
     # A null content (refusal, tool call) is an honest empty answer; the runner counts those.
     text = content if isinstance(content, str) else ""

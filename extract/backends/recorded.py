@@ -58,9 +58,7 @@ class RecordedBackend:
     #: The responses are on disk already: the runner neither caches nor times them.
     needs_cache = False
 
-    def __init__(
-        self, model_id: str, probes: ProbeSet, responses: Sequence[str], *, source: str = "memory"
-    ) -> None:
+    def __init__(self, model_id: str, probes: ProbeSet, responses: Sequence[str], *, source: str = "memory") -> None:
         if not isinstance(model_id, str) or not model_id:
             raise PhyloLLMError(f"recorded model id must be a non-empty string, got {model_id!r}")
         responses = tuple(responses)
@@ -96,9 +94,7 @@ class RecordedBackend:
             try:
                 out.append(self.responses[self._index[p]])
             except KeyError:
-                raise PhyloLLMError(
-                    f"model {self.model_id!r}: no recorded response for prompt {p[:60]!r}"
-                ) from None
+                raise PhyloLLMError(f"model {self.model_id!r}: no recorded response for prompt {p[:60]!r}") from None
         return out
 
     def __repr__(self) -> str:
@@ -159,12 +155,12 @@ def iter_recorded(
                 rec = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise PhyloLLMError(f"{where}: invalid JSON: {exc.msg}") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("model"), str) or not isinstance(
-                rec.get("responses"), list
+            if (
+                not isinstance(rec, dict)
+                or not isinstance(rec.get("model"), str)
+                or not isinstance(rec.get("responses"), list)
             ):
-                raise PhyloLLMError(
-                    f"{where}: expected {{\"model\": str, \"responses\": [str, ...]}}"
-                )
+                raise PhyloLLMError(f'{where}: expected {{"model": str, "responses": [str, ...]}}')
             name, responses = rec["model"], rec["responses"]
             if name in seen:
                 raise PhyloLLMError(f"{where}: model {name!r} appears twice in {path.name}")
@@ -187,8 +183,7 @@ def iter_recorded(
         hints = {m: difflib.get_close_matches(m, all_names, n=1) for m in missing[:3]}
         hint = "; ".join(f"{m!r}: did you mean {h[0]!r}?" for m, h in hints.items() if h)
         raise PhyloLLMError(
-            f"{len(missing)} requested model(s) not in {path.name}: {missing[:10]}"
-            + (f" ({hint})" if hint else "")
+            f"{len(missing)} requested model(s) not in {path.name}: {missing[:10]}" + (f" ({hint})" if hint else "")
         )
 
 

@@ -110,9 +110,7 @@ def parse_vllm_options(items: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise PhyloLLMError(f"a vLLM option must look like KEY=VALUE, got {item!r}")
         if key not in VLLM_OPTIONS:
-            raise PhyloLLMError(
-                f"unknown vLLM option {key!r} in {item!r}; known: {', '.join(sorted(VLLM_OPTIONS))}"
-            )
+            raise PhyloLLMError(f"unknown vLLM option {key!r} in {item!r}; known: {', '.join(sorted(VLLM_OPTIONS))}")
         try:
             out[key] = VLLM_OPTIONS[key](value.strip())
         except ValueError as exc:
@@ -256,9 +254,14 @@ class VLLMBackend:
         tensor_parallel_size: int = 1,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
-        _check_integers(max_new_tokens=max_new_tokens, max_model_len=max_model_len, threads=threads,
-                        max_num_seqs=max_num_seqs, tensor_parallel_size=tensor_parallel_size,
-                        chunk_size=chunk_size)
+        _check_integers(
+            max_new_tokens=max_new_tokens,
+            max_model_len=max_model_len,
+            threads=threads,
+            max_num_seqs=max_num_seqs,
+            tensor_parallel_size=tensor_parallel_size,
+            chunk_size=chunk_size,
+        )
         self.chunk_size = int(chunk_size)
         if not (isinstance(chat_template, bool) or chat_template == "auto"):
             raise PhyloLLMError(f"chat_template must be True, False or 'auto', got {chat_template!r}")
@@ -285,8 +288,12 @@ class VLLMBackend:
         src = model_source(model)
         self._read_model(src, model_id=model_id, chat_template=chat_template, max_model_len=max_model_len)
         kwargs = self._engine_kwargs(
-            src.load_from, enforce_eager=enforce_eager, tensor_parallel_size=tensor_parallel_size,
-            max_num_seqs=max_num_seqs, gpu_memory_utilization=gpu_memory_utilization, kv_cache_gib=kv_cache_gib,
+            src.load_from,
+            enforce_eager=enforce_eager,
+            tensor_parallel_size=tensor_parallel_size,
+            max_num_seqs=max_num_seqs,
+            gpu_memory_utilization=gpu_memory_utilization,
+            kv_cache_gib=kv_cache_gib,
         )
         with _environment(_thread_binding(threads)):
             try:
@@ -324,8 +331,11 @@ class VLLMBackend:
         self._eos: list[int] = eos if isinstance(eos, list) else [eos]
 
         context = next(
-            (v for v in (getattr(config, n, None) for n in ("max_position_embeddings", "n_positions"))
-             if isinstance(v, int) and v > 0),
+            (
+                v
+                for v in (getattr(config, n, None) for n in ("max_position_embeddings", "n_positions"))
+                if isinstance(v, int) and v > 0
+            ),
             None,
         )
         if max_model_len is not None and context is not None and max_model_len > context:
@@ -335,8 +345,14 @@ class VLLMBackend:
         self.max_model_len = max_model_len or context
 
     def _engine_kwargs(
-        self, load_from: Any, *, enforce_eager: bool, tensor_parallel_size: int, max_num_seqs: int | None,
-        gpu_memory_utilization: float | None, kv_cache_gib: float | None,
+        self,
+        load_from: Any,
+        *,
+        enforce_eager: bool,
+        tensor_parallel_size: int,
+        max_num_seqs: int | None,
+        gpu_memory_utilization: float | None,
+        kv_cache_gib: float | None,
     ) -> dict[str, Any]:
         """Keyword arguments of ``vllm.LLM``; on CPU the key/value cache defaults to
         :data:`DEFAULT_CPU_KV_CACHE_GIB`."""
@@ -375,8 +391,12 @@ class VLLMBackend:
         )
 
     def with_decoding(
-        self, *, temperature: float | None = None, top_p: float | None = None,
-        seed: int | None = None, max_new_tokens: int | None = None,
+        self,
+        *,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        max_new_tokens: int | None = None,
     ) -> VLLMBackend:
         """The same engine with other decoding settings (no second engine start-up).
 

@@ -57,45 +57,87 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="*", metavar="MODEL", help="models to run (see below)")
-    p.add_argument("--probes", metavar="SPEC",
-                   help="random:N[:SEED], a .txt/.jsonl/.json prompt file, or a folder with "
-                   "prompts.json (with --responses: defaults to the prompts.json beside it)")
+    p.add_argument(
+        "--probes",
+        metavar="SPEC",
+        help="random:N[:SEED], a .txt/.jsonl/.json prompt file, or a folder with "
+        "prompts.json (with --responses: defaults to the prompts.json beside it)",
+    )
     p.add_argument("-o", "--output", type=Path, required=True, metavar="DNA_DIR", help="output folder")
-    p.add_argument("--responses", type=Path, metavar="FILE",
-                   help="recorded responses (.jsonl[.xz|.gz] of {model, responses}) instead of MODELs")
+    p.add_argument(
+        "--responses",
+        type=Path,
+        metavar="FILE",
+        help="recorded responses (.jsonl[.xz|.gz] of {model, responses}) instead of MODELs",
+    )
     p.add_argument("--models", nargs="+", metavar="NAME", help="with --responses: only these models")
     p.add_argument("--probes-limit", type=positive_int, metavar="N", help="use only the first N probes")
     p.add_argument("--max-new-tokens", type=positive_int, metavar="N", help="longest response (default 64)")
-    p.add_argument("--batch-size", type=positive_int, metavar="N",
-                   help="texts per forward pass, for local models and the embedder")
-    p.add_argument("--no-chat-template", action="store_true",
-                   help="feed prompts raw, even to models that have a chat template")
+    p.add_argument(
+        "--batch-size", type=positive_int, metavar="N", help="texts per forward pass, for local models and the embedder"
+    )
+    p.add_argument(
+        "--no-chat-template", action="store_true", help="feed prompts raw, even to models that have a chat template"
+    )
     p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch")
-    p.add_argument("--device", metavar="DEV", help="torch device for local models (default: cuda if available, else cpu)")
-    p.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (default OPENAI_API_KEY)")
-    p.add_argument("--embedder", default="all-MiniLM-L6-v2", metavar="NAME",
-                   help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2)")
-    p.add_argument("--recipe", default=DEFAULT_RECIPE, metavar="NAME",
-                   help=f"embedding -> DNA recipe (default {DEFAULT_RECIPE}: 'whitened' for the "
-                   "llm-dna-paper prompts, which the bundled statistics cover, else 'whitened-global'; "
-                   "'concat' is the paper's)")
+    p.add_argument(
+        "--device", metavar="DEV", help="torch device for local models (default: cuda if available, else cpu)"
+    )
+    p.add_argument(
+        "--api-key-env", metavar="VAR", help="environment variable holding the API key (default OPENAI_API_KEY)"
+    )
+    p.add_argument(
+        "--embedder",
+        default="all-MiniLM-L6-v2",
+        metavar="NAME",
+        help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2)",
+    )
+    p.add_argument(
+        "--recipe",
+        default=DEFAULT_RECIPE,
+        metavar="NAME",
+        help=f"embedding -> DNA recipe (default {DEFAULT_RECIPE}: 'whitened' for the "
+        "llm-dna-paper prompts, which the bundled statistics cover, else 'whitened-global'; "
+        "'concat' is the paper's)",
+    )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"projection seed (default {DEFAULT_SEED})")
     p.add_argument("--dims", type=positive_int, default=DEFAULT_DIMS, help=f"DNA dimension (default {DEFAULT_DIMS})")
-    p.add_argument("--max-empty-fraction", type=float, default=0.5, metavar="F",
-                   help="exclude models with more empty responses than this (default 0.5)")
+    p.add_argument(
+        "--max-empty-fraction",
+        type=float,
+        default=0.5,
+        metavar="F",
+        help="exclude models with more empty responses than this (default 0.5)",
+    )
     p.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache root for responses and embeddings")
-    p.add_argument("--contributions", action="store_true",
-                   help="also write DNA_DIR/contributions.npz (per-probe DNA shares) for phylo-llm bootstrap")
-    p.add_argument("--keep-going", action="store_true",
-                   help="a model that fails to load or answer is reported and skipped, not fatal")
-    p.add_argument("--vllm-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="for vllm:MODEL specs (repeatable): dtype, max_model_len, kv_cache_gib, "
-                   "gpu_memory_utilization, enforce_eager, temperature, top_p, seed, "
-                   "tensor_parallel_size (see docs/vllm.md)")
-    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
-                   help="generate on a Ray cluster, one model per worker, into the shared "
-                   "--cache-dir; ADDRESS as for `ray start --address` (default: a private local "
-                   "instance, or $RAY_ADDRESS). Put it after the MODELs (see docs/ray.md)")
+    p.add_argument(
+        "--contributions",
+        action="store_true",
+        help="also write DNA_DIR/contributions.npz (per-probe DNA shares) for phylo-llm bootstrap",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="a model that fails to load or answer is reported and skipped, not fatal",
+    )
+    p.add_argument(
+        "--vllm-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="for vllm:MODEL specs (repeatable): dtype, max_model_len, kv_cache_gib, "
+        "gpu_memory_utilization, enforce_eager, temperature, top_p, seed, "
+        "tensor_parallel_size (see docs/vllm.md)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="generate on a Ray cluster, one model per worker, into the shared "
+        "--cache-dir; ADDRESS as for `ray start --address` (default: a private local "
+        "instance, or $RAY_ADDRESS). Put it after the MODELs (see docs/ray.md)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -170,8 +212,12 @@ def _recorded(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
         spec = str(sibling)
         print(f"probes: {sibling} (beside the responses file)", file=sys.stderr)
     probes = load_probes(spec)
-    for flag, value in (("--max-new-tokens", args.max_new_tokens), ("--no-chat-template", args.no_chat_template),
-                        ("--device", args.device), ("--api-key-env", args.api_key_env)):
+    for flag, value in (
+        ("--max-new-tokens", args.max_new_tokens),
+        ("--no-chat-template", args.no_chat_template),
+        ("--device", args.device),
+        ("--api-key-env", args.api_key_env),
+    ):
         if value:
             raise PhyloLLMError(f"{flag} does not apply to recorded responses (nothing is generated)")
     return probes, iter_recorded(args.responses, probes, models=args.models, limit=args.probes_limit), {}
@@ -211,10 +257,13 @@ def _responses_on_ray(
     if args.threads:
         ray_settings.setdefault("threads", args.threads)
     return collect_on_ray(
-        models, probes.head(args.probes_limit) if args.probes_limit else probes,
+        models,
+        probes.head(args.probes_limit) if args.probes_limit else probes,
         address=None if args.ray == "local" else args.ray,
-        cache_dir=args.cache_dir or default_cache_dir(), backend_settings=ray_settings,
-        cpus_per_model=args.threads or 1, progress=progress,
+        cache_dir=args.cache_dir or default_cache_dir(),
+        backend_settings=ray_settings,
+        cpus_per_model=args.threads or 1,
+        progress=progress,
     )
 
 

@@ -29,15 +29,20 @@ def register_place(sub: argparse._SubParsersAction) -> None:
         "with the atlas's recipe, and report its nearest atlas models, the inferred family with a "
         "calibrated confidence, and a neighbourhood figure. Writes placement.json, placement.md, "
         "dna.json and <model>-neighbourhood.png under -o.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="*", metavar="MODEL", help="models to place (as for extract)")
-    p.add_argument("--atlas", default="rand-zh", help="atlas name (phylo-llm atlas list) or .npz file (default rand-zh)")
+    p.add_argument(
+        "--atlas", default="rand-zh", help="atlas name (phylo-llm atlas list) or .npz file (default rand-zh)"
+    )
     p.add_argument("-o", "--output", type=Path, metavar="DIR", help="output folder (default: print only)")
     p.add_argument("--responses", type=Path, metavar="FILE", help="recorded answers instead of MODELs")
     p.add_argument("--settings", metavar="JSON", help="generation settings of the --responses answers")
     p.add_argument("-k", type=positive_int, default=10, help="neighbours to report (default 10)")
-    p.add_argument("--max-new-tokens", type=positive_int, help="new tokens per answer (default: enough for the embedder's window)")
+    p.add_argument(
+        "--max-new-tokens", type=positive_int, help="new tokens per answer (default: enough for the embedder's window)"
+    )
     p.add_argument("--threads", type=positive_int, help="CPU threads for models and embedder")
     p.add_argument("--batch-size", type=positive_int, help="prompts per generation batch")
     p.add_argument("--cache-dir", type=Path, help="response/embedding cache (default ~/.cache/phylo_llm)")
@@ -70,8 +75,10 @@ def run_place(args: argparse.Namespace) -> int:
         if not isinstance(settings, dict):
             raise ValueError(f"--settings must be a JSON object, got {args.settings!r}")
     elif args.responses is not None:
-        raise ValueError("--responses needs --settings: the generation settings of the recorded answers "
-                         "(e.g. '{\"chat_template\": false, \"decoding\": \"greedy\"}' for rand-zh)")
+        raise ValueError(
+            "--responses needs --settings: the generation settings of the recorded answers "
+            '(e.g. \'{"chat_template": false, "decoding": "greedy"}\' for rand-zh)'
+        )
     models = args.model or _recorded(args.responses, args.atlas)
     progress = None
     if not args.quiet:
@@ -79,20 +86,33 @@ def run_place(args: argparse.Namespace) -> int:
 
         progress = TqdmProgress()
     _, placements = place_models(
-        models, atlas=args.atlas, out_dir=args.output, k=args.k, settings=settings,
-        max_new_tokens=args.max_new_tokens, threads=args.threads, batch_size=args.batch_size,
-        cache_dir=args.cache_dir, progress=progress, figures=not args.no_figures,
+        models,
+        atlas=args.atlas,
+        out_dir=args.output,
+        k=args.k,
+        settings=settings,
+        max_new_tokens=args.max_new_tokens,
+        threads=args.threads,
+        batch_size=args.batch_size,
+        cache_dir=args.cache_dir,
+        progress=progress,
+        figures=not args.no_figures,
     )
     for p in placements:
-        verdict = (f"family {p.family} (confidence {p.confidence:.2f})" if p.sure
-                   else f"unsure (best guess {p.family}, confidence {p.confidence:.2f})")
+        verdict = (
+            f"family {p.family} (confidence {p.confidence:.2f})"
+            if p.sure
+            else f"unsure (best guess {p.family}, confidence {p.confidence:.2f})"
+        )
         print(f"{p.model}: {verdict}")
         for n in p.neighbours:
             fam = (n.family or "?") + ("~" if n.family_source == "name" else "")
             print(f"  {n.rank:>3}  {n.distance:.4f}  {n.model}  [{fam}]")
     if args.output is not None:
-        print(f"wrote {args.output}/placement.md, placement.json, dna.json"
-              + ("" if args.no_figures else " and neighbourhood figures"))
+        print(
+            f"wrote {args.output}/placement.md, placement.json, dna.json"
+            + ("" if args.no_figures else " and neighbourhood figures")
+        )
     return 0
 
 
@@ -106,9 +126,14 @@ def register_build(sub: argparse._SubParsersAction) -> None:
         "an interrupted build resumes), fit its label-free statistics, and write the atlas "
         "(DNA, labels, exclusions, NJ tree, confidence calibration) into phylo_llm/atlas/bundled/.",
     )
-    p.add_argument("name", choices=sorted([*SOURCES, *COMPOSITES]),
-                   help="which atlas (a composite one is made from the bundled atlases it combines)")
-    p.add_argument("--data", type=Path, default=Path("../shared/data"), help="reference data folder (default ../shared/data)")
+    p.add_argument(
+        "name",
+        choices=sorted([*SOURCES, *COMPOSITES]),
+        help="which atlas (a composite one is made from the bundled atlases it combines)",
+    )
+    p.add_argument(
+        "--data", type=Path, default=Path("../shared/data"), help="reference data folder (default ../shared/data)"
+    )
     p.add_argument("--probes", type=positive_int, help="probes to use (default: the atlas's)")
     p.add_argument("-o", "--output", type=Path, help="atlas file (default: the bundled location)")
     p.add_argument("--threads", type=positive_int, help="CPU threads for the embedder")
@@ -125,8 +150,17 @@ def run_build(args: argparse.Namespace) -> int:
         from ..progress import TqdmProgress
 
         progress = TqdmProgress()
-    a = build_atlas(args.name, data_dir=args.data, n_probes=args.probes, out=args.output,
-                    cache_dir=args.cache_dir, progress=progress, threads=args.threads)
-    print(f"atlas {a.name}: {len(a)} models ({len(a.excluded)} excluded), {len(a.prompts)} probes, "
-          f"{a.dna.shape[1]} dims, sha256 {a.sha[:12]}")
+    a = build_atlas(
+        args.name,
+        data_dir=args.data,
+        n_probes=args.probes,
+        out=args.output,
+        cache_dir=args.cache_dir,
+        progress=progress,
+        threads=args.threads,
+    )
+    print(
+        f"atlas {a.name}: {len(a)} models ({len(a.excluded)} excluded), {len(a.prompts)} probes, "
+        f"{a.dna.shape[1]} dims, sha256 {a.sha[:12]}"
+    )
     return 0

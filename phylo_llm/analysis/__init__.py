@@ -1,6 +1,7 @@
 """Analyses over DNA, distances and trees: lineage evaluation, probe bootstrap, evolutionary
 speed, architecture trends, nearest relatives, architecture families, relationship discovery.
 """
+
 from ._bootstrap import (
     BootstrapResult,
     SupportKind,

@@ -189,9 +189,7 @@ def bootstrap(
     )
 
 
-def split_support(
-    reference: Tree, replicates: Sequence[Tree], *, kind: SupportKind = "felsenstein"
-) -> Tree:
+def split_support(reference: Tree, replicates: Sequence[Tree], *, kind: SupportKind = "felsenstein") -> Tree:
     """Support of each branch of ``reference`` among already built replicate trees.
 
     Parameters
@@ -321,8 +319,4 @@ def _support_by_clade(tree: Tree) -> dict[frozenset[str], float]:
     labels = _tip_labels(tree, what="tree")
     m = bitset_matrix(clade_bits(tree, {lab: i for i, lab in enumerate(labels)}, what="tree"), len(labels))
     names = np.array(labels, dtype=object)
-    return {
-        frozenset(names[m[v]].tolist()): float(tree.support[v])
-        for v in np.flatnonzero(~np.isnan(tree.support))
-    }
-
+    return {frozenset(names[m[v]].tolist()): float(tree.support[v]) for v in np.flatnonzero(~np.isnan(tree.support))}

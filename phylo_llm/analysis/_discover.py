@@ -186,20 +186,30 @@ class Discoveries:
         org = np.array(self.organization, dtype=object)
         rel = [format_release(y) for y in self.release_year]
         rel_arr = np.array(rel, dtype=object)
-        return pd.DataFrame({
-            "rank": rows + 1,
-            "model_a": lab[a], "model_b": lab[b],
-            "orientation": [self.orientation(int(k)) for k in rows],
-            "distance": self.distance[rows],
-            "rank_a": self.rank_a[rows], "rank_b": self.rank_b[rows],
-            "mutual_nearest": (self.rank_a[rows] == 1) & (self.rank_b[rows] == 1),
-            "z_a": self.z_a[rows], "z_b": self.z_b[rows],
-            "quantile_a": self.quantile_a[rows], "quantile_b": self.quantile_b[rows],
-            "p_value": self.p_value[rows], "q_value": self.q_value[rows],
-            "family_a": fam[a], "family_b": fam[b],
-            "organization_a": org[a], "organization_b": org[b],
-            "release_a": rel_arr[a], "release_b": rel_arr[b],
-        })
+        return pd.DataFrame(
+            {
+                "rank": rows + 1,
+                "model_a": lab[a],
+                "model_b": lab[b],
+                "orientation": [self.orientation(int(k)) for k in rows],
+                "distance": self.distance[rows],
+                "rank_a": self.rank_a[rows],
+                "rank_b": self.rank_b[rows],
+                "mutual_nearest": (self.rank_a[rows] == 1) & (self.rank_b[rows] == 1),
+                "z_a": self.z_a[rows],
+                "z_b": self.z_b[rows],
+                "quantile_a": self.quantile_a[rows],
+                "quantile_b": self.quantile_b[rows],
+                "p_value": self.p_value[rows],
+                "q_value": self.q_value[rows],
+                "family_a": fam[a],
+                "family_b": fam[b],
+                "organization_a": org[a],
+                "organization_b": org[b],
+                "release_a": rel_arr[a],
+                "release_b": rel_arr[b],
+            }
+        )
 
 
 def benjamini_hochberg(p: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -359,8 +369,15 @@ def discover_relationships(
     fam_code = pd.factorize(fam)[0]  # integer codes: n^2 comparisons of ints, not of str objects
     same_family = known[:, None] & known[None, :] & (fam_code[:, None] == fam_code[None, :])
     ref = _Reference.of(d, known, same_family, links, min_reference=min_reference)
-    ia, ib = _candidate_pairs(rows, meta, links, same_family, ref.usable, skip_same_organization=skip_same_organization,
-                              min_reference=min_reference)
+    ia, ib = _candidate_pairs(
+        rows,
+        meta,
+        links,
+        same_family,
+        ref.usable,
+        skip_same_organization=skip_same_organization,
+        min_reference=min_reference,
+    )
     pairs = _pair_scores(d, ia, ib, ref)
     year = np.full(n, np.nan)
     if "release_year" in rows:
@@ -368,8 +385,13 @@ def discover_relationships(
     pairs["oriented"] = _orient_by_release(pairs, year)
     pairs["q_value"] = benjamini_hochberg(pairs["p_value"])
     by_id = np.argsort(np.argsort(np.array(dm.labels, dtype=object)))  # each id's position in sorted order
-    perm = _ORDERS[order](by_id[pairs["a"]], by_id[pairs["b"]], pairs["distance"],
-                          np.maximum(pairs["rank_a"], pairs["rank_b"]), pairs["p_value"])
+    perm = _ORDERS[order](
+        by_id[pairs["a"]],
+        by_id[pairs["b"]],
+        pairs["distance"],
+        np.maximum(pairs["rank_a"], pairs["rank_b"]),
+        pairs["p_value"],
+    )
     org = _text(rows["organization"]) if "organization" in rows else np.full(n, "", dtype=object)
     return Discoveries(
         labels=dm.labels,
@@ -377,8 +399,10 @@ def discover_relationships(
         organization=tuple(o or None for o in org),
         release_year=readonly(year, copy=True),
         **{k: readonly(np.ascontiguousarray(v[perm])) for k, v in pairs.items()},
-        n_reference=readonly(ref.n_used, np.intp), n_labelled=int(known.sum()),
-        n_parent_links=int(np.triu(links).sum()), skip_same_organization=bool(skip_same_organization),
+        n_reference=readonly(ref.n_used, np.intp),
+        n_labelled=int(known.sum()),
+        n_parent_links=int(np.triu(links).sum()),
+        skip_same_organization=bool(skip_same_organization),
         order=order,
     )
 
@@ -394,9 +418,7 @@ class _Reference:
     n_used: NDArray[np.intp]  # reference distances per model, 0 where unusable
 
     @classmethod
-    def of(
-        cls, d: NDArray, known: NDArray, same_family: NDArray, links: NDArray, *, min_reference: int
-    ) -> _Reference:
+    def of(cls, d: NDArray, known: NDArray, same_family: NDArray, links: NDArray, *, min_reference: int) -> _Reference:
         eye = np.eye(d.shape[0], dtype=bool)
         # Reference of i: models the labels call unrelated to i (for an unlabelled i: all unlinked).
         mask = ~links & ~eye & np.where(known[:, None], known[None, :] & ~same_family, True)
@@ -411,8 +433,14 @@ class _Reference:
 
 
 def _candidate_pairs(
-    rows: pd.DataFrame, meta: pd.DataFrame, links: NDArray, same_family: NDArray, usable: NDArray, *,
-    skip_same_organization: bool, min_reference: int,
+    rows: pd.DataFrame,
+    meta: pd.DataFrame,
+    links: NDArray,
+    same_family: NDArray,
+    usable: NDArray,
+    *,
+    skip_same_organization: bool,
+    min_reference: int,
 ) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Pairs ``i < j`` the labels do not link (nor one family) with at least one usable side."""
     n = links.shape[0]
@@ -447,9 +475,16 @@ def _pair_scores(d: NDArray, ia: NDArray[np.intp], ib: NDArray[np.intp], ref: _R
     quant = _empirical_quantiles(d, ref.mask)
     nn = rankdata(np.where(np.eye(d.shape[0], dtype=bool), np.inf, d), method="min", axis=1).astype(np.intp)
     return {
-        "a": ia, "b": ib, "distance": dist, "z_a": za, "z_b": zb,
-        "quantile_a": np.where(usable[ia], quant[ia, ib], np.nan), "quantile_b": np.where(usable[ib], quant[ib, ia], np.nan),
-        "rank_a": nn[ia, ib], "rank_b": nn[ib, ia], "p_value": p,
+        "a": ia,
+        "b": ib,
+        "distance": dist,
+        "z_a": za,
+        "z_b": zb,
+        "quantile_a": np.where(usable[ia], quant[ia, ib], np.nan),
+        "quantile_b": np.where(usable[ib], quant[ib, ia], np.nan),
+        "rank_a": nn[ia, ib],
+        "rank_b": nn[ib, ia],
+        "p_value": p,
     }
 
 
@@ -514,8 +549,11 @@ def discoveries_markdown(
         if sig < shown:
             lines += [f"Rows after #{sig} are not significant at this level; shown for inspection.", ""]
     else:
-        lines += [f"Ordered by the larger of the two neighbour ranks (mutual nearest neighbours first), then "
-                  f"distance; {called} of these {shown} rows are calls at FDR {alpha:g} (✓).", ""]
+        lines += [
+            f"Ordered by the larger of the two neighbour ranks (mutual nearest neighbours first), then "
+            f"distance; {called} of these {shown} rows are calls at FDR {alpha:g} (✓).",
+            "",
+        ]
     lines += [
         "| # | pair | distance | ranks | families | organisations | released | q |",
         "|---:|---|---:|---|---|---|---|---:|",
@@ -530,4 +568,3 @@ def discoveries_markdown(
             f"{' ✓' if r.q_value <= alpha else ''} |"
         )
     return "\n".join(lines) + "\n"
-

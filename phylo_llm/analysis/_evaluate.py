@@ -50,9 +50,7 @@ def _scores(x: ArrayLike, name: str) -> NDArray[np.float64]:
     if a.size == 0:
         raise PhyloLLMError(f"{name} must hold at least one pair, got none")
     if not np.isfinite(a).all():
-        raise PhyloLLMError(
-            f"{name} must be finite; {int((~np.isfinite(a)).sum())} value(s) are NaN/inf"
-        )
+        raise PhyloLLMError(f"{name} must be finite; {int((~np.isfinite(a)).sum())} value(s) are NaN/inf")
     return a
 
 
@@ -123,10 +121,7 @@ class AucEstimate:
     level: float = 0.95
 
     def __str__(self) -> str:
-        return (
-            f"{self.auc:.3f} [{self.low:.3f}, {self.high:.3f}] "
-            f"({self.n_pos} positive / {self.n_neg} negative pairs)"
-        )
+        return f"{self.auc:.3f} [{self.low:.3f}, {self.high:.3f}] ({self.n_pos} positive / {self.n_neg} negative pairs)"
 
 
 def bootstrap_auc(
@@ -368,13 +363,9 @@ def evaluate_lineage(
     """
     pairs = lineage_pairs(dm.labels, meta)
     if pairs.n_parent_child == 0:
-        raise PhyloLLMError(
-            f"no parent-child pair among the {len(dm)} models: no model's base_model is in the set"
-        )
+        raise PhyloLLMError(f"no parent-child pair among the {len(dm)} models: no model's base_model is in the set")
     if pairs.diff_a.size == 0:
-        raise PhyloLLMError(
-            f"no different-family pair among the {len(dm)} models: need at least two families"
-        )
+        raise PhyloLLMError(f"no different-family pair among the {len(dm)} models: need at least two families")
     d = np.asarray(dm.values, dtype=np.float64)
     pos = d[pairs.child, pairs.parent]
     neg = d[pairs.diff_a, pairs.diff_b]

@@ -51,7 +51,15 @@ from ..io import read_gguf_metadata
 from ..tree import Tree, patristic_distances, split_table
 from ..util import check_unique, sha256_text
 
-__all__ = ["FamilyFingerprint", "vocab_hash", "fingerprint_gguf", "fingerprint", "group_families", "model_families", "family_vs_lineage"]
+__all__ = [
+    "FamilyFingerprint",
+    "vocab_hash",
+    "fingerprint_gguf",
+    "fingerprint",
+    "group_families",
+    "model_families",
+    "family_vs_lineage",
+]
 
 
 _HASH_CHARS = 12
@@ -290,8 +298,6 @@ def _fingerprint_hf(d: Path, name: str) -> FamilyFingerprint:
     )
 
 
-
-
 def fingerprint_gguf(path: str | Path, *, name: str | None = None) -> FamilyFingerprint:
     """Fingerprint from a GGUF file's metadata (see :func:`read_gguf_metadata`).
 
@@ -389,8 +395,7 @@ def fingerprint(path: str | Path, *, name: str | None = None) -> FamilyFingerpri
         return fingerprint_gguf(ggufs[0], name=name or path.name)
     if ggufs:
         raise PhyloLLMError(
-            f"{path} holds {len(ggufs)} GGUF files ({[g.name for g in ggufs[:4]]}); "
-            "pass the one to fingerprint"
+            f"{path} holds {len(ggufs)} GGUF files ({[g.name for g in ggufs[:4]]}); pass the one to fingerprint"
         )
     raise PhyloLLMError(f"{path} holds neither config.json nor a .gguf file")
 
@@ -472,20 +477,14 @@ def family_vs_lineage(families: Mapping[str, str], tree_or_dm: Tree | DistanceMa
     elif isinstance(tree_or_dm, DistanceMatrix):
         dm = tree_or_dm
     else:
-        raise PhyloLLMError(
-            f"tree_or_dm must be a Tree or a DistanceMatrix, got {type(tree_or_dm).__name__}"
-        )
+        raise PhyloLLMError(f"tree_or_dm must be a Tree or a DistanceMatrix, got {type(tree_or_dm).__name__}")
     labels = dm.labels
     missing = [m for m in labels if m not in families]
     if missing:
-        raise PhyloLLMError(
-            f"families must name every model; {len(missing)} missing, e.g. {missing[:5]}"
-        )
+        raise PhyloLLMError(f"families must name every model; {len(missing)} missing, e.g. {missing[:5]}")
     extra = sorted(set(families) - set(labels))
     if extra:
-        raise PhyloLLMError(
-            f"families names {len(extra)} model(s) not in the tree/matrix, e.g. {extra[:5]}"
-        )
+        raise PhyloLLMError(f"families names {len(extra)} model(s) not in the tree/matrix, e.g. {extra[:5]}")
     if len(labels) < 2:
         raise PhyloLLMError(f"family_vs_lineage needs at least 2 models, got {len(labels)}")
     fam = [str(families[m]) for m in labels]
@@ -495,9 +494,7 @@ def family_vs_lineage(families: Mapping[str, str], tree_or_dm: Tree | DistanceMa
     nn = d.argmin(axis=1)
     nearest = [labels[j] for j in nn]
     nearest_fam = [fam[j] for j in nn]
-    same = pd.array(
-        [None if size[f] == 1 else f == g for f, g in zip(fam, nearest_fam)], dtype="boolean"
-    )
+    same = pd.array([None if size[f] == 1 else f == g for f, g in zip(fam, nearest_fam)], dtype="boolean")
     if isinstance(tree_or_dm, Tree):
         clade_of = _family_clades(tree_or_dm, fam, labels)
         is_clade = pd.array([clade_of[f] for f in fam], dtype="boolean")

@@ -79,10 +79,7 @@ def nearest_relatives(
     families: list[str | None] = [None] * len(chosen)
     if meta is not None:
         rows = join_meta([dm.labels[j] for j in chosen], meta, allow_extra=True, allow_missing=True)
-        families = [
-            None if pd.isna(f) or str(f).strip() == "" else str(f) for f in rows["family"]
-        ]
+        families = [None if pd.isna(f) or str(f).strip() == "" else str(f) for f in rows["family"]]
     return tuple(
-        Relative(rank + 1, dm.labels[j], float(row[j]), fam)
-        for rank, (j, fam) in enumerate(zip(chosen, families))
+        Relative(rank + 1, dm.labels[j], float(row[j]), fam) for rank, (j, fam) in enumerate(zip(chosen, families))
     )

@@ -104,8 +104,19 @@ class SpeedResult:
     def to_frame(self) -> pd.DataFrame:
         """One row per family with the scalar fields, in rank order (``rank`` 1 = fastest)."""
         cols = [
-            "family", "speed", "ci_low", "ci_high", "r2", "n_models", "n_dated", "first_year",
-            "last_year", "median_terminal", "clade_size", "monophyletic", "status",
+            "family",
+            "speed",
+            "ci_low",
+            "ci_high",
+            "r2",
+            "n_models",
+            "n_dated",
+            "first_year",
+            "last_year",
+            "median_terminal",
+            "clade_size",
+            "monophyletic",
+            "status",
         ]
         rows = [{c: getattr(f, c) for c in cols} for f in self.families]
         df = pd.DataFrame(rows, columns=cols)
@@ -245,10 +256,20 @@ def family_speeds(
     results = []
     for family in sorted(clades):
         members = [m for m in joined.index if tip_family[m] == family]
-        results.append(_family_speed(
-            tree, family, members, clades[family], tip_index, joined.loc[members, "release_year"],
-            min_models=min_models, n_boot=n_boot, ci=ci, rng=rng,
-        ))
+        results.append(
+            _family_speed(
+                tree,
+                family,
+                members,
+                clades[family],
+                tip_index,
+                joined.loc[members, "release_year"],
+                min_models=min_models,
+                n_boot=n_boot,
+                ci=ci,
+                rng=rng,
+            )
+        )
     ok = sorted((r for r in results if r.estimable), key=lambda r: (-r.speed, r.family))
     rest = sorted((r for r in results if not r.estimable), key=lambda r: (-r.n_models, r.family))
     return SpeedResult(tuple(ok + rest), n_boot=n_boot, seed=seed, min_models=min_models, ci=ci)
@@ -258,7 +279,9 @@ def _check_speed_tree(tree: Tree) -> None:
     """Named tips and free branch lengths: what a speed along the tree needs."""
     tip_names = tree.tip_names
     if any(nm is None for nm in tip_names):
-        raise PhyloLLMError(f"every tip needs a name to join metadata; {sum(nm is None for nm in tip_names)} tip(s) unnamed")
+        raise PhyloLLMError(
+            f"every tip needs a name to join metadata; {sum(nm is None for nm in tip_names)} tip(s) unnamed"
+        )
     if np.isnan(tree.length[1:]).all() and len(tree) > 1:
         raise PhyloLLMError("the tree has no branch lengths; speed is measured along branches")
     tip_depth = tree.depth[tree.tips]
@@ -283,8 +306,17 @@ def _tip_families(
 
 
 def _family_speed(
-    tree: Tree, family: str, members: list[str], clade: tuple[int, int], tip_index: Mapping[str, int],
-    release_year: pd.Series, *, min_models: int, n_boot: int, ci: float, rng: np.random.Generator,
+    tree: Tree,
+    family: str,
+    members: list[str],
+    clade: tuple[int, int],
+    tip_index: Mapping[str, int],
+    release_year: pd.Series,
+    *,
+    min_models: int,
+    n_boot: int,
+    ci: float,
+    rng: np.random.Generator,
 ) -> FamilySpeed:
     """One family's speed: divergence from its MRCA regressed on release year (dated members only)."""
     mrca, clade_size = clade

@@ -203,7 +203,9 @@ def tree_positions(
     return out
 
 
-def architecture_clades(tree: Tree, meta: pd.DataFrame, *, column: str = "architecture", allow_extra: bool = True) -> pd.DataFrame:
+def architecture_clades(
+    tree: Tree, meta: pd.DataFrame, *, column: str = "architecture", allow_extra: bool = True
+) -> pd.DataFrame:
     """Per group: tip count, MRCA clade size, monophyly, mean path length within/between groups.
 
     The tree should be rooted (the MRCA depends on the root); ``within``/``between`` and the

@@ -1,6 +1,7 @@
 """Atlases: reference populations of real LLMs shipped with the package (``bundled/``), and
 placing a new model's DNA among them with a calibrated family answer.
 """
+
 from ._atlas import (
     ATLAS_DIR,
     Atlas,

@@ -57,8 +57,17 @@ ATLAS_DIR = Path(__file__).resolve().parent / "bundled"
 
 _FORMAT = "phylo_llm.atlas"
 _VERSION = 1
-_LABEL_FIELDS = ("organisation", "family", "family_source", "base_model", "relation",
-                 "architecture", "release", "params_b", "group")
+_LABEL_FIELDS = (
+    "organisation",
+    "family",
+    "family_source",
+    "base_model",
+    "relation",
+    "architecture",
+    "release",
+    "params_b",
+    "group",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,27 +77,67 @@ _LABEL_FIELDS = ("organisation", "family", "family_source", "base_model", "relat
 # Ordered: the first pattern that matches the repository name (after the organisation) wins.
 # Names follow the curated labels' vocabulary (models_meta.csv) where one exists.
 _NAME_FAMILIES: tuple[tuple[str, str], ...] = (
-    (r"smollm3", "smollm3"), (r"smollm2", "smollm2"), (r"smollm", "smollm"),
-    (r"gemma-?3n", "gemma-3n"), (r"gemma-?3", "gemma-3"), (r"gemma-?2", "gemma-2"),
+    (r"smollm3", "smollm3"),
+    (r"smollm2", "smollm2"),
+    (r"smollm", "smollm"),
+    (r"gemma-?3n", "gemma-3n"),
+    (r"gemma-?3", "gemma-3"),
+    (r"gemma-?2", "gemma-2"),
     (r"codegemma|gemma", "gemma"),
-    (r"qwen3", "qwen3"), (r"qwen2\.5|qwen2_5|qwq", "qwen2.5"), (r"qwen2", "qwen2"),
-    (r"qwen1\.5", "qwen1.5"), (r"qwen", "qwen"),
-    (r"tinyllama", "tinyllama"), (r"open[-_]?llama", "open-llama"), (r"codellama|code-llama", "llama-2"),
-    (r"llama-?3|llama3", "llama-3"), (r"llama-?2|llama2", "llama-2"), (r"llama", "llama"),
-    (r"mixtral", "mixtral"), (r"mistral-nemo", "mistral-nemo"), (r"mistral-small", "mistral-small-3"),
+    (r"qwen3", "qwen3"),
+    (r"qwen2\.5|qwen2_5|qwq", "qwen2.5"),
+    (r"qwen2", "qwen2"),
+    (r"qwen1\.5", "qwen1.5"),
+    (r"qwen", "qwen"),
+    (r"tinyllama", "tinyllama"),
+    (r"open[-_]?llama", "open-llama"),
+    (r"codellama|code-llama", "llama-2"),
+    (r"llama-?3|llama3", "llama-3"),
+    (r"llama-?2|llama2", "llama-2"),
+    (r"llama", "llama"),
+    (r"mixtral", "mixtral"),
+    (r"mistral-nemo", "mistral-nemo"),
+    (r"mistral-small", "mistral-small-3"),
     (r"mistral|zephyr|openhermes-2\.5", "mistral-7b"),
-    (r"phi-?4", "phi-4"), (r"phi-?3", "phi-3"), (r"phi-?2", "phi-2"), (r"phi-?1", "phi-1"),
-    (r"pythia", "pythia"), (r"gpt-?neox", "gpt-neox"), (r"gpt-?neo", "gpt-neo"), (r"gpt-?j", "gpt-j"),
-    (r"gpt-?oss", "gpt-oss"), (r"distilgpt2|gpt-?2", "gpt2"), (r"^opt-|[-_]opt-\d", "opt"),
-    (r"bloom", "bloom"), (r"falcon-?3|falcon3", "falcon3"), (r"falcon", "falcon"),
-    (r"^yi-|[-_]yi-", "yi"), (r"deepseek-coder", "deepseek-coder"), (r"deepseek-r1-distill-qwen", "qwen2.5"),
-    (r"deepseek-r1-distill-llama", "llama-3"), (r"deepseek", "deepseek"),
-    (r"olmoe", "olmoe"), (r"olmo-?2", "olmo-2"), (r"olmo", "olmo"), (r"granite", "granite"),
-    (r"minicpm", "minicpm"), (r"internlm", "internlm"), (r"baichuan", "baichuan"),
-    (r"chatglm|glm-?4", "glm"), (r"starcoder2", "starcoder2"), (r"starcoder", "starcoder"),
-    (r"exaone", "exaone"), (r"lfm2", "lfm2"), (r"solar", "solar"), (r"t5", "t5"),
-    (r"cerebras-gpt", "cerebras-gpt"), (r"stablelm", "stablelm"), (r"hunyuan", "hunyuan"),
-    (r"kimi|moonlight", "kimi"), (r"nemotron", "nemotron"), (r"aya|command-r", "cohere"),
+    (r"phi-?4", "phi-4"),
+    (r"phi-?3", "phi-3"),
+    (r"phi-?2", "phi-2"),
+    (r"phi-?1", "phi-1"),
+    (r"pythia", "pythia"),
+    (r"gpt-?neox", "gpt-neox"),
+    (r"gpt-?neo", "gpt-neo"),
+    (r"gpt-?j", "gpt-j"),
+    (r"gpt-?oss", "gpt-oss"),
+    (r"distilgpt2|gpt-?2", "gpt2"),
+    (r"^opt-|[-_]opt-\d", "opt"),
+    (r"bloom", "bloom"),
+    (r"falcon-?3|falcon3", "falcon3"),
+    (r"falcon", "falcon"),
+    (r"^yi-|[-_]yi-", "yi"),
+    (r"deepseek-coder", "deepseek-coder"),
+    (r"deepseek-r1-distill-qwen", "qwen2.5"),
+    (r"deepseek-r1-distill-llama", "llama-3"),
+    (r"deepseek", "deepseek"),
+    (r"olmoe", "olmoe"),
+    (r"olmo-?2", "olmo-2"),
+    (r"olmo", "olmo"),
+    (r"granite", "granite"),
+    (r"minicpm", "minicpm"),
+    (r"internlm", "internlm"),
+    (r"baichuan", "baichuan"),
+    (r"chatglm|glm-?4", "glm"),
+    (r"starcoder2", "starcoder2"),
+    (r"starcoder", "starcoder"),
+    (r"exaone", "exaone"),
+    (r"lfm2", "lfm2"),
+    (r"solar", "solar"),
+    (r"t5", "t5"),
+    (r"cerebras-gpt", "cerebras-gpt"),
+    (r"stablelm", "stablelm"),
+    (r"hunyuan", "hunyuan"),
+    (r"kimi|moonlight", "kimi"),
+    (r"nemotron", "nemotron"),
+    (r"aya|command-r", "cohere"),
 )
 _NAME_RE = tuple((re.compile(p), fam) for p, fam in _NAME_FAMILIES)
 
@@ -240,8 +289,11 @@ class Atlas:
     @property
     def sha(self) -> str:
         """Content hash (hex) of the metadata and every array."""
-        stats = (b for k in sorted(self.stats)
-                 for b in (k.encode(), np.ascontiguousarray(self.stats[k], dtype="<f4").tobytes()))
+        stats = (
+            b
+            for k in sorted(self.stats)
+            for b in (k.encode(), np.ascontiguousarray(self.stats[k], dtype="<f4").tobytes())
+        )
         return sha256_json(_meta(self), extra=[np.ascontiguousarray(self.dna, dtype="<f2").tobytes(), *stats])
 
     def as_dna(self) -> DnaSet:
@@ -255,9 +307,19 @@ class Atlas:
 
         from ..data import meta_frame
 
-        rows = [{"model": m.model, "organization": m.organisation, "family": m.family,
-                 "family_source": m.family_source, "base_model": m.base_model, "relation": m.relation,
-                 "architecture": m.architecture, "release": m.release} for m in self.members]
+        rows = [
+            {
+                "model": m.model,
+                "organization": m.organisation,
+                "family": m.family,
+                "family_source": m.family_source,
+                "base_model": m.base_model,
+                "relation": m.relation,
+                "architecture": m.architecture,
+                "release": m.release,
+            }
+            for m in self.members
+        ]
         return meta_frame(pd.DataFrame(rows), source=f"atlas {self.name}")
 
     def summary(self) -> dict[str, Any]:
@@ -452,19 +514,34 @@ def compose_atlas(name: str, description: str, parts: Sequence[Atlas], *, k: int
     dm = pairwise_distances(dna, [m.model for m in members])
     prov = Provenance(
         probe_set="+".join(str(p.provenance.probe_set) for p in parts),
-        n_probes=sum(len(p.prompts) for p in parts), embedder=next(iter(embedders)),
+        n_probes=sum(len(p.prompts) for p in parts),
+        embedder=next(iter(embedders)),
         generation=json.dumps({p.name: dict(p.match) for p in parts}, sort_keys=True, separators=(",", ":")),
         recipe="composite(" + ",".join(f"{p.name}:{p.provenance.recipe}" for p in parts) + ")",
-        projection="composite", seed=None, dims=int(dna.shape[1]),
+        projection="composite",
+        seed=None,
+        dims=int(dna.shape[1]),
     )
     return Atlas(
-        name=name, description=description, prompts=tuple(q for p in parts for q in p.prompts),
-        settings={p.name: dict(p.settings) for p in parts}, match={p.name: dict(p.match) for p in parts},
-        provenance=prov, members=tuple(members), dna=dna,
-        excluded={m: f"not in every part ({', '.join(p.name for p in parts)})"
-                  for kk in keys for key, m in kk.items() if key not in set(shared)},
-        newick=to_newick(nj(dm), precision=5), calibration=calibrate(members, dm.values, k=k),
-        stats={}, stats_meta={}, parts=tuple(comp_parts),
+        name=name,
+        description=description,
+        prompts=tuple(q for p in parts for q in p.prompts),
+        settings={p.name: dict(p.settings) for p in parts},
+        match={p.name: dict(p.match) for p in parts},
+        provenance=prov,
+        members=tuple(members),
+        dna=dna,
+        excluded={
+            m: f"not in every part ({', '.join(p.name for p in parts)})"
+            for kk in keys
+            for key, m in kk.items()
+            if key not in set(shared)
+        },
+        newick=to_newick(nj(dm), precision=5),
+        calibration=calibrate(members, dm.values, k=k),
+        stats={},
+        stats_meta={},
+        parts=tuple(comp_parts),
         build={"parts": [p.name for p in parts], "command": f"phylo-llm build-atlas {name}"},
     )
 
@@ -495,8 +572,13 @@ def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *,
         margin.append(g)
         right.append(fam == m.family)
     coef = fit_confidence(share, margin, right)
-    return {"k": k, "coef": coef, "n": len(right), "loo_accuracy": float(np.mean(right)),
-            "note": "fitted on leave-one-out placements of the atlas's members (statistics not refitted)"}
+    return {
+        "k": k,
+        "coef": coef,
+        "n": len(right),
+        "loo_accuracy": float(np.mean(right)),
+        "note": "fitted on leave-one-out placements of the atlas's members (statistics not refitted)",
+    }
 
 
 def atlas_names() -> tuple[str, ...]:
@@ -572,9 +654,7 @@ def _check_dna(atlas: Atlas, dna: DnaSet) -> None:
     try:
         settings = json.loads(prov.generation)
     except json.JSONDecodeError:
-        raise ProvenanceError(
-            f"DNA provenance generation {prov.generation!r} is not a settings record"
-        ) from None
+        raise ProvenanceError(f"DNA provenance generation {prov.generation!r} is not a settings record") from None
     check_settings(atlas, settings, what="the DNA")
 
 
@@ -665,8 +745,9 @@ def _confidence(calibration: Mapping[str, Any], share: float, margin: float) -> 
     return float(1.0 / (1.0 + np.exp(-z)))
 
 
-def fit_confidence(share: Sequence[float], margin: Sequence[float], correct: Sequence[bool], *,
-                   ridge: float = 1e-3) -> list[float]:
+def fit_confidence(
+    share: Sequence[float], margin: Sequence[float], correct: Sequence[bool], *, ridge: float = 1e-3
+) -> list[float]:
     """Logistic calibration ``P(correct) = sigmoid(w0 + w1 share + w2 margin)`` by Newton steps.
 
     Fitted on leave-one-out placements of an atlas's own labelled models (``extract`` does it at
@@ -743,8 +824,9 @@ def place(
     return tuple(out)
 
 
-def _placement(atlas: Atlas, label: str, order: NDArray[np.intp], dist: NDArray[np.float64],
-               threshold: float) -> Placement:
+def _placement(
+    atlas: Atlas, label: str, order: NDArray[np.intp], dist: NDArray[np.float64], threshold: float
+) -> Placement:
     members = [atlas.members[i] for i in order]
     neighbours = tuple(
         Neighbour(r, m.model, float(d), m.family, m.family_source, m.relation, m.base_model)
@@ -759,12 +841,34 @@ def _placement(atlas: Atlas, label: str, order: NDArray[np.intp], dist: NDArray[
 
 def _toy_atlas() -> Atlas:
     """A three-model atlas for the examples."""
-    prov = Provenance(probe_set="sha256:toy", n_probes=1, embedder="e",
-                      generation='{"chat_template":false,"decoding":"greedy"}',
-                      recipe="r", projection="none", seed=None, dims=2)
-    members = (AtlasMember("a1", family="fa", family_source="curated"),
-               AtlasMember("a2", family="fa", family_source="curated"),
-               AtlasMember("b1", family="fb", family_source="curated"))
-    return Atlas("toy", "toy atlas", ("p?",), {}, {"chat_template": False, "decoding": "greedy"}, prov,
-                 members, np.array([[0.0, 0.0], [0.3, 0.0], [1.0, 1.0]]), {}, "(a1,a2,b1);",
-                 {}, {}, {}, {})
+    prov = Provenance(
+        probe_set="sha256:toy",
+        n_probes=1,
+        embedder="e",
+        generation='{"chat_template":false,"decoding":"greedy"}',
+        recipe="r",
+        projection="none",
+        seed=None,
+        dims=2,
+    )
+    members = (
+        AtlasMember("a1", family="fa", family_source="curated"),
+        AtlasMember("a2", family="fa", family_source="curated"),
+        AtlasMember("b1", family="fb", family_source="curated"),
+    )
+    return Atlas(
+        "toy",
+        "toy atlas",
+        ("p?",),
+        {},
+        {"chat_template": False, "decoding": "greedy"},
+        prov,
+        members,
+        np.array([[0.0, 0.0], [0.3, 0.0], [1.0, 1.0]]),
+        {},
+        "(a1,a2,b1);",
+        {},
+        {},
+        {},
+        {},
+    )

@@ -43,8 +43,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"  recipe      {s['recipe']}")
     print(f"  settings    {json.dumps(s['settings'])}")
     print(f"  must match  {json.dumps(s['match'])}")
-    print(f"  labels      family curated {lab['family_curated']}, from name {lab['family_from_name']}, "
-          f"none {lab['no_family']}; documented parent {lab['with_parent']}; release date {lab['with_release']}")
+    print(
+        f"  labels      family curated {lab['family_curated']}, from name {lab['family_from_name']}, "
+        f"none {lab['no_family']}; documented parent {lab['with_parent']}; release date {lab['with_release']}"
+    )
     print(f"  groups      {json.dumps(s['groups'])}")
     print(f"  sha256      {s['sha256']}")
     print(f"  built by    {s['build'].get('command', '?')}")

@@ -28,17 +28,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "every call) and discoveries.md.",
     )
     add_input_args(p)  # INPUT may also be atlas:NAME, a shipped atlas (phylo-llm atlas list)
-    p.add_argument("--labels", type=Path,
-                   help="model metadata (.csv/.tsv) with a family column (default for atlas:NAME: the atlas's labels)")
+    p.add_argument(
+        "--labels",
+        type=Path,
+        help="model metadata (.csv/.tsv) with a family column (default for atlas:NAME: the atlas's labels)",
+    )
     p.add_argument("-o", "--output", type=Path, help="output folder (created) for discoveries.csv and discoveries.md")
     p.add_argument("--fdr", type=float, default=0.1, help="false-discovery rate of the reported calls (default 0.1)")
     p.add_argument("--top", type=int, default=30, help="rows to show, and the fewest the CSV holds (default 30)")
-    p.add_argument("--skip-same-organization", action="store_true", help="also leave out pairs of the same organization")
-    p.add_argument("--min-reference", type=int, default=10,
-                   help="fewest unrelated models a model needs for its side of the score (default 10)")
-    p.add_argument("--order", choices=("neighbour_rank", "p_value"), default="neighbour_rank",
-                   help="list order: neighbour_rank (mutual nearest neighbours first; default) or p_value "
-                   "(calls first); the q-values are the same")
+    p.add_argument(
+        "--skip-same-organization", action="store_true", help="also leave out pairs of the same organization"
+    )
+    p.add_argument(
+        "--min-reference",
+        type=int,
+        default=10,
+        help="fewest unrelated models a model needs for its side of the score (default 10)",
+    )
+    p.add_argument(
+        "--order",
+        choices=("neighbour_rank", "p_value"),
+        default="neighbour_rank",
+        help="list order: neighbour_rank (mutual nearest neighbours first; default) or p_value "
+        "(calls first); the q-values are the same",
+    )
     p.set_defaults(func=run)
 
 
@@ -47,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     check_int("--top", args.top, min=0)
     if str(args.input).startswith(ATLAS_PREFIX):
         # A shipped atlas: its DNA, and its labels (curated, else the family from the name).
-        atlas = load_atlas(str(args.input)[len(ATLAS_PREFIX):])
+        atlas = load_atlas(str(args.input)[len(ATLAS_PREFIX) :])
         meta = read_meta(args.labels) if args.labels is not None else atlas.labels_frame()
         dm = dna_distances(atlas.as_dna(), metric=args.metric)
     else:
@@ -56,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
         meta = read_meta(args.labels)
         dm = load_distances(args)
     res = discover_relationships(
-        dm, meta, skip_same_organization=args.skip_same_organization, min_reference=args.min_reference,
+        dm,
+        meta,
+        skip_same_organization=args.skip_same_organization,
+        min_reference=args.min_reference,
         order=args.order,
     )
     md = discoveries_markdown(res, alpha=args.fdr, top=args.top)
@@ -71,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     with atomic_open(args.output / "discoveries.csv") as fh:
         df.to_csv(fh, index=False)
     atomic_write_text(args.output / "discoveries.md", md)
-    print(f"{res.n_significant(args.fdr)} of {len(res)} candidate pairs at FDR {args.fdr:g}; "
-          f"wrote {len(df)} rows to {args.output / 'discoveries.csv'} and {args.output / 'discoveries.md'}")
+    print(
+        f"{res.n_significant(args.fdr)} of {len(res)} candidate pairs at FDR {args.fdr:g}; "
+        f"wrote {len(df)} rows to {args.output / 'discoveries.csv'} and {args.output / 'discoveries.md'}"
+    )
     return 0

@@ -26,8 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_int("--precision", args.precision, min=1, note="significant digits")
-    check_output_path(args.output, inputs={"INPUT": args.input},
-                      suffixes=(".csv", ".phy", ".phylip", ".dist"))
+    check_output_path(args.output, inputs={"INPUT": args.input}, suffixes=(".csv", ".phy", ".phylip", ".dist"))
     dm = load_distances(args)
     write_distance_matrix(dm, args.output, precision=args.precision)
     print(f"wrote {len(dm)} x {len(dm)} {args.metric} distances to {args.output}", file=sys.stderr)

@@ -34,8 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--midpoint", action="store_true", help="root at the midpoint before drawing")
     p.add_argument("--no-ladderize", action="store_true", help="keep the file's child order")
     p.add_argument("--title", help="figure title")
-    p.add_argument("--engine", choices=("matplotlib", "ete3"), default="matplotlib",
-                   help="renderer; ete3 needs PyQt5 and supports only --meta colours and --layout")
+    p.add_argument(
+        "--engine",
+        choices=("matplotlib", "ete3"),
+        default="matplotlib",
+        help="renderer; ete3 needs PyQt5 and supports only --meta colours and --layout",
+    )
     p.set_defaults(func=run)
 
 
@@ -55,8 +59,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"drew {tree.n_tips} tips to {args.output} with ete3", file=sys.stderr)
         return 0
     save_tree(
-        tree, args.output, meta=meta, layout=args.layout, labels=args.labels, label_max_chars=args.label_max_chars,
-        release_strip=args.release_strip, support=args.support, title=args.title,
+        tree,
+        args.output,
+        meta=meta,
+        layout=args.layout,
+        labels=args.labels,
+        label_max_chars=args.label_max_chars,
+        release_strip=args.release_strip,
+        support=args.support,
+        title=args.title,
     )
     print(f"drew {tree.n_tips} tips to {args.output}", file=sys.stderr)
     return 0

@@ -18,10 +18,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "when --labels is given, their documented family.",
     )
     p.add_argument("model", help="model id, as it labels the DNA")
-    p.add_argument("--dna", dest="input", type=Path, required=True,
-                   help="DNA file/dir (.json, .csv) or distance matrix (.phy, .csv)")
-    p.add_argument("--input-kind", choices=("auto", "dna", "distance"), default="auto",
-                   help="what --dna holds (default: detect from suffix and CSV header)")
+    p.add_argument(
+        "--dna",
+        dest="input",
+        type=Path,
+        required=True,
+        help="DNA file/dir (.json, .csv) or distance matrix (.phy, .csv)",
+    )
+    p.add_argument(
+        "--input-kind",
+        choices=("auto", "dna", "distance"),
+        default="auto",
+        help="what --dna holds (default: detect from suffix and CSV header)",
+    )
     p.add_argument("--metric", choices=METRICS, default="euclidean", help="distance between DNA vectors")
     p.add_argument("-k", type=int, default=5, help="how many neighbours (default 5)")
     p.add_argument("--labels", type=Path, help="model metadata table, to show each one's family")

@@ -27,7 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--meta", type=Path, required=True, help="model metadata (.csv/.tsv)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (created)")
     p.add_argument("--metric", choices=METRICS, default="euclidean", help="distance between DNA vectors")
-    p.add_argument("--formats", default="png,pdf", help="figure formats, comma-separated from png,pdf,svg (default png,pdf)")
+    p.add_argument(
+        "--formats", default="png,pdf", help="figure formats, comma-separated from png,pdf,svg (default png,pdf)"
+    )
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for speed CIs (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--min-models", type=int, default=4, help="fewest dated models for a speed estimate (default 4)")
@@ -45,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     for name, path in (("INPUT", args.input), ("--meta", args.meta), ("--families", args.families)):
         # The folder is replaced as a whole: an input inside it would be deleted.
         if path is not None and out in (path.resolve(), *path.resolve().parents):
-            raise PhyloLLMError(f"-o {str(args.output)!r} holds the {name} file {str(path)!r}; write the report elsewhere")
+            raise PhyloLLMError(
+                f"-o {str(args.output)!r} holds the {name} file {str(path)!r}; write the report elsewhere"
+            )
     dna = read_dna(args.input)
     meta = read_meta(args.meta)
     families = read_families(args.families) if args.families else None
@@ -56,8 +60,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"[{i}/{n}] {step}... ({time.monotonic() - start:.0f}s)", file=sys.stderr, flush=True)
 
     report = make_report(
-        dna, meta, args.output, metric=args.metric, formats=formats, n_boot=args.n_boot, seed=args.seed,
-        min_models=args.min_models, families=families, allow_extra=not args.strict_meta, title=args.title,
+        dna,
+        meta,
+        args.output,
+        metric=args.metric,
+        formats=formats,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        min_models=args.min_models,
+        families=families,
+        allow_extra=not args.strict_meta,
+        title=args.title,
         progress=progress,
     )
     again = " (replaced the earlier report there)" if report.replaced else ""

@@ -29,12 +29,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--meta", type=Path, required=True, help="model metadata (.csv/.tsv): model,family,release,...")
     p.add_argument("-o", "--output", type=Path, required=True, help="output CSV (one row per family, ranked)")
     p.add_argument("--report", type=Path, help="also write a Markdown report here")
-    p.add_argument("--rooting", choices=("midpoint", "as-is"), default="midpoint",
-                   help="root the tree at its midpoint (default) or keep the root of a rooted Newick tree")
+    p.add_argument(
+        "--rooting",
+        choices=("midpoint", "as-is"),
+        default="midpoint",
+        help="root the tree at its midpoint (default) or keep the root of a rooted Newick tree",
+    )
     p.add_argument("--min-models", type=int, default=4, help="fewest dated models for an estimate (default 4)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the CI (default 1000; 0 = none)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--families", type=Path, help="model,family table overriding the metadata's family (e.g. structural)")
+    p.add_argument(
+        "--families", type=Path, help="model,family table overriding the metadata's family (e.g. structural)"
+    )
     p.add_argument("--strict-meta", action="store_true", help="error on metadata rows for models not in the input")
     p.set_defaults(func=run)
 
@@ -54,15 +60,22 @@ def run(args: argparse.Namespace) -> int:
     inputs = {"INPUT": args.input, "--meta": args.meta, "--families": args.families}
     check_output_path(args.output, inputs=inputs, suffixes=(".csv",))
     if args.report is not None:
-        check_output_path(args.report, name="--report", inputs={**inputs, "-o": args.output},
-                          suffixes=(".md", ".markdown"))
+        check_output_path(
+            args.report, name="--report", inputs={**inputs, "-o": args.output}, suffixes=(".md", ".markdown")
+        )
     meta = read_meta(args.meta)
     families = read_families(args.families) if args.families else None
     tree = load_tree(args)
     print(f"estimating speed over {tree.n_tips} models ({args.n_boot} bootstrap resamples)", file=sys.stderr)
     result = family_speeds(
-        tree, meta, rooting=args.rooting, min_models=args.min_models, n_boot=args.n_boot, seed=args.seed,
-        families=families, allow_extra=not args.strict_meta,
+        tree,
+        meta,
+        rooting=args.rooting,
+        min_models=args.min_models,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        families=families,
+        allow_extra=not args.strict_meta,
     )
     write_table(result.to_frame(), args.output, index=False)
     ok = sum(f.estimable for f in result.families)

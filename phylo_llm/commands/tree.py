@@ -53,9 +53,7 @@ def run(args: argparse.Namespace) -> int:
         (write_newick if fmt is None else fmt.write)(tree, out, precision=args.precision)
     where = "stdout" if out is None else str(out)
     source = (
-        "given distances"
-        if input_kind(args.input, args.input_kind) == "distance"
-        else f"{args.metric} DNA distances"
+        "given distances" if input_kind(args.input, args.input_kind) == "distance" else f"{args.metric} DNA distances"
     )
     print(f"{args.method.upper()} tree of {tree.n_tips} models ({source}) -> {where}", file=sys.stderr)
     return 0

@@ -1,6 +1,7 @@
 """The values every analysis takes: DNA sets with their provenance, distance matrices, model
 metadata tables and per-probe contributions. No file formats here (see :mod:`phylo_llm.io`).
 """
+
 from ._contributions import (
     ProbeContributions,
 )

@@ -48,26 +48,20 @@ class ProbeContributions:
                 raise PhyloLLMError(f"contribution labels must be non-empty strings, got {lab!r}")
         values = np.array(self.values, dtype=np.float64, copy=True)
         if values.ndim != 3:
-            raise PhyloLLMError(
-                "contributions must be a 3-D array (models x probes x dims), "
-                f"got shape {values.shape}"
-            )
+            raise PhyloLLMError(f"contributions must be a 3-D array (models x probes x dims), got shape {values.shape}")
         if values.shape[0] != len(labels):
             raise PhyloLLMError(
                 f"number of labels ({len(labels)}) must match the number of models in the "
                 f"contributions ({values.shape[0]})"
             )
         if values.shape[1] == 0 or values.shape[2] == 0:
-            raise PhyloLLMError(
-                f"contributions need at least one probe and one dim, got shape {values.shape}"
-            )
+            raise PhyloLLMError(f"contributions need at least one probe and one dim, got shape {values.shape}")
         check_unique(labels, what="contribution labels")
         bad = ~np.isfinite(values).all(axis=(1, 2))
         if bad.any():
             names = [labels[i] for i in np.flatnonzero(bad)[:5]]
             raise PhyloLLMError(
-                f"contributions must be finite; {int(bad.sum())} model(s) have NaN/inf values, "
-                f"e.g. {names}"
+                f"contributions must be finite; {int(bad.sum())} model(s) have NaN/inf values, e.g. {names}"
             )
         prov = self.provenance
         for what, want, got in (
@@ -75,9 +69,7 @@ class ProbeContributions:
             ("dims", prov.dims, values.shape[2]),
         ):
             if want is not None and want != got:
-                raise PhyloLLMError(
-                    f"provenance.{what} ({want}) must match the contributions' {what} ({got})"
-                )
+                raise PhyloLLMError(f"provenance.{what} ({want}) must match the contributions' {what} ({got})")
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "values", readonly(values))
 
@@ -96,4 +88,3 @@ class ProbeContributions:
     def dna(self) -> DnaSet:
         """The full-data DNA: contributions summed over probes."""
         return DnaSet(self.labels, self.values.sum(axis=1), self.provenance)
-

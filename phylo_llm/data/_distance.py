@@ -135,9 +135,7 @@ def _validate(labels: tuple[str, ...], v: NDArray[np.floating]) -> None:
         raise DistanceMatrixError(f"distance matrix must be square, got shape {v.shape}")
     n = v.shape[0]
     if len(labels) != n:
-        raise DistanceMatrixError(
-            f"number of labels ({len(labels)}) must match the matrix size ({n})"
-        )
+        raise DistanceMatrixError(f"number of labels ({len(labels)}) must match the matrix size ({n})")
     for lab in labels:
         if not isinstance(lab, str) or lab == "":
             raise DistanceMatrixError(f"labels must be non-empty strings, got {lab!r}")
@@ -156,16 +154,13 @@ def _validate(labels: tuple[str, ...], v: NDArray[np.floating]) -> None:
         if not finite.all():
             i, j = np.argwhere(~finite)[0]
             i += start
-            raise DistanceMatrixError(
-                f"distance matrix must be finite, but d[{labels[i]!r},{labels[j]!r}]={v[i, j]}"
-            )
+            raise DistanceMatrixError(f"distance matrix must be finite, but d[{labels[i]!r},{labels[j]!r}]={v[i, j]}")
         neg = rows < 0
         if neg.any():
             i, j = np.argwhere(neg)[0]
             i += start
             raise DistanceMatrixError(
-                "distance matrix must be non-negative, but "
-                f"d[{labels[i]!r},{labels[j]!r}]={_fmt(v[i, j])}"
+                f"distance matrix must be non-negative, but d[{labels[i]!r},{labels[j]!r}]={_fmt(v[i, j])}"
             )
         scale = max(scale, float(rows.max()))
     tol = _REL_TOL * max(scale, 1.0)
@@ -173,8 +168,7 @@ def _validate(labels: tuple[str, ...], v: NDArray[np.floating]) -> None:
     if (diag > tol).any():
         i = int(np.argmax(diag))
         raise DistanceMatrixError(
-            f"distance matrix must have a zero diagonal, but d[{labels[i]!r},{labels[i]!r}]="
-            f"{_fmt(v[i, i])}"
+            f"distance matrix must have a zero diagonal, but d[{labels[i]!r},{labels[i]!r}]={_fmt(v[i, i])}"
         )
     for start in range(0, n, block):
         rows = v[start : start + block]
@@ -211,8 +205,7 @@ def _unit_rows(x: NDArray[np.float64], labels: Sequence[str], why: str) -> NDArr
     if zero.any():
         names = [labels[i] for i in np.flatnonzero(zero)[:5]]
         raise PhyloLLMError(
-            f"{why} distance is undefined for a zero vector; {int(zero.sum())} model(s) have one, "
-            f"e.g. {names}"
+            f"{why} distance is undefined for a zero vector; {int(zero.sum())} model(s) have one, e.g. {names}"
         )
     return x / norms[:, None]
 
@@ -237,9 +230,7 @@ _METRICS = {
 }
 
 
-def pairwise_distances(
-    vectors: ArrayLike, labels: Sequence[str], *, metric: Metric = "euclidean"
-) -> DistanceMatrix:
+def pairwise_distances(vectors: ArrayLike, labels: Sequence[str], *, metric: Metric = "euclidean") -> DistanceMatrix:
     """Pairwise distances between the rows of ``vectors``.
 
     Parameters
@@ -262,9 +253,7 @@ def pairwise_distances(
     if x.ndim != 2:
         raise PhyloLLMError(f"vectors must be a 2-D array, got shape {x.shape}")
     if x.shape[0] != len(labels):
-        raise PhyloLLMError(
-            f"number of labels ({len(labels)}) must match number of vectors ({x.shape[0]})"
-        )
+        raise PhyloLLMError(f"number of labels ({len(labels)}) must match number of vectors ({x.shape[0]})")
     if not np.isfinite(x).all():
         i = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
         raise PhyloLLMError(f"vectors must be finite, but the row for {labels[i]!r} is not")
@@ -295,4 +284,3 @@ def check_precision(precision: object) -> int:
     """
     return check_int("precision", precision, min=1, note="significant digits")
     return precision
-

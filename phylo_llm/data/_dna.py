@@ -77,9 +77,7 @@ class Provenance:
         diff = self.differences(other)
         if diff:
             desc = "; ".join(f"{name}: {a!r} != {b!r}" for name, a, b in diff)
-            raise ProvenanceError(
-                f"cannot combine {what} extracted differently: provenance differs in {desc}"
-            )
+            raise ProvenanceError(f"cannot combine {what} extracted differently: provenance differs in {desc}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,9 +87,7 @@ class Provenance:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise PhyloLLMError(
-                f"unknown provenance field(s) {unknown}; expected a subset of {sorted(known)}"
-            )
+            raise PhyloLLMError(f"unknown provenance field(s) {unknown}; expected a subset of {sorted(known)}")
         return cls(**dict(data))
 
 
@@ -128,27 +124,21 @@ class DnaSet:
                 raise PhyloLLMError(f"DNA labels must be non-empty strings, got {lab!r}")
         vectors = np.array(self.vectors, dtype=np.float64, copy=True)
         if vectors.ndim != 2:
-            raise PhyloLLMError(
-                f"DNA vectors must be a 2-D array (models x dims), got shape {vectors.shape}"
-            )
+            raise PhyloLLMError(f"DNA vectors must be a 2-D array (models x dims), got shape {vectors.shape}")
         if vectors.shape[0] != len(labels):
             raise PhyloLLMError(
-                f"number of labels ({len(labels)}) must match number of DNA vectors "
-                f"({vectors.shape[0]})"
+                f"number of labels ({len(labels)}) must match number of DNA vectors ({vectors.shape[0]})"
             )
         check_unique(labels, what="DNA labels")
         bad = ~np.isfinite(vectors).all(axis=1)
         if bad.any():
             names = [labels[i] for i in np.flatnonzero(bad)[:5]]
             raise PhyloLLMError(
-                f"DNA vectors must be finite; {int(bad.sum())} model(s) have NaN/inf values, "
-                f"e.g. {names}"
+                f"DNA vectors must be finite; {int(bad.sum())} model(s) have NaN/inf values, e.g. {names}"
             )
         dims = self.provenance.dims
         if dims is not None and vectors.shape[0] and dims != vectors.shape[1]:
-            raise PhyloLLMError(
-                f"provenance.dims ({dims}) must match the vectors' width ({vectors.shape[1]})"
-            )
+            raise PhyloLLMError(f"provenance.dims ({dims}) must match the vectors' width ({vectors.shape[1]})")
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "vectors", readonly(vectors))
 
@@ -217,4 +207,3 @@ def merge_dna(sets: Sequence[DnaSet]) -> DnaSet:
         raise ProvenanceError(f"cannot merge DNA sets of different widths {sorted(dims)}")
     vectors = np.concatenate([s.vectors for s in sets], axis=0) if labels else first.vectors
     return DnaSet(labels, vectors, first.provenance)
-

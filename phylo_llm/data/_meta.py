@@ -163,8 +163,7 @@ def read_meta(path: str | Path, *, sep: str | None = None) -> pd.DataFrame:
         suffix = path.suffix.lower()
         if suffix not in _SEPARATORS:
             raise PhyloLLMError(
-                f"metadata file must end in one of {sorted(_SEPARATORS)} (or pass sep=), "
-                f"got {path.name!r}"
+                f"metadata file must end in one of {sorted(_SEPARATORS)} (or pass sep=), got {path.name!r}"
             )
         sep = _SEPARATORS[suffix]
     text = read_text(path, what="metadata file", newline="")
@@ -207,9 +206,7 @@ def meta_frame(df: pd.DataFrame, *, source: str = "metadata") -> pd.DataFrame:
     if df.index.name == "model" and "model" not in df.columns:
         df = df.reset_index()
     if "model" not in df.columns:
-        raise PhyloLLMError(
-            f"{source}: metadata needs a 'model' column; found columns {list(df.columns)}"
-        )
+        raise PhyloLLMError(f"{source}: metadata needs a 'model' column; found columns {list(df.columns)}")
     models = df["model"]
     if models.isna().any():
         rows = [int(i) + 2 for i in np.flatnonzero(models.isna().to_numpy())[:5]]
@@ -228,8 +225,7 @@ def meta_frame(df: pd.DataFrame, *, source: str = "metadata") -> pd.DataFrame:
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise PhyloLLMError(
-                f"{source}: params_b must be a number, got {df['params_b'].iloc[i]!r} "
-                f"for model {models.iloc[i]!r}"
+                f"{source}: params_b must be a number, got {df['params_b'].iloc[i]!r} for model {models.iloc[i]!r}"
             )
         df["params_b"] = num.astype(float)
     if "release" in df.columns:
@@ -262,7 +258,9 @@ def read_families(path: str | Path) -> dict[str, str]:
     """
     df = read_meta(path)
     if "family" not in df.columns:
-        raise PhyloLLMError(f"{str(path)!r}: a families table needs columns 'model' and 'family', got {['model', *df.columns]}")
+        raise PhyloLLMError(
+            f"{str(path)!r}: a families table needs columns 'model' and 'family', got {['model', *df.columns]}"
+        )
     empty = df.index[df["family"].isna()].tolist()
     if empty:
         raise PhyloLLMError(f"{str(path)!r}: {len(empty)} model(s) have an empty family: {_show(empty)}")
@@ -282,9 +280,7 @@ def require_columns(meta: pd.DataFrame, columns: Iterable[str], *, purpose: str)
     missing = [c for c in columns if c not in meta.columns]
     if missing:
         hint = "; release_year comes from a 'release' column (YYYY-MM)" if "release_year" in missing else ""
-        raise PhyloLLMError(
-            f"{purpose} needs metadata column(s) {missing} (have {list(meta.columns)}){hint}"
-        )
+        raise PhyloLLMError(f"{purpose} needs metadata column(s) {missing} (have {list(meta.columns)}){hint}")
 
 
 def join_meta(
@@ -344,8 +340,7 @@ def join_meta(
     problems = []
     if missing and not allow_missing:
         problems.append(
-            f"{len(missing)} model id(s) have no metadata row: {_show(missing)}"
-            + _near_hint(missing, extra)
+            f"{len(missing)} model id(s) have no metadata row: {_show(missing)}" + _near_hint(missing, extra)
         )
     if extra and not allow_extra:
         problems.append(
@@ -365,8 +360,7 @@ def join_meta(
             unknown = sorted(set(families) - label_set)
             if unknown:
                 raise PhyloLLMError(
-                    f"families override names {len(unknown)} model(s) not being joined: "
-                    f"{_show(unknown)}"
+                    f"families override names {len(unknown)} model(s) not being joined: {_show(unknown)}"
                 )
             keys = list(families)
             out["family"] = out["family"].astype("string")

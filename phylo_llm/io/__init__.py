@@ -2,6 +2,7 @@
 (CSV, PHYLIP), per-probe contribution archives and GGUF headers; one registry maps each file
 suffix to its kind, reader and writer (:data:`FORMATS`, :func:`format_for`).
 """
+
 from ._contributions import (
     read_contributions,
     write_contributions,

@@ -56,9 +56,7 @@ def read_contributions(path: str | Path) -> ProbeContributions:
         with np.load(path, allow_pickle=False) as data:
             keys = set(data.files)
             if "format" not in keys or str(data["format"]) != _NPZ_FORMAT:
-                raise PhyloLLMError(
-                    f"{path.name}: not a phylo_llm contributions file (no format={_NPZ_FORMAT!r})"
-                )
+                raise PhyloLLMError(f"{path.name}: not a phylo_llm contributions file (no format={_NPZ_FORMAT!r})")
             missing = sorted({"labels", "values", "provenance"} - keys)
             if missing:
                 raise PhyloLLMError(f"{path.name}: missing array(s) {missing}")
@@ -71,8 +69,6 @@ def read_contributions(path: str | Path) -> ProbeContributions:
         # numpy's own words would hint at allow_pickle=True, unsafe on a file of unknown origin.
         why = "the file is empty" if path.stat().st_size == 0 else "it is not a .npz archive or it is damaged"
         raise PhyloLLMError(
-            f"contributions file {str(path)!r} cannot be read: {why} (write it with "
-            "phylo-llm extract --contributions)"
+            f"contributions file {str(path)!r} cannot be read: {why} (write it with phylo-llm extract --contributions)"
         ) from None
     return ProbeContributions(labels, values, prov)
-

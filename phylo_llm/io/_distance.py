@@ -28,9 +28,7 @@ def write_phylip(dm: DistanceMatrix, path: str | Path, *, precision: int = 8) ->
     check_precision(precision)
     for lab in dm.labels:
         if any(c.isspace() for c in lab):
-            raise PhyloLLMError(
-                f"PHYLIP labels cannot contain whitespace, got {lab!r}; write CSV instead"
-            )
+            raise PhyloLLMError(f"PHYLIP labels cannot contain whitespace, got {lab!r}; write CSV instead")
     out = io.StringIO()
     out.write(f"{len(dm)}\n")
     fmt = f"{{:.{precision}g}}"
@@ -75,9 +73,7 @@ def read_phylip(path: str | Path) -> DistanceMatrix:
         except ValueError as exc:
             raise PhyloLLMError(f"{path.name}: row {labels[-1]!r}: {exc}") from None
         if len(nums) != count:
-            raise PhyloLLMError(
-                f"{path.name}: row {labels[-1]!r} has {len(nums)} values, expected {count}"
-            )
+            raise PhyloLLMError(f"{path.name}: row {labels[-1]!r} has {len(nums)} values, expected {count}")
         if lower:
             values[i, :i] = nums
             values[:i, i] = nums
@@ -163,4 +159,3 @@ def read_distance_csv(path: str | Path) -> DistanceMatrix:
     except ValueError as exc:
         raise PhyloLLMError(f"{path.name}: {exc}") from None
     return DistanceMatrix(tuple(labels), values.reshape(len(labels), len(labels)))
-

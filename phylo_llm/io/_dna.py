@@ -144,9 +144,7 @@ def _is_dna_json(path: Path) -> bool:
         doc = json.loads(read_text(path, what="DNA file"))
     except (json.JSONDecodeError, PhyloLLMError):  # not UTF-8: not one of ours either
         return False
-    return isinstance(doc, dict) and (
-        doc.get("format") == FORMAT_NAME or ("signature" in doc and "metadata" in doc)
-    )
+    return isinstance(doc, dict) and (doc.get("format") == FORMAT_NAME or ("signature" in doc and "metadata" in doc))
 
 
 def _registered(path: Path) -> Any:
@@ -177,8 +175,7 @@ def _read_ours(path: Path, provenance: Provenance | None) -> DnaSet:
     version = doc.get("version")
     if version != FORMAT_VERSION:
         raise PhyloLLMError(
-            f"{str(path)!r} has DNA format version {version!r}; this phylo_llm reads "
-            f"version {FORMAT_VERSION}"
+            f"{str(path)!r} has DNA format version {version!r}; this phylo_llm reads version {FORMAT_VERSION}"
         )
     prov = Provenance.from_dict(doc.get("provenance", {}))
     labels = tuple(doc["labels"])
@@ -202,8 +199,7 @@ def read_dna_csv(path: str | Path, provenance: Provenance | None = None) -> DnaS
             raise PhyloLLMError(f"CSV DNA file {str(path)!r} is empty") from None
         if len(header) < 2:
             raise PhyloLLMError(
-                f"CSV DNA file {str(path)!r} needs a model column and at least one dimension, "
-                f"got header {header}"
+                f"CSV DNA file {str(path)!r} needs a model column and at least one dimension, got header {header}"
             )
         labels: list[str] = []
         rows: list[list[float]] = []
@@ -211,9 +207,7 @@ def read_dna_csv(path: str | Path, provenance: Provenance | None = None) -> DnaS
             if not row:
                 continue
             if len(row) != len(header):
-                raise PhyloLLMError(
-                    f"{path.name}:{lineno}: expected {len(header)} fields, got {len(row)}"
-                )
+                raise PhyloLLMError(f"{path.name}:{lineno}: expected {len(header)} fields, got {len(row)}")
             labels.append(row[0])
             try:
                 rows.append([float(x) for x in row[1:]])
@@ -284,4 +278,3 @@ _READERS = {
     "csv": read_dna_csv,
     "llm-dna": read_llm_dna_json,
 }
-

@@ -26,9 +26,7 @@ class _Cursor:
     def take(self, n: int) -> memoryview:
         end = self.pos + n
         if end > len(self.buf):
-            raise PhyloLLMError(
-                f"{self.path}: GGUF header is truncated (needs byte {end}, file has {len(self.buf)})"
-            )
+            raise PhyloLLMError(f"{self.path}: GGUF header is truncated (needs byte {end}, file has {len(self.buf)})")
         out = self.buf[self.pos : end]
         self.pos = end
         return out
@@ -71,8 +69,7 @@ class _Cursor:
             pos += n
         if len(out) != count:
             raise PhyloLLMError(
-                f"{self.path}: GGUF header is truncated inside a string array "
-                f"({len(out)} of {count} strings readable)"
+                f"{self.path}: GGUF header is truncated inside a string array ({len(out)} of {count} strings readable)"
             )
         self.pos = pos
         return out
@@ -124,4 +121,3 @@ def read_gguf_metadata(path: str | Path) -> dict[str, Any]:
                 del cur
                 buf.release()
     return meta
-

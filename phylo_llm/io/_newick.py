@@ -102,9 +102,7 @@ def _number_formatter(precision: int | None) -> Callable[[float], str]:
     def rounded(x: float) -> str:
         r = format(float(x), spec)
         if "e" in r or "n" in r:
-            return np.format_float_positional(
-                x, precision=precision, unique=False, fractional=False, trim="-"
-            )
+            return np.format_float_positional(x, precision=precision, unique=False, fractional=False, trim="-")
         return r
 
     return rounded
@@ -203,9 +201,7 @@ def to_newick(
     >>> to_newick(t)
     "((meta-llama/Llama_2:1,'a b':2)0.95:0.5,c:3);"
     """
-    body = _newick_body(
-        tree, precision=precision, support=support, internal_names=internal_names, quote=_newick_quote
-    )
+    body = _newick_body(tree, precision=precision, support=support, internal_names=internal_names, quote=_newick_quote)
     if rooting_comment:
         return ("[&R] " if tree.rooted else "[&U] ") + body
     return body
@@ -397,8 +393,7 @@ class _Parser:
         lo = max(0, pos - 20)
         snippet = self.text[lo : pos + 20].replace("\n", " ")
         return NewickError(
-            f"{what} at position {pos} (line {line}, column {col}): expected {expected}; "
-            f"near {snippet!r}"
+            f"{what} at position {pos} (line {line}, column {col}): expected {expected}; near {snippet!r}"
         )
 
     def peek(self) -> tuple[str, str, int]:
@@ -678,7 +673,7 @@ def parse_nexus(text: str, *, rooted: bool | None = None) -> list[Tree]:
     in_trees, translate, trees = False, {}, []
     for st in stmts:
         head = st.split(None, 1)[0].upper() if st.split() else ""
-        rest = st[len(head):].strip() if head else ""
+        rest = st[len(head) :].strip() if head else ""
         if head.startswith("#NEXUS"):
             head, rest = (rest.split(None, 1) + [""])[:2] if rest else ("", "")
             head = head.upper()
@@ -699,8 +694,13 @@ def parse_nexus(text: str, *, rooted: bool | None = None) -> list[Tree]:
                 raise NewickError(f"NEXUS TREE statement without '=': {st[:60]!r}")
             t = parse_newick(body + ";", rooted=rooted)
             if translate:
-                t = Tree(t.parent, t.length, tuple(translate.get(n, n) if n is not None else None for n in t.name),
-                         t.support, t.rooted)
+                t = Tree(
+                    t.parent,
+                    t.length,
+                    tuple(translate.get(n, n) if n is not None else None for n in t.name),
+                    t.support,
+                    t.rooted,
+                )
             trees.append(t)
     if not trees:
         raise NewickError("the NEXUS text has no TREE statement in a TREES block")

@@ -145,9 +145,7 @@ def family_colors(
     True
     """
     if not 1 <= max_colors <= len(FAMILY_PALETTE):
-        raise PhyloLLMError(
-            f"max_colors must be between 1 and {len(FAMILY_PALETTE)}, got {max_colors}"
-        )
+        raise PhyloLLMError(f"max_colors must be between 1 and {len(FAMILY_PALETTE)}, got {max_colors}")
     if isinstance(families, Mapping):
         counts = Counter({str(k): int(v) for k, v in families.items()})
     else:
@@ -210,9 +208,16 @@ def annotate_points(ax: Any, names: list[str], xs: Any, ys: Any, *, fontsize: fl
                 break
             dy += h * 0.9
         placed.append(box)
-        ax.annotate(text, (float(xs[i]), float(ys[i])), textcoords="offset points", xytext=(dx, dy), fontsize=fontsize,
-                    color="#333333", bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
-                    arrowprops=None if dy < h else {"arrowstyle": "-", "lw": 0.3, "color": "#999999"})
+        ax.annotate(
+            text,
+            (float(xs[i]), float(ys[i])),
+            textcoords="offset points",
+            xytext=(dx, dy),
+            fontsize=fontsize,
+            color="#333333",
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
+            arrowprops=None if dy < h else {"arrowstyle": "-", "lw": 0.3, "color": "#999999"},
+        )
 
 
 @contextmanager
@@ -238,9 +243,7 @@ def check_figure_path(path: str | Path) -> Path:
     """Validate an output path's suffix (``.png``, ``.pdf``, ``.svg``) before any work is done."""
     path = Path(path)
     if path.suffix.lower() not in FIGURE_SUFFIXES:
-        raise PhyloLLMError(
-            f"figure file name must end in one of {list(FIGURE_SUFFIXES)}, got {path.name!r}"
-        )
+        raise PhyloLLMError(f"figure file name must end in one of {list(FIGURE_SUFFIXES)}, got {path.name!r}")
     return path
 
 
@@ -270,7 +273,6 @@ def legend_if_any(ax: Any, **kwargs: Any) -> Any:
     return ax.legend(**kwargs) if handles else None
 
 
-
 def family_legend_counts(families: Iterable[object], colors: Mapping[str, str]) -> dict[str, int]:
     """Models per legend entry (:func:`family_legend_label`): largest first, ties by name, :data:`OTHER` last.
 
@@ -293,30 +295,55 @@ def family_legend_counts(families: Iterable[object], colors: Mapping[str, str]) 
 
 
 def family_handles(
-    counts: Mapping[str, int], colors: Mapping[str, str], *, show_counts: bool = True, markersize: float = 5,
-    markeredgecolor: str = "#333333", markeredgewidth: float | None = None,
+    counts: Mapping[str, int],
+    colors: Mapping[str, str],
+    *,
+    show_counts: bool = True,
+    markersize: float = 5,
+    markeredgecolor: str = "#333333",
+    markeredgewidth: float | None = None,
 ) -> list[Any]:
     """Legend handles, a dot per family entry of :func:`family_legend_counts` (``"name (n)"`` labels)."""
     from matplotlib.lines import Line2D
 
     edge = {} if markeredgewidth is None else {"markeredgewidth": markeredgewidth}
     return [
-        Line2D([], [], marker="o", ls="", markerfacecolor=colors.get(k, OTHER_COLOR), markeredgecolor=markeredgecolor,
-               markersize=markersize, label=f"{k} ({n})" if show_counts else k, **edge)
+        Line2D(
+            [],
+            [],
+            marker="o",
+            ls="",
+            markerfacecolor=colors.get(k, OTHER_COLOR),
+            markeredgecolor=markeredgecolor,
+            markersize=markersize,
+            label=f"{k} ({n})" if show_counts else k,
+            **edge,
+        )
         for k, n in counts.items()
     ]
 
 
 def architecture_handles(
-    architectures: Sequence[str], counts: Mapping[str, int] | None = None, *, markersize: float = 5,
+    architectures: Sequence[str],
+    counts: Mapping[str, int] | None = None,
+    *,
+    markersize: float = 5,
     markeredgecolor: str = "#333333",
 ) -> list[Any]:
     """Legend handles, an open marker per architecture (:func:`architecture_marker`); ``"name (n)"`` with ``counts``."""
     from matplotlib.lines import Line2D
 
     return [
-        Line2D([], [], marker=architecture_marker(a), ls="", markerfacecolor="white", markeredgecolor=markeredgecolor,
-               markersize=markersize, label=a if counts is None else f"{a} ({counts[a]})")
+        Line2D(
+            [],
+            [],
+            marker=architecture_marker(a),
+            ls="",
+            markerfacecolor="white",
+            markeredgecolor=markeredgecolor,
+            markersize=markersize,
+            label=a if counts is None else f"{a} ({counts[a]})",
+        )
         for a in architectures
     ]
 

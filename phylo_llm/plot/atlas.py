@@ -43,8 +43,9 @@ def neighbourhood(atlas: Atlas, vector: NDArray[np.floating], model: str, *, n: 
     return tree, meta
 
 
-def save_placement(atlas: Atlas, placement: Placement, vector: NDArray[np.floating], path: str | Path,
-                   *, n: int = 30) -> Path:
+def save_placement(
+    atlas: Atlas, placement: Placement, vector: NDArray[np.floating], path: str | Path, *, n: int = 30
+) -> Path:
     """Draw the neighbourhood figure of ``placement`` and save it (format by suffix)."""
     path = check_figure_path(path)
     import matplotlib.pyplot as plt
@@ -53,10 +54,15 @@ def save_placement(atlas: Atlas, placement: Placement, vector: NDArray[np.floati
     fams = sorted({f for f in meta["family"] if isinstance(f, str) and f != PLACED})
     colors = dict(family_colors(fams))
     colors[PLACED] = "#000000"
-    verdict = (f"{placement.family} ({placement.confidence:.2f})" if placement.sure
-               else f"unsure: {placement.family} ({placement.confidence:.2f})")
-    title = (f"{placement.model} in atlas {atlas.name}: family {verdict}\n"
-             f"(families: curated labels, else guessed from the model name)")
+    verdict = (
+        f"{placement.family} ({placement.confidence:.2f})"
+        if placement.sure
+        else f"unsure: {placement.family} ({placement.confidence:.2f})"
+    )
+    title = (
+        f"{placement.model} in atlas {atlas.name}: family {verdict}\n"
+        f"(families: curated labels, else guessed from the model name)"
+    )
     tf = plot_tree(tree, meta=meta, colors=colors, title=title, support="none", figsize=(8.5, 8.0))
     try:
         save_figure(tf.figure, path)

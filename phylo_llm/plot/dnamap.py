@@ -160,8 +160,10 @@ def plot_dna_map(
         ax.set_ylabel(f"MDS 2 ({100 * ev[1]:.0f}% of variance)" if len(ev) > 1 else "MDS 2")
         ax.set_aspect("equal", adjustable="datalim")
         family_architecture_legends(
-            ax, family_handles(family_legend_counts(models.fam, models.colors), models.colors, markeredgecolor="white"),
-            architecture_handles(list(arch_counts.index), arch_counts, markeredgecolor="#222222"), x=1.01,
+            ax,
+            family_handles(family_legend_counts(models.fam, models.colors), models.colors, markeredgecolor="white"),
+            architecture_handles(list(arch_counts.index), arch_counts, markeredgecolor="#222222"),
+            x=1.01,
         )
         if title:
             ax.set_title(title, loc="left")
@@ -188,9 +190,17 @@ def _draw_models(ax: Any, emb: DnaEmbedding, models: _MapModels, *, label_minori
     for a in arch_counts.index:
         idx = [i for i in order if models.arch[i] == a]
         minority = a != arch_counts.index[0]
-        ax.scatter(xy[idx, 0], xy[idx, 1], c=[models.color(i) for i in idx],
-                   marker=architecture_marker(a), s=34 if minority else 16, edgecolors="#222222" if minority else "white",
-                   linewidths=0.8 if minority else 0.3, zorder=3 if minority else 2, gid="models")
+        ax.scatter(
+            xy[idx, 0],
+            xy[idx, 1],
+            c=[models.color(i) for i in idx],
+            marker=architecture_marker(a),
+            s=34 if minority else 16,
+            edgecolors="#222222" if minority else "white",
+            linewidths=0.8 if minority else 0.3,
+            zorder=3 if minority else 2,
+            gid="models",
+        )
         if minority and label_minority:
             annotate_points(ax, [emb.labels[i] for i in idx], xy[idx, 0], xy[idx, 1])
 
@@ -300,9 +310,16 @@ def write_dna_map_html(
         f"{html.escape(k)} ({n})</div>"
         for k, n in family_legend_counts(models.fam, models.colors).items()
     )
-    text = _HTML.format(title=html.escape(title), note=_html_note(emb, hull_coverage), w=size, h=size,
-                        hulls="\n".join(_svg_hulls(px, py, models, hull_coverage)),
-                        points="\n".join(_svg_points(px, py, models)), legend=legend, data=_hover_data(emb, models))
+    text = _HTML.format(
+        title=html.escape(title),
+        note=_html_note(emb, hull_coverage),
+        w=size,
+        h=size,
+        hulls="\n".join(_svg_hulls(px, py, models, hull_coverage)),
+        points="\n".join(_svg_points(px, py, models)),
+        legend=legend,
+        data=_hover_data(emb, models),
+    )
     atomic_write_text(path, text)
     return path
 
@@ -330,7 +347,9 @@ class _MapModels:
         return self.colors.get(self.fam[i], OTHER_COLOR) if self.fam[i] else OTHER_COLOR
 
 
-def _svg_pixels(xy: NDArray[np.float64], size: int, pad: float = 24.0) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _svg_pixels(
+    xy: NDArray[np.float64], size: int, pad: float = 24.0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Map coordinates to SVG pixels: equal scale on both axes, ``pad`` pixels of margin."""
     xy = np.asarray(xy, dtype=float)
     lo, hi = xy.min(axis=0), xy.max(axis=0)
@@ -353,7 +372,9 @@ def _svg_hulls(px: NDArray[np.float64], py: NDArray[np.float64], models: _MapMod
             continue
         poly = " ".join(f"{a:.1f},{b:.1f}" for a, b in core)
         c = models.colors[g]
-        out.append(f'<polygon points="{poly}" fill="{c}" fill-opacity="0.10" stroke="{c}" stroke-opacity="0.8" stroke-width="0.8"/>')
+        out.append(
+            f'<polygon points="{poly}" fill="{c}" fill-opacity="0.10" stroke="{c}" stroke-opacity="0.8" stroke-width="0.8"/>'
+        )
     return out
 
 
@@ -366,7 +387,9 @@ def _svg_points(px: NDArray[np.float64], py: NDArray[np.float64], models: _MapMo
         c = models.color(i)
         minor = " minor" if models.arch[i] != major else ""
         if architecture_marker(models.arch[i]) == "s":
-            out.append(f'<rect class="pt{minor}" data-i="{i}" x="{px[i] - 4.5:.1f}" y="{py[i] - 4.5:.1f}" width="9" height="9" fill="{c}"/>')
+            out.append(
+                f'<rect class="pt{minor}" data-i="{i}" x="{px[i] - 4.5:.1f}" y="{py[i] - 4.5:.1f}" width="9" height="9" fill="{c}"/>'
+            )
         else:
             r = 3.5 if not minor else 4.5
             out.append(f'<circle class="pt{minor}" data-i="{i}" cx="{px[i]:.1f}" cy="{py[i]:.1f}" r="{r}" fill="{c}"/>')

@@ -51,9 +51,7 @@ def plot_roc(
     if not curves:
         raise PhyloLLMError("plot_roc needs at least one evaluation, got none")
     if len(curves) > len(FAMILY_PALETTE):
-        raise PhyloLLMError(
-            f"plot_roc draws at most {len(FAMILY_PALETTE)} curves, got {len(curves)}"
-        )
+        raise PhyloLLMError(f"plot_roc draws at most {len(FAMILY_PALETTE)} curves, got {len(curves)}")
     import matplotlib.pyplot as plt
 
     with style():
@@ -62,7 +60,12 @@ def plot_roc(
         for colour, (name, ev) in zip(FAMILY_PALETTE, curves.items()):
             pc = ev.parent_child
             ax.step(
-                ev.fpr, ev.tpr, where="post", color=colour, lw=1.4, zorder=2,
+                ev.fpr,
+                ev.tpr,
+                where="post",
+                color=colour,
+                lw=1.4,
+                zorder=2,
                 label=f"{name}: AUC {pc.auc:.2f} [{pc.low:.2f}, {pc.high:.2f}]",
             )
         first = next(iter(curves.values())).parent_child

@@ -118,7 +118,11 @@ class TreeFigure:
     def label_index(self) -> pd.DataFrame:
         """Table ``position, label, name`` for the tips (position 1 = first drawn)."""
         return pd.DataFrame(
-            {"position": np.arange(1, len(self.names) + 1), "label": self.labels or [""] * len(self.names), "name": self.names}
+            {
+                "position": np.arange(1, len(self.names) + 1),
+                "label": self.labels or [""] * len(self.names),
+                "name": self.names,
+            }
         )
 
 
@@ -179,8 +183,14 @@ def plot_tree(
     >>> tf.labels
     ('a', 'b', 'c')
     """
-    _check_options(layout=layout, labels=labels, support=support, label_max_chars=label_max_chars,
-                   release_strip=release_strip, meta=meta)
+    _check_options(
+        layout=layout,
+        labels=labels,
+        support=support,
+        label_max_chars=label_max_chars,
+        release_strip=release_strip,
+        meta=meta,
+    )
     import matplotlib.pyplot as plt
 
     lay = tree_layout(tree)
@@ -202,8 +212,18 @@ def plot_tree(
         fig, ax = plt.subplots(figsize=size.figsize)
         fs = fontsize if fontsize is not None else size.fontsize(_axes_height_in(fig, ax))
         _DRAW_BRANCHES[layout](ax, tree, lay, fam, colors if color_branches else None)
-        _draw_tips(ax, lay, layout, tips, arch, fam, colors, fs=fs, slot_pt=size.slot_pt(_axes_height_in(fig, ax)),
-                   shaped=meta is not None and "architecture" in meta.columns)
+        _draw_tips(
+            ax,
+            lay,
+            layout,
+            tips,
+            arch,
+            fam,
+            colors,
+            fs=fs,
+            slot_pt=size.slot_pt(_axes_height_in(fig, ax)),
+            shaped=meta is not None and "architecture" in meta.columns,
+        )
         xmax = float(lay.x.max()) if len(tree) > 1 else 1.0
         if xmax == 0:
             xmax = 1.0
@@ -289,8 +309,17 @@ def _figure_size(layout: str, n_tips: int, figsize: tuple[float, float] | None, 
 
 
 def _draw_tips(
-    ax: Any, lay: TreeLayout, layout: str, tips: NDArray[np.intp], arch: list[str | None], fam: list[str | None],
-    colors: Mapping[str, str], *, fs: float, slot_pt: float, shaped: bool,
+    ax: Any,
+    lay: TreeLayout,
+    layout: str,
+    tips: NDArray[np.intp],
+    arch: list[str | None],
+    fam: list[str | None],
+    colors: Mapping[str, str],
+    *,
+    fs: float,
+    slot_pt: float,
+    shaped: bool,
 ) -> None:
     """Tip markers: colour by family, shape by architecture (circles when ``shaped`` is false)."""
     xt, yt = _coords(lay, layout, int(tips.shape[0]))
@@ -301,9 +330,15 @@ def _draw_tips(
     for a in sorted(set(arch), key=str):
         sel = np.array([x == a for x in arch])
         ax.scatter(
-            tip_x[sel], tip_y[sel], s=msize, c=[tip_color[i] for i in np.flatnonzero(sel)],
-            marker=architecture_marker(a) if shaped else "o", edgecolors="#333333",
-            linewidths=0.3 if msize > 4 else 0.0, zorder=3, gid="tips",
+            tip_x[sel],
+            tip_y[sel],
+            s=msize,
+            c=[tip_color[i] for i in np.flatnonzero(sel)],
+            marker=architecture_marker(a) if shaped else "o",
+            edgecolors="#333333",
+            linewidths=0.3 if msize > 4 else 0.0,
+            zorder=3,
+            gid="tips",
         )
 
 
@@ -403,7 +438,9 @@ def _branch_colors(tree: Tree, fam: list[str | None], colors: Mapping[str, str] 
     return out
 
 
-def _draw_rectangular(ax: Any, tree: Tree, lay: TreeLayout, fam: list[str | None], colors: Mapping[str, str] | None) -> None:
+def _draw_rectangular(
+    ax: Any, tree: Tree, lay: TreeLayout, fam: list[str | None], colors: Mapping[str, str] | None
+) -> None:
     from matplotlib.collections import LineCollection
 
     x, y, parent = lay.x, lay.y, tree.parent
@@ -433,7 +470,9 @@ def _theta(y: NDArray[np.float64], n_tips: int) -> NDArray[np.float64]:
     return np.pi / 2 - (y + 0.5) / max(n_tips, 1) * span
 
 
-def _draw_circular(ax: Any, tree: Tree, lay: TreeLayout, fam: list[str | None], colors: Mapping[str, str] | None) -> None:
+def _draw_circular(
+    ax: Any, tree: Tree, lay: TreeLayout, fam: list[str | None], colors: Mapping[str, str] | None
+) -> None:
     from matplotlib.collections import LineCollection
 
     x, parent = lay.x, tree.parent
@@ -461,8 +500,15 @@ _DRAW_BRANCHES = {"rectangular": _draw_rectangular, "circular": _draw_circular}
 
 
 def _draw_labels(
-    ax: Any, lay: TreeLayout, layout: str, tips: NDArray[np.intp], drawn: list[str], xmax: float,
-    n_tips: int, fs: float, strip: bool,
+    ax: Any,
+    lay: TreeLayout,
+    layout: str,
+    tips: NDArray[np.intp],
+    drawn: list[str],
+    xmax: float,
+    n_tips: int,
+    fs: float,
+    strip: bool,
 ) -> None:
     from matplotlib.collections import LineCollection
     from matplotlib.transforms import offset_copy
@@ -473,9 +519,13 @@ def _draw_labels(
         # Labels aligned in one column; faint leaders tie each to its tip.
         leaders = [((lay.x[v], lay.y[v]), (xmax, lay.y[v])) for v in tips if xmax - lay.x[v] > 1e-12]
         if leaders:
-            ax.add_collection(LineCollection(leaders, colors="#CCCCCC", linewidths=0.3, linestyles=(0, (1, 2)), zorder=0))
+            ax.add_collection(
+                LineCollection(leaders, colors="#CCCCCC", linewidths=0.3, linestyles=(0, (1, 2)), zorder=0)
+            )
         for v, s in zip(tips, drawn):
-            ax.text(xmax, lay.y[v], s, transform=tr, fontsize=fs, va="center", ha="left", gid="tip-label", clip_on=False)
+            ax.text(
+                xmax, lay.y[v], s, transform=tr, fontsize=fs, va="center", ha="left", gid="tip-label", clip_on=False
+            )
         return
     th = _theta(lay.y[tips], n_tips)
     r_lab = xmax * (1 + (0.075 if strip else 0.025))
@@ -489,14 +539,28 @@ def _draw_labels(
         deg = float(np.degrees(t)) % 360
         left = 90 < deg < 270
         ax.text(
-            r_lab * np.cos(t), r_lab * np.sin(t), s, fontsize=fs, rotation=deg + 180 if left else deg,
-            rotation_mode="anchor", ha="right" if left else "left", va="center", gid="tip-label", clip_on=False,
+            r_lab * np.cos(t),
+            r_lab * np.sin(t),
+            s,
+            fontsize=fs,
+            rotation=deg + 180 if left else deg,
+            rotation_mode="anchor",
+            ha="right" if left else "left",
+            va="center",
+            gid="tip-label",
+            clip_on=False,
         )
 
 
 def _draw_strip(
-    ax: Any, lay: TreeLayout, layout: str, tips: NDArray[np.intp], year: NDArray[np.float64], xmax: float,
-    n_tips: int, fs: float,
+    ax: Any,
+    lay: TreeLayout,
+    layout: str,
+    tips: NDArray[np.intp],
+    year: NDArray[np.float64],
+    xmax: float,
+    n_tips: int,
+    fs: float,
 ) -> Any:
     import matplotlib
     from matplotlib.transforms import offset_copy
@@ -509,13 +573,34 @@ def _draw_strip(
     s = (fs * 1.1) ** 2
     if layout == "rectangular":
         tr = offset_copy(ax.transData, fig=ax.figure, x=fs * 1.5, y=0, units="points")
-        ax.scatter(np.full(len(tips), xmax), lay.y[tips], s=s, marker="s", c=face, edgecolors="#999999",
-                   linewidths=0.2, transform=tr, clip_on=False, zorder=2, gid="release-strip")
+        ax.scatter(
+            np.full(len(tips), xmax),
+            lay.y[tips],
+            s=s,
+            marker="s",
+            c=face,
+            edgecolors="#999999",
+            linewidths=0.2,
+            transform=tr,
+            clip_on=False,
+            zorder=2,
+            gid="release-strip",
+        )
     else:
         th = _theta(lay.y[tips], n_tips)
         r = xmax * 1.045
-        ax.scatter(r * np.cos(th), r * np.sin(th), s=s, marker="s", c=face, edgecolors="#999999",
-                   linewidths=0.2, clip_on=False, zorder=2, gid="release-strip")
+        ax.scatter(
+            r * np.cos(th),
+            r * np.sin(th),
+            s=s,
+            marker="s",
+            c=face,
+            edgecolors="#999999",
+            linewidths=0.2,
+            clip_on=False,
+            zorder=2,
+            gid="release-strip",
+        )
     return matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap)
 
 
@@ -556,12 +641,30 @@ def _draw_support(ax: Any, tree: Tree, lay: TreeLayout, layout: str, n_tips: int
 
         tr = offset_copy(ax.transData, fig=ax.figure, x=-1.0, y=1.0, units="points")
         for v, p in zip(internal, pct):
-            ax.text(xs[v], ys[v], f"{p:.0f}", transform=tr, fontsize=max(fs * 0.75, 3.0), color="#444444",
-                    ha="right", va="bottom", gid="support", clip_on=False)
+            ax.text(
+                xs[v],
+                ys[v],
+                f"{p:.0f}",
+                transform=tr,
+                fontsize=max(fs * 0.75, 3.0),
+                color="#444444",
+                ha="right",
+                va="bottom",
+                gid="support",
+                clip_on=False,
+            )
         return
     face = np.where(pct >= 95, "#000000", np.where(pct >= 70, "#888888", "#FFFFFF"))
-    ax.scatter(xs[internal], ys[internal], s=(fs * 0.7) ** 2, c=list(face), edgecolors="#000000",
-               linewidths=0.3, zorder=4, gid="support")
+    ax.scatter(
+        xs[internal],
+        ys[internal],
+        s=(fs * 0.7) ** 2,
+        c=list(face),
+        edgecolors="#000000",
+        linewidths=0.3,
+        zorder=4,
+        gid="support",
+    )
 
 
 def _finish_axes(ax: Any, lay: TreeLayout, layout: str, xmax: float, n_tips: int) -> None:
@@ -582,8 +685,16 @@ def _finish_axes(ax: Any, lay: TreeLayout, layout: str, xmax: float, n_tips: int
         bar = _nice(xmax / 5)
         frac = bar / (2 * lim)
         ax.plot([1.03, 1.03 + frac], [0.12, 0.12], color="#333333", lw=0.8, transform=ax.transAxes, clip_on=False)
-        ax.text(1.03 + frac / 2, 0.115, f"{bar:g} DNA units", ha="center", va="top", fontsize=6,
-                transform=ax.transAxes, clip_on=False)
+        ax.text(
+            1.03 + frac / 2,
+            0.115,
+            f"{bar:g} DNA units",
+            ha="center",
+            va="top",
+            fontsize=6,
+            transform=ax.transAxes,
+            clip_on=False,
+        )
 
 
 def _nice(v: float) -> float:
@@ -596,24 +707,46 @@ def _nice(v: float) -> float:
     return float(10 * e)
 
 
-def _draw_legend(ax: Any, fam: list[str | None], arch: list[str | None], colors: Mapping[str, str], layout: str) -> None:
+def _draw_legend(
+    ax: Any, fam: list[str | None], arch: list[str | None], colors: Mapping[str, str], layout: str
+) -> None:
     handles = family_handles(family_legend_counts(fam, colors), colors, markeredgewidth=0.3)
     archs = sorted({a for a in arch if a is not None})
     handles += architecture_handles([a for a in archs if a in ARCHITECTURE_MARKERS or len(archs) > 1])
     ncol = 1 if len(handles) <= 8 else 2
     if layout == "rectangular":
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, -0.06 * 12 / max(ax.figure.get_figheight(), 12)),
-                  ncol=max(ncol, 3), title="family (tips) / architecture", title_fontsize=7, alignment="left")
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(0.0, -0.06 * 12 / max(ax.figure.get_figheight(), 12)),
+            ncol=max(ncol, 3),
+            title="family (tips) / architecture",
+            title_fontsize=7,
+            alignment="left",
+        )
     else:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), ncol=1,
-                  title="family (tips) / architecture", title_fontsize=7, alignment="left")
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+            ncol=1,
+            title="family (tips) / architecture",
+            title_fontsize=7,
+            alignment="left",
+        )
 
 
 # ---- ete3 (optional) -------------------------------------------------------------------------
 
 
-def render_tree_ete3(tree: Tree, path: str | Path, *, meta: pd.DataFrame | None = None,
-                     layout: Layout = "rectangular", colors: Mapping[str, str] | None = None) -> Path:
+def render_tree_ete3(
+    tree: Tree,
+    path: str | Path,
+    *,
+    meta: pd.DataFrame | None = None,
+    layout: Layout = "rectangular",
+    colors: Mapping[str, str] | None = None,
+) -> Path:
     """Render with ete3's TreeStyle (needs ete3 *and* PyQt5); an alternative to :func:`plot_tree`.
 
     Raises

@@ -75,8 +75,16 @@ def plot_architecture_timeline(by_year: pd.DataFrame, *, title: str | None = Non
         bottom = np.zeros(len(years))
         for a in archs:
             v = wide[a].to_numpy()
-            ax1.bar(years, v, bottom=bottom, color=_arch_color(a), edgecolor="white", linewidth=0.4,
-                    label=f"{a} ({int(totals[a])})", width=0.8)
+            ax1.bar(
+                years,
+                v,
+                bottom=bottom,
+                color=_arch_color(a),
+                edgecolor="white",
+                linewidth=0.4,
+                label=f"{a} ({int(totals[a])})",
+                width=0.8,
+            )
             bottom += v
         for x, tot in zip(years, bottom):
             if tot:
@@ -90,7 +98,9 @@ def plot_architecture_timeline(by_year: pd.DataFrame, *, title: str | None = Non
             ax2.plot(years, s, color=_arch_color(a), marker=architecture_marker(a), ms=4, lw=1, label=a)
             for x, y, k in zip(years, s, n):
                 if k:
-                    ax2.annotate(f"{int(k)}", (x, y), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=6)
+                    ax2.annotate(
+                        f"{int(k)}", (x, y), textcoords="offset points", xytext=(0, 4), ha="center", fontsize=6
+                    )
         ax2.set_ylabel("share of year (%)")
         ax2.set_xlabel("release year")
         ax2.set_ylim(bottom=0)
@@ -137,14 +147,30 @@ def plot_centroid_drift(
         for a in counts.index:
             sub = data[data[column] == a]
             x, y = sub["release_year"].to_numpy(float), sub[col].to_numpy(float)
-            ax.scatter(x, y, s=14 if a == counts.index[0] else 26, marker=architecture_marker(a), color=_arch_color(a),
-                       edgecolors="#333333" if a != counts.index[0] else "none", linewidths=0.4,
-                       alpha=0.55 if a == counts.index[0] else 0.95, label=f"{a} ({len(sub)})", zorder=2 if a == counts.index[0] else 3)
+            ax.scatter(
+                x,
+                y,
+                s=14 if a == counts.index[0] else 26,
+                marker=architecture_marker(a),
+                color=_arch_color(a),
+                edgecolors="#333333" if a != counts.index[0] else "none",
+                linewidths=0.4,
+                alpha=0.55 if a == counts.index[0] else 0.95,
+                label=f"{a} ({len(sub)})",
+                zorder=2 if a == counts.index[0] else 3,
+            )
             if len(sub) >= 3 and np.ptp(x) > 0:
                 b, c0 = np.polyfit(x, y, 1)
                 xs = np.linspace(x.min(), x.max(), 2)
-                ax.plot(xs, b * xs + c0, color=_arch_color(a), lw=1.2, ls="-" if a == counts.index[0] else "--",
-                        label=f"trend {a}: {b:+.3f}/yr", zorder=4)
+                ax.plot(
+                    xs,
+                    b * xs + c0,
+                    color=_arch_color(a),
+                    lw=1.2,
+                    ls="-" if a == counts.index[0] else "--",
+                    label=f"trend {a}: {b:+.3f}/yr",
+                    zorder=4,
+                )
             if a != counts.index[0] and len(sub) <= _MAX_ANNOTATED:
                 annotate_points(ax, list(sub.index), x, y)
         if target == "other":
@@ -152,8 +178,16 @@ def plot_centroid_drift(
         else:
             ax.set_ylabel(f"DNA distance to the\n{target} centroid")
         if target in counts.index:
-            ax.text(0.99, 0.99, f"{target} models: centroid of the others (leave-one-out)", transform=ax.transAxes,
-                    ha="right", va="top", fontsize=5.5, color="#555555")
+            ax.text(
+                0.99,
+                0.99,
+                f"{target} models: centroid of the others (leave-one-out)",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=5.5,
+                color="#555555",
+            )
         ax.set_xlabel("release year")
         legend_if_any(ax, loc="best", fontsize=6)
         if title:
@@ -196,9 +230,16 @@ def plot_tree_positions(
         for a in counts.index:
             sel = (arch == a).to_numpy() & pos["release_year"].notna().to_numpy()
             face = [colors.get(f, OTHER_COLOR) if isinstance(f, str) else OTHER_COLOR for f in fam[sel]]
-            ax.scatter(pos["position"][sel], pos["release_year"][sel], c=face, marker=architecture_marker(a),
-                       s=12 if a == major else 34, edgecolors=_arch_color(a) if a != major else "none",
-                       linewidths=1.2 if a != major else 0, zorder=3 if a != major else 2)
+            ax.scatter(
+                pos["position"][sel],
+                pos["release_year"][sel],
+                c=face,
+                marker=architecture_marker(a),
+                s=12 if a == major else 34,
+                edgecolors=_arch_color(a) if a != major else "none",
+                linewidths=1.2 if a != major else 0,
+                zorder=3 if a != major else 2,
+            )
         ylo = float(np.nanmin(pos["release_year"])) if pos["release_year"].notna().any() else 0.0
         for a in counts.index:
             if a == major:
@@ -207,15 +248,22 @@ def plot_tree_positions(
             ax.vlines(at, 0, 0.05, transform=ax.get_xaxis_transform(), color=_arch_color(a), lw=1.0)
             if len(at) <= _MAX_ANNOTATED:
                 sel = (arch == a).to_numpy() & pos["release_year"].notna().to_numpy()
-                annotate_points(ax, list(pos.index[sel]), pos["position"][sel].to_numpy(), pos["release_year"][sel].to_numpy(),
-                          max_chars=22)
+                annotate_points(
+                    ax,
+                    list(pos.index[sel]),
+                    pos["position"][sel].to_numpy(),
+                    pos["release_year"][sel].to_numpy(),
+                    max_chars=22,
+                )
         ax.set_xlim(-1, n)
         ax.set_ylim(bottom=ylo - 0.6)
         ax.set_xlabel("position along the tree (tip order, top to bottom of the tree figure)")
         ax.set_ylabel("release year")
         family_architecture_legends(
             ax,
-            family_handles(family_legend_counts(fam, colors), colors, show_counts=False, markersize=4, markeredgecolor="none"),
+            family_handles(
+                family_legend_counts(fam, colors), colors, show_counts=False, markersize=4, markeredgecolor="none"
+            ),
             architecture_handles(list(counts.index), counts, markersize=4),
         )
         if title:
@@ -244,7 +292,9 @@ def plot_speed(result: SpeedResult, *, colors: Mapping[str, str] | None = None, 
             c = "#555555" if c == OTHER_COLOR else c
             if np.isfinite(f.ci_low):
                 ax.plot([f.ci_low, f.ci_high], [y, y], color=c, lw=1.4, solid_capstyle="butt")
-            ax.plot([f.speed], [y], marker="o", ms=5, color=c, markerfacecolor=c if f.monophyletic else "white", mew=1.2)
+            ax.plot(
+                [f.speed], [y], marker="o", ms=5, color=c, markerfacecolor=c if f.monophyletic else "white", mew=1.2
+            )
             r2 = "–" if np.isnan(f.r2) else f"{f.r2:.2f}"
             ax.text(1.01, y, f"n={f.n_dated}  R²={r2}", transform=ax.get_yaxis_transform(), va="center", fontsize=6)
         ax.axvline(0, color="#999999", lw=0.6, ls=":")
@@ -252,11 +302,19 @@ def plot_speed(result: SpeedResult, *, colors: Mapping[str, str] | None = None, 
         ax.set_ylim(len(fams) - 0.5, -0.5)
         ax.set_xlabel(f"speed ({result.unit})")
         ci = f"{int(round(100 * 0.95))}% bootstrap CI" if result.n_boot else "no CI"
-        ax.legend(handles=[
-            Line2D([], [], marker="o", color="#555555", markerfacecolor="#555555", label="monophyletic"),
-            Line2D([], [], marker="o", color="#555555", markerfacecolor="white", label="not monophyletic"),
-        ], loc="upper left", bbox_to_anchor=(0.0, -0.45 / (fig.get_figheight() * ax.get_position().height)), ncol=2, fontsize=6, title=ci,
-           title_fontsize=6, alignment="left")
+        ax.legend(
+            handles=[
+                Line2D([], [], marker="o", color="#555555", markerfacecolor="#555555", label="monophyletic"),
+                Line2D([], [], marker="o", color="#555555", markerfacecolor="white", label="not monophyletic"),
+            ],
+            loc="upper left",
+            bbox_to_anchor=(0.0, -0.45 / (fig.get_figheight() * ax.get_position().height)),
+            ncol=2,
+            fontsize=6,
+            title=ci,
+            title_fontsize=6,
+            alignment="left",
+        )
         if title:
             ax.set_title(title, loc="left")
     return fig
@@ -285,8 +343,9 @@ def plot_speed_fits(
     ncol = min(4, len(chosen))
     nrow = int(np.ceil(len(chosen) / ncol))
     with style():
-        fig, axes = plt.subplots(nrow, ncol, figsize=(1.9 * ncol + 0.4, 1.6 * nrow + 0.5), squeeze=False,
-                                 sharex=True, sharey=True)
+        fig, axes = plt.subplots(
+            nrow, ncol, figsize=(1.9 * ncol + 0.4, 1.6 * nrow + 0.5), squeeze=False, sharex=True, sharey=True
+        )
         for ax, f in zip(axes.flat, chosen):
             c = colors.get(f.family, OTHER_COLOR)
             c = "#555555" if c == OTHER_COLOR else c
@@ -295,7 +354,7 @@ def plot_speed_fits(
             ax.plot(xs, f.intercept + f.speed * xs, color="#222222", lw=0.9)
             r2 = "–" if np.isnan(f.r2) else f"{f.r2:.2f}"
             ax.set_title(f"{f.family}: {f.speed:+.3f}/yr\nn={f.n_dated}, R²={r2}", fontsize=7, loc="left")
-        for ax in list(axes.flat)[len(chosen):]:
+        for ax in list(axes.flat)[len(chosen) :]:
             ax.set_visible(False)
         for ax in axes[-1]:
             ax.set_xlabel("release year")

@@ -1,5 +1,5 @@
-"""The one-command report: tree, figures, tables and an index page in one folder.
-"""
+"""The one-command report: tree, figures, tables and an index page in one folder."""
+
 from ._report import (
     Progress,
     Report,

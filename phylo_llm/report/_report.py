@@ -163,8 +163,20 @@ def make_report(
     real = out.resolve()  # "-o ." has no name to put a sibling beside
     tmp = _sibling_tmp_dir(real)
     try:
-        files, nj_tree, up_tree, speed = _write_report(dna, joined, tmp, metric=metric, formats=formats, n_boot=n_boot, seed=seed,
-                              min_models=min_models, families=families, title=title, progress=progress, fdr=fdr)
+        files, nj_tree, up_tree, speed = _write_report(
+            dna,
+            joined,
+            tmp,
+            metric=metric,
+            formats=formats,
+            n_boot=n_boot,
+            seed=seed,
+            min_models=min_models,
+            families=families,
+            title=title,
+            progress=progress,
+            fdr=fdr,
+        )
         _swap_in(tmp, real)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -209,14 +221,16 @@ def _check_report_dir(out: Path) -> bool:
     if not entries:
         return False
     stray = [n for n in entries if n not in _REPORT_ENTRIES] + [
-        f"{sub}/{p.name}" for sub in ("figures", "tables") if (out / sub).is_dir()
-        for p in (out / sub).iterdir() if not p.is_file()
+        f"{sub}/{p.name}"
+        for sub in ("figures", "tables")
+        if (out / sub).is_dir()
+        for p in (out / sub).iterdir()
+        if not p.is_file()
     ]
     if stray or "index.html" not in entries:
         what = f"holds {stray[0]!r}" if stray else "has no index.html"
         raise PhyloLLMError(
-            f"output folder {str(out)!r} is not empty and is not an earlier report ({what}); "
-            "give a new or empty folder"
+            f"output folder {str(out)!r} is not empty and is not an earlier report ({what}); give a new or empty folder"
         )
     return True
 
@@ -241,8 +255,15 @@ def _swap_in(tmp: Path, out: Path) -> None:
 
 #: The steps :func:`make_report` reports through ``progress``, in order.
 _STEPS = (
-    "joining metadata", "distances", "NJ and UPGMA trees", "evolutionary speed",
-    "architecture trends", "tree figures", "DNA map", "possible undocumented relatives", "index",
+    "joining metadata",
+    "distances",
+    "NJ and UPGMA trees",
+    "evolutionary speed",
+    "architecture trends",
+    "tree figures",
+    "DNA map",
+    "possible undocumented relatives",
+    "index",
 )
 
 
@@ -310,7 +331,9 @@ def _write_report(
     nj_tree, up_tree = _write_trees(folder, dm)
     tick("evolutionary speed")
     speed = _write_speed(folder, nj_tree, joined, colors, n_boot=n_boot, seed=seed, min_models=min_models)
-    family_lines = _write_family_vs_lineage(folder, nj_tree, joined, source="structural" if families else "metadata table")
+    family_lines = _write_family_vs_lineage(
+        folder, nj_tree, joined, source="structural" if families else "metadata table"
+    )
     tick("architecture trends")
     clades = _write_architecture_trends(folder, dna, joined, nj_tree, colors, metric=metric)
     tick("tree figures")
@@ -337,15 +360,23 @@ def _write_trees(folder: _Folder, dm: DistanceMatrix) -> tuple[Tree, Tree]:
 
 
 def _write_speed(
-    folder: _Folder, nj_tree: Tree, joined: pd.DataFrame, colors: Mapping[str, str], *,
-    n_boot: int, seed: int | None, min_models: int,
+    folder: _Folder,
+    nj_tree: Tree,
+    joined: pd.DataFrame,
+    colors: Mapping[str, str],
+    *,
+    n_boot: int,
+    seed: int | None,
+    min_models: int,
 ) -> SpeedResult:
     """Speed per family: table, Markdown report and (when any family has an estimate) its two figures."""
     speed = family_speeds(nj_tree, joined, n_boot=n_boot, seed=seed, min_models=min_models, allow_extra=False)
     folder.table("speed.csv", speed.to_frame(), index=False)
     folder.text("speed.md", speed_markdown(speed))
     if any(f.estimable for f in speed.families):
-        folder.figure(plot_speed(speed, colors=colors, title="Evolutionary speed per family (NJ, midpoint root)"), "speed")
+        folder.figure(
+            plot_speed(speed, colors=colors, title="Evolutionary speed per family (NJ, midpoint root)"), "speed"
+        )
         folder.figure(plot_speed_fits(speed, colors=colors), "speed_fits")
     return speed
 
@@ -359,7 +390,13 @@ def _write_family_vs_lineage(folder: _Folder, nj_tree: Tree, joined: pd.DataFram
 
 
 def _write_architecture_trends(
-    folder: _Folder, dna: DnaSet, joined: pd.DataFrame, nj_tree: Tree, colors: Mapping[str, str], *, metric: Metric,
+    folder: _Folder,
+    dna: DnaSet,
+    joined: pd.DataFrame,
+    nj_tree: Tree,
+    colors: Mapping[str, str],
+    *,
+    metric: Metric,
 ) -> pd.DataFrame:
     """The four architecture tables and their figures; returns the per-architecture clade summary."""
     by_year = architecture_by_year(joined)
@@ -370,15 +407,22 @@ def _write_architecture_trends(
     folder.table("tables/centroid_distances.csv", cd)
     folder.table("tables/tree_positions.csv", pos)
     folder.table("tables/architecture_clades.csv", clades)
-    folder.figure(plot_architecture_timeline(by_year, title="Models per release year by architecture"),
-                  "architecture_timeline")
+    folder.figure(
+        plot_architecture_timeline(by_year, title="Models per release year by architecture"), "architecture_timeline"
+    )
     majority = str(joined["architecture"].value_counts().index[0])
-    folder.figure(plot_centroid_drift(cd, target=majority, title=f"Distance to the {majority} DNA centroid over time"),
-                  "architecture_drift")
-    folder.figure(plot_centroid_drift(cd, target="other", title="Distance to the other architecture's DNA centroid over time"),
-                  "architecture_drift_other")
-    folder.figure(plot_tree_positions(pos, colors=colors, title="Where models sit in the NJ tree, by release year"),
-                  "architecture_tree_positions")
+    folder.figure(
+        plot_centroid_drift(cd, target=majority, title=f"Distance to the {majority} DNA centroid over time"),
+        "architecture_drift",
+    )
+    folder.figure(
+        plot_centroid_drift(cd, target="other", title="Distance to the other architecture's DNA centroid over time"),
+        "architecture_drift_other",
+    )
+    folder.figure(
+        plot_tree_positions(pos, colors=colors, title="Where models sit in the NJ tree, by release year"),
+        "architecture_tree_positions",
+    )
     return clades
 
 
@@ -386,10 +430,17 @@ def _write_tree_figures(
     folder: _Folder, nj_tree: Tree, up_tree: Tree, joined: pd.DataFrame, colors: Mapping[str, str]
 ) -> None:
     """Tree figures (NJ rectangular + circular, UPGMA rectangular), each with its label index table."""
-    for tree, stem, layouts in ((nj_tree, "tree_nj", ("rectangular", "circular")), (up_tree, "tree_upgma", ("rectangular",))):
+    for tree, stem, layouts in (
+        (nj_tree, "tree_nj", ("rectangular", "circular")),
+        (up_tree, "tree_upgma", ("rectangular",)),
+    ):
         for layout in layouts:
             tf = plot_tree(
-                tree, meta=joined, colors=colors, layout=layout, release_strip=True,
+                tree,
+                meta=joined,
+                colors=colors,
+                layout=layout,
+                release_strip=True,
                 title=f"{stem.split('_')[1].upper()} tree of {tree.n_tips} models ({layout})",
             )
             folder.figure(tf.figure, f"{stem}_{layout}")  # drawn once, saved in every format
@@ -400,13 +451,13 @@ def _write_dna_map(folder: _Folder, dm: DistanceMatrix, joined: pd.DataFrame, co
     """The DNA map: static figure and the interactive offline HTML page."""
     emb = embed(dm)
     folder.figure(plot_dna_map(emb, meta=joined, colors=colors, title="DNA map (classical MDS)"), "dna_map")
-    folder.put("dna_map.html", lambda p: write_dna_map_html(emb, p, meta=joined, colors=colors,
-                                                            title=f"DNA map of {len(dm)} models"))
+    folder.put(
+        "dna_map.html",
+        lambda p: write_dna_map_html(emb, p, meta=joined, colors=colors, title=f"DNA map of {len(dm)} models"),
+    )
 
 
-def _relatives(
-    dm: DistanceMatrix, joined: pd.DataFrame, folder: _Folder, fdr: float
-) -> tuple[Discoveries | None, str]:
+def _relatives(dm: DistanceMatrix, joined: pd.DataFrame, folder: _Folder, fdr: float) -> tuple[Discoveries | None, str]:
     """Discoveries table (CSV + Markdown) and the summary line; says why when it cannot be made."""
     try:
         res = discover_relationships(dm, joined, order="p_value")  # calls first: the tables below list them
@@ -432,33 +483,77 @@ def _relatives_rows(res: Discoveries, fdr: float, top: int = 10) -> list[tuple[s
     rows = []
     for r in df.itertuples(index=False):
         arrow = "→" if r.orientation == "by release date" else "—"
-        rows.append((str(r.rank), f"{r.model_a} {arrow} {r.model_b}", f"{r.distance:.4g}", f"{r.rank_a}, {r.rank_b}",
-                     f"{r.family_a or '–'} / {r.family_b or '–'}", f"{r.q_value:.3g}"))
+        rows.append(
+            (
+                str(r.rank),
+                f"{r.model_a} {arrow} {r.model_b}",
+                f"{r.distance:.4g}",
+                f"{r.rank_a}, {r.rank_b}",
+                f"{r.family_a or '–'} / {r.family_b or '–'}",
+                f"{r.q_value:.3g}",
+            )
+        )
     return rows
 
 
 # ---- index -----------------------------------------------------------------------------------
 
 _SECTIONS = (
-    ("Trees", [("tree_nj.nwk", "NJ tree, midpoint-rooted (Newick)"), ("tree_upgma.nwk", "UPGMA tree (Newick)"),
-               ("distances.csv", "distance matrix (CSV)")]),
-    ("Tree figures", [("figures/tree_nj_rectangular", "NJ tree, rectangular"), ("figures/tree_nj_circular", "NJ tree, circular"),
-                      ("figures/tree_upgma_rectangular", "UPGMA tree, rectangular")]),
-    ("Evolutionary speed", [("speed.md", "speed report (Markdown)"), ("speed.csv", "speed table (CSV)"),
-                            ("figures/speed", "speed per family"), ("figures/speed_fits", "divergence vs release date")]),
-    ("Architectures", [("figures/architecture_timeline", "models per year by architecture"),
-                       ("figures/architecture_drift", "distance to the majority centroid over time"),
-                       ("figures/architecture_drift_other", "distance to the other architecture's centroid over time"),
-                       ("figures/architecture_tree_positions", "positions in the tree over time"),
-                       ("tables/architecture_clades.csv", "per-architecture clade summary (CSV)"),
-                       ("tables/architecture_by_year.csv", "counts per year (CSV)"),
-                       ("tables/centroid_distances.csv", "distances to centroids (CSV)"),
-                       ("tables/tree_positions.csv", "tree positions and nearest neighbours (CSV)")]),
+    (
+        "Trees",
+        [
+            ("tree_nj.nwk", "NJ tree, midpoint-rooted (Newick)"),
+            ("tree_upgma.nwk", "UPGMA tree (Newick)"),
+            ("distances.csv", "distance matrix (CSV)"),
+        ],
+    ),
+    (
+        "Tree figures",
+        [
+            ("figures/tree_nj_rectangular", "NJ tree, rectangular"),
+            ("figures/tree_nj_circular", "NJ tree, circular"),
+            ("figures/tree_upgma_rectangular", "UPGMA tree, rectangular"),
+        ],
+    ),
+    (
+        "Evolutionary speed",
+        [
+            ("speed.md", "speed report (Markdown)"),
+            ("speed.csv", "speed table (CSV)"),
+            ("figures/speed", "speed per family"),
+            ("figures/speed_fits", "divergence vs release date"),
+        ],
+    ),
+    (
+        "Architectures",
+        [
+            ("figures/architecture_timeline", "models per year by architecture"),
+            ("figures/architecture_drift", "distance to the majority centroid over time"),
+            ("figures/architecture_drift_other", "distance to the other architecture's centroid over time"),
+            ("figures/architecture_tree_positions", "positions in the tree over time"),
+            ("tables/architecture_clades.csv", "per-architecture clade summary (CSV)"),
+            ("tables/architecture_by_year.csv", "counts per year (CSV)"),
+            ("tables/centroid_distances.csv", "distances to centroids (CSV)"),
+            ("tables/tree_positions.csv", "tree positions and nearest neighbours (CSV)"),
+        ],
+    ),
     ("DNA map", [("dna_map.html", "interactive DNA map (offline HTML)"), ("figures/dna_map", "DNA map (static)")]),
-    ("Family vs lineage", [("tables/family_vs_lineage.csv",
-                            "per model: nearest DNA relative, same family?, family forms a clade? (CSV)")]),
-    ("Possible undocumented relatives", [("discoveries.md", "pairs the labels do not link, ranked, with q-values (Markdown)"),
-                                         ("discoveries.csv", "the same with the evidence per pair (CSV)")]),
+    (
+        "Family vs lineage",
+        [
+            (
+                "tables/family_vs_lineage.csv",
+                "per model: nearest DNA relative, same family?, family forms a clade? (CSV)",
+            )
+        ],
+    ),
+    (
+        "Possible undocumented relatives",
+        [
+            ("discoveries.md", "pairs the labels do not link, ranked, with q-values (Markdown)"),
+            ("discoveries.csv", "the same with the evidence per pair (CSV)"),
+        ],
+    ),
 )
 
 
@@ -491,13 +586,14 @@ def _summary(dna: DnaSet, joined: pd.DataFrame, speed: SpeedResult, clades: pd.D
     ok = [f for f in speed.families if f.estimable]
     lines = [
         f"{len(dna)} models, {dna.dims}-d DNA, {metric} distances; "
-        f"{joined['family'].nunique()} families; "
-        + ", ".join(f"{k}: {v}" for k, v in arch.items()) + ".",
+        f"{joined['family'].nunique()} families; " + ", ".join(f"{k}: {v}" for k, v in arch.items()) + ".",
         f"Speed estimated for {len(ok)} families (at least {speed.min_models} dated models); "
         f"{len(speed.families) - len(ok)} too small or undated.",
     ]
     if ok:
-        lines.append(f"Fastest: {ok[0].family} ({ok[0].speed:+.3g}/yr); slowest: {ok[-1].family} ({ok[-1].speed:+.3g}/yr).")
+        lines.append(
+            f"Fastest: {ok[0].family} ({ok[0].speed:+.3g}/yr); slowest: {ok[-1].family} ({ok[-1].speed:+.3g}/yr)."
+        )
     for a, row in clades.iterrows():
         lines.append(
             f"{a}: {int(row['n_models'])} models, nearest NJ neighbour of the same architecture for "
@@ -523,7 +619,10 @@ def _entries(files: Mapping[str, Path], formats: Sequence[str]) -> list[tuple[st
 
 
 def _index_md(
-    title: str, summary: list[str], files: Mapping[str, Path], formats: Sequence[str],
+    title: str,
+    summary: list[str],
+    files: Mapping[str, Path],
+    formats: Sequence[str],
     relatives: Sequence[tuple[str, ...]] = (),
 ) -> str:
     lines = [f"# {title}", ""] + [f"- {s}" for s in summary] + [""]
@@ -541,7 +640,10 @@ def _index_md(
 
 
 def _index_html(
-    title: str, summary: list[str], files: Mapping[str, Path], formats: Sequence[str],
+    title: str,
+    summary: list[str],
+    files: Mapping[str, Path],
+    formats: Sequence[str],
     relatives: Sequence[tuple[str, ...]] = (),
 ) -> str:
     e = html.escape
@@ -561,11 +663,17 @@ def _index_html(
             extra = "".join(f" (<a href='{e(m)}'>{e(Path(m).suffix[1:])}</a>)" for m in more.split())
             parts.append(f"<li><a href='{e(key)}'>{e(text)}</a>{extra}</li>")
             if key.endswith(".png") and "tree_" not in key:
-                figs.append(f"<figure><a href='{e(key)}'><img src='{e(key)}' alt='{e(text)}'></a><figcaption>{e(text)}</figcaption></figure>")
+                figs.append(
+                    f"<figure><a href='{e(key)}'><img src='{e(key)}' alt='{e(text)}'></a><figcaption>{e(text)}</figcaption></figure>"
+                )
         parts.append("</ul>" + "".join(figs))
         if section == "Possible undocumented relatives" and relatives:
-            parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in _RELATIVES_HEAD) + "</tr>"
-                         + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in relatives)
-                         + "</table>")
+            parts.append(
+                "<table><tr>"
+                + "".join(f"<th>{e(h)}</th>" for h in _RELATIVES_HEAD)
+                + "</tr>"
+                + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in relatives)
+                + "</table>"
+            )
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -1,6 +1,7 @@
 """Trees: the immutable array :class:`Tree`, the NJ and UPGMA builders (numba / scipy cores) and
 tree operations (rooting, ladderizing, pruning, splits, Robinson-Foulds, patristic distances).
 """
+
 from ._build import (
     Method,
     build_tree,

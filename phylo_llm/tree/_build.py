@@ -41,9 +41,7 @@ def _tiny_tree(dm: DistanceMatrix, *, rooted: bool) -> Tree:
     if len(dm) == 1:
         return Tree.from_parents([-1], name=[dm.labels[0]], rooted=rooted)
     half = float(dm.values[0, 1]) / 2.0
-    return Tree.from_parents(
-        [-1, 0, 0], length=[np.nan, half, half], name=[None, *dm.labels], rooted=rooted
-    )
+    return Tree.from_parents([-1, 0, 0], length=[np.nan, half, half], name=[None, *dm.labels], rooted=rooted)
 
 
 def _fix_negative(lm: NDArray[np.float64]) -> int:

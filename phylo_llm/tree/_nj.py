@@ -108,6 +108,7 @@ def _float_reduction(name: str):
 
 _fmin = _float_reduction("llvm.minnum")
 
+
 @njit(cache=True, nogil=True)
 def _rest_env(row, r, lo, hi, n2, ra, thr, env):
     e0 = env[0]
@@ -398,9 +399,7 @@ def _nj_core(d, lm, stats):
     stats[0] = n_scans
 
 
-def nj_linkage(
-    d: NDArray[np.floating], *, inplace: bool = False
-) -> tuple[NDArray[np.float64], int]:
+def nj_linkage(d: NDArray[np.floating], *, inplace: bool = False) -> tuple[NDArray[np.float64], int]:
     """Canonical neighbor joining on a distance array; the join records in scikit-bio's layout.
 
     Parameters
@@ -434,9 +433,7 @@ def nj_linkage(
     if d.dtype not in (np.float32, np.float64):
         d = d.astype(np.float64)
     if d.ndim != 2 or d.shape[0] != d.shape[1] or d.shape[0] < 3:
-        raise ValueError(
-            f"nj_linkage needs a square array with at least 3 rows, got shape {d.shape}"
-        )
+        raise ValueError(f"nj_linkage needs a square array with at least 3 rows, got shape {d.shape}")
     work = d if inplace else np.array(d, copy=True, order="C")
     if not work.flags.c_contiguous:
         work = np.ascontiguousarray(work)

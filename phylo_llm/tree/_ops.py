@@ -59,9 +59,7 @@ def _check_lengths(tree: Tree, *, what: str) -> None:
     lengths = tree.length[1:]
     missing = int(np.isnan(lengths).sum())
     if missing:
-        raise PhyloLLMError(
-            f"{what} needs branch lengths, but {missing} of {lengths.shape[0]} branches have none"
-        )
+        raise PhyloLLMError(f"{what} needs branch lengths, but {missing} of {lengths.shape[0]} branches have none")
 
 
 def _rebuild(
@@ -398,9 +396,7 @@ def root_outgroup(tree: Tree, outgroup: str | Sequence[str]) -> Tree:
     _name_index(tree, names, what="outgroup", tips_only=True)
     all_names = named_tips(tree, what="root_outgroup")
     if len(names) >= len(all_names):
-        raise PhyloLLMError(
-            f"outgroup must leave at least one tip outside it, but it lists all {len(all_names)} tips"
-        )
+        raise PhyloLLMError(f"outgroup must leave at least one tip outside it, but it lists all {len(all_names)} tips")
     t = unroot(tree)
     if t.n_children[0] == 2:  # two tips: the one branch a-b is both tips' branch
         a, b = (int(c) for c in t.children(0))
@@ -470,9 +466,7 @@ def _sort_children(tree: Tree, key: NDArray) -> Tree:
     new_index[order] = np.arange(n)
     p = tree.parent[order]
     new_parent = np.where(p >= 0, new_index[np.maximum(p, 0)], -1)
-    return Tree(
-        new_parent, tree.length[order], tuple(tree.name[i] for i in order), tree.support[order], tree.rooted
-    )
+    return Tree(new_parent, tree.length[order], tuple(tree.name[i] for i in order), tree.support[order], tree.rooted)
 
 
 def mrca(tree: Tree, names: Sequence[str]) -> int:
@@ -547,9 +541,7 @@ def prune(tree: Tree, keep: Sequence[str]) -> Tree:
             new_len[v] = acc
         else:
             up_anc[v], up_len[v] = anc, acc
-    return _rebuild(
-        tree, new_parent, new_len, tree.support, tree.name, np.asarray(retained), rooted=tree.rooted
-    )
+    return _rebuild(tree, new_parent, new_len, tree.support, tree.name, np.asarray(retained), rooted=tree.rooted)
 
 
 def collapse_short_branches(tree: Tree, *, tol: float = 0.0) -> Tree:

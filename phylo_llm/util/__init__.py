@@ -2,6 +2,7 @@
 options), sha256 ids.
 Imports nothing else of phylo_llm but :mod:`phylo_llm.errors`.
 """
+
 from ._checks import (
     check_choice,
     check_fraction,

@@ -72,7 +72,6 @@ def missing_label_message(label: str, labels: Sequence[str]) -> str:
     return f"model {label!r} is not in this set of {len(labels)} models{hint}"
 
 
-
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
@@ -82,8 +81,14 @@ def _is_number(value: object) -> bool:
 
 
 def _fail(
-    name: str, value: object, kind: str, low: float | None, high: float | None,
-    open_left: bool, open_right: bool, note: str | None,
+    name: str,
+    value: object,
+    kind: str,
+    low: float | None,
+    high: float | None,
+    open_left: bool,
+    open_right: bool,
+    note: str | None,
 ) -> NoReturn:
     """Raise the message shared by the range checks: '<name> must be <kind> <bounds> (<note>), got <value>'."""
     if low is not None and high is not None:
@@ -98,7 +103,9 @@ def _fail(
     raise PhyloLLMError(f"{name} must be {rule}{note_s}, got {value!r}")
 
 
-def check_int(name: str, value: object, *, min: int | None = None, max: int | None = None, note: str | None = None) -> int:
+def check_int(
+    name: str, value: object, *, min: int | None = None, max: int | None = None, note: str | None = None
+) -> int:
     """Check that ``value`` is an integer (Python or numpy, not bool) within ``[min, max]``.
 
     Parameters

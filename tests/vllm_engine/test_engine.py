@@ -25,8 +25,9 @@ PROBES = load_probes("random:8:0")
 @pytest.fixture(scope="module")
 def engine() -> VLLMBackend:
     # Eager: no graph compilation, the engine starts in about half the time.
-    b = VLLMBackend("smollm2-135m", max_new_tokens=TOKENS, chat_template=False, threads=2,
-                    enforce_eager=True, kv_cache_gib=1.0)
+    b = VLLMBackend(
+        "smollm2-135m", max_new_tokens=TOKENS, chat_template=False, threads=2, enforce_eager=True, kv_cache_gib=1.0
+    )
     yield b
     b.close()
 
@@ -83,13 +84,16 @@ def test_seeded_sampling_is_reproducible_and_independent_of_chunks(engine: VLLMB
 
 
 def test_a_prompt_longer_than_the_model_is_refused_by_index(engine: VLLMBackend) -> None:
-    with pytest.raises(PhyloLLMError, match=r"prompts\[1\] has \d+ tokens; with max_new_tokens=24 .* max_model_len=8192"):
+    with pytest.raises(
+        PhyloLLMError, match=r"prompts\[1\] has \d+ tokens; with max_new_tokens=24 .* max_model_len=8192"
+    ):
         engine.generate(["hi", "word " * 9000])
 
 
 def test_extraction_caches_under_the_engine_key(engine: VLLMBackend, greedy: list[str], tmp_path: Path) -> None:
-    res = run_extraction([engine], PROBES, out_dir=tmp_path / "o", cache_dir=tmp_path / "c",
-                         recipe="concat", dims=16, threads=2)
+    res = run_extraction(
+        [engine], PROBES, out_dir=tmp_path / "o", cache_dir=tmp_path / "c", recipe="concat", dims=16, threads=2
+    )
     assert res.dna.labels == ("smollm2-135m",) and np.isfinite(res.dna.vectors).all()
     assert '"engine":"vllm' in res.dna.provenance.generation
     log = ResponseLog.for_key(tmp_path / "c", "smollm2-135m", PROBES, engine.settings())

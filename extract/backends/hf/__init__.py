@@ -26,6 +26,17 @@ from ._generate import (
 )
 from ._load import ModelSource, hub_fingerprint, model_source
 
-__all__ = ["HFBackend", "GenerationStats", "ModelSource", "convert_gguf", "model_source", "hub_fingerprint",
-           "use_chat_template", "prompt_text", "prompt_ids", "eos_token_id",
-           "chat_template_digest", "ChatTemplate"]
+__all__ = [
+    "HFBackend",
+    "GenerationStats",
+    "ModelSource",
+    "convert_gguf",
+    "model_source",
+    "hub_fingerprint",
+    "use_chat_template",
+    "prompt_text",
+    "prompt_ids",
+    "eos_token_id",
+    "chat_template_digest",
+    "ChatTemplate",
+]

@@ -111,9 +111,15 @@ class HFBackend:
         top_p: float = 1.0,
         seed: int = 0,
     ) -> None:
-        _check_arguments(max_new_tokens=max_new_tokens, batch_size=batch_size, threads=threads,
-                         chat_template=chat_template, dtype=dtype, share_prefix=share_prefix,
-                         model_id=model_id)
+        _check_arguments(
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            threads=threads,
+            chat_template=chat_template,
+            dtype=dtype,
+            share_prefix=share_prefix,
+            model_id=model_id,
+        )
         check_sampling(temperature, top_p, seed)
         self.max_new_tokens = int(max_new_tokens)
         self.batch_size = int(batch_size)
@@ -129,8 +135,13 @@ class HFBackend:
         self._pad_from_eos = _set_padding(self._tokenizer, self.architecture, source=self._source)
         self.chat_template: bool = use_chat_template(self._tokenizer, chat_template, source=self._source)
         self._generation_config = generation_config(
-            self._model, self._config, self._tokenizer, architecture=self.architecture,
-            temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens,
+            self._model,
+            self._config,
+            self._tokenizer,
+            architecture=self.architecture,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
             source=self._source,
         )
 
@@ -286,8 +297,14 @@ class HFBackend:
 
 
 def _check_arguments(
-    *, max_new_tokens: Any, batch_size: Any, threads: Any, chat_template: Any, dtype: Any,
-    share_prefix: Any, model_id: Any,
+    *,
+    max_new_tokens: Any,
+    batch_size: Any,
+    threads: Any,
+    chat_template: Any,
+    dtype: Any,
+    share_prefix: Any,
+    model_id: Any,
 ) -> None:
     check_int("max_new_tokens", max_new_tokens, min=1)
     check_int("batch_size", batch_size, min=1)

@@ -111,8 +111,15 @@ def eos_token_id(generation_config: Any, config: Any, tokenizer: Any, *, source:
 
 
 def generation_config(
-    net: Any, config: Any, tokenizer: Any, *, architecture: str, temperature: float, top_p: float,
-    max_new_tokens: int, source: str,
+    net: Any,
+    config: Any,
+    tokenizer: Any,
+    *,
+    architecture: str,
+    temperature: float,
+    top_p: float,
+    max_new_tokens: int,
+    source: str,
 ) -> Any:
     """A fresh ``GenerationConfig``: pure greedy (or plain temperature/top-p sampling with no
     top-k, as vLLM does), whatever sampling defaults the model ships with."""
@@ -121,7 +128,8 @@ def generation_config(
     shipped = net.generation_config
     eos = eos_token_id(shipped, config, tokenizer, source=source)
     sampling: dict[str, Any] = (
-        dict(do_sample=False) if temperature == 0
+        dict(do_sample=False)
+        if temperature == 0
         else dict(do_sample=True, temperature=temperature, top_p=top_p, top_k=0)
     )
     kwargs: dict[str, Any] = dict(
