@@ -47,7 +47,7 @@ def test_vectors_are_read_only_copies():
     "labels, vectors, prov, match",
     [
         (("a", "a"), np.zeros((2, 3)), PROV, r"unique; duplicated: \['a'\]"),
-        (("a",), np.zeros((2, 3)), PROV, r"number of labels \(1\) must match number of DNA vectors \(2\)"),
+        (("a",), np.zeros((2, 3)), PROV, r"number of labels \(1\) must match the number of DNA vectors \(2\)"),
         (("a", "b"), np.zeros(3), PROV, r"2-D array"),
         (("a", "b"), [[0, 0, 0], [0, np.nan, 0]], PROV, r"finite.*\['b'\]"),
         (("a", "b"), np.zeros((2, 4)), PROV, r"provenance.dims \(3\) must match the vectors' width \(4\)"),

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import PhyloLLMError
-from ..util import check_unique, readonly
+from ..util import check_unique, labelled_rows, readonly
 from ._dna import DnaSet, Provenance
 
 __all__ = ["ProbeContributions"]
@@ -42,18 +42,15 @@ class ProbeContributions:
     provenance: Provenance = field(default_factory=Provenance)
 
     def __post_init__(self) -> None:
-        labels = tuple(self.labels)
-        for lab in labels:
-            if not isinstance(lab, str) or lab == "":
-                raise PhyloLLMError(f"contribution labels must be non-empty strings, got {lab!r}")
-        values = np.array(self.values, dtype=np.float64, copy=True)
-        if values.ndim != 3:
-            raise PhyloLLMError(f"contributions must be a 3-D array (models x probes x dims), got shape {values.shape}")
-        if values.shape[0] != len(labels):
-            raise PhyloLLMError(
-                f"number of labels ({len(labels)}) must match the number of models in the "
-                f"contributions ({values.shape[0]})"
-            )
+        labels, values = labelled_rows(
+            self.labels,
+            self.values,
+            ndim=3,
+            what="contribution",
+            array="contributions",
+            axes="models x probes x dims",
+            rows="models in the contributions",
+        )
         if values.shape[1] == 0 or values.shape[2] == 0:
             raise PhyloLLMError(f"contributions need at least one probe and one dim, got shape {values.shape}")
         check_unique(labels, what="contribution labels")

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import PhyloLLMError, ProvenanceError
-from ..util import check_unique, missing_label_message, readonly
+from ..util import check_unique, labelled_rows, missing_label_message, readonly
 
 __all__ = ["Provenance", "DnaSet", "merge_dna"]
 
@@ -118,17 +118,9 @@ class DnaSet:
     provenance: Provenance = field(default_factory=Provenance)
 
     def __post_init__(self) -> None:
-        labels = tuple(self.labels)
-        for lab in labels:
-            if not isinstance(lab, str) or lab == "":
-                raise PhyloLLMError(f"DNA labels must be non-empty strings, got {lab!r}")
-        vectors = np.array(self.vectors, dtype=np.float64, copy=True)
-        if vectors.ndim != 2:
-            raise PhyloLLMError(f"DNA vectors must be a 2-D array (models x dims), got shape {vectors.shape}")
-        if vectors.shape[0] != len(labels):
-            raise PhyloLLMError(
-                f"number of labels ({len(labels)}) must match number of DNA vectors ({vectors.shape[0]})"
-            )
+        labels, vectors = labelled_rows(
+            self.labels, self.vectors, ndim=2, what="DNA", array="DNA vectors", axes="models x dims", rows="DNA vectors"
+        )
         check_unique(labels, what="DNA labels")
         bad = ~np.isfinite(vectors).all(axis=1)
         if bad.any():

@@ -9,6 +9,7 @@ from ._checks import (
     check_int,
     check_number,
     check_unique,
+    labelled_rows,
     missing_label_message,
     readonly,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "check_int",
     "check_number",
     "check_unique",
+    "labelled_rows",
     "missing_label_message",
     "read_text",
     "readonly",

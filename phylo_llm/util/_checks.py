@@ -20,6 +20,7 @@ __all__ = [
     "check_int",
     "check_number",
     "check_unique",
+    "labelled_rows",
     "missing_label_message",
     "readonly",
 ]
@@ -235,3 +236,33 @@ def check_choice(name: str, value: object, allowed: Iterable[Any]) -> Any:
     if not ok:
         raise PhyloLLMError(f"{name} must be one of {options}, got {value!r}")
     return value
+
+
+def labelled_rows(
+    labels: Any, values: Any, *, ndim: int, what: str, array: str, axes: str, rows: str
+) -> tuple[tuple[str, ...], NDArray[np.float64]]:
+    """``(labels, values)`` checked for a labelled array value: every label a non-empty string,
+    ``values`` (called ``array`` in errors) a float64 copy with ``ndim`` axes (named ``axes``)
+    and one row per label (``rows`` in errors).
+
+    Examples
+    --------
+    >>> labelled_rows(["a", "b"], [[1, 2], [3, 4]], ndim=2, what="DNA", array="DNA vectors",
+    ...               axes="models x dims", rows="DNA vectors")[0]
+    ('a', 'b')
+    >>> labelled_rows(["a"], [[1, 2], [3, 4]], ndim=2, what="DNA", array="DNA vectors",
+    ...               axes="models x dims", rows="DNA vectors")
+    Traceback (most recent call last):
+    ...
+    phylo_llm.errors.PhyloLLMError: number of labels (1) must match the number of DNA vectors (2)
+    """
+    labels = tuple(labels)
+    for lab in labels:
+        if not isinstance(lab, str) or lab == "":
+            raise PhyloLLMError(f"{what} labels must be non-empty strings, got {lab!r}")
+    arr = np.array(values, dtype=np.float64, copy=True)
+    if arr.ndim != ndim:
+        raise PhyloLLMError(f"{array} must be a {ndim}-D array ({axes}), got shape {arr.shape}")
+    if arr.shape[0] != len(labels):
+        raise PhyloLLMError(f"number of labels ({len(labels)}) must match the number of {rows} ({arr.shape[0]})")
+    return labels, arr
