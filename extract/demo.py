@@ -163,12 +163,8 @@ def run_demo(
     >>> res.rf  # doctest: +SKIP
     0.0
     """
-    from .defaults import DEFAULT_RECIPE
-    from .embed import DEFAULT_EMBEDDER
     from .models import cache_dir
     from .probes import load_probes
-    from .projection import PROJECTION
-    from .recipe import resolve_recipe
 
     say = log or (lambda _msg: None)
     og_label = Path(str(OUTGROUP)).name  # the bundled name, or a directory's name
@@ -179,47 +175,21 @@ def run_demo(
     probe_set = load_probes(probes)
     lineage = _lineage(base, n_leaves=n_leaves, noise=noise, decay=decay, seed=seed, cache=cache_root, say=say)
 
-    # The recipe the extraction uses ("auto" resolved for these probes), so the cache key and
-    # demo.json name it, and a cached DNA made otherwise is not taken for this run's.
-    recipe = resolve_recipe(DEFAULT_RECIPE, probe_set=probe_set.id)
-    cfg = {
-        "max_new_tokens": int(max_new_tokens),
-        "dims": int(dims),
-        "seed": int(seed),
-        "recipe": recipe.id,
-        "embedder": DEFAULT_EMBEDDER,
-        "outgroup": bool(outgroup),
-    }
-    dna_cache = lineage.directory / f"demo-{_demo_key(lineage.key, cfg, probe_set.id)}.json"
-    expected = {
-        "probe_set": probe_set.id,
-        "n_probes": len(probe_set),
-        "recipe": recipe.id,
-        "projection": PROJECTION,
-        "seed": int(seed),
-        "dims": int(dims),
-    }
     notes: list[str] = []
-    dna = _cached_dna(dna_cache, expected, say)
-    cached = dna is not None
-    if dna is None:
-        dna = _extract(
-            lineage,
-            probe_set,
-            out / "extraction",
-            max_new_tokens=max_new_tokens,
-            dims=dims,
-            seed=seed,
-            outgroup=outgroup,
-            threads=threads,
-            cache=cache_root,
-            progress=progress,
-            notes=notes,
-            say=say,
-            recipe=recipe,
-            embedder=DEFAULT_EMBEDDER,
-        )
-        write_dna(dna, dna_cache)
+    dna, cached, cfg = _demo_dna(
+        lineage,
+        probe_set,
+        out,
+        max_new_tokens=max_new_tokens,
+        dims=dims,
+        seed=seed,
+        outgroup=outgroup,
+        threads=threads,
+        cache=cache_root,
+        progress=progress,
+        notes=notes,
+        say=say,
+    )
 
     files: dict[str, Path] = {"dna": write_dna(dna, out / "dna.json")}
     scored = _score(dna, lineage, og_label if outgroup else None)
@@ -239,14 +209,53 @@ def run_demo(
         else:
             files["figure"] = fig
     seconds = time.perf_counter() - started
-    summary = {
+    summary = _summary(
+        base=base,
+        lineage=lineage,
+        probes=probes,
+        probe_set=probe_set,
+        cfg=cfg,
+        scored=scored,
+        dna=dna,
+        outgroup=og_label if outgroup else None,
+        noise=noise,
+        decay=decay,
+        cached=cached,
+        seconds=seconds,
+        notes=notes,
+    )
+    files["summary"] = out / "demo.json"
+    atomic_write_text(files["summary"], json.dumps(summary, indent=1) + "\n")
+    return DemoResult(
+        scored.shown, lineage.true_tree, scored.rf, scored.rf_normalized, files, cached, seconds, tuple(notes)
+    )
+
+
+def _summary(
+    *,
+    base: Any,
+    lineage: Any,
+    probes: str,
+    probe_set: Any,
+    cfg: dict[str, Any],
+    scored: Any,
+    dna: Any,
+    outgroup: str | None,
+    noise: float,
+    decay: float,
+    cached: bool,
+    seconds: float,
+    notes: list[str],
+) -> dict[str, Any]:
+    """``demo.json``: what was run (lineage, probes, settings) and how well the tree came back."""
+    return {
         "format": _DEMO_FORMAT,
         "base": str(base),
         "lineage_key": lineage.key,
         "leaves": list(lineage.leaves),
         "probes": {"spec": probes, "id": probe_set.id, "n": len(probe_set)},
         **cfg,
-        "outgroup": og_label if outgroup else None,
+        "outgroup": outgroup,
         "noise": noise,
         "decay": decay,
         "rf": scored.rf,
@@ -257,11 +266,6 @@ def run_demo(
         "provenance": dna.provenance.to_dict(),
         "notes": notes,
     }
-    files["summary"] = out / "demo.json"
-    atomic_write_text(files["summary"], json.dumps(summary, indent=1) + "\n")
-    return DemoResult(
-        scored.shown, lineage.true_tree, scored.rf, scored.rf_normalized, files, cached, seconds, tuple(notes)
-    )
 
 
 def _lineage(
@@ -284,6 +288,71 @@ def _lineage(
         f" in {lineage.directory}"
     )
     return lineage
+
+
+def _demo_dna(
+    lineage: Any,
+    probe_set: Any,
+    out: Path,
+    *,
+    max_new_tokens: int,
+    dims: int,
+    seed: int,
+    outgroup: bool,
+    threads: int | None,
+    cache: Path,
+    progress: Callable[[Any], None] | None,
+    notes: list[str],
+    say: Callable[[str], None],
+) -> tuple[Any, bool, dict[str, Any]]:
+    """``(dna, reused from the cache, the run's settings)``: the cached DNA of this lineage when it
+    was made exactly so, else a fresh extraction (then cached)."""
+    from .defaults import DEFAULT_RECIPE
+    from .embed import DEFAULT_EMBEDDER
+    from .projection import PROJECTION
+    from .recipe import resolve_recipe
+
+    # The recipe the extraction uses ("auto" resolved for these probes), so the cache key and
+    # demo.json name it, and a cached DNA made otherwise is not taken for this run's.
+    recipe = resolve_recipe(DEFAULT_RECIPE, probe_set=probe_set.id)
+    cfg = {
+        "max_new_tokens": int(max_new_tokens),
+        "dims": int(dims),
+        "seed": int(seed),
+        "recipe": recipe.id,
+        "embedder": DEFAULT_EMBEDDER,
+        "outgroup": bool(outgroup),
+    }
+    dna_cache = lineage.directory / f"demo-{_demo_key(lineage.key, cfg, probe_set.id)}.json"
+    expected = {
+        "probe_set": probe_set.id,
+        "n_probes": len(probe_set),
+        "recipe": recipe.id,
+        "projection": PROJECTION,
+        "seed": int(seed),
+        "dims": int(dims),
+    }
+    dna = _cached_dna(dna_cache, expected, say)
+    cached = dna is not None
+    if dna is None:  # the cache names the recipe, so a DNA made otherwise is never reused
+        dna = _extract(
+            lineage,
+            probe_set,
+            out / "extraction",
+            max_new_tokens=max_new_tokens,
+            dims=dims,
+            seed=seed,
+            outgroup=outgroup,
+            threads=threads,
+            cache=cache,
+            progress=progress,
+            notes=notes,
+            say=say,
+            recipe=recipe,
+            embedder=DEFAULT_EMBEDDER,
+        )
+        write_dna(dna, dna_cache)
+    return dna, cached, cfg
 
 
 def _cached_dna(path: Path, expected: dict[str, Any], say: Callable[[str], None]) -> Any:

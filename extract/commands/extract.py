@@ -56,6 +56,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_input_args(p)
+    _add_generation_args(p)
+    _add_dna_args(p)
+    _add_run_args(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    """What to run: models or recorded responses, and the probes."""
     p.add_argument("model", nargs="*", metavar="MODEL", help="models to run (see below)")
     p.add_argument(
         "--probes",
@@ -79,6 +89,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-chat-template", action="store_true", help="feed prompts raw, even to models that have a chat template"
     )
+
+
+def _add_generation_args(p: argparse.ArgumentParser) -> None:
+    """How local models and APIs answer."""
     p.add_argument("--threads", type=positive_int, metavar="N", help="CPU threads for torch")
     p.add_argument(
         "--device", metavar="DEV", help="torch device for local models (default: cuda if available, else cpu)"
@@ -86,6 +100,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--api-key-env", metavar="VAR", help="environment variable holding the API key (default OPENAI_API_KEY)"
     )
+
+
+def _add_dna_args(p: argparse.ArgumentParser) -> None:
+    """How answers become DNA: embedder, recipe, projection, exclusions."""
     p.add_argument(
         "--embedder",
         default="all-MiniLM-L6-v2",
@@ -109,6 +127,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="F",
         help="exclude models with more empty responses than this (default 0.5)",
     )
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    """Where the run keeps its cache and how it spreads and survives failures."""
     p.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache root for responses and embeddings")
     p.add_argument(
         "--contributions",
@@ -138,8 +160,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--cache-dir; ADDRESS as for `ray start --address` (default: a private local "
         "instance, or $RAY_ADDRESS). Put it after the MODELs (see docs/ray.md)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
 
 
 def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
