@@ -9,6 +9,7 @@ black and named ``>> model <<``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from ..tree import ladderize, nj, root_midpoint
 from ._style import check_figure_path, family_colors, save_figure
 from .tree import plot_tree
 
-__all__ = ["neighbourhood", "save_placement"]
+__all__ = ["neighbourhood", "placement_colors", "save_placement"]
 
 PLACED = "placed model"
 
@@ -43,6 +44,22 @@ def neighbourhood(atlas: Atlas, vector: NDArray[np.floating], model: str, *, n: 
     return tree, meta
 
 
+def placement_colors(families: Any) -> dict[str, str]:
+    """Tip colours of a neighbourhood figure: the largest families among the neighbours get the
+    palette (by member count, as every figure does), the placed model black.
+
+    Examples
+    --------
+    >>> c = placement_colors(["x%02d" % i for i in range(12)] + ["zeta", "zeta", PLACED])
+    >>> from phylo_llm.plot import OTHER_COLOR
+    >>> c["zeta"] == OTHER_COLOR, c["x11"] == OTHER_COLOR, c[PLACED]  # 2 members beat 12 singletons
+    (False, True, '#000000')
+    """
+    colors = dict(family_colors([f for f in families if isinstance(f, str) and f != PLACED]))
+    colors[PLACED] = "#000000"
+    return colors
+
+
 def save_placement(
     atlas: Atlas, placement: Placement, vector: NDArray[np.floating], path: str | Path, *, n: int = 30
 ) -> Path:
@@ -51,9 +68,7 @@ def save_placement(
     import matplotlib.pyplot as plt
 
     tree, meta = neighbourhood(atlas, vector, placement.model, n=n)
-    fams = sorted({f for f in meta["family"] if isinstance(f, str) and f != PLACED})
-    colors = dict(family_colors(fams))
-    colors[PLACED] = "#000000"
+    colors = placement_colors(meta["family"])
     verdict = (
         f"{placement.family} ({placement.confidence:.2f})"
         if placement.sure
