@@ -80,11 +80,9 @@ def run_place(args: argparse.Namespace) -> int:
             '(e.g. \'{"chat_template": false, "decoding": "greedy"}\' for rand-zh)'
         )
     models = args.model or _recorded(args.responses, args.atlas)
-    progress = None
-    if not args.quiet:
-        from ..progress import TqdmProgress
+    from ..progress import TqdmProgress
 
-        progress = TqdmProgress()
+    progress = None if args.quiet else TqdmProgress()
     _, placements = place_models(
         models,
         atlas=args.atlas,
@@ -144,12 +142,9 @@ def register_build(sub: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from ..atlas.build import build_atlas
+    from ..progress import TqdmProgress
 
-    progress = None
-    if not args.quiet:
-        from ..progress import TqdmProgress
-
-        progress = TqdmProgress()
+    progress = None if args.quiet else TqdmProgress()
     a = build_atlas(
         args.name,
         data_dir=args.data,

@@ -138,11 +138,9 @@ def run_demo_cmd(args: argparse.Namespace) -> int:
     from ..demo import run_demo
 
     _quiet_transformers()
-    progress = None
-    if not args.quiet:
-        from ..progress import TqdmProgress
+    from ..progress import TqdmProgress
 
-        progress = TqdmProgress()
+    progress = None if args.quiet else TqdmProgress()
     res = run_demo(
         args.output,
         n_leaves=args.leaves,
