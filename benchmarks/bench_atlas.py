@@ -47,7 +47,7 @@ from extract.probes import ProbeSet
 from extract.projection import project
 from extract.recipe import BasisRecipe, WhitenedRecipe, fit_reference
 from phylo_llm.analysis import evaluate_lineage
-from phylo_llm.atlas import family_votes, fit_confidence
+from phylo_llm.atlas import family_votes, fit_confidence, shared_members
 from phylo_llm.data import (
     meta_frame,
     pairwise_distances,
@@ -154,14 +154,16 @@ def summarise(variant: str, frames, aucs, same, dims: int, splits: int) -> None:
         print(f"| {row[0]} | {row[1]} | {row[2]:.3f} | {row[3]:.3f} |")
 
 
-def load_population(name: str, data: Path):
+def load_population(name: str, data: Path, n_probes: int | None = None):
+    """``(source, prompts, members, embeddings, excluded)`` of an atlas population, as its build
+    makes them (same exclusions, labels and cached embeddings)."""
     src = SOURCES[name]
-    prompts, models, answers = read_population(data / src.folder, src.n_probes)
+    prompts, models, answers = read_population(data / src.folder, n_probes or src.n_probes)
     excluded = exclusions(models, answers)
     emb_all = embed_population(SentenceEmbedder(batch_size=32), answers)
     keep = [i for i, m in enumerate(models) if m not in excluded]
     members = member_labels([models[i] for i in keep], data / "llm-dna-paper" / "models_meta.csv")
-    return src, prompts, members, emb_all[keep]
+    return src, prompts, members, emb_all[keep], excluded
 
 
 def evaluable_rows(members) -> np.ndarray:
@@ -175,24 +177,9 @@ def evaluable_rows(members) -> np.ndarray:
     )
 
 
-def combined(args: argparse.Namespace) -> None:
-    from extract.atlas.build import COMPOSITES
-
-    t0 = time.time()
-    parts = [load_population(n, args.data) for n in COMPOSITES["combined"][0]]
-    keys = [{m.model.lower(): i for i, m in enumerate(p[2])} for p in parts]
-    shared = [k for k in keys[0] if all(k in kk for kk in keys[1:])]
-    rows = [np.array([kk[k] for k in shared]) for kk in keys]
-    members = []
-    for k in shared:
-        found = [p[2][kk[k]] for p, kk in zip(parts, keys)]
-        members.append(next((m for m in found if m.family_source == "curated"), found[0]))
-    evaluable = evaluable_rows(members)
-    print(
-        f"# atlas combined: {len(members)} shared models, {int(evaluable.sum())} evaluable; "
-        f"embeddings ready in {time.time() - t0:.0f} s"
-    )
-    curated_meta = meta_frame(
+def curated_labels(members):
+    """The curated members' labels as a metadata table, and their rows in ``members``."""
+    meta = meta_frame(
         pd.DataFrame(
             [
                 {"model": m.model, "family": m.family, "base_model": m.base_model, "relation": m.relation}
@@ -202,14 +189,49 @@ def combined(args: argparse.Namespace) -> None:
         )
     )
     index = {m.model: i for i, m in enumerate(members)}
-    lab_rows = np.array([index[x] for x in curated_meta.index])
+    return meta, np.array([index[x] for x in meta.index])
+
+
+def score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows, aucs, same) -> pd.DataFrame:
+    """Placements of the scored half (``halves != fit_half``) with the confidence model fitted on
+    the fitting half's placements; the scored half's parent-child and same-family AUCs are
+    appended to ``aucs`` / ``same``."""
+    score_rows = np.flatnonzero((halves != fit_half) & evaluable)
+    calib_rows = np.flatnonzero((halves == fit_half) & evaluable)
+    ev_score = evaluate_rows(members, score_rows, loo(dna, members, score_rows))
+    ev_cal = evaluate_rows(members, calib_rows, loo(dna, members, calib_rows))
+    coef = fit_confidence(ev_cal["share"], ev_cal["margin"], ev_cal["inferred"] == ev_cal["truth"])
+    z = coef[0] + coef[1] * ev_score["share"] + coef[2] * ev_score["margin"]
+    # AUC: distances among labelled models of the scored half's side
+    sub = lab_rows[halves[lab_rows] != fit_half]
+    try:
+        ev = evaluate_lineage(pairwise_distances(dna[sub], [members[i].model for i in sub]), curated_meta, n_boot=10)
+        aucs.append(ev.parent_child.auc)
+        same.append(ev.same_family.auc)
+    except ValueError:
+        pass
+    return ev_score.assign(conf=1 / (1 + np.exp(-z)))
+
+
+def combined(args: argparse.Namespace) -> None:
+    from extract.atlas.build import COMPOSITES
+
+    t0 = time.time()
+    parts = [load_population(n, args.data) for n in COMPOSITES["combined"][0]]
+    members, rows = shared_members([p[2] for p in parts])  # as compose_atlas matches them
+    evaluable = evaluable_rows(members)
+    print(
+        f"# atlas combined: {len(members)} shared models, {int(evaluable.sum())} evaluable; "
+        f"embeddings ready in {time.time() - t0:.0f} s"
+    )
+    curated_meta, lab_rows = curated_labels(members)
     frames, aucs, same = [], [], []
     for seed in range(args.splits):
         halves = np.array([half_of(split_key(m), seed) for m in members])
         placed = []
         for fit_half in (0, 1):
             blocks = []
-            for (src, prompts, pmembers, emb), r in zip(parts, rows):
+            for (src, prompts, pmembers, emb, _), r in zip(parts, rows):
                 phalves = np.array([half_of(split_key(m), seed) for m in pmembers])
                 stats = fit_reference(
                     emb[phalves == fit_half], prompts=prompts, embedder="minilm", name="x", basis_k=src.basis_k
@@ -219,22 +241,7 @@ def combined(args: argparse.Namespace) -> None:
                 w = 1.0 / np.sqrt((x[halves == fit_half] ** 2).sum(axis=1).mean())
                 blocks.append(w * x)
             dna = np.concatenate(blocks, axis=1)
-            score_rows = np.flatnonzero((halves != fit_half) & evaluable)
-            calib_rows = np.flatnonzero((halves == fit_half) & evaluable)
-            ev_score = evaluate_rows(members, score_rows, loo(dna, members, score_rows))
-            ev_cal = evaluate_rows(members, calib_rows, loo(dna, members, calib_rows))
-            coef = fit_confidence(ev_cal["share"], ev_cal["margin"], ev_cal["inferred"] == ev_cal["truth"])
-            z = coef[0] + coef[1] * ev_score["share"] + coef[2] * ev_score["margin"]
-            placed.append(ev_score.assign(conf=1 / (1 + np.exp(-z))))
-            sub = lab_rows[halves[lab_rows] != fit_half]
-            try:
-                ev = evaluate_lineage(
-                    pairwise_distances(dna[sub], [members[i].model for i in sub]), curated_meta, n_boot=10
-                )
-                aucs.append(ev.parent_child.auc)
-                same.append(ev.same_family.auc)
-            except ValueError:
-                pass
+            placed.append(score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows, aucs, same))
         frames.append(pd.concat(placed).assign(seed=seed))
     summarise("combined (paper exact + rand-zh 4,096-d)", frames, aucs, same, dna.shape[1], args.splits)
     print(f"\ntotal {time.time() - t0:.0f} s")
@@ -252,69 +259,30 @@ def main() -> None:
         sys.exit(f"reference data not found at {args.data}: this benchmark needs ../shared/data")
     if args.atlas == "combined":
         return combined(args)
-    src = SOURCES[args.atlas]
-    n_probes = args.probes or src.n_probes
     t0 = time.time()
-    prompts, models, answers = read_population(args.data / src.folder, n_probes)
-    excluded = exclusions(models, answers)
-    emb_all = embed_population(SentenceEmbedder(batch_size=32), answers)
-    keep = [i for i, m in enumerate(models) if m not in excluded]
-    emb = emb_all[keep]
-    members = member_labels([models[i] for i in keep], args.data / "llm-dna-paper" / "models_meta.csv")
+    src, prompts, members, emb, excluded = load_population(args.atlas, args.data, args.probes)
     probe_set = ProbeSet(prompts).id
-    index = {m.model: i for i, m in enumerate(members)}
     fam_count = pd.Series([m.family for m in members if m.family_source == "curated"]).value_counts()
-    evaluable = np.array(
-        [
-            m.family_source == "curated"
-            and (any(p in index for p in m.parents) or sum(o.family == m.family for o in members) > 1)
-            for m in members
-        ]
-    )
+    evaluable = evaluable_rows(members)
     print(
-        f"# atlas {args.atlas}: {len(members)} models ({len(excluded)} excluded), {n_probes} probes; "
+        f"# atlas {args.atlas}: {len(members)} models ({len(excluded)} excluded), {len(prompts)} probes; "
         f"{int(evaluable.sum())} evaluable labelled models; {len(fam_count)} curated families; "
         f"embeddings ready in {time.time() - t0:.0f} s"
     )
-    curated_meta = meta_frame(
-        pd.DataFrame(
-            [
-                {"model": m.model, "family": m.family, "base_model": m.base_model, "relation": m.relation}
-                for m in members
-                if m.family_source == "curated"
-            ]
-        )
-    )
-    lab_rows = np.array([index[x] for x in curated_meta.index])
+    curated_meta, lab_rows = curated_labels(members)
 
     for variant in args.variants.split(","):
         frames, aucs, same = [], [], []
         for seed in range(args.splits):
             halves = np.array([half_of(split_key(m), seed) for m in members])
-            placed_by_half = {}
+            placed = []
             for fit_half in (0, 1):
                 fit_rows = np.flatnonzero(halves == fit_half)
                 stats = fit_reference(emb[fit_rows], prompts=prompts, embedder="minilm", name="x", basis_k=src.basis_k)
                 dna = variant_dna(variant, stats, emb, probe_set)
-                score_rows = np.flatnonzero((halves != fit_half) & evaluable)
-                calib_rows = np.flatnonzero((halves == fit_half) & evaluable)
-                ev_score = evaluate_rows(members, score_rows, loo(dna, members, score_rows))
-                ev_cal = evaluate_rows(members, calib_rows, loo(dna, members, calib_rows))
-                coef = fit_confidence(ev_cal["share"], ev_cal["margin"], ev_cal["inferred"] == ev_cal["truth"])
-                z = coef[0] + coef[1] * ev_score["share"] + coef[2] * ev_score["margin"]
-                ev_score["conf"] = 1 / (1 + np.exp(-z))
-                placed_by_half[fit_half] = ev_score
-                # AUC: distances among labelled models of the scored half's side
-                sub = lab_rows[halves[lab_rows] != fit_half]
-                dm = pairwise_distances(dna[sub], [members[i].model for i in sub])
-                try:
-                    ev = evaluate_lineage(dm, curated_meta, n_boot=10)
-                    aucs.append(ev.parent_child.auc)
-                    same.append(ev.same_family.auc)
-                except ValueError:
-                    pass
-            frames.append(pd.concat(placed_by_half.values()).assign(seed=seed))
-        summarise(variant, frames, aucs, same, variant_dna(variant, stats, emb[:2], probe_set).shape[1], args.splits)
+                placed.append(score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows, aucs, same))
+            frames.append(pd.concat(placed).assign(seed=seed))
+        summarise(variant, frames, aucs, same, dna.shape[1], args.splits)
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 

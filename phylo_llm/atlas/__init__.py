@@ -20,6 +20,7 @@ from ._atlas import (
     load_atlas,
     place,
     read_atlas,
+    shared_members,
     write_atlas,
 )
 
@@ -41,5 +42,6 @@ __all__ = [
     "load_atlas",
     "place",
     "read_atlas",
+    "shared_members",
     "write_atlas",
 ]

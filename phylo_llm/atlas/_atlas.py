@@ -43,6 +43,7 @@ __all__ = [
     "read_atlas",
     "write_atlas",
     "compose_atlas",
+    "shared_members",
     "atlas_parts",
     "calibrate",
     "place",
@@ -469,6 +470,28 @@ def atlas_parts(atlas: Atlas, *, folder: str | Path | None = None) -> tuple[Atla
     return tuple(_read_parts(atlas.parts, Path(folder) if folder is not None else None))
 
 
+def shared_members(groups: Sequence[Sequence[AtlasMember]]) -> tuple[list[AtlasMember], list[NDArray[np.intp]]]:
+    """The models present in every group (ids matched case-insensitively, in the first group's
+    order): their labels, taken from the first group where the family is curated, and each
+    group's row of every shared model.
+
+    Examples
+    --------
+    >>> a = [AtlasMember("Org/A"), AtlasMember("org/b", family="fb", family_source="curated")]
+    >>> b = [AtlasMember("org/a", family="fa", family_source="curated"), AtlasMember("org/B")]
+    >>> members, rows = shared_members([a, b])
+    >>> [(m.model, m.family) for m in members], [r.tolist() for r in rows]
+    ([('org/a', 'fa'), ('org/b', 'fb')], [[0, 1], [0, 1]])
+    """
+    index = [{m.model.lower(): i for i, m in enumerate(g)} for g in groups]
+    shared = [key for key in index[0] if all(key in other for other in index[1:])]
+    members = []
+    for key in shared:
+        found = [g[ix[key]] for g, ix in zip(groups, index)]
+        members.append(next((m for m in found if m.family_source == "curated"), found[0]))
+    return members, [np.array([ix[key] for key in shared], dtype=np.intp) for ix in index]
+
+
 def compose_atlas(name: str, description: str, parts: Sequence[Atlas], *, k: int = 10) -> Atlas:
     """A composite atlas over the models present in every one of ``parts``.
 
@@ -490,19 +513,14 @@ def compose_atlas(name: str, description: str, parts: Sequence[Atlas], *, k: int
     embedders = {p.provenance.embedder for p in parts}
     if len(embedders) > 1:
         raise PhyloLLMError(f"composite atlas parts must share one embedder, got {sorted(embedders)}")
-    keys = [{m.lower(): m for m in p.models} for p in parts]
-    shared = [key for key in keys[0] if all(key in other for other in keys[1:])]
-    if len(shared) < 3:
-        raise PhyloLLMError(f"parts {[p.name for p in parts]} share {len(shared)} models; a composite needs >= 3")
-    members = []
-    for key in shared:
-        found = [p.members[p.models.index(kk[key])] for p, kk in zip(parts, keys)]
-        members.append(next((m for m in found if m.family_source == "curated"), found[0]))
+    members, rows = shared_members([p.members for p in parts])
+    if len(members) < 3:
+        raise PhyloLLMError(f"parts {[p.name for p in parts]} share {len(members)} models; a composite needs >= 3")
+    shared = {m.model.lower() for m in members}
     blocks, comp_parts = [], []
-    for p, kk in zip(parts, keys):
-        ids = tuple(kk[key] for key in shared)
-        rows = {m: i for i, m in enumerate(p.models)}
-        x = p.dna[[rows[m] for m in ids]]
+    for p, r in zip(parts, rows):
+        ids = tuple(p.models[i] for i in r)
+        x = p.dna[r]
         weight = float(1.0 / np.sqrt((x.astype(np.float64) ** 2).sum(axis=1).mean()))
         blocks.append(weight * x)  # the same float32 arithmetic as _assemble
         comp_parts.append(AtlasPart(p.name, p.sha, weight, int(x.shape[1]), ids))
@@ -533,9 +551,9 @@ def compose_atlas(name: str, description: str, parts: Sequence[Atlas], *, k: int
         dna=dna,
         excluded={
             m: f"not in every part ({', '.join(p.name for p in parts)})"
-            for kk in keys
-            for key, m in kk.items()
-            if key not in set(shared)
+            for p in parts
+            for key, m in {m.lower(): m for m in p.models}.items()
+            if key not in shared
         },
         newick=to_newick(nj(dm), precision=5),
         calibration=calibrate(members, dm.values, k=k),
