@@ -231,12 +231,17 @@ def run(args: argparse.Namespace) -> dict:
     fdr_touch = {a: [] for a in args.alphas}
     fdr_all = {a: [] for a in args.alphas}
     fdr_strict = {a: [] for a in args.alphas}
+    fdr_judged = {a: [] for a in args.alphas}
+    n_judged = {a: [] for a in args.alphas}
     n_calls = {a: [] for a in args.alphas}
     n_calls_touch = {a: [] for a in args.alphas}
     tp_links = {a: [] for a in args.alphas}
     hidden_in_candidates = []
     fdr_new = {a: [] for a in args.alphas}
     n_new = {a: [] for a in args.alphas}
+    # Held-out null check: a hidden child's pairs with models of another (true) family, unlinked,
+    # are null pairs that are not calibration pairs; their p-values should be uniform.
+    null_p = {"p_value": [], "p_normal": []}
     # Standing proposals: pairs called on the full labels, whatever is hidden (the tool's own claims).
     full = discover_relationships(dm, meta, min_reference=args.min_reference)
     full_key = pair_keys(n, full.a, full.b)
@@ -259,6 +264,9 @@ def run(args: argparse.Namespace) -> dict:
         is_rel = is_link | same_full | np.isin(key, list(full_link_keys))
         touch = hidden_children[a] | hidden_children[b]
         hidden_in_candidates.append(int(is_link.sum()))
+        held_null = touch & ~is_rel & (fam_full[a] != "") & (fam_full[b] != "")
+        for k_ in null_p:
+            null_p[k_].append(getattr(res, k_)[held_null])
         d = res.distance
         scores = {
             "discover (p-order)": np.arange(len(res), dtype=float),
@@ -317,6 +325,10 @@ def run(args: argparse.Namespace) -> dict:
             tp_links[al].append(int((call & is_link).sum()))
             fdr_touch[al].append(float((ct & ~is_rel).sum() / ct.sum()) if ct.any() else 0.0)
             fdr_strict[al].append(float((ct & ~is_link).sum() / ct.sum()) if ct.any() else 0.0)
+            # the calls the full labels can judge: a hidden child with a model that has a family label
+            cj = ct & (fam_full[a] != "") & (fam_full[b] != "")
+            n_judged[al].append(int(cj.sum()))
+            fdr_judged[al].append(float((cj & ~is_rel).sum() / cj.sum()) if cj.any() else 0.0)
             fdr_all[al].append(float((call & ~is_rel).sum() / call.sum()) if call.any() else 0.0)
             new = call & ~np.isin(key, list(standing[al]))
             n_new[al].append(int(new.sum()))
@@ -324,9 +336,12 @@ def run(args: argparse.Namespace) -> dict:
         print(f"\rrepetition {rep + 1}/{args.reps}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 
-    # Calibration on the full labels: p-values of documented-unrelated pairs against nominal t.
+    # Calibration on the full labels: the normal model's p-values of documented-unrelated pairs
+    # against nominal t (the conformal ones are uniform on these pairs by construction).
     diff = (fam_full[full.a] != "") & (fam_full[full.b] != "") & (fam_full[full.a] != fam_full[full.b])
-    calib = {t: float((full.p_value[diff] <= t).mean()) for t in (1e-2, 1e-3, 1e-4, 1e-5)}
+    calib = {t: float((full.p_normal[diff] <= t).mean()) for t in (1e-2, 1e-3, 1e-4, 1e-5)}
+    held = {k_: np.concatenate(v) for k_, v in null_p.items()}
+    held_calib = {k_: {f"{t:g}": float((v <= t).mean()) for t in (1e-1, 1e-2, 1e-3)} for k_, v in held.items()}
 
     out = {
         "data": args.data,
@@ -354,6 +369,9 @@ def run(args: argparse.Namespace) -> dict:
                 "fdr_touching_hidden_mean": float(np.mean(fdr_touch[al])),
                 "fdr_touching_hidden_median": float(np.median(fdr_touch[al])),
                 "fdr_strict_links_only_mean": float(np.mean(fdr_strict[al])),
+                "judged_calls_mean": float(np.mean(n_judged[al])),
+                "fdr_judged_mean": float(np.mean(fdr_judged[al])),
+                "fdr_judged_median": float(np.median(fdr_judged[al])),
                 "fdr_new_calls_mean": float(np.mean(fdr_new[al])),
                 "fdr_new_calls_median": float(np.median(fdr_new[al])),
                 "standing_calls": len(standing[al]),
@@ -364,6 +382,8 @@ def run(args: argparse.Namespace) -> dict:
             for al in args.alphas
         },
         "calibration_documented_unrelated": {"pairs": int(diff.sum()), **{f"{t:g}": v for t, v in calib.items()}},
+        "held_out_null": {"pairs": int(held["p_value"].size), **held_calib},
+        "calibration_pairs_full_labels": int(full.n_calibration),
         "diagnosis": {k: float(np.mean(v)) for k, v in diag.items()},
         "seconds": time.perf_counter() - t0,
     }
@@ -407,21 +427,29 @@ def report(out: dict) -> str:
     lines += [
         "",
         "| nominal FDR | calls | calls touching a hidden child | hidden links called | FDR touching hidden, mean (median) "
-        "| FDR, hidden links only count | FDR of new calls, mean (median) | FDR all calls, mean (median) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| FDR, hidden links only count | judged calls (hidden child, labelled partner): n, FDR mean (median) "
+        "| FDR of new calls, mean (median) | FDR all calls, mean (median) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for al, f in out["fdr"].items():
         lines.append(
             f"| {al} | {f['calls_mean']:.1f} | {f['calls_touching_hidden_mean']:.1f} | {f['hidden_links_called_mean']:.1f} | "
             f"{f['fdr_touching_hidden_mean']:.3f} ({f['fdr_touching_hidden_median']:.3f}) | {f['fdr_strict_links_only_mean']:.3f} | "
+            f"{f['judged_calls_mean']:.1f}, {f['fdr_judged_mean']:.3f} ({f['fdr_judged_median']:.3f}) | "
             f"{f['fdr_new_calls_mean']:.3f} ({f['fdr_new_calls_median']:.3f}) [{f['new_calls_mean']:.1f} new, {f['standing_calls']} standing] | "
             f"{f['fdr_all_calls_mean']:.3f} ({f['fdr_all_calls_median']:.3f}) |"
         )
     c = out["calibration_documented_unrelated"]
     lines += [
         "",
-        f"Calibration on the full labels ({c['pairs']} documented-unrelated pairs): share with p <= t: "
+        f"Normal model on the full labels ({c['pairs']} documented-unrelated pairs): share with p_normal <= t: "
         + ", ".join(f"t={t}: {v:.2e}" for t, v in c.items() if t != "pairs"),
+        f"Held-out null ({out['held_out_null']['pairs']} pairs over all repetitions: a hidden child with a model "
+        f"of another true family, unlinked; not calibration pairs): share with p <= t: "
+        + "; ".join(
+            f"{k_} " + ", ".join(f"t={t}: {v:.2e}" for t, v in out["held_out_null"][k_].items())
+            for k_ in ("p_value", "p_normal")
+        ),
         f"hidden links that were candidates per repetition: {out['hidden_links_among_candidates']}",
         "diagnosis (mean over repetitions): " + "; ".join(f"{k} {v:.3g}" for k, v in out["diagnosis"].items()),
         f"run time {out['seconds']:.0f} s",

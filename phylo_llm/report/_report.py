@@ -468,18 +468,26 @@ def _relatives(dm: DistanceMatrix, joined: pd.DataFrame, folder: _Folder, fdr: f
     df.insert(1, "significant", df["q_value"] <= fdr)
     folder.text("discoveries.csv", df.to_csv(index=False))
     folder.text("discoveries.md", discoveries_markdown(res, alpha=fdr))
-    return res, (
+    line = (
         f"Possible undocumented relatives: {n_sig} of {len(res)} pairs the labels do not link are unusually "
-        f"close for both models at FDR {fdr:g} (Benjamini–Hochberg); proposals to check, not facts."
+        f"close for both models at FDR {fdr:g} (Benjamini–Hochberg, conformal p-values against the "
+        f"{res.n_calibration} pairs of labelled models from different families); proposals to check, not facts."
     )
+    if n_sig < _RELATIVES_SHOWN:
+        line += f" The table lists the {_RELATIVES_SHOWN} most extreme pairs; only those marked ✓ are calls."
+    return res, line
+
+
+#: Rows of the index page's relatives table when fewer pairs are called.
+_RELATIVES_SHOWN = 5
 
 
 _RELATIVES_HEAD = ("#", "pair (earlier → later)", "distance", "ranks", "families", "q")
 
 
 def _relatives_rows(res: Discoveries, fdr: float, top: int = 10) -> list[tuple[str, ...]]:
-    """The significant pairs (at most ``top``) for the index page."""
-    df = res.to_frame(top=min(top, res.n_significant(fdr)))
+    """The significant pairs (at most ``top``; at least the first :data:`_RELATIVES_SHOWN`) for the index page."""
+    df = res.to_frame(top=min(top, max(_RELATIVES_SHOWN, res.n_significant(fdr))))
     rows = []
     for r in df.itertuples(index=False):
         arrow = "→" if r.orientation == "by release date" else "—"
@@ -490,7 +498,7 @@ def _relatives_rows(res: Discoveries, fdr: float, top: int = 10) -> list[tuple[s
                 f"{r.distance:.4g}",
                 f"{r.rank_a}, {r.rank_b}",
                 f"{r.family_a or '–'} / {r.family_b or '–'}",
-                f"{r.q_value:.3g}",
+                f"{r.q_value:.3g}" + (" ✓" if r.q_value <= fdr else ""),
             )
         )
     return rows
