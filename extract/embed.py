@@ -186,6 +186,26 @@ class SentenceEmbedder:
         """Word pieces the model reads of each text (longer texts are truncated)."""
         return int(self._model.max_seq_length)
 
+    @property
+    def window_pieces(self) -> int:
+        """Word pieces of a text's own that the model reads (its window less the special tokens)."""
+        return self.max_seq_length - len(self._model.tokenizer("")["input_ids"])
+
+    def piece_counts(self, texts: Sequence[str], *, limit: int | None = None) -> list[int]:
+        """Each text's length in the model's word pieces (no special tokens; at most ``limit``),
+        as read: stripped first, as sentence-transformers does.
+
+        Examples
+        --------
+        >>> e = SentenceEmbedder()
+        >>> e.window_pieces, e.piece_counts(["a cat", " unbelievably "]), e.piece_counts(["a b c d"], limit=3)
+        (254, [2, 5], [3])
+        """
+        tok = self._model.tokenizer
+        cut = {"truncation": True, "max_length": int(limit)} if limit is not None else {}
+        enc = tok([str(t).strip() for t in texts], add_special_tokens=False, **cut)
+        return [len(ids) for ids in enc["input_ids"]]
+
     def window_keys(self, texts: Sequence[str]) -> list[tuple[int, ...]]:
         """The token ids the model actually reads of each text (its truncated window).
 

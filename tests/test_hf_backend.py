@@ -541,3 +541,41 @@ def test_seeded_sampling_is_reproducible_recorded_and_leaves_global_rng_alone(ti
 def test_bad_sampling_settings(tiny, kw, match):
     with pytest.raises(PhyloLLMError, match=match):
         HFBackend(tiny("gpt2"), **kw)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "t5"])
+def test_window_stop_ends_rows_once_the_reader_has_enough_and_keeps_their_prefix(tiny, kind, monkeypatch):
+    """A row stops at the first check (every 4 steps) where its text holds needed + margin words;
+    what it has is exactly the start of the full-length greedy answer, and the settings say so."""
+    from extract.backends.hf import WindowStop
+
+    def words(texts):
+        return [len(t.split()) for t in texts]
+
+    stop = WindowStop(count=words, needed=5, margin=2, every=4, id="words 5+2")
+    full = HFBackend(tiny(kind), max_new_tokens=40)
+    short = HFBackend(tiny(kind), max_new_tokens=40, window_stop=stop)
+    steps = []
+    real = short._model.generate
+
+    def spy(**kw):
+        out = real(**kw)
+        steps.append(out.shape[1] - (kw["input_ids"].shape[1] if short.architecture == "causal" else 1))
+        return out
+
+    monkeypatch.setattr(short._model, "generate", spy)
+    long_out, short_out = full.generate(PROMPTS), short.generate(PROMPTS)
+    for a, b in zip(long_out, short_out):
+        assert a.startswith(b)
+        if len(a.split()) >= 7:  # the window filled: stopped with at least needed + margin words
+            assert len(b.split()) >= 7 and len(b) < len(a) or a == b
+    # rows that never fill the window (no words, no EOS) run to max_new_tokens; the others stop early
+    assert short.last_stats.new_tokens < full.last_stats.new_tokens
+    if all(len(a.split()) >= 7 for a in long_out):
+        assert max(steps) < 40
+    assert short.settings()["window_stop"] == "words 5+2" and "window_stop" not in full.settings()
+
+
+def test_window_stop_must_be_a_window_stop(tiny):
+    with pytest.raises(PhyloLLMError, match="window_stop must be a WindowStop or None, got int"):
+        HFBackend(tiny("gpt2"), window_stop=3)

@@ -34,7 +34,8 @@ from phylo_llm.errors import PhyloLLMError
 from phylo_llm.io import write_dna
 from phylo_llm.util import atomic_write_text
 
-from ..backends import check_spec, resolve_backend
+from ..backends import OPENAI_PREFIX, VLLM_PREFIX, check_spec, resolve_backend
+from ..backends.hf import WindowStop
 from ..backends.recorded import RecordedBackend
 from ..embed import SentenceEmbedder, embed_texts
 from ..probes import ProbeSet
@@ -47,6 +48,7 @@ from .build import atlas_recipe, atlas_vectors
 __all__ = [
     "WINDOW_TOKENS",
     "AtlasPipeline",
+    "embedder_window_stop",
     "atlas_pipeline",
     "model_answers",
     "atlas_dna",
@@ -87,6 +89,19 @@ def atlas_pipeline(atlas: Atlas | str, *, embedder: Any = None, threads: int | N
     if emb.id != a.provenance.embedder:
         raise PhyloLLMError(f"atlas {a.name!r} was made with embedder {a.provenance.embedder!r}, not {emb.id!r}")
     return AtlasPipeline(a, probes, recipe, emb)
+
+
+def embedder_window_stop(embedder: Any, *, margin: int = 16) -> WindowStop:
+    """Stop each response once ``embedder`` has its window full (``window_pieces`` word pieces,
+    plus ``margin`` so the boundary word lies outside it): the answer's embedding is then the same
+    as the full answer's, for fewer decoding steps (measured in docs/atlas.md)."""
+    needed = int(embedder.window_pieces)
+    limit = needed + margin
+
+    def count(texts: list[str]) -> list[int]:
+        return embedder.piece_counts(texts, limit=limit)
+
+    return WindowStop(count=count, needed=needed, margin=margin, id=f"{embedder.id} window {needed}+{margin}")
 
 
 def _backend_kwargs(
@@ -134,9 +149,10 @@ def model_answers(
             {"chat_template": True, "decoding": "greedy", "temperature": 0},
             what=f"model {model!r} (an OpenAI-compatible chat API)",
         )
-    backend = resolve_backend(
-        model, **{k: v for k, v in _backend_kwargs(atlas, max_new_tokens, threads, batch_size).items() if v is not None}
-    )
+    kwargs = {k: v for k, v in _backend_kwargs(atlas, max_new_tokens, threads, batch_size).items() if v is not None}
+    if not model.startswith((OPENAI_PREFIX, VLLM_PREFIX)) and hasattr(pipe.embedder, "piece_counts"):
+        kwargs["window_stop"] = embedder_window_stop(pipe.embedder)  # local transformers models
+    backend = resolve_backend(model, **kwargs)
     gen = dict(backend.settings())
     check_settings(atlas, gen, what=f"model {backend.model_id!r}")
     res = collect_responses(backend, pipe.probes, cache_dir=cache_dir, chunk_size=len(pipe.probes), progress=progress)

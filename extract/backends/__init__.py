@@ -34,7 +34,7 @@ __all__ = [
 OPENAI_PREFIX = "openai:"
 VLLM_PREFIX = "vllm:"
 # Settings that only local models (transformers, vLLM) take, and those only HTTP servers take.
-_LOCAL_ONLY = frozenset({"batch_size", "chat_template", "threads", "device"})
+_LOCAL_ONLY = frozenset({"batch_size", "chat_template", "threads", "device", "window_stop"})
 _SAMPLING = frozenset({"temperature", "top_p", "seed"})  # local models only, for now
 _HTTP_ONLY = frozenset({"system_prompt", "api_key_env", "concurrency"})
 
@@ -55,6 +55,7 @@ def resolve_backend(
     top_p: float | None = None,
     seed: int | None = None,
     vllm_options: Mapping[str, Any] | None = None,
+    window_stop: Any = None,
 ) -> Backend:
     """The backend a model spec names. ``None`` settings take the backend's default.
 
@@ -69,6 +70,9 @@ def resolve_backend(
         Longest response in tokens (``max_tokens`` for HTTP servers).
     batch_size, chat_template, threads, device
         Local (transformers) models only.
+    window_stop
+        transformers models only: a :class:`~extract.backends.hf.WindowStop` (stop each response
+        once the embedder's window is full).
     system_prompt, api_key_env, concurrency
         HTTP servers only. ``api_key_env`` names the environment variable holding the key.
     temperature, top_p, seed
@@ -105,6 +109,7 @@ def resolve_backend(
         temperature=temperature,
         top_p=top_p,
         seed=seed,
+        window_stop=window_stop,
     )
     if spec.startswith(VLLM_PREFIX):
         return _vllm_backend(spec, given, vllm_options or {})
@@ -117,7 +122,7 @@ def _vllm_backend(spec: str, given: dict[str, Any], vllm_options: Mapping[str, A
     _refuse(
         spec,
         "transformers models or HTTP servers",
-        **{k: given.pop(k) for k in ("device", "system_prompt", "api_key_env", "concurrency")},
+        **{k: given.pop(k) for k in ("device", "system_prompt", "api_key_env", "concurrency", "window_stop")},
     )
     given["max_num_seqs"] = given.pop("batch_size")
     from .vllm import VLLMBackend

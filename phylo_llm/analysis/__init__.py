@@ -12,6 +12,7 @@ from ._bootstrap import (
 from ._discover import (
     Discoveries,
     benjamini_hochberg,
+    conformal_p_values,
     discover_relationships,
     discoveries_markdown,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "bootstrap_auc",
     "centroid_distances",
     "check_speed_options",
+    "conformal_p_values",
     "discover_relationships",
     "discoveries_markdown",
     "evaluate_lineage",

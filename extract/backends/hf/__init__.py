@@ -18,6 +18,7 @@ from ._convert import convert_gguf
 from ._generate import (
     ChatTemplate,
     GenerationStats,
+    WindowStop,
     chat_template_digest,
     eos_token_id,
     prompt_ids,
@@ -29,6 +30,7 @@ from ._load import ModelSource, hub_fingerprint, model_source
 __all__ = [
     "HFBackend",
     "GenerationStats",
+    "WindowStop",
     "ModelSource",
     "convert_gguf",
     "model_source",

@@ -16,6 +16,7 @@ from ...threads import torch_threads
 from ._generate import (
     ChatTemplate,
     GenerationStats,
+    WindowStop,
     chat_template_digest,
     check_sampling,
     decoding_settings,
@@ -27,6 +28,7 @@ from ._generate import (
     shared_prefix_length,
     spliced_prefix_rows,
     use_chat_template,
+    window_stopping_criteria,
 )
 from ._load import (
     Architecture,
@@ -73,6 +75,10 @@ class HFBackend:
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default: ``"cuda"`` when available, else CPU.
     dtype
         Weights' dtype. ``"float32"`` is the accurate and fastest choice on CPU.
+    window_stop
+        A :class:`~extract.backends.hf.WindowStop`: end each response once the embedder that will
+        read it has its window full (recorded in :meth:`settings` as ``window_stop``), rather than
+        at ``max_new_tokens``; the embedding is the same, the decoding shorter.
     share_prefix
         Decoder-only models: when every prompt of a call starts with the same tokens (a chat
         template's system prompt, typically), run them once and reuse their key/value cache for
@@ -110,6 +116,7 @@ class HFBackend:
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int = 0,
+        window_stop: WindowStop | None = None,
     ) -> None:
         _check_arguments(
             max_new_tokens=max_new_tokens,
@@ -128,6 +135,9 @@ class HFBackend:
         self.seed = int(seed)
         self.threads = threads
         self.share_prefix = share_prefix
+        if window_stop is not None and not isinstance(window_stop, WindowStop):
+            raise PhyloLLMError(f"window_stop must be a WindowStop or None, got {type(window_stop).__name__}")
+        self.window_stop = window_stop
         self.dtype: Dtype = dtype
         self.device = resolve_device(device)
         self.last_stats: GenerationStats | None = None
@@ -181,6 +191,7 @@ class HFBackend:
             "dtype": self.dtype,
             "eos_token_id": gc.eos_token_id,
             "pad_token": "eos" if self._pad_from_eos else "own",
+            **({"window_stop": self.window_stop.id} if self.window_stop is not None else {}),
         }
 
     def generate(self, prompts: Sequence[str]) -> list[str]:
@@ -276,14 +287,17 @@ class HFBackend:
         self, batch: list[list[int]], prefix: tuple[list[int], Any] | None
     ) -> tuple[list[str], list[int]]:
         inputs = self._batch_inputs(batch, prefix)
+        # Causal models return prompt + new tokens; seq2seq ones the decoder start + new tokens.
+        skip = inputs["input_ids"].shape[1] if self.architecture == "causal" else 1
+        if self.window_stop is not None:
+            inputs["stopping_criteria"] = [window_stopping_criteria(self.window_stop, self._tokenizer, skip)]
         if self.temperature == 0:
             sequences = self._model.generate(**inputs, generation_config=self._generation_config)
         else:
             with seeded_by(self.seed, batch):
                 sequences = self._model.generate(**inputs, generation_config=self._generation_config)
-        # Causal models return prompt + new tokens; seq2seq ones the decoder start + new tokens.
-        skip = inputs["input_ids"].shape[1] if self.architecture == "causal" else 1
-        rows, counts = responses_until_eos(sequences[:, skip:].tolist(), self._generation_config.eos_token_id)
+        pad = self._tokenizer.pad_token_id if self.window_stop is not None else None
+        rows, counts = responses_until_eos(sequences[:, skip:].tolist(), self._generation_config.eos_token_id, pad)
         return self._tokenizer.batch_decode(rows, skip_special_tokens=True), counts
 
     def _torch_threads(self) -> AbstractContextManager[None]:

@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from phylo_llm.errors import PhyloLLMError
@@ -19,6 +19,7 @@ from phylo_llm.util import check_fraction, check_int, check_number, sha256_text
 __all__ = [
     "ChatTemplate",
     "GenerationStats",
+    "WindowStop",
     "chat_template_digest",
     "check_sampling",
     "decoding_settings",
@@ -47,6 +48,47 @@ class GenerationStats:
     @property
     def tokens_per_second(self) -> float:
         return self.new_tokens / self.seconds if self.seconds > 0 else float("nan")
+
+
+@dataclass(frozen=True)
+class WindowStop:
+    """Stop a response once a reader's window is full: ``count(texts)`` gives each text's length
+    in the reader's units (an embedder's word pieces), ``needed`` is how many it reads.
+
+    Only the first ``needed`` units of a response matter to the reader (an embedder truncates the
+    rest), so decoding stops for a row when its text holds ``needed + margin`` units; the margin
+    keeps the boundary word (cut mid-way, or a half-decoded character) past the window. ``id``
+    names the reader and window: it goes into the backend's settings, so responses stopped this
+    way never share a cache entry with full-length ones.
+    """
+
+    count: Any = field(compare=False, repr=False)
+    needed: int
+    id: str
+    margin: int = 16
+    every: int = 16
+
+    def full(self, texts: list[str]) -> list[bool]:
+        """Whether each text already fills the window (with the margin)."""
+        return [n >= self.needed + self.margin for n in self.count(texts)]
+
+
+def window_stopping_criteria(stop: WindowStop, tokenizer: Any, skip: int) -> Any:
+    """A transformers ``StoppingCriteria`` that ends each row whose new tokens (after the first
+    ``skip`` columns) decode to a full window; checked every ``stop.every`` steps."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class _Window(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            rows = input_ids.shape[0]
+            new = input_ids.shape[1] - skip
+            if new <= 0 or new % stop.every:
+                return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+            texts = tokenizer.batch_decode(input_ids[:, skip:], skip_special_tokens=True)
+            return torch.tensor(stop.full(texts), dtype=torch.bool, device=input_ids.device)
+
+    return _Window()
 
 
 def check_sampling(temperature: Any, top_p: Any, seed: Any) -> None:
@@ -184,8 +226,19 @@ def seeded_by(seed: int, batch: list[list[int]]) -> Iterator[None]:
         yield
 
 
-def responses_until_eos(new: list[list[int]], eos: int | list[int]) -> tuple[list[list[int]], list[int]]:
-    """Each row's tokens up to and including its first EOS (after it come only pads), and their counts."""
+def responses_until_eos(
+    new: list[list[int]], eos: int | list[int], pad: int | None = None
+) -> tuple[list[list[int]], list[int]]:
+    """Each row's tokens up to and including its first EOS (after it come only pads), and their
+    counts. A row without EOS that a stopping rule ended early is followed by ``pad`` tokens:
+    those are cut too."""
     eos_ids = set(eos if isinstance(eos, list) else [eos])
-    counts = [next((j + 1 for j, t in enumerate(row) if t in eos_ids), len(row)) for row in new]
-    return [row[:n] for row, n in zip(new, counts)], counts
+    rows, counts = [], []
+    for row in new:
+        n = next((j + 1 for j, t in enumerate(row) if t in eos_ids), len(row))
+        if n == len(row) and pad is not None:
+            while n > 0 and row[n - 1] == pad:
+                n -= 1
+        rows.append(row[:n])
+        counts.append(n)
+    return rows, counts
