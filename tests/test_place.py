@@ -272,3 +272,14 @@ def test_placing_in_a_composite_answers_every_part_with_its_settings(
             cache_dir=tmp_path / "cache",
             settings={"paper": PAPER_MATCH, "rand-zh": {**MATCH, "chat_template": True}},
         )
+
+
+def test_embedder_window_stop_needs_the_window_plus_a_margin() -> None:
+    """place's local models stop once MiniLM has its 254 word pieces (plus 16 past the boundary)."""
+    from extract.atlas.place import embedder_window_stop
+    from extract.embed import SentenceEmbedder
+
+    stop = embedder_window_stop(SentenceEmbedder())
+    assert (stop.needed, stop.margin) == (254, 16)
+    assert stop.id == "sentence-transformers/all-MiniLM-L6-v2 window 254+16"
+    assert stop.full(["word " * 269, "word " * 270, "word " * 2000]) == [False, True, True]
