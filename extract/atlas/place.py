@@ -15,7 +15,9 @@
 
 Generation length: the embedder reads only the first ``max_seq_length`` word pieces of an
 answer (256 for MiniLM), so answers are generated only as long as that window needs
-(:data:`WINDOW_TOKENS`; measured in docs/atlas.md), not to the population's 1,024 tokens.
+(:data:`WINDOW_TOKENS`; measured in docs/atlas.md), not to the population's 1,024 tokens, and
+a local model stops each answer as soon as that window is full (:func:`embedder_window_stop`;
+the DNA is the same, measured in ``benchmarks/bench_window_stop.py``).
 """
 
 from __future__ import annotations
