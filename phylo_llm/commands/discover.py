@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="propose undocumented relationships (pairs the labels do not link), with FDR q-values",
         description="Rank the model pairs that the labels do not link (not parent/child, not the same "
         "family) by mutual nearest-neighbour rank (or by p-value), with Benjamini-Hochberg q-values of how "
-        "unusually close their DNA is for both models over all candidate pairs; each proposed edge is oriented by release date where known. Prints "
+        "unusually close their DNA is for both models over all candidate pairs (conformal p-values against the "
+        "pairs of labelled models from different families, so calls involve a model without a family label); "
+        "each proposed edge is oriented by release date where known. Prints "
         "the top of the list; with -o writes discoveries.csv (evidence per pair: the first --top rows and "
         "every call) and discoveries.md.",
     )
