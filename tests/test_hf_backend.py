@@ -579,3 +579,32 @@ def test_window_stop_ends_rows_once_the_reader_has_enough_and_keeps_their_prefix
 def test_window_stop_must_be_a_window_stop(tiny):
     with pytest.raises(PhyloLLMError, match="window_stop must be a WindowStop or None, got int"):
         HFBackend(tiny("gpt2"), window_stop=3)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+def test_window_stop_segments_drop_finished_rows_and_keep_each_rows_tokens(tiny, kind, monkeypatch):
+    """Greedy decoding with a window stop runs in segments of 4 * every steps and drops the rows
+    that are done: each answer is still the full answer cut at its first check with a full window."""
+    from extract.backends.hf import WindowStop
+
+    def chars(texts):
+        return [len(t.strip()) for t in texts]
+
+    stop = WindowStop(count=chars, needed=60, margin=0, every=2, id="60 characters every 2")
+    one_call = HFBackend(tiny(kind), max_new_tokens=40, window_stop=stop)
+    monkeypatch.setattr(one_call, "_segments", False)
+    expected = one_call.generate(PROMPTS)
+    short = HFBackend(tiny(kind), max_new_tokens=40, window_stop=stop)
+    rows_per_call = []
+    real = short._model.generate
+
+    def spy(**kw):
+        rows_per_call.append(kw["input_ids"].shape[0])
+        return real(**kw)
+
+    monkeypatch.setattr(short._model, "generate", spy)
+    assert short.generate(PROMPTS) == expected
+    assert short.last_stats.new_tokens == one_call.last_stats.new_tokens
+    assert len(rows_per_call) > 1 and rows_per_call == sorted(rows_per_call, reverse=True)
+    if kind == "gpt2":  # its answers fill the window at different lengths: rows leave early
+        assert len(set(rows_per_call)) > 1

@@ -101,6 +101,10 @@ class HFBackend:
     ['The capital of France is Paris.']
     """
 
+    #: Decode window-stopped greedy batches in segments that finished rows leave (see
+    #: :meth:`_decode_in_segments`); ``False`` decodes each batch in one call (same answers).
+    _segments = True
+
     def __init__(
         self,
         model: str | Path,
@@ -291,6 +295,8 @@ class HFBackend:
         skip = inputs["input_ids"].shape[1] if self.architecture == "causal" else 1
         if self.window_stop is not None:
             inputs["stopping_criteria"] = [window_stopping_criteria(self.window_stop, self._tokenizer, skip)]
+            if self._segments and self.temperature == 0 and prefix is None and self.architecture == "causal":
+                return self._decode_in_segments(inputs, skip)
         if self.temperature == 0:
             sequences = self._model.generate(**inputs, generation_config=self._generation_config)
         else:
@@ -299,6 +305,57 @@ class HFBackend:
         pad = self._tokenizer.pad_token_id if self.window_stop is not None else None
         rows, counts = responses_until_eos(sequences[:, skip:].tolist(), self._generation_config.eos_token_id, pad)
         return self._tokenizer.batch_decode(rows, skip_special_tokens=True), counts
+
+    def _decode_in_segments(self, inputs: dict[str, Any], skip: int) -> tuple[list[str], list[int]]:
+        """Greedy decoding with a window stop, in segments of ``4 * window_stop.every`` steps;
+        after each, the rows that are done (EOS, window full, ``max_new_tokens``) leave the batch
+        and the others go on from the same key/value cache.
+
+        A batch otherwise decodes until its last row stops, at the cost of the whole batch per
+        step. The steps each remaining row takes are the same, so are its tokens (greedy).
+        """
+        import torch
+        from transformers import DynamicCache
+
+        stop: WindowStop = self.window_stop  # type: ignore[assignment]  # set: the caller checked
+        eos = self._generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        pad = self._tokenizer.pad_token_id
+        ids, mask = inputs["input_ids"], inputs["attention_mask"]
+        cache = DynamicCache(config=self._config)  # filled in place by generate, row-selected below
+        rows = list(range(ids.shape[0]))
+        out: list[list[int]] = [[] for _ in rows]
+        config = copy.deepcopy(self._generation_config)
+        while rows:
+            done = ids.shape[1] - skip
+            config.max_new_tokens = min(4 * stop.every, self.max_new_tokens - done)
+            ids = self._model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                generation_config=config,
+                stopping_criteria=inputs["stopping_criteria"],
+                **{self._cache_kwarg: cache},
+            )
+            new = ids[:, skip:].tolist()
+            length = len(new[0])
+            texts = self._tokenizer.batch_decode(new, skip_special_tokens=True)
+            full = stop.full(texts)
+            keep = []
+            for j, row in enumerate(new):
+                if length >= self.max_new_tokens or full[j] or eos_ids & set(row) or row[-1] == pad:
+                    out[rows[j]] = row
+                else:
+                    keep.append(j)
+            if not keep:
+                break
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], ids.shape[1] - mask.shape[1]))], dim=1)
+            if len(keep) < len(rows):
+                index = torch.tensor(keep, device=ids.device)
+                cache.batch_select_indices(index)
+                ids, mask = ids[index], mask[index]
+            rows = [rows[j] for j in keep]
+        trimmed, counts = responses_until_eos(out, eos, pad)
+        return self._tokenizer.batch_decode(trimmed, skip_special_tokens=True), counts
 
     def _torch_threads(self) -> AbstractContextManager[None]:
         return torch_threads(self.threads)
