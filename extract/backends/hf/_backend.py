@@ -20,6 +20,7 @@ from ._generate import (
     chat_template_digest,
     check_sampling,
     decoding_settings,
+    eos_ids,
     generation_config,
     prompt_ids,
     prompt_text,
@@ -294,9 +295,9 @@ class HFBackend:
         # Causal models return prompt + new tokens; seq2seq ones the decoder start + new tokens.
         skip = inputs["input_ids"].shape[1] if self.architecture == "causal" else 1
         if self.window_stop is not None:
-            inputs["stopping_criteria"] = [window_stopping_criteria(self.window_stop, self._tokenizer, skip)]
             if self._segments and self.temperature == 0 and prefix is None and self.architecture == "causal":
                 return self._decode_in_segments(inputs, skip)
+            inputs["stopping_criteria"] = [window_stopping_criteria(self.window_stop, self._tokenizer, skip)]
         if self.temperature == 0:
             sequences = self._model.generate(**inputs, generation_config=self._generation_config)
         else:
@@ -319,7 +320,7 @@ class HFBackend:
 
         stop: WindowStop = self.window_stop  # type: ignore[assignment]  # set: the caller checked
         eos = self._generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        ends = eos_ids(eos)
         pad = self._tokenizer.pad_token_id
         ids, mask = inputs["input_ids"], inputs["attention_mask"]
         cache = DynamicCache(config=self._config)  # filled in place by generate, row-selected below
@@ -329,20 +330,20 @@ class HFBackend:
         while rows:
             done = ids.shape[1] - skip
             config.max_new_tokens = min(4 * stop.every, self.max_new_tokens - done)
+            window = window_stopping_criteria(stop, self._tokenizer, skip)  # one per segment: rows change
             ids = self._model.generate(
                 input_ids=ids,
                 attention_mask=mask,
                 generation_config=config,
-                stopping_criteria=inputs["stopping_criteria"],
+                stopping_criteria=[window],
                 **{self._cache_kwarg: cache},
             )
             new = ids[:, skip:].tolist()
             length = len(new[0])
-            texts = self._tokenizer.batch_decode(new, skip_special_tokens=True)
-            full = stop.full(texts)
+            stopped = window.stopped.tolist() if window.stopped is not None else [False] * len(new)
             keep = []
             for j, row in enumerate(new):
-                if length >= self.max_new_tokens or full[j] or eos_ids & set(row) or row[-1] == pad:
+                if length >= self.max_new_tokens or stopped[j] or ends & set(row):
                     out[rows[j]] = row
                 else:
                     keep.append(j)

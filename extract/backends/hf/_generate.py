@@ -23,6 +23,7 @@ __all__ = [
     "chat_template_digest",
     "check_sampling",
     "decoding_settings",
+    "eos_ids",
     "eos_token_id",
     "generation_config",
     "prompt_ids",
@@ -75,18 +76,24 @@ class WindowStop:
 
 def window_stopping_criteria(stop: WindowStop, tokenizer: Any, skip: int) -> Any:
     """A transformers ``StoppingCriteria`` that ends each row whose new tokens (after the first
-    ``skip`` columns) decode to a full window; checked every ``stop.every`` steps."""
+    ``skip`` columns) decode to a full window; checked every ``stop.every`` steps. Its ``stopped``
+    attribute says which rows it has ended so far (``None`` before its first call)."""
     import torch
     from transformers import StoppingCriteria
 
     class _Window(StoppingCriteria):
+        stopped: Any = None
+
         def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
             rows = input_ids.shape[0]
             new = input_ids.shape[1] - skip
             if new <= 0 or new % stop.every:
-                return torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
-            texts = tokenizer.batch_decode(input_ids[:, skip:], skip_special_tokens=True)
-            return torch.tensor(stop.full(texts), dtype=torch.bool, device=input_ids.device)
+                verdict = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+            else:
+                texts = tokenizer.batch_decode(input_ids[:, skip:], skip_special_tokens=True)
+                verdict = torch.tensor(stop.full(texts), dtype=torch.bool, device=input_ids.device)
+            self.stopped = verdict if self.stopped is None else self.stopped | verdict
+            return verdict
 
     return _Window()
 
@@ -226,16 +233,21 @@ def seeded_by(seed: int, batch: list[list[int]]) -> Iterator[None]:
         yield
 
 
+def eos_ids(eos: int | list[int]) -> set[int]:
+    """The EOS token id(s) of a generation config as a set."""
+    return set(eos if isinstance(eos, list) else [eos])
+
+
 def responses_until_eos(
     new: list[list[int]], eos: int | list[int], pad: int | None = None
 ) -> tuple[list[list[int]], list[int]]:
     """Each row's tokens up to and including its first EOS (after it come only pads), and their
     counts. A row without EOS that a stopping rule ended early is followed by ``pad`` tokens:
     those are cut too."""
-    eos_ids = set(eos if isinstance(eos, list) else [eos])
+    ends = eos_ids(eos)
     rows, counts = [], []
     for row in new:
-        n = next((j + 1 for j, t in enumerate(row) if t in eos_ids), len(row))
+        n = next((j + 1 for j, t in enumerate(row) if t in ends), len(row))
         if n == len(row) and pad is not None:
             while n > 0 and row[n - 1] == pad:
                 n -= 1
