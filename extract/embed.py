@@ -38,7 +38,7 @@ from .progress import ProgressCallback, ProgressEvent, emit
 from .store import default_cache_dir, safe_name
 from .threads import torch_threads
 
-__all__ = ["DEFAULT_EMBEDDER", "SentenceEmbedder", "bundled_minilm_path", "embed_texts", "CHUNK"]
+__all__ = ["DEFAULT_EMBEDDER", "PieceCounter", "SentenceEmbedder", "bundled_minilm_path", "embed_texts", "CHUNK"]
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
@@ -201,10 +201,12 @@ class SentenceEmbedder:
         >>> e.window_pieces, e.piece_counts(["a cat", " unbelievably "]), e.piece_counts(["a b c d"], limit=3)
         (254, [2, 5], [3])
         """
-        tok = self._model.tokenizer
-        cut = {"truncation": True, "max_length": int(limit)} if limit is not None else {}
-        enc = tok([str(t).strip() for t in texts], add_special_tokens=False, **cut)
-        return [len(ids) for ids in enc["input_ids"]]
+        return self.piece_counter(limit=limit)(texts)
+
+    def piece_counter(self, *, limit: int | None = None) -> PieceCounter:
+        """:meth:`piece_counts` as a callable that holds only the tokenizer: it pickles small, so a
+        worker process can count without loading the embedder."""
+        return PieceCounter(self._model.tokenizer, limit)
 
     def window_keys(self, texts: Sequence[str]) -> list[tuple[int, ...]]:
         """The token ids the model actually reads of each text (its truncated window).
@@ -219,6 +221,20 @@ class SentenceEmbedder:
 
     def __repr__(self) -> str:
         return f"SentenceEmbedder({self.id!r}, dim={self.dim}, device={self.device!r})"
+
+
+class PieceCounter:
+    """Each text's length in a tokenizer's word pieces (no special tokens; at most ``limit``), as
+    sentence-transformers reads it (stripped first). Made by :meth:`SentenceEmbedder.piece_counter`."""
+
+    def __init__(self, tokenizer: Any, limit: int | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.limit = None if limit is None else int(limit)
+
+    def __call__(self, texts: Sequence[str]) -> list[int]:
+        cut = {"truncation": True, "max_length": self.limit} if self.limit is not None else {}
+        enc = self.tokenizer([str(t).strip() for t in texts], add_special_tokens=False, **cut)
+        return [len(ids) for ids in enc["input_ids"]]
 
 
 @contextmanager

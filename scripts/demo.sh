@@ -13,4 +13,6 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg
 out=phylo-llm-demo
 for a in "$@"; do case "$a" in -o|--output) out="";; esac; done
 if [ -n "$out" ]; then set -- -o "$out" "$@"; fi
-exec .venv/bin/phylo-llm place smollm2-135m gemma3-270m --atlas rand-zh "$@"
+# --jobs 2: the two models answer side by side, one thread each (one model's decoding does not
+# use both cores of this 2-core machine; measured in BENCHMARKS.md).
+exec .venv/bin/phylo-llm place smollm2-135m gemma3-270m --atlas rand-zh --jobs 2 "$@"

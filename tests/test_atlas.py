@@ -88,6 +88,18 @@ def test_file_round_trip_keeps_everything(tmp_path: Path) -> None:
     assert not b.dna.flags.writeable
 
 
+def test_an_atlas_pickles_frozen_and_unchanged() -> None:
+    """How an atlas reaches a worker process (place --jobs): same content, still read-only."""
+    import pickle
+    from types import MappingProxyType
+
+    a = make_atlas()
+    b = pickle.loads(pickle.dumps(a))
+    assert b.sha == a.sha and b.members == a.members and dict(b.match) == MATCH
+    assert isinstance(b.match, MappingProxyType) and not b.dna.flags.writeable
+    assert not b.stats["probe_mean"].flags.writeable
+
+
 def test_tampered_file_fails_its_content_check(tmp_path: Path) -> None:
     a = make_atlas()
     path = write_atlas(a, tmp_path / "toy.npz")

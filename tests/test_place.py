@@ -283,3 +283,28 @@ def test_embedder_window_stop_needs_the_window_plus_a_margin() -> None:
     assert (stop.needed, stop.margin) == (254, 16)
     assert stop.id == "sentence-transformers/all-MiniLM-L6-v2 window 254+16"
     assert stop.full(["word " * 269, "word " * 270, "word " * 2000]) == [False, True, True]
+
+
+def test_models_answering_side_by_side_give_the_serial_placements(atlas_path: Path, tmp_path: Path) -> None:
+    """--jobs 2: two local models answer in spawned processes; answers, DNA and placements are
+    those of one-at-a-time, and the workers' answers are in the shared response cache."""
+    from test_hf_backend import _build
+
+    from extract.progress import ProgressEvent
+
+    specs = [str(_build(tmp_path, "gpt2")), str(_build(tmp_path, "llama"))]
+    kw = {"atlas": atlas_path, "embedder": Letters(), "k": 4, "max_new_tokens": 6, "figures": False}
+    serial, placed = place_models(specs, cache_dir=tmp_path / "serial", **kw)
+    events: list[ProgressEvent] = []
+    side, placed2 = place_models(specs, cache_dir=tmp_path / "side", jobs=2, progress=events.append, **kw)
+    assert side.labels == serial.labels and np.array_equal(side.vectors, serial.vectors)
+    assert [p.neighbours for p in placed2] == [p.neighbours for p in placed]
+    notes = [e.message for e in events if e.stage == "note"]
+    assert sum("worker process (1 thread)" in m for m in notes) == 2, notes
+    assert sum("3 answers on" in m for m in notes) == 2, notes
+    # what the workers generated is cached: the same run again generates nothing
+    again: list[ProgressEvent] = []
+    place_models(specs, cache_dir=tmp_path / "side", progress=again.append, **kw)
+    assert not any(e.stage == "responses" and e.tokens for e in again)
+    with pytest.raises(PhyloLLMError, match="jobs must be a positive integer, got 0"):
+        place_models(specs, cache_dir=tmp_path / "side", jobs=0, **kw)

@@ -22,9 +22,13 @@ the DNA is the same, measured in ``benchmarks/bench_window_stop.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,7 @@ from ..backends.hf import WindowStop
 from ..backends.recorded import RecordedBackend
 from ..embed import SentenceEmbedder, embed_texts
 from ..probes import ProbeSet
-from ..progress import ProgressCallback
+from ..progress import ProgressCallback, ProgressEvent, emit
 from ..recipe import WhitenedRecipe
 from ..runner import generation_label
 from ..store import collect_responses, default_cache_dir
@@ -99,9 +103,13 @@ def embedder_window_stop(embedder: Any, *, margin: int = 16) -> WindowStop:
     as the full answer's, for fewer decoding steps (measured in docs/atlas.md)."""
     needed = int(embedder.window_pieces)
     limit = needed + margin
+    counter = getattr(embedder, "piece_counter", None)
+    if counter is not None:
+        count = counter(limit=limit)  # holds the tokenizer only: a worker process can take it
+    else:
 
-    def count(texts: list[str]) -> list[int]:
-        return embedder.piece_counts(texts, limit=limit)
+        def count(texts: list[str]) -> list[int]:
+            return embedder.piece_counts(texts, limit=limit)
 
     return WindowStop(count=count, needed=needed, margin=margin, id=f"{embedder.id} window {needed}+{margin}")
 
@@ -143,6 +151,15 @@ def model_answers(
         declared = dict(settings or {})
         check_settings(atlas, declared, what=f"recorded model {model.model_id!r}")
         return model.model_id, tuple(model.generate(list(pipe.probes.prompts))), declared
+    kwargs = _spec_settings(pipe, model, max_new_tokens=max_new_tokens, threads=threads, batch_size=batch_size)
+    return _run_spec(pipe.atlas, pipe.probes, model, kwargs, cache_dir=cache_dir, progress=progress)
+
+
+def _spec_settings(
+    pipe: AtlasPipeline, model: str, *, max_new_tokens: int | None, threads: int | None, batch_size: int | None
+) -> dict[str, Any]:
+    """The backend settings that run ``model`` with the atlas's generation settings."""
+    atlas = pipe.atlas
     check_spec(model)
     if model.startswith("openai:"):
         # A chat API answers through its own chat template: never the raw-prompt population.
@@ -154,10 +171,22 @@ def model_answers(
     kwargs = {k: v for k, v in _backend_kwargs(atlas, max_new_tokens, threads, batch_size).items() if v is not None}
     if not model.startswith((OPENAI_PREFIX, VLLM_PREFIX)) and hasattr(pipe.embedder, "piece_counts"):
         kwargs["window_stop"] = embedder_window_stop(pipe.embedder)  # local transformers models
+    return kwargs
+
+
+def _run_spec(
+    atlas: Atlas,
+    probes: ProbeSet,
+    model: str,
+    kwargs: Mapping[str, Any],
+    *,
+    cache_dir: Path,
+    progress: ProgressCallback | None = None,
+) -> tuple[str, tuple[str, ...], dict[str, Any]]:
     backend = resolve_backend(model, **kwargs)
     gen = dict(backend.settings())
     check_settings(atlas, gen, what=f"model {backend.model_id!r}")
-    res = collect_responses(backend, pipe.probes, cache_dir=cache_dir, chunk_size=len(pipe.probes), progress=progress)
+    res = collect_responses(backend, probes, cache_dir=cache_dir, chunk_size=len(probes), progress=progress)
     return backend.model_id, res.texts, gen
 
 
@@ -196,11 +225,18 @@ def place_models(
     progress: ProgressCallback | None = None,
     figures: bool = True,
     embedder: Any = None,
+    jobs: int = 1,
 ) -> tuple[DnaSet, tuple[Placement, ...]]:
     """Place ``models`` (specs, or recorded answers with declared ``settings``) in ``atlas``.
 
     In a composite atlas (one with ``parts``) each model answers every part's probes with that
     part's settings; its DNA is the parts' DNA, weighted and concatenated as the members' was.
+
+    ``jobs`` > 1 generates the answers of that many model specs at once, each in its own process
+    (started by spawn: a script calling this needs an ``if __name__ == "__main__":`` guard) with
+    ``threads // jobs`` CPU threads; the answers, DNA and placements are the same as with
+    ``jobs=1``. On a small CPU this pays because one model's decoding does not use all cores
+    (docs/atlas.md); each process holds its own model in memory.
     """
     if not models:
         raise PhyloLLMError("give at least one model to place")
@@ -210,21 +246,16 @@ def place_models(
     parts = list(atlas_parts(target, folder=folder)) or [target]
     weights = [p.weight for p in target.parts] or [1.0]
     pipes = [atlas_pipeline(a, embedder=embedder, threads=threads) for a in parts]
+    gen_kw = {"max_new_tokens": max_new_tokens, "batch_size": batch_size, "cache_dir": cache}
+    ready = _answers_in_processes(pipes, models, jobs=jobs, threads=threads, progress=progress, **gen_kw)
     labels, vectors, gens = [], [], []
-    for m in models:
+    for i, m in enumerate(models):
         blocks, part_gens, mid = [], {}, ""
-        for pipe, weight in zip(pipes, weights):
+        for j, (pipe, weight) in enumerate(zip(pipes, weights)):
             # A composite's recorded answers declare settings per part: {part name: settings}.
             declared = (settings or {}).get(pipe.atlas.name) if target.parts else settings
-            mid, answers, gen = model_answers(
-                pipe,
-                m,
-                settings=declared,
-                max_new_tokens=max_new_tokens,
-                threads=threads,
-                batch_size=batch_size,
-                cache_dir=cache,
-                progress=progress,
+            mid, answers, gen = ready.get((i, j)) or model_answers(
+                pipe, m, settings=declared, threads=threads, progress=progress, **gen_kw
             )
             blocks.append(weight * atlas_dna(pipe, answers, cache_dir=cache, label=mid, progress=progress))
             part_gens[pipe.atlas.name] = json.loads(generation_label(gen))
@@ -244,6 +275,72 @@ def place_models(
     if out_dir is not None:
         write_placement(target, dna, placements, out_dir, figures=figures)
     return dna, placements
+
+
+def _answers_in_processes(
+    pipes: Sequence[AtlasPipeline],
+    models: Sequence[str | RecordedBackend],
+    *,
+    jobs: int,
+    threads: int | None,
+    progress: ProgressCallback | None,
+    **gen_kw: Any,
+) -> dict[tuple[int, int], tuple[str, tuple[str, ...], dict[str, Any]]]:
+    """The answers of every (model spec, atlas part), ``jobs`` at a time in spawned processes.
+
+    Keyed by (model index, part index); empty when there is nothing to run side by side. Each
+    worker fills the shared response cache as a serial run would, so an interrupted run resumes.
+    """
+    tasks = [(i, j) for i, m in enumerate(models) if isinstance(m, str) for j in range(len(pipes))]
+    if jobs < 1:
+        raise PhyloLLMError(f"jobs must be a positive integer, got {jobs!r}")
+    if jobs == 1 or len(tasks) < 2:
+        return {}
+    import multiprocessing
+
+    jobs = min(jobs, len(tasks))
+    per_job = max(1, (threads or len(os.sched_getaffinity(0))) // jobs)
+    spec_kw = {"max_new_tokens": gen_kw["max_new_tokens"], "threads": per_job, "batch_size": gen_kw["batch_size"]}
+    # Checked here, so a bad spec fails in one line before any process starts; a worker gets
+    # the atlas's settings without its DNA, and the backend settings (a window stop holds only
+    # the embedder's tokenizer).
+    work = [
+        (
+            (i, j),
+            _settings_only(pipes[j].atlas),
+            pipes[j].probes,
+            models[i],
+            _spec_settings(pipes[j], models[i], **spec_kw),
+        )
+        for i, j in tasks
+    ]
+    for i in dict.fromkeys(i for i, _ in tasks):
+        message = f"answering in a worker process ({per_job} thread{'s' if per_job > 1 else ''})"
+        emit(progress, ProgressEvent(str(models[i]), "note", message=message))
+    t0, out = time.perf_counter(), {}
+    # One model per process (maxtasksperchild=1 frees its memory); leaving the block on an error
+    # terminates the other workers at once.
+    with multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
+        for key, result in pool.imap_unordered(partial(_answer_task, cache_dir=gen_kw["cache_dir"]), work):
+            mid, answers, _ = out[key] = result
+            where = pipes[key[1]].atlas.name
+            message = f"{len(answers)} answers on {where}'s probes after {time.perf_counter() - t0:.0f} s"
+            emit(progress, ProgressEvent(mid, "note", message=message))
+    return out
+
+
+def _answer_task(
+    task: tuple, *, cache_dir: Path
+) -> tuple[tuple[int, int], tuple[str, tuple[str, ...], dict[str, Any]]]:
+    key, atlas, probes, model, kwargs = task
+    return key, _run_spec(atlas, probes, model, kwargs, cache_dir=cache_dir)
+
+
+def _settings_only(atlas: Atlas) -> Atlas:
+    """``atlas`` without its members and statistics: what checking a model's settings needs."""
+    return dataclasses.replace(
+        atlas, members=(), dna=np.zeros((0, atlas.dna.shape[1]), np.float32), newick="", stats={}, calibration={}
+    )
 
 
 def _markdown(atlas: Atlas, placements: Sequence[Placement]) -> str:

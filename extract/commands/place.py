@@ -11,7 +11,7 @@ from .extract import positive_int
 
 EPILOG = """\
 examples:
-  phylo-llm place smollm2-135m gemma3-270m --atlas rand-zh -o placed/
+  phylo-llm place smollm2-135m gemma3-270m --atlas rand-zh --jobs 2 -o placed/
   phylo-llm place path/to/model_dir model.gguf --atlas rand-zh -o placed/
   phylo-llm place --responses answers.jsonl --settings '{"chat_template": false, "decoding": "greedy"}' --atlas rand-zh -o placed/
 
@@ -44,6 +44,13 @@ def register_place(sub: argparse._SubParsersAction) -> None:
         "--max-new-tokens", type=positive_int, help="new tokens per answer (default: enough for the embedder's window)"
     )
     p.add_argument("--threads", type=positive_int, help="CPU threads for models and embedder")
+    p.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="models answering at once, each in its own process with threads/jobs threads and its own "
+        "copy of the model in memory (default 1)",
+    )
     p.add_argument("--batch-size", type=positive_int, help="prompts per generation batch")
     p.add_argument("--cache-dir", type=Path, help="response/embedding cache (default ~/.cache/phylo_llm)")
     p.add_argument("--no-figures", action="store_true", help="skip the neighbourhood figures")
@@ -95,6 +102,7 @@ def run_place(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         progress=progress,
         figures=not args.no_figures,
+        jobs=args.jobs,
     )
     for p in placements:
         verdict = (

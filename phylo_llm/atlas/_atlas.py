@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from ..data import DnaSet, Provenance
 from ..errors import PhyloLLMError, ProvenanceError
 from ..io import find_format, format_for
-from ..util import atomic_open, check_fraction, check_int, check_unique, readonly, sha256_json
+from ..util import Picklable, atomic_open, check_fraction, check_int, check_unique, readonly, sha256_json
 
 __all__ = [
     "Atlas",
@@ -204,7 +204,7 @@ class AtlasPart:
 
 
 @dataclass(frozen=True)
-class Atlas:
+class Atlas(Picklable):
     """A reference population of model DNA with everything needed to compare a new model with it.
 
     Attributes

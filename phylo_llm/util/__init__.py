@@ -4,6 +4,7 @@ Imports nothing else of phylo_llm but :mod:`phylo_llm.errors`.
 """
 
 from ._checks import (
+    Picklable,
     check_choice,
     check_fraction,
     check_int,
@@ -33,6 +34,7 @@ from ._hashing import (
 )
 
 __all__ = [
+    "Picklable",
     "atomic_dir",
     "atomic_open",
     "atomic_path",

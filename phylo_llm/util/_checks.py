@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 import numpy as np
@@ -15,6 +16,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from ..errors import PhyloLLMError
 
 __all__ = [
+    "Picklable",
     "check_choice",
     "check_fraction",
     "check_int",
@@ -52,6 +54,23 @@ def readonly(a: ArrayLike, dtype: DTypeLike = None, *, copy: bool = False) -> ND
     arr = np.array(a, dtype=dtype, copy=True) if copy else np.asarray(a, dtype=dtype)
     arr.flags.writeable = False
     return arr
+
+
+class Picklable:
+    """Mixin: pickling for a frozen dataclass whose ``__post_init__`` freezes its fields.
+
+    Read-only mappings (``MappingProxyType``) do not pickle; this pickles them as dicts and runs
+    ``__post_init__`` again on unpickling, so the copy is frozen (and checked) like the original.
+    It is what sends an atlas or a recipe to a worker process.
+    """
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: dict(v) if isinstance(v, MappingProxyType) else v for k, v in vars(self).items()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        self.__post_init__()  # type: ignore[attr-defined]
 
 
 def check_unique(labels: Sequence[str], *, what: str) -> None:
