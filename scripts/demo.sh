@@ -2,7 +2,7 @@
 # The README's main command: on a fresh machine with only python3, install everything
 # (scripts/setup.sh) and answer "where does this model come from?" offline for the two bundled
 # real models (SmolLM2-135M-Instruct Q4_1, Gemma-3-270M Q4_K_M): each is run on the rand-zh
-# atlas's probes with the atlas's settings and placed among its 1,566 real LLMs -> nearest models,
+# atlas's probes with the atlas's settings and placed among its 1,518 real LLMs -> nearest models,
 # family with a calibrated confidence, neighbourhood figures in phylo-llm-demo/ (or -o DIR).
 # Extra arguments go to `phylo-llm place` (see `phylo-llm place --help`). Cached: reruns are fast.
 # The simulated-lineage demo is `.venv/bin/phylo-llm demo`.
