@@ -103,14 +103,7 @@ def embedder_window_stop(embedder: Any, *, margin: int = 16) -> WindowStop:
     as the full answer's, for fewer decoding steps (measured in docs/atlas.md)."""
     needed = int(embedder.window_pieces)
     limit = needed + margin
-    counter = getattr(embedder, "piece_counter", None)
-    if counter is not None:
-        count = counter(limit=limit)  # holds the tokenizer only: a worker process can take it
-    else:
-
-        def count(texts: list[str]) -> list[int]:
-            return embedder.piece_counts(texts, limit=limit)
-
+    count = embedder.piece_counter(limit=limit)  # holds the tokenizer only: a worker process can take it
     return WindowStop(count=count, needed=needed, margin=margin, id=f"{embedder.id} window {needed}+{margin}")
 
 
@@ -169,7 +162,7 @@ def _spec_settings(
             what=f"model {model!r} (an OpenAI-compatible chat API)",
         )
     kwargs = {k: v for k, v in _backend_kwargs(atlas, max_new_tokens, threads, batch_size).items() if v is not None}
-    if not model.startswith((OPENAI_PREFIX, VLLM_PREFIX)) and hasattr(pipe.embedder, "piece_counts"):
+    if not model.startswith((OPENAI_PREFIX, VLLM_PREFIX)) and hasattr(pipe.embedder, "piece_counter"):
         kwargs["window_stop"] = embedder_window_stop(pipe.embedder)  # local transformers models
     return kwargs
 
@@ -283,8 +276,10 @@ def _answers_in_processes(
     *,
     jobs: int,
     threads: int | None,
+    max_new_tokens: int | None,
+    batch_size: int | None,
+    cache_dir: Path,
     progress: ProgressCallback | None,
-    **gen_kw: Any,
 ) -> dict[tuple[int, int], tuple[str, tuple[str, ...], dict[str, Any]]]:
     """The answers of every (model spec, atlas part), ``jobs`` at a time in spawned processes.
 
@@ -300,7 +295,7 @@ def _answers_in_processes(
 
     jobs = min(jobs, len(tasks))
     per_job = max(1, (threads or len(os.sched_getaffinity(0))) // jobs)
-    spec_kw = {"max_new_tokens": gen_kw["max_new_tokens"], "threads": per_job, "batch_size": gen_kw["batch_size"]}
+    spec_kw = {"max_new_tokens": max_new_tokens, "threads": per_job, "batch_size": batch_size}
     # Checked here, so a bad spec fails in one line before any process starts; a worker gets
     # the atlas's settings without its DNA, and the backend settings (a window stop holds only
     # the embedder's tokenizer).
@@ -321,7 +316,7 @@ def _answers_in_processes(
     # One model per process (maxtasksperchild=1 frees its memory); leaving the block on an error
     # terminates the other workers at once.
     with multiprocessing.get_context("spawn").Pool(jobs, maxtasksperchild=1) as pool:
-        for key, result in pool.imap_unordered(partial(_answer_task, cache_dir=gen_kw["cache_dir"]), work):
+        for key, result in pool.imap_unordered(partial(_answer_task, cache_dir=cache_dir), work):
             mid, answers, _ = out[key] = result
             where = pipes[key[1]].atlas.name
             message = f"{len(answers)} answers on {where}'s probes after {time.perf_counter() - t0:.0f} s"

@@ -61,7 +61,7 @@ class Picklable:
 
     Read-only mappings (``MappingProxyType``) do not pickle; this pickles them as dicts and runs
     ``__post_init__`` again on unpickling, so the copy is frozen (and checked) like the original.
-    It is what sends an atlas or a recipe to a worker process.
+    It is what sends an atlas to a worker process (``place --jobs``).
     """
 
     def __getstate__(self) -> dict[str, Any]:
