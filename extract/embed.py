@@ -34,11 +34,20 @@ from phylo_llm.errors import PhyloLLMError
 from phylo_llm.util import atomic_open, canonical_json, check_int, readonly, sha256_bytes, sha256_text
 
 from .models import check_no_custom_code, custom_code_error
+from .ngram import NGRAM_PREFIX, NgramEmbedder
 from .progress import ProgressCallback, ProgressEvent, emit
 from .store import default_cache_dir, safe_name
 from .threads import torch_threads
 
-__all__ = ["DEFAULT_EMBEDDER", "PieceCounter", "SentenceEmbedder", "bundled_minilm_path", "embed_texts", "CHUNK"]
+__all__ = [
+    "DEFAULT_EMBEDDER",
+    "PieceCounter",
+    "SentenceEmbedder",
+    "bundled_minilm_path",
+    "embed_texts",
+    "load_embedder",
+    "CHUNK",
+]
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
@@ -223,6 +232,27 @@ class SentenceEmbedder:
         return f"SentenceEmbedder({self.id!r}, dim={self.dim}, device={self.device!r})"
 
 
+def load_embedder(name: str | Path = DEFAULT_EMBEDDER, *, batch_size: int = 32, threads: int | None = None) -> Any:
+    """The embedder a name or a recorded id names: ``"char-ngram"`` (the default
+    :class:`~extract.ngram.NgramEmbedder`) or a ``char-ngram-…`` id, else a sentence-transformers
+    model (:class:`SentenceEmbedder`: the bundled MiniLM by any of its names, a local folder, a
+    hub id in the local cache).
+
+    Examples
+    --------
+    >>> load_embedder("char-ngram-1-3-d512-w256-v1")
+    NgramEmbedder('char-ngram-1-3-d512-w256-v1')
+    >>> load_embedder("sentence-transformers/all-MiniLM-L6-v2").id
+    'sentence-transformers/all-MiniLM-L6-v2'
+    """
+    name_s = str(name)
+    if name_s == NGRAM_PREFIX.rstrip("-"):
+        return NgramEmbedder()
+    if name_s.startswith(NGRAM_PREFIX):
+        return NgramEmbedder.from_id(name_s)
+    return SentenceEmbedder(name, batch_size=batch_size, threads=threads)
+
+
 class PieceCounter:
     """Each text's length in a tokenizer's word pieces (no special tokens; at most ``limit``), as
     sentence-transformers reads it (stripped first). Made by :meth:`SentenceEmbedder.piece_counter`."""
@@ -350,12 +380,13 @@ def embed_texts(
     folder = Path(cache_dir or default_cache_dir()) / "embeddings" / name / _texts_hash(texts)
     n = len(texts)
     out = np.empty((n, dim), dtype=np.float32)
+    store = bool(getattr(embedder, "cache", True))  # False: vectors cheaper to make than to read back
     starts = list(range(0, n, CHUNK))
     todo = []
     for s in starts:
         path = folder / f"c{s:07d}.npy"
         rows = min(CHUNK, n - s)
-        arr = _load_cached(path, rows, dim) if path.exists() else None
+        arr = _load_cached(path, rows, dim) if store and path.exists() else None
         if arr is not None:
             out[s : s + rows] = arr
         else:
@@ -367,7 +398,8 @@ def embed_texts(
         vecs = np.asarray(embedder.encode(texts[s : s + rows]), dtype=np.float32)
         if vecs.shape != (rows, dim):
             raise PhyloLLMError(f"embedder {embedder.id!r} returned shape {vecs.shape}, expected {(rows, dim)}")
-        _save_atomic(folder / f"c{s:07d}.npy", vecs)
+        if store:
+            _save_atomic(folder / f"c{s:07d}.npy", vecs)
         out[s : s + rows] = vecs
         done += rows
         emit(progress, ProgressEvent(label, "embeddings", done=done, total=n))

@@ -33,7 +33,7 @@ from .backends import OPENAI_PREFIX, check_spec, redact_url_secrets, resolve_bac
 from .backends.base import Backend
 from .defaults import DEFAULT_DIMS, DEFAULT_RECIPE, DEFAULT_SEED
 from .dna import dna_provenance, model_features
-from .embed import DEFAULT_EMBEDDER, SentenceEmbedder, embed_texts
+from .embed import DEFAULT_EMBEDDER, embed_texts, load_embedder
 from .probes import ProbeSet, load_probes
 from .progress import ProgressCallback, ProgressEvent, emit
 from .projection import check_params, per_probe_contributions, project
@@ -105,7 +105,7 @@ class ExtractionResult:
 
 def _load_embedder(embedder: Any, batch_size: int, threads: int | None) -> Any:
     if isinstance(embedder, (str, Path)):
-        return SentenceEmbedder(embedder, batch_size=batch_size, threads=threads)
+        return load_embedder(embedder, batch_size=batch_size, threads=threads)
     for attr in ("id", "dim", "encode"):
         if not hasattr(embedder, attr):
             raise PhyloLLMError(
