@@ -5,8 +5,9 @@ is placed among all the other atlas models, as `phylo-llm place` would place a n
 label-free statistics are **cross-fitted**: models are split into two halves by family (models
 without a curated family by their name-family, else organisation), statistics are fitted on one
 half and the other half is scored, then the other way round; repeated over ``--splits`` seeded
-splits. The confidence calibration is cross-fitted the same way (fitted on the placements of the
-fitting half, applied to the scored half).
+splits. The confidence calibration is cross-fitted the same way: the confidence of one half's
+placements comes from a model fitted on the other half's out-of-fold placements, as the shipped
+calibration is fitted out of fold at build time.
 
 Reported per DNA variant (the shipped one is ``basis``: per-probe frozen basis, exact):
 nearest-neighbour family accuracy, inferred-family accuracy (rank-weighted vote of the k=10
@@ -29,7 +30,6 @@ half's shared members; placement is among the shared members only, as in the shi
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -40,9 +40,9 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from extract.atlas.build import SOURCES, exclusions, member_labels, read_population
+from extract.atlas.build import SOURCES, exclusions, family_key, half_of, member_labels, read_population
 from extract.atlas.population import embed_population
-from extract.embed import SentenceEmbedder
+from extract.embed import load_embedder
 from extract.probes import ProbeSet
 from extract.projection import project
 from extract.recipe import BasisRecipe, WhitenedRecipe, fit_reference
@@ -55,18 +55,6 @@ from phylo_llm.data import (
 
 DATA = REPO.parent / "shared" / "data"
 K = 10
-
-
-def split_key(m) -> str:
-    if m.family_source == "curated":
-        return "fam:" + m.family
-    if m.family is not None:
-        return "fam:" + m.family
-    return "org:" + (m.organisation or m.model)
-
-
-def half_of(key: str, seed: int) -> int:
-    return hashlib.sha256(f"{seed}:{key}".encode()).digest()[0] % 2
 
 
 def variant_dna(name: str, stats, emb: np.ndarray, probe_set: str) -> np.ndarray:
@@ -154,13 +142,13 @@ def summarise(variant: str, frames, aucs, same, dims: int, splits: int) -> None:
         print(f"| {row[0]} | {row[1]} | {row[2]:.3f} | {row[3]:.3f} |")
 
 
-def load_population(name: str, data: Path, n_probes: int | None = None):
+def load_population(name: str, data: Path, n_probes: int | None = None, embedder: str | None = None):
     """``(source, prompts, members, embeddings, excluded)`` of an atlas population, as its build
-    makes them (same exclusions, labels and cached embeddings)."""
+    makes them (same exclusions, labels, embedder and cached embeddings)."""
     src = SOURCES[name]
     prompts, models, answers = read_population(data / src.folder, n_probes or src.n_probes)
     excluded = exclusions(models, answers)
-    emb_all = embed_population(SentenceEmbedder(batch_size=32), answers)
+    emb_all = embed_population(load_embedder(embedder or src.embedder, batch_size=32), answers)
     keep = [i for i, m in enumerate(models) if m not in excluded]
     members = member_labels([models[i] for i in keep], data / "llm-dna-paper" / "models_meta.csv")
     return src, prompts, members, emb_all[keep], excluded
@@ -193,15 +181,11 @@ def curated_labels(members):
 
 
 def score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows, aucs, same) -> pd.DataFrame:
-    """Placements of the scored half (``halves != fit_half``) with the confidence model fitted on
-    the fitting half's placements; the scored half's parent-child and same-family AUCs are
-    appended to ``aucs`` / ``same``."""
+    """Placements of the scored half (``halves != fit_half``), out of fold (the statistics behind
+    ``dna`` were fitted on the other half); the scored half's parent-child and same-family AUCs
+    are appended to ``aucs`` / ``same``."""
     score_rows = np.flatnonzero((halves != fit_half) & evaluable)
-    calib_rows = np.flatnonzero((halves == fit_half) & evaluable)
     ev_score = evaluate_rows(members, score_rows, loo(dna, members, score_rows))
-    ev_cal = evaluate_rows(members, calib_rows, loo(dna, members, calib_rows))
-    coef = fit_confidence(ev_cal["share"], ev_cal["margin"], ev_cal["inferred"] == ev_cal["truth"])
-    z = coef[0] + coef[1] * ev_score["share"] + coef[2] * ev_score["margin"]
     # AUC: distances among labelled models of the scored half's side
     sub = lab_rows[halves[lab_rows] != fit_half]
     try:
@@ -210,14 +194,27 @@ def score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows
         same.append(ev.same_family.auc)
     except ValueError:
         pass
-    return ev_score.assign(conf=1 / (1 + np.exp(-z)))
+    return ev_score
+
+
+def calibrate_halves(placed: list[pd.DataFrame]) -> pd.DataFrame:
+    """Both halves' out-of-fold placements of one split, each with a confidence from the model
+    fitted on the *other* half's out-of-fold placements — as the shipped calibration is fitted
+    (out of fold, ``extract.atlas.build.crossfit_calibration``), and no label of a scored model
+    is used to score it."""
+    out = []
+    for ev, other in ((placed[0], placed[1]), (placed[1], placed[0])):
+        coef = fit_confidence(other["share"], other["margin"], other["inferred"] == other["truth"])
+        z = coef[0] + coef[1] * ev["share"] + coef[2] * ev["margin"]
+        out.append(ev.assign(conf=1 / (1 + np.exp(-z))))
+    return pd.concat(out)
 
 
 def combined(args: argparse.Namespace) -> None:
     from extract.atlas.build import COMPOSITES
 
     t0 = time.time()
-    parts = [load_population(n, args.data) for n in COMPOSITES["combined"][0]]
+    parts = [load_population(n, args.data, embedder=args.embedder) for n in COMPOSITES["combined"][0]]
     members, rows = shared_members([p[2] for p in parts])  # as compose_atlas matches them
     evaluable = evaluable_rows(members)
     print(
@@ -227,12 +224,12 @@ def combined(args: argparse.Namespace) -> None:
     curated_meta, lab_rows = curated_labels(members)
     frames, aucs, same = [], [], []
     for seed in range(args.splits):
-        halves = np.array([half_of(split_key(m), seed) for m in members])
+        halves = np.array([half_of(family_key(m), seed) for m in members])
         placed = []
         for fit_half in (0, 1):
             blocks = []
             for (src, prompts, pmembers, emb, _), r in zip(parts, rows):
-                phalves = np.array([half_of(split_key(m), seed) for m in pmembers])
+                phalves = np.array([half_of(family_key(m), seed) for m in pmembers])
                 stats = fit_reference(
                     emb[phalves == fit_half], prompts=prompts, embedder="minilm", name="x", basis_k=src.basis_k
                 )
@@ -242,8 +239,8 @@ def combined(args: argparse.Namespace) -> None:
                 blocks.append(w * x)
             dna = np.concatenate(blocks, axis=1)
             placed.append(score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows, aucs, same))
-        frames.append(pd.concat(placed).assign(seed=seed))
-    summarise("combined (paper exact + rand-zh 4,096-d)", frames, aucs, same, dna.shape[1], args.splits)
+        frames.append(calibrate_halves(placed).assign(seed=seed))
+    summarise("combined (both parts exact, as shipped)", frames, aucs, same, dna.shape[1], args.splits)
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 
@@ -254,18 +251,20 @@ def main() -> None:
     ap.add_argument("--splits", type=int, default=5)
     ap.add_argument("--variants", default="basis,v2-exact,v2-jl-1024d,v2-jl-4096d")
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--embedder", help="embedder name or id (default: the atlas's own)")
     args = ap.parse_args()
     if not args.data.is_dir():
         sys.exit(f"reference data not found at {args.data}: this benchmark needs ../shared/data")
     if args.atlas == "combined":
         return combined(args)
     t0 = time.time()
-    src, prompts, members, emb, excluded = load_population(args.atlas, args.data, args.probes)
+    src, prompts, members, emb, excluded = load_population(args.atlas, args.data, args.probes, args.embedder)
     probe_set = ProbeSet(prompts).id
     fam_count = pd.Series([m.family for m in members if m.family_source == "curated"]).value_counts()
     evaluable = evaluable_rows(members)
     print(
-        f"# atlas {args.atlas}: {len(members)} models ({len(excluded)} excluded), {len(prompts)} probes; "
+        f"# atlas {args.atlas}: {len(members)} models ({len(excluded)} excluded), {len(prompts)} probes, "
+        f"embedder {args.embedder or src.embedder}; "
         f"{int(evaluable.sum())} evaluable labelled models; {len(fam_count)} curated families; "
         f"embeddings ready in {time.time() - t0:.0f} s"
     )
@@ -274,14 +273,14 @@ def main() -> None:
     for variant in args.variants.split(","):
         frames, aucs, same = [], [], []
         for seed in range(args.splits):
-            halves = np.array([half_of(split_key(m), seed) for m in members])
+            halves = np.array([half_of(family_key(m), seed) for m in members])
             placed = []
             for fit_half in (0, 1):
                 fit_rows = np.flatnonzero(halves == fit_half)
                 stats = fit_reference(emb[fit_rows], prompts=prompts, embedder="minilm", name="x", basis_k=src.basis_k)
                 dna = variant_dna(variant, stats, emb, probe_set)
                 placed.append(score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows, aucs, same))
-            frames.append(pd.concat(placed).assign(seed=seed))
+            frames.append(calibrate_halves(placed).assign(seed=seed))
         summarise(variant, frames, aucs, same, dna.shape[1], args.splits)
     print(f"\ntotal {time.time() - t0:.0f} s")
 

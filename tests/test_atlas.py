@@ -256,3 +256,26 @@ def test_labels_frame_carries_the_members_labels() -> None:
     df = make_atlas().labels_frame()
     assert df.loc["org1/fam1-m2", "family"] == "F1" and df.loc["org1/fam1-m2", "base_model"] == "org1/fam1-m0"
     assert df.loc["org1/fam1-m2", "organization"] == "org1"
+
+
+def test_out_of_fold_calibration_places_each_member_once_per_split_with_the_other_halfs_statistics() -> None:
+    from extract.atlas.build import crossfit_calibration, family_key, half_of
+
+    rng = np.random.default_rng(0)
+    fams = [f"f{i}" for i in range(8) for _ in range(4)]
+    members = [AtlasMember(f"m{i}", family=f, family_source="curated") for i, f in enumerate(fams)]
+    centre = {f: rng.normal(size=6) * 3 for f in set(fams)}
+    clean = np.stack([centre[f] + rng.normal(size=6) for f in fams])
+    calls = []
+
+    def dna_for(seed: int, fit_half: int) -> np.ndarray:
+        # the fitting half's statistics tell only the fitting half apart: the scored half is noise
+        calls.append((seed, fit_half))
+        halves = np.array([half_of(family_key(m), seed) for m in members])
+        return np.where((halves == fit_half)[:, None], clean, rng.normal(size=clean.shape))
+
+    cal = crossfit_calibration(members, dna_for, splits=3, k=3)
+    assert calls == [(s, h) for s in range(3) for h in (0, 1)]
+    assert cal["n"] <= 3 * len(members) and cal["note"].startswith("fitted out of fold")
+    # judged only where its own half did not shape the distances: far from the in-sample 1.0
+    assert cal["loo_accuracy"] < 0.6

@@ -31,14 +31,30 @@ def test_composites_are_known() -> None:
 
 
 @pytest.mark.parametrize("name", COMPOSITES)
-def test_bundled_composite_rebuilds_exactly_from_its_parts(name: str, tmp_path: Path) -> None:
+def test_bundled_composite_dna_is_made_from_its_parts(name: str, tmp_path: Path) -> None:
+    """Without the reference data a rebuild gives the same members and DNA (its calibration is
+    then fitted in sample, so only the calibration differs from the shipped file)."""
     from extract.atlas.build import COMPOSITES as BUILT
     from extract.atlas.build import build_composite
 
     shipped = load_atlas(name)  # its parts are read and checked against the hashes it recorded
     assert [p.name for p in shipped.parts] == list(BUILT[name][0])
-    assert build_composite(name, out=tmp_path / f"{name}.npz").sha == shipped.sha
+    rebuilt = build_composite(name, out=tmp_path / f"{name}.npz")
+    assert rebuilt.models == shipped.models and np.array_equal(rebuilt.dna, shipped.dna)
+    assert "in sample" in rebuilt.calibration["note"] and "in sample" not in shipped.calibration["note"]
+    assert rebuilt.calibration["coef"] != shipped.calibration["coef"]
     assert shipped.calibration["n"] > 50 and len(shipped) > 100
+
+
+@pytest.mark.parametrize("name", COMPOSITES)
+def test_bundled_composite_rebuilds_exactly_from_the_reference_data(
+    name: str, shared_data: Path, tmp_path: Path
+) -> None:
+    from extract.atlas.build import build_composite
+
+    shipped = load_atlas(name)
+    assert build_composite(name, out=tmp_path / f"{name}.npz", data_dir=shared_data).sha == shipped.sha
+    assert shipped.calibration["note"].startswith("fitted out of fold")
 
 
 @pytest.mark.parametrize("name", POPULATIONS)
@@ -52,6 +68,7 @@ def test_bundled_atlas_is_consistent(name: str) -> None:
     assert a.provenance.n_probes == len(a.prompts) == a.build["n_probes"]
     assert len(a) + len(a.excluded) == a.build["n_recorded"]
     assert a.calibration["n"] > 50 and len(a.calibration["coef"]) == 3
+    assert a.calibration["note"].startswith("fitted out of fold")  # a placed model never shaped its distances
     pipe = atlas_pipeline(a)  # prompts hash, recipe id from the stored statistics, embedder id
     assert pipe.recipe.id == a.provenance.recipe
 

@@ -20,6 +20,8 @@ The sources and their settings are in :data:`SOURCES`.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import lzma
 import re
@@ -36,9 +38,12 @@ from phylo_llm.atlas import (
     Atlas,
     AtlasMember,
     calibrate,
+    calibration_record,
     compose_atlas,
     family_from_name,
     load_atlas,
+    placement_votes,
+    shared_members,
     write_atlas,
 )
 from phylo_llm.data import Provenance, pairwise_distances
@@ -47,7 +52,7 @@ from phylo_llm.io import to_newick
 from phylo_llm.tree import nj
 from phylo_llm.util import canonical_json, check_choice, check_int, sha256_file
 
-from ..embed import SentenceEmbedder
+from ..embed import load_embedder
 from ..probes import ProbeSet
 from ..progress import ProgressCallback
 from ..projection import PROJECTION, project
@@ -67,6 +72,10 @@ __all__ = [
     "API_MEMBERS",
     "COMPOSITES",
     "build_composite",
+    "crossfit_calibration",
+    "family_key",
+    "half_of",
+    "CALIBRATION_SPLITS",
 ]
 
 
@@ -79,10 +88,12 @@ class AtlasSource:
     settings: Mapping[str, Any]
     match: Mapping[str, Any]
     n_probes: int
-    #: DNA dims: ``None`` = the exact whitened-v2 features (n_probes x 384), else a seeded
+    #: DNA dims: ``None`` = the exact whitened-v2 features (n_probes x embedder dim), else a seeded
     #: Gaussian projection to this many dims (to keep all atlases within the 25 MB budget).
     dims: int | None = None
     basis_k: int = 1  # the per-probe basis is not used by the atlas DNA; keep it small
+    #: The embedder id (:func:`extract.embed.load_embedder` makes it; recorded in the provenance).
+    embedder: str = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 SOURCES: dict[str, AtlasSource] = {
@@ -99,7 +110,9 @@ SOURCES: dict[str, AtlasSource] = {
         },
         match={"chat_template": False, "decoding": "greedy"},
         n_probes=16,
-        dims=4096,
+        # exact: 16 probes x 256 buckets. At half the exact size, fewer buckets beat a projection
+        # on paper (docs/atlas.md); a 256-character window costs no more generation than MiniLM's.
+        embedder="char-ngram-1-3-d256-w256-v1",
     ),
     "paper": AtlasSource(
         folder="llm-dna-paper",
@@ -116,6 +129,7 @@ SOURCES: dict[str, AtlasSource] = {
         },
         match={"decoding": "sampling", "temperature": 0.7, "top_p": 0.9},
         n_probes=32,
+        embedder="char-ngram-1-3-d512-w512-v1",  # buckets and window chosen on this population
     ),
 }
 
@@ -286,14 +300,14 @@ def build_atlas(
     Returns the atlas, also written to ``out`` (default ``phylo_llm/atlas/bundled/<name>.npz``).
     """
     if name in COMPOSITES:
-        return build_composite(name, out=out)
+        return build_composite(name, out=out, data_dir=data_dir, cache_dir=cache_dir, progress=progress)
     check_choice("atlas name", name, sorted([*SOURCES, *COMPOSITES]))
     src = SOURCES[name]
     n = src.n_probes if n_probes is None else n_probes
     folder = Path(data_dir) / src.folder
     prompts, models, answers = read_population(folder, n)
     excluded = exclusions(models, answers)
-    emb_model = embedder or SentenceEmbedder(batch_size=32, threads=threads)
+    emb_model = embedder or load_embedder(src.embedder, batch_size=32, threads=threads)
     emb = embed_population(emb_model, answers, cache_dir=cache_dir, progress=progress)
     keep = [i for i, m in enumerate(models) if m not in excluded]
     kept = [models[i] for i in keep]
@@ -335,7 +349,8 @@ def build_atlas(
         dna=dna.astype(np.float32),
         excluded=excluded,
         newick=to_newick(tree, precision=5),
-        calibration=calibrate(members, dm.values),
+        calibration=crossfit_calibration(members, _single_dna_for(src, prompts, probes.id, emb[keep], members))
+        or calibrate(members, dm.values),
         stats=stats_arrays,
         stats_meta=stats_meta,
         build={
@@ -350,9 +365,20 @@ def build_atlas(
     return atlas
 
 
-def build_composite(name: str, *, out: str | Path | None = None) -> Atlas:
+def build_composite(
+    name: str,
+    *,
+    out: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    progress: ProgressCallback | None = None,
+) -> Atlas:
     """Build the composite atlas ``name`` (a key of :data:`COMPOSITES`) from the atlases next to
-    ``out`` (default: the bundled ones); written to ``out`` (default the bundled location)."""
+    ``out`` (default: the bundled ones); written to ``out`` (default the bundled location).
+
+    With ``data_dir`` (the reference data the parts were built from) the confidence calibration
+    is fitted out of fold (:func:`crossfit_calibration`: each part's statistics refitted on half
+    of that part's population); without it, in sample on the composite distances."""
     parts, description = COMPOSITES[name]
     target = Path(out) if out is not None else ATLAS_DIR / f"{name}.npz"
     atlases = []
@@ -360,5 +386,114 @@ def build_composite(name: str, *, out: str | Path | None = None) -> Atlas:
         local = target.parent / f"{part}.npz"
         atlases.append(load_atlas(local if local.is_file() else part))
     atlas = compose_atlas(name, description, atlases)
+    if data_dir is not None:
+        feats = [_part_features(a, Path(data_dir), cache_dir, progress) for a in atlases]
+        dna_for = _composite_dna_for(atlases, feats, atlas.members)
+        atlas = dataclasses.replace(
+            atlas, calibration=crossfit_calibration(atlas.members, dna_for) or atlas.calibration
+        )
     write_atlas(atlas, target)
     return atlas
+
+
+#: Seeded family splits of the out-of-fold confidence calibration (each split is used both ways).
+CALIBRATION_SPLITS = 3
+
+
+def family_key(m: AtlasMember) -> str:
+    """The group a member is split by in cross-fitting: its family (curated or from its name),
+    else its organisation, else its id; a family never straddles the two halves."""
+    return "fam:" + m.family if m.family is not None else "org:" + (m.organisation or m.model)
+
+
+def half_of(key: str, seed: int) -> int:
+    """Which half (0 or 1) a split key falls in, for split ``seed`` (a hash: stable everywhere).
+
+    >>> half_of("fam:llama", 0), half_of("fam:llama", 1)
+    (0, 1)
+    """
+    return hashlib.sha256(f"{seed}:{key}".encode()).digest()[0] % 2
+
+
+def crossfit_calibration(
+    members: Sequence[AtlasMember],
+    dna_for: Any,
+    *,
+    splits: int = CALIBRATION_SPLITS,
+    k: int = 10,
+) -> dict[str, Any] | None:
+    """Confidence calibration fitted **out of fold**: for each seeded split of the members into
+    two halves by :func:`family_key`, ``dna_for(seed, fit_half)`` gives every member's DNA made
+    with statistics fitted on the fitting half only, and the other half's members are placed
+    (leave-one-out, among all members); the logistic model is fitted on all those placements.
+    A placed model's own answers then never shaped the distances it is judged by, as for a new
+    model placed by a user (in-sample fitting made the composite atlas over-confident).
+
+    ``None`` when those placements are all right or all wrong (a tiny or perfectly separated
+    population): no confidence model can be fitted on them, and the caller falls back to
+    :func:`~phylo_llm.atlas.calibrate` in sample."""
+    share, margin, right = [], [], []
+    ids = [m.model for m in members]
+    for seed in range(splits):
+        halves = np.array([half_of(family_key(m), seed) for m in members])
+        for fit_half in (0, 1):
+            d = pairwise_distances(dna_for(seed, fit_half), ids).values
+            s, g, r = placement_votes(members, d, rows=np.flatnonzero(halves != fit_half), k=k)
+            share += s
+            margin += g
+            right += r
+    if len(set(right)) < 2:
+        return None
+    note = (
+        f"fitted out of fold: {splits} seeded family splits, statistics fitted on one half and the other "
+        "half placed leave-one-out, both ways"
+    )
+    return calibration_record(share, margin, right, k=k, note=note)
+
+
+def _fit_dna(src: AtlasSource, prompts: Sequence[str], probe_set: str, emb: NDArray, rows: NDArray) -> NDArray:
+    """Every model's DNA (``emb``'s rows) with statistics fitted on ``rows`` alone, as the build makes it."""
+    stats = fit_reference(emb[rows], prompts=prompts, embedder="crossfit", name="cross-fit half", basis_k=src.basis_k)
+    projection, seed = ("none", None) if src.dims is None else (PROJECTION, 0)
+    dims = src.dims or len(prompts) * stats.dim
+    return atlas_vectors(
+        WhitenedRecipe(stats, scope="probe"), emb, probe_set=probe_set, projection=projection, seed=seed, dims=dims
+    )
+
+
+def _single_dna_for(
+    src: AtlasSource, prompts: Sequence[str], probe_set: str, emb: NDArray, members: Sequence[AtlasMember]
+):
+    def dna_for(seed: int, fit_half: int) -> NDArray:
+        halves = np.array([half_of(family_key(m), seed) for m in members])
+        return _fit_dna(src, prompts, probe_set, emb, np.flatnonzero(halves == fit_half))
+
+    return dna_for
+
+
+def _part_features(part: Atlas, data_dir: Path, cache_dir: str | Path | None, progress: ProgressCallback | None):
+    """The embeddings of a part atlas's members, re-read from the reference data (checked: the
+    same models in the same order, else the part must be rebuilt first)."""
+    src = SOURCES[part.name]
+    prompts, models, answers = read_population(data_dir / src.folder, len(part.prompts))
+    keep = [i for i, m in enumerate(models) if m not in part.excluded]
+    if [models[i] for i in keep] != list(part.models) or tuple(prompts) != tuple(part.prompts):
+        raise PhyloLLMError(f"atlas {part.name!r} was not built from the data in {str(data_dir)!r}: rebuild it first")
+    emb_model = load_embedder(part.provenance.embedder, batch_size=32)
+    emb = embed_population(emb_model, [answers[i] for i in keep], cache_dir=cache_dir, progress=progress)
+    return src, prompts, emb
+
+
+def _composite_dna_for(parts: Sequence[Atlas], feats: Sequence[tuple], members: Sequence[AtlasMember]):
+    _, rows = shared_members([p.members for p in parts])
+
+    def dna_for(seed: int, fit_half: int) -> NDArray:
+        halves = np.array([half_of(family_key(m), seed) for m in members])
+        blocks = []
+        for part, (src, prompts, emb), r in zip(parts, feats, rows):
+            phalves = np.array([half_of(family_key(m), seed) for m in part.members])
+            x = _fit_dna(src, prompts, part.provenance.probe_set, emb, np.flatnonzero(phalves == fit_half))[r]
+            blocks.append(x / np.sqrt((x[halves == fit_half] ** 2).sum(axis=1).mean()))  # weights: fitting half
+        return np.concatenate(blocks, axis=1)
+
+    return dna_for

@@ -43,7 +43,7 @@ from phylo_llm.util import atomic_write_text
 from ..backends import OPENAI_PREFIX, VLLM_PREFIX, check_spec, resolve_backend
 from ..backends.hf import WindowStop
 from ..backends.recorded import RecordedBackend
-from ..embed import SentenceEmbedder, embed_texts
+from ..embed import embed_texts, load_embedder
 from ..probes import ProbeSet
 from ..progress import ProgressCallback, ProgressEvent, emit
 from ..recipe import WhitenedRecipe
@@ -91,7 +91,7 @@ def atlas_pipeline(atlas: Atlas | str, *, embedder: Any = None, threads: int | N
             f"atlas {a.name!r}: its statistics give recipe {recipe.id!r}, but its DNA was made with "
             f"{a.provenance.recipe!r}; the file is inconsistent: rebuild it"
         )
-    emb = embedder or SentenceEmbedder(batch_size=32, threads=threads)
+    emb = embedder or load_embedder(a.provenance.embedder, batch_size=32, threads=threads)
     if emb.id != a.provenance.embedder:
         raise PhyloLLMError(f"atlas {a.name!r} was made with embedder {a.provenance.embedder!r}, not {emb.id!r}")
     return AtlasPipeline(a, probes, recipe, emb)

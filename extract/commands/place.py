@@ -142,6 +142,12 @@ def register_build(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--probes", type=positive_int, help="probes to use (default: the atlas's)")
     p.add_argument("-o", "--output", type=Path, help="atlas file (default: the bundled location)")
+    p.add_argument(
+        "--embedder",
+        metavar="NAME",
+        help="embedder name or id (default: the atlas's own, e.g. char-ngram-1-3-d512-w256-v1; "
+        "all-MiniLM-L6-v2 for the bundled sentence embedder)",
+    )
     p.add_argument("--threads", type=positive_int, help="CPU threads for the embedder")
     p.add_argument("--cache-dir", type=Path, help="embedding cache (default ~/.cache/phylo_llm)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -150,9 +156,11 @@ def register_build(sub: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from ..atlas.build import build_atlas
+    from ..embed import load_embedder
     from ..progress import TqdmProgress
 
     progress = None if args.quiet else TqdmProgress()
+    embedder = None if args.embedder is None else load_embedder(args.embedder, threads=args.threads)
     a = build_atlas(
         args.name,
         data_dir=args.data,
@@ -161,6 +169,7 @@ def run_build(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         progress=progress,
         threads=args.threads,
+        embedder=embedder,
     )
     print(
         f"atlas {a.name}: {len(a)} models ({len(a.excluded)} excluded), {len(a.prompts)} probes, "

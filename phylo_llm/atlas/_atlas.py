@@ -46,6 +46,8 @@ __all__ = [
     "shared_members",
     "atlas_parts",
     "calibrate",
+    "calibration_record",
+    "placement_votes",
     "place",
     "family_from_name",
     "check_settings",
@@ -510,9 +512,7 @@ def compose_atlas(name: str, description: str, parts: Sequence[Atlas], *, k: int
     """
     if len(parts) < 2:
         raise PhyloLLMError(f"a composite atlas needs at least 2 parts, got {len(parts)}")
-    embedders = {p.provenance.embedder for p in parts}
-    if len(embedders) > 1:
-        raise PhyloLLMError(f"composite atlas parts must share one embedder, got {sorted(embedders)}")
+    embedders = dict.fromkeys(str(p.provenance.embedder) for p in parts)  # each part embeds its own answers
     members, rows = shared_members([p.members for p in parts])
     if len(members) < 3:
         raise PhyloLLMError(f"parts {[p.name for p in parts]} share {len(members)} models; a composite needs >= 3")
@@ -533,7 +533,7 @@ def compose_atlas(name: str, description: str, parts: Sequence[Atlas], *, k: int
     prov = Provenance(
         probe_set="+".join(str(p.provenance.probe_set) for p in parts),
         n_probes=sum(len(p.prompts) for p in parts),
-        embedder=next(iter(embedders)),
+        embedder=" + ".join(embedders),
         generation=json.dumps({p.name: dict(p.match) for p in parts}, sort_keys=True, separators=(",", ":")),
         recipe="composite(" + ",".join(f"{p.name}:{p.provenance.recipe}" for p in parts) + ")",
         projection="composite",
@@ -571,16 +571,28 @@ def _loo_neighbours(distances: NDArray[np.float64], k: int) -> tuple[NDArray[np.
     return order, np.take_along_axis(d, order, axis=1)
 
 
-def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *, k: int = 10) -> dict[str, Any]:
-    """Confidence model from leave-one-out placements of the members that have a family.
+def placement_votes(
+    members: Sequence[AtlasMember],
+    distances: NDArray[np.float64],
+    *,
+    rows: Sequence[int] | None = None,
+    k: int = 10,
+) -> tuple[list[float], list[float], list[bool]]:
+    """``(share, margin, right)`` of the leave-one-out placements of ``rows`` (default: every
+    member) that have a family: each is placed among all the other members, and the family vote of
+    its ``k`` nearest (:func:`family_votes`) is right or wrong.
 
-    Each such member is placed among the others; the family vote of its ``k`` nearest
-    (:func:`family_votes`) is right or wrong; a logistic model of rightness on the vote's share
-    and margin is fitted (:func:`fit_confidence`).
+    Examples
+    --------
+    >>> a = _toy_atlas()
+    >>> d = np.array([[0, 1, 5], [1, 0, 5], [5, 5, 0]], dtype=float)
+    >>> placement_votes(a.members, d, k=1)[2]
+    [True, True, False]
     """
     order, dist = _loo_neighbours(distances, min(k, len(members) - 1))
     share, margin, right = [], [], []
-    for i, m in enumerate(members):
+    for i in range(len(members)) if rows is None else rows:
+        m = members[i]
         if m.family is None:
             continue
         fam, s, g = family_votes([members[j].family for j in order[i]], dist[i])
@@ -589,14 +601,34 @@ def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *,
         share.append(s)
         margin.append(g)
         right.append(fam == m.family)
-    coef = fit_confidence(share, margin, right)
+    return share, margin, right
+
+
+def calibration_record(
+    share: Sequence[float], margin: Sequence[float], right: Sequence[bool], *, k: int, note: str
+) -> dict[str, Any]:
+    """The :attr:`Atlas.calibration` record of a confidence model fitted on these placements."""
     return {
         "k": k,
-        "coef": coef,
+        "coef": fit_confidence(share, margin, right),
         "n": len(right),
         "loo_accuracy": float(np.mean(right)),
-        "note": "fitted on leave-one-out placements of the atlas's members (statistics not refitted)",
+        "note": note,
     }
+
+
+def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *, k: int = 10) -> dict[str, Any]:
+    """Confidence model from leave-one-out placements of the members that have a family
+    (:func:`placement_votes`), fitted in sample: the distances' statistics saw every member. An
+    atlas build fits it out of fold instead where it can (``extract.atlas.build``)."""
+    share, margin, right = placement_votes(members, distances, k=k)
+    return calibration_record(
+        share,
+        margin,
+        right,
+        k=k,
+        note="fitted in sample: leave-one-out placements of the atlas's members, statistics not refitted",
+    )
 
 
 def atlas_names() -> tuple[str, ...]:
