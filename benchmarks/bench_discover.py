@@ -44,8 +44,9 @@ DNA) to a published DNA file made without it; leave it out for DNA made by ``phy
 ``--data rand-zh`` runs on the shipped rand-zh atlas instead (its DNA for 1,518 models and its
 labels: curated family/parent/organisation/release where ``models_meta`` has them, else the family
 from the name). Its whitening statistics were fitted on the whole rand-zh population (label-free,
-no families involved); cross-fitting them per family half would need the per-probe features,
-which the atlas does not ship, so it is not done here.
+no families involved). ``--cross-fit`` refits them per repetition on half the families (the
+atlas's character n-gram features are remade from ``--shared`` in seconds) and hides links only
+in the other half.
 
 Besides the shipped ranking and the two baselines, the run scores *variants* of the ranking on the
 same candidates (ablations and candidate fixes; see docs/discover.md), so that a choice between
@@ -72,7 +73,7 @@ from scipy.stats import norm, rankdata
 
 from phylo_llm.analysis import discover_relationships, lineage_pairs
 from phylo_llm.atlas import load_atlas
-from phylo_llm.data import dna_distances, read_meta
+from phylo_llm.data import dna_distances, pairwise_distances, read_meta
 from phylo_llm.io import read_distance_matrix, read_dna
 
 MAX_EMPTY = 0.5
@@ -178,20 +179,47 @@ def variant_scores(res, n: int) -> dict[str, np.ndarray]:
     }
 
 
+def crossfit_distances(atlas, data: Path):
+    """``dm_for(rep) -> (distances, scored)`` for the cross-fitted rand-zh run: for repetition
+    ``rep`` the members are split in two halves by family (``extract.atlas.build.family_key``,
+    split seed ``rep``), the atlas's statistics are refitted on half 0 alone, every member's DNA
+    is remade with them (exact, as shipped), and ``scored`` marks half 1, where links are hidden."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_atlas import load_population, variant_dna
+
+    from extract.atlas.build import family_key, half_of
+    from extract.probes import ProbeSet
+    from extract.recipe import fit_reference
+
+    src, prompts, members, emb, _ = load_population("rand-zh", data)
+    if [m.model for m in members] != list(atlas.models):
+        raise SystemExit("the shipped rand-zh atlas was not built from this data: rebuild it first")
+    variant = "v2-exact" if src.dims is None else f"v2-jl-{src.dims}d"
+
+    def dm_for(rep: int):
+        halves = np.array([half_of(family_key(m), rep) for m in members])
+        stats = fit_reference(emb[halves == 0], prompts=prompts, embedder="x", name="fit half", basis_k=src.basis_k)
+        dna = variant_dna(variant, stats, emb, ProbeSet(prompts).id)
+        return pairwise_distances(dna, list(atlas.models)), halves == 1
+
+    return dm_for
+
+
 def load(args: argparse.Namespace):
-    """(distances, labels) for ``--data``."""
+    """(distances, labels, per-repetition distances or None) for ``--data``."""
     if args.data == "rand-zh":
         atlas = load_atlas("rand-zh")
-        return dna_distances(atlas.as_dna()), atlas.labels_frame()
+        dm_for = crossfit_distances(atlas, args.shared) if args.cross_fit else None
+        return dna_distances(atlas.as_dna()), atlas.labels_frame(), dm_for
     if args.dna is None or args.labels is None:
         raise SystemExit("--dna and --labels are required with --data files")
     dm = read_distance_matrix(args.dna) if args.input_kind == "distance" else dna_distances(read_dna(args.dna))
-    return dm, read_meta(args.labels)
+    return dm, read_meta(args.labels), None
 
 
 def run(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
-    dm, meta = load(args)
+    dm, meta, dm_for = load(args)
     dropped = sorted(mostly_empty(args.responses) & set(dm.labels)) if args.responses else []
     if dropped:
         dm = dm.subset([x for x in dm.labels if x not in set(dropped)])
@@ -246,10 +274,19 @@ def run(args: argparse.Namespace) -> dict:
     full = discover_relationships(dm, meta, min_reference=args.min_reference)
     full_key = pair_keys(n, full.a, full.b)
     standing = {al: set(full_key[full.q_value <= al].tolist()) for al in args.alphas}
+    dm_full, links_all, standing_full, hidden_counts = dm, links, standing, []
     for rep in range(args.reps):
         rng = np.random.default_rng([args.seed, rep])
+        if dm_for is not None:  # cross-fitted: statistics from half 0, links hidden in half 1 only
+            dm, scored = dm_for(rep)
+            links = [(c, p) for c, p in links_all if scored[c] and scored[p]]
+            n_hide = int(round(args.hide * len(links)))
+            rep_full = discover_relationships(dm, meta, min_reference=args.min_reference)
+            rep_key = pair_keys(n, rep_full.a, rep_full.b)
+            standing = {al: set(rep_key[rep_full.q_value <= al].tolist()) for al in args.alphas}
         pick = rng.choice(len(links), size=n_hide, replace=False)
         hidden = [links[i] for i in sorted(pick)]
+        hidden_counts.append(n_hide)
         hidden_children = np.zeros(n, dtype=bool)
         hidden_children[[c for c, _ in hidden]] = True
         masked = mask_labels(meta, [(labels[c], labels[p]) for c, p in hidden])
@@ -335,6 +372,7 @@ def run(args: argparse.Namespace) -> dict:
             fdr_new[al].append(float((new & ~is_rel).sum() / new.sum()) if new.any() else 0.0)
         print(f"\rrepetition {rep + 1}/{args.reps}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
+    dm, links, standing = dm_full, links_all, standing_full
 
     # Calibration on the full labels: the normal model's p-values of documented-unrelated pairs
     # against nominal t (the conformal ones are uniform on these pairs by construction).
@@ -344,13 +382,13 @@ def run(args: argparse.Namespace) -> dict:
     held_calib = {k_: {f"{t:g}": float((v <= t).mean()) for t in (1e-1, 1e-2, 1e-3)} for k_, v in held.items()}
 
     out = {
-        "data": args.data,
+        "data": args.data + (" (cross-fitted)" if dm_for is not None else ""),
         "dna": str(args.dna),
         "labels": str(args.labels),
         "models": n,
         "dropped_mostly_empty": dropped,
         "parent_links": len(links),
-        "hidden_per_rep": n_hide,
+        "hidden_per_rep": float(np.mean(hidden_counts)),
         "reps": args.reps,
         "seed": args.seed,
         "hidden_links_among_candidates": hidden_in_candidates,
@@ -469,6 +507,12 @@ def main() -> None:
     ap.add_argument("--input-kind", choices=("dna", "distance"), default="dna")
     ap.add_argument("--labels", type=Path, help="metadata table (models_meta.csv)")
     ap.add_argument("--responses", type=Path, help="responses.jsonl.xz: drop models with > half empty answers")
+    ap.add_argument(
+        "--cross-fit",
+        action="store_true",
+        help="rand-zh only: per repetition, refit the statistics on half the families and hide links in the other half",
+    )
+    ap.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data", help="reference data (--cross-fit)")
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--hide", type=float, default=0.25)
     ap.add_argument("--seed", type=int, default=0)
