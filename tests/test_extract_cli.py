@@ -254,7 +254,7 @@ def test_output_that_cannot_be_a_folder_fails_before_any_embedding(
 ):
     import extract.runner as runner
 
-    monkeypatch.setattr(runner, "SentenceEmbedder", lambda *a, **k: pytest.fail("embedder loaded"))
+    monkeypatch.setattr(runner, "load_embedder", lambda *a, **k: pytest.fail("embedder loaded"))
     (tmp_path / "afile").write_text("mine")
     argv = [
         "extract",
