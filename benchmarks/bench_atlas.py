@@ -200,8 +200,9 @@ def score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows
 def calibrate_halves(placed: list[pd.DataFrame]) -> pd.DataFrame:
     """Both halves' out-of-fold placements of one split, each with a confidence from the model
     fitted on the *other* half's out-of-fold placements — as the shipped calibration is fitted
-    (out of fold, ``extract.atlas.build.crossfit_calibration``), and no label of a scored model
-    is used to score it."""
+    (out of fold, ``extract.atlas.build.crossfit_calibration``). The scored half's labels still
+    enter second-hand: the other half's placements were made among all members (their
+    neighbours' votes) with statistics fitted on the scored half's answers."""
     out = []
     for ev, other in ((placed[0], placed[1]), (placed[1], placed[0])):
         coef = fit_confidence(other["share"], other["margin"], other["inferred"] == other["truth"])

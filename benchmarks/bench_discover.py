@@ -191,7 +191,7 @@ def crossfit_distances(atlas, data: Path):
     from extract.probes import ProbeSet
     from extract.recipe import fit_reference
 
-    src, prompts, members, emb, _ = load_population("rand-zh", data)
+    src, prompts, members, emb, _ = load_population("rand-zh", data, embedder=atlas.provenance.embedder)
     if [m.model for m in members] != list(atlas.models):
         raise SystemExit("the shipped rand-zh atlas was not built from this data: rebuild it first")
     variant = "v2-exact" if src.dims is None else f"v2-jl-{src.dims}d"
@@ -209,6 +209,8 @@ def load(args: argparse.Namespace):
     """(distances, labels, per-repetition distances or None) for ``--data``."""
     if args.data == "rand-zh":
         atlas = load_atlas("rand-zh")
+        if args.cross_fit and args.responses:
+            raise SystemExit("--cross-fit remakes every atlas member's DNA: leave out --responses")
         dm_for = crossfit_distances(atlas, args.shared) if args.cross_fit else None
         return dna_distances(atlas.as_dna()), atlas.labels_frame(), dm_for
     if args.dna is None or args.labels is None:

@@ -103,7 +103,8 @@ class NgramEmbedder:
     def buckets(self, text: str) -> NDArray[np.int64]:
         """The bucket of every n-gram of the normalised ``text`` (in order of n, then position)."""
         t = normalise(text, self.window)
-        codes = np.frombuffer(t.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        # code points, lone surrogates (from JSON escapes) included
+        codes = np.frombuffer(t.encode("utf-32-le", "surrogatepass"), dtype="<u4").astype(np.uint64)
         out = []
         for n in range(self.lo, self.hi + 1):
             m = len(codes) - n + 1

@@ -46,6 +46,7 @@ TEXTS = [
     "  THE cat\n\tsat on the   mat. ",
     "子曰：學而時習之，不亦說乎？有朋自遠方來，不亦樂乎？",
     "emoji outside the BMP: 😀🦜 and ñ",
+    "a lone surrogate \ud800 from a JSON escape",
     "a",
     "",
 ]

@@ -429,20 +429,22 @@ def crossfit_calibration(
     A placed model's own answers then never shaped the distances it is judged by, as for a new
     model placed by a user (in-sample fitting made the composite atlas over-confident).
 
-    ``None`` when those placements are all right or all wrong (a tiny or perfectly separated
-    population): no confidence model can be fitted on them, and the caller falls back to
+    ``None`` when there are fewer than 3 such placements or they are all right or all wrong (a
+    tiny or perfectly separated population): no confidence model can be fitted on them, and the caller falls back to
     :func:`~phylo_llm.atlas.calibrate` in sample."""
     share, margin, right = [], [], []
     ids = [m.model for m in members]
     for seed in range(splits):
         halves = np.array([half_of(family_key(m), seed) for m in members])
         for fit_half in (0, 1):
+            if (halves == fit_half).sum() < 2 or not (halves != fit_half).any():
+                continue  # a tiny population whose families all fell in one half: nothing to fit or score
             d = pairwise_distances(dna_for(seed, fit_half), ids).values
             s, g, r = placement_votes(members, d, rows=np.flatnonzero(halves != fit_half), k=k)
             share += s
             margin += g
             right += r
-    if len(set(right)) < 2:
+    if len(right) < 3 or len(set(right)) < 2:
         return None
     note = (
         f"fitted out of fold: {splits} seeded family splits, statistics fitted on one half and the other "
@@ -492,6 +494,7 @@ def _composite_dna_for(parts: Sequence[Atlas], feats: Sequence[tuple], members: 
         blocks = []
         for part, (src, prompts, emb), r in zip(parts, feats, rows):
             phalves = np.array([half_of(family_key(m), seed) for m in part.members])
+            phalves[r] = halves  # a shared model falls in its composite half, whatever the part's label says
             x = _fit_dna(src, prompts, part.provenance.probe_set, emb, np.flatnonzero(phalves == fit_half))[r]
             blocks.append(x / np.sqrt((x[halves == fit_half] ** 2).sum(axis=1).mean()))  # weights: fitting half
         return np.concatenate(blocks, axis=1)

@@ -13,8 +13,9 @@
 5. :func:`write_placement` — ``placement.json``, ``placement.md``, ``dna.json`` and one
    neighbourhood figure per model.
 
-Generation length: the embedder reads only the first ``max_seq_length`` word pieces of an
-answer (256 for MiniLM), so answers are generated only as long as that window needs
+Generation length: the embedder reads only the start of an answer (its ``window_pieces``: 256
+normalised characters for the rand-zh atlas's n-gram embedder, 512 for paper's, 254 word pieces
+for MiniLM), so answers are generated only as long as that window needs
 (:data:`WINDOW_TOKENS`; measured in docs/atlas.md), not to the population's 1,024 tokens, and
 a local model stops each answer as soon as that window is full (:func:`embedder_window_stop`;
 the DNA is the same, measured in ``benchmarks/bench_window_stop.py``).
@@ -62,8 +63,9 @@ __all__ = [
     "write_placement",
 ]
 
-#: New tokens generated per probe for placement: enough to fill MiniLM's 256-word-piece window.
-#: Measured on 1,500 recorded rand-zh answers (docs/atlas.md, "generation length"): the window of
+#: New tokens generated per probe for placement: enough to fill a window of ~256 Chinese characters
+#: (the rand-zh n-gram window; MiniLM's 256 pieces are about as many). Measured for MiniLM on
+#: 1,500 recorded rand-zh answers (docs/atlas.md, "generation length"): the window of
 #: the first 512 tokens equals the full answer's for 94% of answers with SmolLM2's tokenizer
 #: (Chinese characters cost it ~1.7 tokens each) and 99% with Gemma-3's.
 WINDOW_TOKENS = 512

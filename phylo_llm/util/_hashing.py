@@ -32,14 +32,17 @@ def canonical_json(value: Any) -> str:
 
 
 def sha256_text(text: str) -> str:
-    """Hex sha256 of ``text`` encoded as UTF-8.
+    """Hex sha256 of ``text`` encoded as UTF-8 (a lone surrogate, which JSON can carry, is
+    encoded as its code point rather than refused; valid text hashes as plain UTF-8).
 
     Examples
     --------
     >>> sha256_text("abc")[:16]
     'ba7816bf8f01cfea'
+    >>> sha256_text("\\ud800") != sha256_text("\\udc00")
+    True
     """
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:
