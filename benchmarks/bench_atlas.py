@@ -231,6 +231,7 @@ def combined(args: argparse.Namespace) -> None:
             blocks = []
             for (src, prompts, pmembers, emb, _), r in zip(parts, rows):
                 phalves = np.array([half_of(family_key(m), seed) for m in pmembers])
+                phalves[r] = halves  # as the build does: a shared model falls in its composite half
                 stats = fit_reference(
                     emb[phalves == fit_half], prompts=prompts, embedder="minilm", name="x", basis_k=src.basis_k
                 )

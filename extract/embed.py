@@ -376,17 +376,18 @@ def embed_texts(
         if not isinstance(t, str):
             raise PhyloLLMError(f"text {i} must be a string, got {type(t).__name__}")
     dim = int(embedder.dim)
-    name = getattr(embedder, "_cache_name", None) or f"{safe_name(embedder.id)}-x"
-    folder = Path(cache_dir or default_cache_dir()) / "embeddings" / name / _texts_hash(texts)
     n = len(texts)
     out = np.empty((n, dim), dtype=np.float32)
-    store = bool(getattr(embedder, "cache", True))  # False: vectors cheaper to make than to read back
     starts = list(range(0, n, CHUNK))
+    folder = None  # no cache: vectors cheaper to make than to read back (``cache = False``)
+    if getattr(embedder, "cache", True):
+        name = getattr(embedder, "_cache_name", None) or f"{safe_name(embedder.id)}-x"
+        folder = Path(cache_dir or default_cache_dir()) / "embeddings" / name / _texts_hash(texts)
     todo = []
     for s in starts:
-        path = folder / f"c{s:07d}.npy"
+        path = None if folder is None else folder / f"c{s:07d}.npy"
         rows = min(CHUNK, n - s)
-        arr = _load_cached(path, rows, dim) if store and path.exists() else None
+        arr = _load_cached(path, rows, dim) if path is not None and path.exists() else None
         if arr is not None:
             out[s : s + rows] = arr
         else:
@@ -398,7 +399,7 @@ def embed_texts(
         vecs = np.asarray(embedder.encode(texts[s : s + rows]), dtype=np.float32)
         if vecs.shape != (rows, dim):
             raise PhyloLLMError(f"embedder {embedder.id!r} returned shape {vecs.shape}, expected {(rows, dim)}")
-        if store:
+        if folder is not None:
             _save_atomic(folder / f"c{s:07d}.npy", vecs)
         out[s : s + rows] = vecs
         done += rows

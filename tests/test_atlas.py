@@ -268,10 +268,10 @@ def test_out_of_fold_calibration_places_each_member_once_per_split_with_the_othe
     clean = np.stack([centre[f] + rng.normal(size=6) for f in fams])
     calls = []
 
-    def dna_for(seed: int, fit_half: int) -> np.ndarray:
+    def dna_for(seed: int, halves: np.ndarray, fit_half: int) -> np.ndarray:
         # the fitting half's statistics tell only the fitting half apart: the scored half is noise
         calls.append((seed, fit_half))
-        halves = np.array([half_of(family_key(m), seed) for m in members])
+        assert halves.tolist() == [half_of(family_key(m), seed) for m in members]
         return np.where((halves == fit_half)[:, None], clean, rng.normal(size=clean.shape))
 
     cal = crossfit_calibration(members, dna_for, splits=3, k=3)

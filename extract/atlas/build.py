@@ -320,8 +320,7 @@ def build_atlas(
     )
     recipe = WhitenedRecipe(stats, scope="probe")
     probes = ProbeSet(prompts, name=name)
-    projection, seed = ("none", None) if src.dims is None else (PROJECTION, 0)
-    dims = src.dims or n * stats.dim
+    projection, seed, dims = _projection(src, n, stats.dim)
     dna = atlas_vectors(recipe, emb[keep], probe_set=probes.id, projection=projection, seed=seed, dims=dims)
     labels_file = Path(meta_path) if meta_path else Path(data_dir) / "llm-dna-paper" / "models_meta.csv"
     members = member_labels(kept, labels_file)
@@ -349,7 +348,7 @@ def build_atlas(
         dna=dna.astype(np.float32),
         excluded=excluded,
         newick=to_newick(tree, precision=5),
-        calibration=crossfit_calibration(members, _single_dna_for(src, prompts, probes.id, emb[keep], members))
+        calibration=crossfit_calibration(members, _single_dna_for(src, prompts, probes.id, emb[keep]))
         or calibrate(members, dm.values),
         stats=stats_arrays,
         stats_meta=stats_meta,
@@ -388,7 +387,7 @@ def build_composite(
     atlas = compose_atlas(name, description, atlases)
     if data_dir is not None:
         feats = [_part_features(a, Path(data_dir), cache_dir, progress) for a in atlases]
-        dna_for = _composite_dna_for(atlases, feats, atlas.members)
+        dna_for = _composite_dna_for(atlases, feats)
         atlas = dataclasses.replace(
             atlas, calibration=crossfit_calibration(atlas.members, dna_for) or atlas.calibration
         )
@@ -423,8 +422,8 @@ def crossfit_calibration(
     k: int = 10,
 ) -> dict[str, Any] | None:
     """Confidence calibration fitted **out of fold**: for each seeded split of the members into
-    two halves by :func:`family_key`, ``dna_for(seed, fit_half)`` gives every member's DNA made
-    with statistics fitted on the fitting half only, and the other half's members are placed
+    two halves by :func:`family_key`, ``dna_for(seed, halves, fit_half)`` gives every member's DNA
+    made with statistics fitted on the fitting half (``halves == fit_half``) only, and the other half's members are placed
     (leave-one-out, among all members); the logistic model is fitted on all those placements.
     A placed model's own answers then never shaped the distances it is judged by, as for a new
     model placed by a user (in-sample fitting made the composite atlas over-confident).
@@ -439,7 +438,7 @@ def crossfit_calibration(
         for fit_half in (0, 1):
             if (halves == fit_half).sum() < 2 or not (halves != fit_half).any():
                 continue  # a tiny population whose families all fell in one half: nothing to fit or score
-            d = pairwise_distances(dna_for(seed, fit_half), ids).values
+            d = pairwise_distances(dna_for(seed, halves, fit_half), ids).values
             s, g, r = placement_votes(members, d, rows=np.flatnonzero(halves != fit_half), k=k)
             share += s
             margin += g
@@ -453,21 +452,24 @@ def crossfit_calibration(
     return calibration_record(share, margin, right, k=k, note=note)
 
 
+def _projection(src: AtlasSource, n_probes: int, dim: int) -> tuple[str, int | None, int]:
+    """``(projection, seed, dims)`` of an atlas's DNA: exact features, or the seeded projection."""
+    if src.dims is None:
+        return "none", None, n_probes * dim
+    return PROJECTION, 0, src.dims
+
+
 def _fit_dna(src: AtlasSource, prompts: Sequence[str], probe_set: str, emb: NDArray, rows: NDArray) -> NDArray:
     """Every model's DNA (``emb``'s rows) with statistics fitted on ``rows`` alone, as the build makes it."""
     stats = fit_reference(emb[rows], prompts=prompts, embedder="crossfit", name="cross-fit half", basis_k=src.basis_k)
-    projection, seed = ("none", None) if src.dims is None else (PROJECTION, 0)
-    dims = src.dims or len(prompts) * stats.dim
+    projection, seed, dims = _projection(src, len(prompts), stats.dim)
     return atlas_vectors(
         WhitenedRecipe(stats, scope="probe"), emb, probe_set=probe_set, projection=projection, seed=seed, dims=dims
     )
 
 
-def _single_dna_for(
-    src: AtlasSource, prompts: Sequence[str], probe_set: str, emb: NDArray, members: Sequence[AtlasMember]
-):
-    def dna_for(seed: int, fit_half: int) -> NDArray:
-        halves = np.array([half_of(family_key(m), seed) for m in members])
+def _single_dna_for(src: AtlasSource, prompts: Sequence[str], probe_set: str, emb: NDArray):
+    def dna_for(seed: int, halves: NDArray, fit_half: int) -> NDArray:
         return _fit_dna(src, prompts, probe_set, emb, np.flatnonzero(halves == fit_half))
 
     return dna_for
@@ -486,11 +488,10 @@ def _part_features(part: Atlas, data_dir: Path, cache_dir: str | Path | None, pr
     return src, prompts, emb
 
 
-def _composite_dna_for(parts: Sequence[Atlas], feats: Sequence[tuple], members: Sequence[AtlasMember]):
+def _composite_dna_for(parts: Sequence[Atlas], feats: Sequence[tuple]):
     _, rows = shared_members([p.members for p in parts])
 
-    def dna_for(seed: int, fit_half: int) -> NDArray:
-        halves = np.array([half_of(family_key(m), seed) for m in members])
+    def dna_for(seed: int, halves: NDArray, fit_half: int) -> NDArray:
         blocks = []
         for part, (src, prompts, emb), r in zip(parts, feats, rows):
             phalves = np.array([half_of(family_key(m), seed) for m in part.members])
