@@ -149,7 +149,15 @@ def candidate_ranks(n: int, a: np.ndarray, b: np.ndarray, d: np.ndarray) -> tupl
     return r[a, b], r[b, a]
 
 
-def variant_scores(res, n: int) -> dict[str, np.ndarray]:
+def positions(*keys: np.ndarray) -> np.ndarray:
+    """Each candidate's position when sorted by ``keys`` (last key first, as ``np.lexsort``)."""
+    order = np.lexsort(keys)
+    out = np.empty(len(order))
+    out[order] = np.arange(len(order))
+    return out
+
+
+def variant_scores(res, n: int, name_sim: np.ndarray) -> dict[str, np.ndarray]:
     """Lower = better, one per candidate of ``res`` (in its order)."""
     a, b, d = res.a, res.b, res.distance
     tie = d / (2 * max(float(d.max()), 1e-300))  # < 0.5: breaks ties of integer ranks by distance only
@@ -176,6 +184,96 @@ def variant_scores(res, n: int) -> dict[str, np.ndarray]:
         "candidate rank (max)": np.maximum(ca, cb) + tie,
         "candidate rank (sum)": ca + cb + tie,
         "empirical quantile (max), ties by distance": np.fmax(res.quantile_a, res.quantile_b) + tie * 1e-6,
+        # Two kinds of evidence: the names, then the DNA among pairs whose names are as alike.
+        "name tokens, ties by neighbour rank": positions(np.maximum(res.rank_a, res.rank_b) + tie, -name_sim),
+        # Rank product (Breitling et al. 2004): both orders count, name ties at their mean rank.
+        "rank product (name tokens x neighbour rank)": rankdata(-name_sim)
+        * rankdata(np.maximum(res.rank_a, res.rank_b) + tie),
+    }
+
+
+def logistic(x, y, ridge=1e-2):
+    """Ridge logistic regression by Newton steps; ``w[0]`` is the intercept."""
+    x = np.column_stack([np.ones(len(x)), x])
+    w = np.zeros(x.shape[1])
+    for _ in range(60):
+        p = 1 / (1 + np.exp(-np.clip(x @ w, -50, 50)))
+        g = x.T @ (p - y) + ridge * w
+        h = (x * (p * (1 - p))[:, None]).T @ x + ridge * np.eye(x.shape[1])
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return w
+
+
+def pair_features(r, z, toks, org, deg, i, j, *, names: bool, dna: bool) -> np.ndarray:
+    """Evidence of pairs (i, j): DNA (log of the larger and smaller neighbour rank, larger and
+    smaller robust z of the distance) and names (token Jaccard, same organisation, containment of
+    the shorter id's tokens, whether it is complete, log(1 + documented children) of the pair)."""
+    f = []
+    if dna:
+        ri, rj = r[i, j], r[j, i]
+        f += [np.log(np.maximum(ri, rj)), np.log(np.minimum(ri, rj))]
+        f += [np.maximum(z[i, j], z[j, i]), np.minimum(z[i, j], z[j, i])]
+    if names:
+        inter = np.array([len(toks[a] & toks[b]) for a, b in zip(i, j)], dtype=float)
+        union = np.array([max(1, len(toks[a] | toks[b])) for a, b in zip(i, j)], dtype=float)
+        short = np.array([max(1, min(len(toks[a]), len(toks[b]))) for a, b in zip(i, j)], dtype=float)
+        same_org = np.array([1.0 if org[a] and org[a] == org[b] else 0.0 for a, b in zip(i, j)])
+        cont = inter / short
+        f += [inter / union, same_org, cont, (cont >= 1).astype(float), np.log1p(np.maximum(deg[i], deg[j]))]
+    return np.column_stack(f)
+
+
+def learned_scores(d, labels, masked, visible, a, b, *, names=True, dna=True, max_negatives=200_000):
+    """A link model fitted on the *visible* labels, scoring the candidates (lower = better).
+
+    Positives: the visible documented parent links; negatives: pairs of two labelled models of
+    different families that are not linked (subsampled, seeded). The hidden links take no part."""
+    d = np.asarray(d, float)
+    n = d.shape[0]
+    off = np.where(np.eye(n, dtype=bool), np.nan, d)
+    r = rankdata(np.where(np.isnan(off), np.inf, off), method="average", axis=1)
+    med = np.nanmedian(off, axis=1)
+    mad = 1.4826 * np.nanmedian(np.abs(off - med[:, None]), axis=1)
+    z = (d - med[:, None]) / np.maximum(mad[:, None], 1e-12)
+    toks = [tokens(x) for x in labels]
+    fam = masked["family"].reindex(list(labels)).astype("string").fillna("").to_numpy(dtype=object)
+    org = np.full(n, "", dtype=object)
+    if "organization" in masked:
+        org = masked["organization"].reindex(list(labels)).astype("string").fillna("").to_numpy(dtype=object)
+    pc = np.array([c for c, _ in visible])
+    pp = np.array([p for _, p in visible])
+    deg = np.bincount(pp, minlength=n).astype(float)
+    iu, ju = np.triu_indices(n, 1)
+    neg = (fam[iu] != "") & (fam[ju] != "") & (fam[iu] != fam[ju])
+    ni, nj = iu[neg], ju[neg]
+    if len(ni) > max_negatives:
+        s = np.random.default_rng(0).choice(len(ni), max_negatives, replace=False)
+        ni, nj = ni[s], nj[s]
+    linked = set(map(tuple, np.sort(np.column_stack([pc, pp]), axis=1).tolist()))
+    keep = np.array([(x, y) not in linked for x, y in zip(ni, nj)])
+    ni, nj = ni[keep], nj[keep]
+    kw = {"names": names, "dna": dna}
+    x = np.vstack(
+        [pair_features(r, z, toks, org, deg, pc, pp, **kw), pair_features(r, z, toks, org, deg, ni, nj, **kw)]
+    )
+    y = np.r_[np.ones(len(pc)), np.zeros(len(ni))]
+    mu, sd = x.mean(0), x.std(0) + 1e-12
+    w = logistic((x - mu) / sd, y)
+    xc = (pair_features(r, z, toks, org, deg, a, b, **kw) - mu) / sd
+    return -(w[0] + xc @ w[1:])
+
+
+def learned_variants(dm, labels, masked, links, hidden, a, b) -> dict[str, np.ndarray]:
+    """The link model with DNA and name evidence, and each kind of evidence alone."""
+    hid = set(hidden)
+    visible = [x for x in links if x not in hid]
+    return {
+        "learned link model (DNA + names)": learned_scores(dm.values, labels, masked, visible, a, b),
+        "learned link model (DNA only)": learned_scores(dm.values, labels, masked, visible, a, b, names=False),
+        "learned link model (names only)": learned_scores(dm.values, labels, masked, visible, a, b, dna=False),
     }
 
 
@@ -307,11 +405,13 @@ def run(args: argparse.Namespace) -> dict:
         for k_ in null_p:
             null_p[k_].append(getattr(res, k_)[held_null])
         d = res.distance
+        name_sim = name_similarity(labels, a, b)
         scores = {
             "discover (p-order)": np.arange(len(res), dtype=float),
             "distance": d,
-            "name tokens": -name_similarity(labels, a, b),
-            **variant_scores(res, n),
+            "name tokens": -name_sim,
+            **variant_scores(res, n, name_sim),
+            **learned_variants(dm, labels, masked, links, hidden, a, b),
         }
         for m, s in scores.items():
             h = np.array(expected_hits(s, is_link, args.ks))
