@@ -53,7 +53,15 @@ def test_bundled_composite_rebuilds_exactly_from_the_reference_data(
     from extract.atlas.build import build_composite
 
     shipped = load_atlas(name)
-    assert build_composite(name, out=tmp_path / f"{name}.npz", data_dir=shared_data).sha == shipped.sha
+    rebuilt = build_composite(name, out=tmp_path / f"{name}.npz", data_dir=shared_data)
+    assert rebuilt.models == shipped.models and np.array_equal(rebuilt.dna, shipped.dna)
+    assert rebuilt.labels_frame().equals(shipped.labels_frame())
+    assert [p.name for p in rebuilt.parts] == [p.name for p in shipped.parts]
+    # The confidence model is refitted by Newton steps: its coefficients agree to rounding, which
+    # differs between CPUs (BLAS code paths), so the sha matches only on the machine that built it.
+    got, want = dict(rebuilt.calibration), dict(shipped.calibration)
+    np.testing.assert_allclose(got.pop("coef"), want.pop("coef"), rtol=1e-9)
+    assert got == want
     assert shipped.calibration["note"].startswith("fitted out of fold")
 
 
