@@ -168,13 +168,8 @@ def variant_scores(res, n: int, name_sim: np.ndarray) -> dict[str, np.ndarray]:
     s = 1.4826 * float(np.median(np.abs(d[ref] - m)))
     p_pool = norm.cdf((d - m) / s)
     ca, cb = candidate_ranks(n, a, b, d)
-    order_pd = np.lexsort((d, p))
-    pos_pd = np.empty(len(d))
-    pos_pd[order_pd] = np.arange(len(d))
-    p3 = np.fmax(p, p_pool)
-    order_p3 = np.lexsort((d, p3))
-    pos_p3 = np.empty(len(d))
-    pos_p3[order_p3] = np.arange(len(d))
+    pos_pd = positions(d, p)
+    pos_p3 = positions(d, np.fmax(p, p_pool))
     return {
         "empirical quantile (max)": np.fmax(res.quantile_a, res.quantile_b),
         # ties by distance: "mutual nearest neighbours first, closest first"
@@ -207,27 +202,39 @@ def logistic(x, y, ridge=1e-2):
     return w
 
 
-def pair_features(r, z, toks, org, deg, i, j, *, names: bool, dna: bool) -> np.ndarray:
+#: Columns of :func:`pair_features`: the DNA's evidence, then the names'.
+DNA_FEATURES = slice(0, 4)
+NAME_FEATURES = slice(4, 9)
+
+
+def pair_features(r, z, toks, org, deg, i, j) -> np.ndarray:
     """Evidence of pairs (i, j): DNA (log of the larger and smaller neighbour rank, larger and
     smaller robust z of the distance) and names (token Jaccard, same organisation, containment of
     the shorter id's tokens, whether it is complete, log(1 + documented children) of the pair)."""
-    f = []
-    if dna:
-        ri, rj = r[i, j], r[j, i]
-        f += [np.log(np.maximum(ri, rj)), np.log(np.minimum(ri, rj))]
-        f += [np.maximum(z[i, j], z[j, i]), np.minimum(z[i, j], z[j, i])]
-    if names:
-        inter = np.array([len(toks[a] & toks[b]) for a, b in zip(i, j)], dtype=float)
-        union = np.array([max(1, len(toks[a] | toks[b])) for a, b in zip(i, j)], dtype=float)
-        short = np.array([max(1, min(len(toks[a]), len(toks[b]))) for a, b in zip(i, j)], dtype=float)
-        same_org = np.array([1.0 if org[a] and org[a] == org[b] else 0.0 for a, b in zip(i, j)])
-        cont = inter / short
-        f += [inter / union, same_org, cont, (cont >= 1).astype(float), np.log1p(np.maximum(deg[i], deg[j]))]
-    return np.column_stack(f)
+    ri, rj = r[i, j], r[j, i]
+    sizes = np.array(
+        [[len(toks[a] & toks[b]), len(toks[a] | toks[b]), min(len(toks[a]), len(toks[b]))] for a, b in zip(i, j)]
+    )
+    inter, union, short = (np.maximum(sizes[:, k], 1 if k else 0).astype(float) for k in range(3))
+    same_org = (org[i] != "") & (org[i] == org[j])
+    cont = inter / short
+    return np.column_stack(
+        [
+            np.log(np.maximum(ri, rj)),
+            np.log(np.minimum(ri, rj)),
+            np.maximum(z[i, j], z[j, i]),
+            np.minimum(z[i, j], z[j, i]),
+            inter / union,
+            same_org.astype(float),
+            cont,
+            (cont >= 1).astype(float),
+            np.log1p(np.maximum(deg[i], deg[j])),
+        ]
+    )
 
 
-def learned_scores(d, labels, masked, visible, a, b, *, names=True, dna=True, max_negatives=200_000):
-    """A link model fitted on the *visible* labels, scoring the candidates (lower = better).
+def link_training_set(d, labels, masked, visible, a, b, *, max_negatives=200_000):
+    """Features of the training pairs, their targets, and features of the candidates (a, b).
 
     Positives: the visible documented parent links; negatives: pairs of two labelled models of
     different families that are not linked (subsampled, seeded). The hidden links take no part."""
@@ -255,25 +262,28 @@ def learned_scores(d, labels, masked, visible, a, b, *, names=True, dna=True, ma
     linked = set(map(tuple, np.sort(np.column_stack([pc, pp]), axis=1).tolist()))
     keep = np.array([(x, y) not in linked for x, y in zip(ni, nj)])
     ni, nj = ni[keep], nj[keep]
-    kw = {"names": names, "dna": dna}
-    x = np.vstack(
-        [pair_features(r, z, toks, org, deg, pc, pp, **kw), pair_features(r, z, toks, org, deg, ni, nj, **kw)]
-    )
+    x = np.vstack([pair_features(r, z, toks, org, deg, pc, pp), pair_features(r, z, toks, org, deg, ni, nj)])
     y = np.r_[np.ones(len(pc)), np.zeros(len(ni))]
+    return x, y, pair_features(r, z, toks, org, deg, a, b)
+
+
+def learned_scores(x, y, xc) -> np.ndarray:
+    """A link model fitted on (x, y), scoring the candidates' features ``xc`` (lower = better)."""
     mu, sd = x.mean(0), x.std(0) + 1e-12
     w = logistic((x - mu) / sd, y)
-    xc = (pair_features(r, z, toks, org, deg, a, b, **kw) - mu) / sd
-    return -(w[0] + xc @ w[1:])
+    return -(w[0] + ((xc - mu) / sd) @ w[1:])
 
 
 def learned_variants(dm, labels, masked, links, hidden, a, b) -> dict[str, np.ndarray]:
-    """The link model with DNA and name evidence, and each kind of evidence alone."""
+    """The link model with DNA and name evidence, and each kind of evidence alone (features made once)."""
     hid = set(hidden)
-    visible = [x for x in links if x not in hid]
+    x, y, xc = link_training_set(dm.values, labels, masked, [v for v in links if v not in hid], a, b)
+    dna, names = np.arange(x.shape[1])[DNA_FEATURES], np.arange(x.shape[1])[NAME_FEATURES]
+    both = np.r_[dna, names]
     return {
-        "learned link model (DNA + names)": learned_scores(dm.values, labels, masked, visible, a, b),
-        "learned link model (DNA only)": learned_scores(dm.values, labels, masked, visible, a, b, names=False),
-        "learned link model (names only)": learned_scores(dm.values, labels, masked, visible, a, b, dna=False),
+        "learned link model (DNA + names)": learned_scores(x[:, both], y, xc[:, both]),
+        "learned link model (DNA only)": learned_scores(x[:, dna], y, xc[:, dna]),
+        "learned link model (names only)": learned_scores(x[:, names], y, xc[:, names]),
     }
 
 
