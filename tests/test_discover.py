@@ -10,10 +10,13 @@ import pytest
 
 from phylo_llm import DnaSet, PhyloLLMError, write_dna
 from phylo_llm.analysis import (
+    LINK_FEATURES,
     benjamini_hochberg,
     discover_relationships,
     discoveries_markdown,
+    fit_link_model,
     lineage_pairs,
+    name_tokens,
 )
 from phylo_llm.cli import main
 from phylo_llm.data import (
@@ -77,7 +80,7 @@ def test_neighbour_rank_order_puts_mutual_neighbours_first_with_the_same_q_value
     x, labels, meta, related = _planted()
     dm = pairwise_distances(x, labels)
     by_p = discover_relationships(dm, meta, order="p_value")
-    res = discover_relationships(dm, meta)  # default: neighbour_rank
+    res = discover_relationships(dm, meta, order="neighbour_rank")
     assert res.order == "neighbour_rank" and len(res) == len(by_p)
     worse = np.maximum(res.rank_a, res.rank_b)
     assert (np.diff(worse) >= 0).all()  # the list is sorted by the larger rank ...
@@ -403,6 +406,13 @@ def test_cli_bad_labels_is_one_line_exit_2(files, tmp_path: Path, capsys, labels
     assert match in err and err.count("\n") == 1 and err.startswith("phylo-llm discover: error:")
 
 
+def test_cli_bad_link_evidence_is_one_line_exit_2(files, capsys) -> None:
+    dna, meta = files
+    assert main(["discover", str(dna), "--labels", str(meta), "--link-evidence", "dna,vibes"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "link_evidence must be one of" in err and "'vibes'" in err
+
+
 def test_cli_too_few_models_is_exit_2(tmp_path: Path, capsys) -> None:
     dna = write_dna(DnaSet(("a", "b"), np.eye(2)), tmp_path / "dna.json")
     meta = tmp_path / "m.csv"
@@ -425,9 +435,138 @@ def test_paper_dna(paper_data: Path) -> None:
     assert (top["family_a"] != top["family_b"]).all()
     # every model is labelled: every candidate is a calibration pair, the null itself, so none is called
     assert res.calibration.all() and res.n_significant(0.1) == 0
-    # the closest pair the labels do not link is proposed near the top
-    assert int(np.argmin(res.distance)) < 10
+    # the closest pair the labels do not link is proposed near the top (by neighbour rank)
+    assert int(np.argmin(discover_relationships(dm, meta, order="neighbour_rank").distance)) < 10
+    # the default order is the link model, learned from the 90 documented links
+    assert res.order == "link_model" and res.link_model.n_positive == 4 * round(0.25 * res.n_parent_links)
+    assert (np.diff(res.link_score) <= 0).all() and 0 < res.link_score[-1] <= res.link_score[0] < 1
+
+
+def _hide_links(dm, meta, *, share: float, seed: int):
+    """The label table with a seeded share of the documented parent links hidden, with those
+    children's families, and the hidden links (as frozensets of two ids)."""
+    pairs = lineage_pairs([x for x in dm.labels if x in meta.index], meta)
+    links = sorted((pairs.labels[c], pairs.labels[p]) for c, p in zip(pairs.child, pairs.parent))
+    pick = np.random.default_rng(seed).choice(len(links), size=round(share * len(links)), replace=False)
+    masked = meta.copy()
+    for k in pick:
+        child, parent = links[k]
+        kept = [b.strip() for b in str(masked.at[child, "base_model"]).split("|") if b.strip() != parent]
+        masked.at[child, "base_model"] = "|".join(kept) if kept else pd.NA
+        masked.at[child, "family"] = pd.NA
+    return masked, {frozenset(links[k]) for k in pick}
+
+
+def test_link_model_finds_hidden_paper_links_that_names_and_distance_miss(paper_data: Path) -> None:
+    """Hide a quarter of the paper's documented parent links (and those children's families): the
+    link model, learned from the links left, puts more of the hidden ones in its top 20 than the
+    two rankings a user would try first, id-token similarity and plain distance."""
+    dm = dna_distances(read_dna(paper_data / "dna_qwen3-embedding-8b.csv"))
+    meta = read_meta(paper_data / "models_meta.csv")
+    masked, hidden = _hide_links(dm, meta, share=0.25, seed=3)
+    res = discover_relationships(dm, masked)
+    key = {frozenset((res.labels[a], res.labels[b])) for a, b in zip(res.a, res.b)}
+    assert hidden <= key  # every hidden link became a candidate
+    pairs = [frozenset((res.labels[a], res.labels[b])) for a, b in zip(res.a, res.b)]
+    hit = np.array([p in hidden for p in pairs])
+    tok = [name_tokens(x) for x in res.labels]
+    jac = np.array([len(tok[a] & tok[b]) / len(tok[a] | tok[b]) for a, b in zip(res.a, res.b)])
+    by_name = np.argsort(-jac, kind="stable")[:20]
+    by_distance = np.argsort(res.distance, kind="stable")[:20]
+    found = int(hit[:20].sum())
+    assert found > max(int(hit[by_name].sum()), int(hit[by_distance].sum())), found
 
 
 def _same_family(pairs) -> set[frozenset[str]]:
     return {frozenset((pairs.labels[a], pairs.labels[b])) for a, b in zip(pairs.same_a, pairs.same_b)}
+
+
+def _lineages(n_fam: int = 12, seed: int = 0):
+    """Families of a base and three documented fine-tunes, plus unlabelled fine-tunes of the first
+    six bases (named like their siblings) and unlabelled decoys; returns (dm, meta, the undocumented links)."""
+    rng = np.random.default_rng(seed)
+    dims = 16
+    x, rows = [], []
+    for f in range(n_fam):
+        base = rng.normal(size=dims) * 3
+        x.append(base)
+        rows.append({"model": f"org{f}/base{f}", "family": f"fam{f}", "organization": f"org{f}"})
+        for i in range(3):
+            x.append(base + rng.normal(size=dims) * 0.4)
+            rows.append(
+                {
+                    "model": f"org{f}/base{f}-ft{i}",
+                    "family": f"fam{f}",
+                    "organization": f"org{f}",
+                    "base_model": f"org{f}/base{f}",
+                }
+            )
+    new = set()
+    for f in range(6):
+        x.append(x[4 * f] + rng.normal(size=dims) * 0.4)
+        rows.append({"model": f"org{f}/base{f}-ft-new", "organization": f"org{f}"})
+        new.add(frozenset((f"org{f}/base{f}", f"org{f}/base{f}-ft-new")))
+    for k in range(6):
+        x.append(rng.normal(size=dims) * 3)
+        rows.append({"model": f"someone{k}/model{k}"})
+    labels = [r["model"] for r in rows]
+    return pairwise_distances(np.array(x), labels), meta_frame(pd.DataFrame(rows)), new
+
+
+def test_link_model_order_puts_the_undocumented_fine_tunes_first():
+    dm, meta, new = _lineages()
+    res = discover_relationships(dm, meta)
+    assert res.order == "link_model" and res.note == "" and res.n_parent_links == 36
+    top = {frozenset((res.labels[a], res.labels[b])) for a, b in zip(res.a[:6], res.b[:6])}
+    assert top == new
+    assert (np.diff(res.link_score) <= 0).all() and ((res.link_score > 0) & (res.link_score < 1)).all()
+    m = res.link_model
+    assert m.features == LINK_FEATURES and m.n_positive == 4 * 9 and m.splits == 4 and m.hide == 0.25
+    # the same candidates and q-values as the other orders, only reordered
+    by_p = discover_relationships(dm, meta, order="p_value")
+    q = {(int(a), int(b)): v for a, b, v in zip(by_p.a, by_p.b, by_p.q_value)}
+    assert len(by_p) == len(res) and all(q[(int(a), int(b))] == v for a, b, v in zip(res.a, res.b, res.q_value))
+    assert np.isnan(by_p.link_score).all() and by_p.link_model is None
+    md = discoveries_markdown(res, top=6)
+    assert (
+        "Ordered by link score" in md and "36 hidden links" in md and "| link |" in md.replace("| link | q", "| link |")
+    )
+    assert "link_score" in res.to_frame(top=3).columns
+    # names left out (ids that carry no lineage): the model says so, and still finds the fine-tunes by DNA
+    blind = discover_relationships(dm, meta, link_evidence=("dna", "labels"))
+    assert blind.link_model.evidence == ("dna", "labels") and "shared id tokens" not in discoveries_markdown(blind)
+    assert len(top & {frozenset((blind.labels[a], blind.labels[b])) for a, b in zip(blind.a[:6], blind.b[:6])}) >= 4
+    with pytest.raises(PhyloLLMError, match="link_evidence must be one of"):
+        discover_relationships(dm, meta, link_evidence=("dna", "vibes"))
+
+
+def test_link_model_falls_back_to_neighbour_rank_with_too_few_links_and_says_why():
+    x, labels, meta, _ = _planted()  # no base_model column: no documented link
+    res = discover_relationships(pairwise_distances(x, labels), meta)
+    assert res.order == "neighbour_rank" and res.link_model is None
+    assert res.note.startswith("ordered by neighbour rank: the link model needs at least 8 documented parent links")
+    assert "Note: ordered by neighbour rank" in discoveries_markdown(res)
+
+
+def test_link_model_evidence_can_be_chosen_and_bad_choices_are_refused():
+    from phylo_llm.analysis import PairEvidence
+
+    dm, meta, _ = _lineages()
+    fam = meta["family"].reindex(list(dm.labels)).astype("string").fillna("").to_numpy(dtype=object)
+    lp = lineage_pairs(list(meta.index), meta)
+    pos = np.array([dm.index(x) for x in meta.index])
+    links = list(zip(pos[lp.child].tolist(), pos[lp.parent].tolist()))
+    ev = PairEvidence(dm.values, dm.labels, np.full(len(dm), "", dtype=object))
+    dna_only = fit_link_model(ev, fam, links, use=("dna",))
+    assert dna_only.features == LINK_FEATURES[:4] and dna_only.weights.shape == (5,)
+    # DNA alone: each unlabelled fine-tune's most link-like partner is of its own (true) family
+    children = np.bincount([p for _, p in links], minlength=len(dm)).astype(float)
+    for f in range(6):
+        me = dm.index(f"org{f}/base{f}-ft-new")
+        others = np.array([j for j in range(len(dm)) if j != me])
+        p = dna_only.probability(ev.features(children, fam != "", np.full(others.size, me), others))
+        assert dm.labels[others[np.argmax(p)]].startswith(f"org{f}/base{f}")
+    with pytest.raises(PhyloLLMError, match="evidence must be among"):
+        fit_link_model(ev, fam, links, use=("dna", "vibes"))
+    with pytest.raises(PhyloLLMError, match="at least 8 documented parent links, got 3"):
+        fit_link_model(ev, fam, links[:3])

@@ -35,6 +35,14 @@ from ._family import (
     model_families,
     vocab_hash,
 )
+from ._links import (
+    LINK_EVIDENCE,
+    LINK_FEATURES,
+    LinkModel,
+    PairEvidence,
+    fit_link_model,
+    name_tokens,
+)
 from ._relatives import (
     Relative,
     nearest_relatives,
@@ -57,6 +65,12 @@ from ._trends import (
 )
 
 __all__ = [
+    "LINK_EVIDENCE",
+    "LINK_FEATURES",
+    "LinkModel",
+    "PairEvidence",
+    "fit_link_model",
+    "name_tokens",
     "AucEstimate",
     "BootstrapResult",
     "Discoveries",

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from ..data import DnaSet, Provenance
 from ..errors import PhyloLLMError, ProvenanceError
 from ..io import find_format, format_for
-from ..util import Picklable, atomic_open, check_fraction, check_int, check_unique, readonly, sha256_json
+from ..util import Picklable, atomic_open, check_fraction, check_int, check_unique, fit_logistic, readonly, sha256_json
 
 __all__ = [
     "Atlas",
@@ -816,15 +816,7 @@ def fit_confidence(
             f"confidence calibration needs at least 3 placements with both right and wrong "
             f"answers, got {x.shape[0]} with {int(y.sum())} right"
         )
-    w = np.zeros(3)
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -50.0, 50.0)))
-        g = x.T @ (p - y) + ridge * w
-        h = (x * (p * (1 - p))[:, None]).T @ x + ridge * np.eye(3)
-        step = np.linalg.solve(h, g)
-        w -= step
-        if np.abs(step).max() < 1e-10:
-            break
+    w = fit_logistic(x, y, ridge=ridge, max_iter=50, tol=1e-10)
     return [float(v) for v in w]
 
 

@@ -22,12 +22,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "discover",
         help="propose undocumented relationships (pairs the labels do not link), with FDR q-values",
         description="Rank the model pairs that the labels do not link (not parent/child, not the same "
-        "family) by mutual nearest-neighbour rank (or by p-value), with Benjamini-Hochberg q-values of how "
-        "unusually close their DNA is for both models over all candidate pairs (conformal p-values against the "
-        "pairs of labelled models from different families, so calls involve a model without a family label); "
-        "each proposed edge is oriented by release date where known. Prints "
-        "the top of the list; with -o writes discoveries.csv (evidence per pair: the first --top rows and "
-        "every call) and discoveries.md.",
+        "family) by a link model learned from the documented links (or by mutual nearest-neighbour rank, or by "
+        "p-value), with Benjamini-Hochberg q-values of how unusually close their DNA is for both models over all "
+        "candidate pairs (conformal p-values against the pairs of labelled models from different families, so "
+        "calls involve a model without a family label); each proposed edge is oriented by release date where "
+        "known. Prints the top of the list; with -o writes discoveries.csv (evidence per pair: the first --top "
+        "rows and every call) and discoveries.md.",
     )
     add_input_args(p)  # INPUT may also be atlas:NAME, a shipped atlas (phylo-llm atlas list)
     p.add_argument(
@@ -49,10 +49,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--order",
-        choices=("neighbour_rank", "p_value"),
-        default="neighbour_rank",
-        help="list order: neighbour_rank (mutual nearest neighbours first; default) or p_value "
-        "(calls first); the q-values are the same",
+        choices=("link_model", "neighbour_rank", "p_value"),
+        default="link_model",
+        help="list order: link_model (most like the documented parent links, learned from them; default, "
+        "needs 8 of them), neighbour_rank (mutual nearest neighbours first) or p_value (calls first); the "
+        "q-values are the same",
+    )
+    p.add_argument(
+        "--link-evidence",
+        default="dna,names,labels",
+        help="what the link model may use, comma-separated among dna, names, labels (default: all three); "
+        "leave out names where the ids carry no lineage (anonymised or API models)",
     )
     p.set_defaults(func=run)
 
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         skip_same_organization=args.skip_same_organization,
         min_reference=args.min_reference,
         order=args.order,
+        link_evidence=[x.strip() for x in args.link_evidence.split(",") if x.strip()],
     )
     md = discoveries_markdown(res, alpha=args.fdr, top=args.top)
     if args.output is None:

@@ -1,5 +1,5 @@
 """Shared toolbox: atomic file writes and reads, argument checks (integers, ranges,
-options), sha256 ids.
+options), sha256 ids, a small logistic fit.
 Imports nothing else of phylo_llm but :mod:`phylo_llm.errors`.
 """
 
@@ -32,6 +32,7 @@ from ._hashing import (
     sha256_text,
     short_id,
 )
+from ._logistic import fit_logistic
 
 __all__ = [
     "Picklable",
@@ -47,6 +48,7 @@ __all__ = [
     "check_int",
     "check_number",
     "check_unique",
+    "fit_logistic",
     "labelled_rows",
     "missing_label_message",
     "read_text",
