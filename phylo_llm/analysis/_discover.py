@@ -54,7 +54,9 @@ list is a separate choice:
     (four times) and fitting which candidates were the hidden links, from the pair's DNA evidence
     (neighbour ranks, robust z), its names' evidence (shared id tokens, organisation, name ranks,
     documented children) and how many of its models are unlabelled. It needs at least 8
-    documented parent links; with fewer the order is ``"neighbour_rank"`` and the result says why.
+    documented parent links and at least one model without a family label (the simulated links
+    all have an unlabelled child, so a table where every model is labelled has no candidate like
+    them); otherwise the order is ``"neighbour_rank"`` and the result says why.
 ``"neighbour_rank"``
     by the larger of the two nearest-neighbour ranks, ``max(rank_a, rank_b)`` (a pair at ``r``:
     each model puts the other among its ``r`` nearest models; 1 = mutual nearest neighbours),
@@ -372,6 +374,13 @@ def _link_scores(dm: DistanceMatrix, rows: pd.DataFrame, fam, directed, pairs, o
             f"among the models, the labels hold {len(directed)}"
         )
         return "neighbour_rank", nan, None, note
+    if (fam != "").all():
+        # It learns from hidden links, whose child is unlabelled: with every model labelled no candidate is like them.
+        note = (
+            "ordered by neighbour rank: every model has a family label, and the link model learns from links "
+            "whose child the labels say nothing about, so it has nothing to say about these pairs"
+        )
+        return "neighbour_rank", nan, None, note
     org = _text(rows["organization"]) if "organization" in rows else np.full(len(dm), "", dtype=object)
     evidence = PairEvidence(dm.values, dm.labels, org)
     model = fit_link_model(evidence, fam, directed, use=use)
@@ -408,8 +417,8 @@ def discover_relationships(
         Fewest reference distances for a model's side of the score to be used (``>= 2``).
     order
         ``"link_model"`` (most link-like first, by a model learned from the documented links;
-        needs at least 8 of them, else the order falls back to ``"neighbour_rank"`` and
-        :attr:`Discoveries.note` says why), ``"neighbour_rank"`` (mutual nearest
+        needs at least 8 of them and a model without a family label, else the order falls
+        back to ``"neighbour_rank"`` and :attr:`Discoveries.note` says why), ``"neighbour_rank"`` (mutual nearest
         neighbours first) or ``"p_value"`` (calls first); the p- and q-values are the same
         whatever the order.
     link_evidence
