@@ -48,9 +48,12 @@ no families involved). ``--cross-fit`` refits them per repetition on half the fa
 atlas's character n-gram features are remade from ``--shared`` in seconds) and hides links only
 in the other half.
 
-Besides the shipped ranking and the two baselines, the run scores *variants* of the ranking on the
-same candidates (ablations and candidate fixes; see docs/discover.md), so that a choice between
-them can be made on one data set and reported on the other.
+The first row is the shipped order (``discover_relationships`` with its defaults: the link model,
+learned per repetition from the masked labels alone). Besides it and the two baselines, the run
+scores *variants* of the ranking on the same candidates (the older DNA orders, and the link model
+refitted with less evidence: without the label counts, without the DNA, without the names, DNA
+only; see docs/discover.md), so that a choice between them can be made on one data set and
+reported on the other.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ sys.path.insert(0, str(REPO))
 
 from scipy.stats import norm, rankdata
 
-from phylo_llm.analysis import discover_relationships, lineage_pairs
+from phylo_llm.analysis import PairEvidence, discover_relationships, fit_link_model, lineage_pairs
 from phylo_llm.atlas import load_atlas
 from phylo_llm.data import dna_distances, pairwise_distances, read_meta
 from phylo_llm.io import read_distance_matrix, read_dna
@@ -187,104 +190,33 @@ def variant_scores(res, n: int, name_sim: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def logistic(x, y, ridge=1e-2):
-    """Ridge logistic regression by Newton steps; ``w[0]`` is the intercept."""
-    x = np.column_stack([np.ones(len(x)), x])
-    w = np.zeros(x.shape[1])
-    for _ in range(60):
-        p = 1 / (1 + np.exp(-np.clip(x @ w, -50, 50)))
-        g = x.T @ (p - y) + ridge * w
-        h = (x * (p * (1 - p))[:, None]).T @ x + ridge * np.eye(x.shape[1])
-        step = np.linalg.solve(h, g)
-        w -= step
-        if np.abs(step).max() < 1e-9:
-            break
-    return w
+#: Ablations of the shipped link model: which kinds of evidence it may use.
+ABLATIONS = {
+    "link model, DNA + names (no label counts)": ("dna", "names"),
+    "link model, names + labels (no DNA)": ("names", "labels"),
+    "link model, DNA + labels (no names)": ("dna", "labels"),
+    "link model, DNA only": ("dna",),
+}
 
 
-#: Columns of :func:`pair_features`: the DNA's evidence, then the names'.
-DNA_FEATURES = slice(0, 4)
-NAME_FEATURES = slice(4, 9)
-
-
-def pair_features(r, z, toks, org, deg, i, j) -> np.ndarray:
-    """Evidence of pairs (i, j): DNA (log of the larger and smaller neighbour rank, larger and
-    smaller robust z of the distance) and names (token Jaccard, same organisation, containment of
-    the shorter id's tokens, whether it is complete, log(1 + documented children) of the pair)."""
-    ri, rj = r[i, j], r[j, i]
-    sizes = np.array(
-        [[len(toks[a] & toks[b]), len(toks[a] | toks[b]), min(len(toks[a]), len(toks[b]))] for a, b in zip(i, j)]
-    )
-    inter, union, short = (np.maximum(sizes[:, k], 1 if k else 0).astype(float) for k in range(3))
-    same_org = (org[i] != "") & (org[i] == org[j])
-    cont = inter / short
-    return np.column_stack(
-        [
-            np.log(np.maximum(ri, rj)),
-            np.log(np.minimum(ri, rj)),
-            np.maximum(z[i, j], z[j, i]),
-            np.minimum(z[i, j], z[j, i]),
-            inter / union,
-            same_org.astype(float),
-            cont,
-            (cont >= 1).astype(float),
-            np.log1p(np.maximum(deg[i], deg[j])),
-        ]
-    )
-
-
-def link_training_set(d, labels, masked, visible, a, b, *, max_negatives=200_000):
-    """Features of the training pairs, their targets, and features of the candidates (a, b).
-
-    Positives: the visible documented parent links; negatives: pairs of two labelled models of
-    different families that are not linked (subsampled, seeded). The hidden links take no part."""
-    d = np.asarray(d, float)
-    n = d.shape[0]
-    off = np.where(np.eye(n, dtype=bool), np.nan, d)
-    r = rankdata(np.where(np.isnan(off), np.inf, off), method="average", axis=1)
-    med = np.nanmedian(off, axis=1)
-    mad = 1.4826 * np.nanmedian(np.abs(off - med[:, None]), axis=1)
-    z = (d - med[:, None]) / np.maximum(mad[:, None], 1e-12)
-    toks = [tokens(x) for x in labels]
+def link_ablations(dm, masked, visible, a, b) -> dict[str, np.ndarray]:
+    """The shipped link model refitted with less evidence (same simulation, same seed), scoring (a, b)."""
+    labels = dm.labels
+    n = len(labels)
     fam = masked["family"].reindex(list(labels)).astype("string").fillna("").to_numpy(dtype=object)
     org = np.full(n, "", dtype=object)
     if "organization" in masked:
         org = masked["organization"].reindex(list(labels)).astype("string").fillna("").to_numpy(dtype=object)
-    pc = np.array([c for c, _ in visible])
-    pp = np.array([p for _, p in visible])
-    deg = np.bincount(pp, minlength=n).astype(float)
-    iu, ju = np.triu_indices(n, 1)
-    neg = (fam[iu] != "") & (fam[ju] != "") & (fam[iu] != fam[ju])
-    ni, nj = iu[neg], ju[neg]
-    if len(ni) > max_negatives:
-        s = np.random.default_rng(0).choice(len(ni), max_negatives, replace=False)
-        ni, nj = ni[s], nj[s]
-    linked = set(map(tuple, np.sort(np.column_stack([pc, pp]), axis=1).tolist()))
-    keep = np.array([(x, y) not in linked for x, y in zip(ni, nj)])
-    ni, nj = ni[keep], nj[keep]
-    x = np.vstack([pair_features(r, z, toks, org, deg, pc, pp), pair_features(r, z, toks, org, deg, ni, nj)])
-    y = np.r_[np.ones(len(pc)), np.zeros(len(ni))]
-    return x, y, pair_features(r, z, toks, org, deg, a, b)
+    ev = PairEvidence(dm.values, labels, org)
+    children = np.bincount(np.array([p for _, p in visible], dtype=int), minlength=n).astype(float)
+    xc = ev.features(children, fam != "", a, b)
+    return {name: -fit_link_model(ev, fam, visible, use=use).probability(xc) for name, use in ABLATIONS.items()}
 
 
-def learned_scores(x, y, xc) -> np.ndarray:
-    """A link model fitted on (x, y), scoring the candidates' features ``xc`` (lower = better)."""
-    mu, sd = x.mean(0), x.std(0) + 1e-12
-    w = logistic((x - mu) / sd, y)
-    return -(w[0] + ((xc - mu) / sd) @ w[1:])
-
-
-def learned_variants(dm, labels, masked, links, hidden, a, b) -> dict[str, np.ndarray]:
-    """The link model with DNA and name evidence, and each kind of evidence alone (features made once)."""
-    hid = set(hidden)
-    x, y, xc = link_training_set(dm.values, labels, masked, [v for v in links if v not in hid], a, b)
-    dna, names = np.arange(x.shape[1])[DNA_FEATURES], np.arange(x.shape[1])[NAME_FEATURES]
-    both = np.r_[dna, names]
-    return {
-        "learned link model (DNA + names)": learned_scores(x[:, both], y, xc[:, both]),
-        "learned link model (DNA only)": learned_scores(x[:, dna], y, xc[:, dna]),
-        "learned link model (names only)": learned_scores(x[:, names], y, xc[:, names]),
-    }
+def positions_in(ref_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Position in the list ``ref_keys`` of each of ``keys`` (the same set of pair keys)."""
+    order = np.argsort(ref_keys, kind="stable")
+    return order[np.searchsorted(ref_keys[order], keys)].astype(float)
 
 
 def crossfit_distances(atlas, data: Path):
@@ -416,12 +348,15 @@ def run(args: argparse.Namespace) -> dict:
             null_p[k_].append(getattr(res, k_)[held_null])
         d = res.distance
         name_sim = name_similarity(labels, a, b)
+        shipped = discover_relationships(dm, masked, min_reference=args.min_reference)  # the default order
+        visible = [v for v in links_all if v not in set(hidden)]
         scores = {
+            f"discover (shipped order: {shipped.order})": positions_in(pair_keys(n, shipped.a, shipped.b), key),
             "discover (p-order)": np.arange(len(res), dtype=float),
             "distance": d,
             "name tokens": -name_sim,
             **variant_scores(res, n, name_sim),
-            **learned_variants(dm, labels, masked, links, hidden, a, b),
+            **link_ablations(dm, masked, visible, a, b),
         }
         for m, s in scores.items():
             h = np.array(expected_hits(s, is_link, args.ks))
