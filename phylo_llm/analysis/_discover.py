@@ -219,7 +219,7 @@ class Discoveries:
     def to_frame(self, top: int | None = None, *, rows: NDArray[np.intp] | None = None) -> pd.DataFrame:
         """One row per candidate (the first ``top``, or the list positions ``rows``), with the evidence.
 
-        ``rank`` is the position in the list (1 = first).
+        ``rank`` is the position in the list (1 = first); ``link_score`` is there in the link-model order.
         """
         if rows is None:
             n = len(self) if top is None else min(int(top), len(self))
@@ -231,7 +231,7 @@ class Discoveries:
         org = np.array(self.organization, dtype=object)
         rel = [format_release(y) for y in self.release_year]
         rel_arr = np.array(rel, dtype=object)
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "rank": rows + 1,
                 "model_a": lab[a],
@@ -245,7 +245,6 @@ class Discoveries:
                 "z_b": self.z_b[rows],
                 "quantile_a": self.quantile_a[rows],
                 "quantile_b": self.quantile_b[rows],
-                "link_score": self.link_score[rows],
                 "p_value": self.p_value[rows],
                 "q_value": self.q_value[rows],
                 "p_normal": self.p_normal[rows],
@@ -258,6 +257,9 @@ class Discoveries:
                 "release_b": rel_arr[b],
             }
         )
+        if self.order == "link_model":
+            frame.insert(frame.columns.get_loc("p_value"), "link_score", self.link_score[rows])
+        return frame
 
 
 def benjamini_hochberg(p: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -363,7 +365,7 @@ def _order_link_model(ids_a, ids_b, dist, rank, p, p_normal, score):
 _ORDERS = {"link_model": _order_link_model, "neighbour_rank": _order_neighbour_rank, "p_value": _order_p_value}
 
 
-def _link_scores(dm: DistanceMatrix, rows: pd.DataFrame, fam, directed, pairs, order: str, use):
+def _link_scores(dm: DistanceMatrix, fam, directed, allowed, pairs, order: str, use):
     """(order used, link score per candidate, link model, note): the link model where asked for and possible."""
     nan = np.full(pairs["a"].size, np.nan)
     if order != "link_model":
@@ -381,9 +383,11 @@ def _link_scores(dm: DistanceMatrix, rows: pd.DataFrame, fam, directed, pairs, o
             "whose child the labels say nothing about, so it has nothing to say about these pairs"
         )
         return "neighbour_rank", nan, None, note
-    org = _text(rows["organization"]) if "organization" in rows else np.full(len(dm), "", dtype=object)
-    evidence = PairEvidence(dm.values, dm.labels, org)
-    model = fit_link_model(evidence, fam, directed, use=use)
+    evidence = PairEvidence(dm.values, dm.labels)
+    try:
+        model = fit_link_model(evidence, fam, directed, use=use, allowed=allowed)
+    except PhyloLLMError as e:  # e.g. no simulated link is a candidate
+        return "neighbour_rank", nan, None, f"ordered by neighbour rank: {e}"
     known = fam != ""
     children = np.bincount(np.array([p for _, p in directed], dtype=np.intp), minlength=len(dm)).astype(float)
     score = model.probability(evidence.features(children, known, pairs["a"], pairs["b"]))
@@ -467,22 +471,15 @@ def discover_relationships(
     fam_code = pd.factorize(fam)[0]  # integer codes: n^2 comparisons of ints, not of str objects
     same_family = known[:, None] & known[None, :] & (fam_code[:, None] == fam_code[None, :])
     ref = _Reference.of(d, known, same_family, links, min_reference=min_reference)
-    ia, ib = _candidate_pairs(
-        rows,
-        meta,
-        links,
-        same_family,
-        ref.usable,
-        skip_same_organization=skip_same_organization,
-        min_reference=min_reference,
-    )
+    allowed = _allowed_pairs(rows, meta, ref.usable, skip_same_organization=skip_same_organization)
+    ia, ib = _candidate_pairs(links, same_family, allowed, min_reference=min_reference)
     pairs = _pair_scores(d, ia, ib, ref, calibration=known[ia] & known[ib])
     year = np.full(n, np.nan)
     if "release_year" in rows:
         year = pd.to_numeric(rows["release_year"], errors="coerce").to_numpy(dtype=float)
     pairs["oriented"] = _orient_by_release(pairs, year)
     pairs["q_value"] = benjamini_hochberg(pairs["p_value"])
-    used, score, model, note = _link_scores(dm, rows, fam, directed, pairs, order, tuple(link_evidence))
+    used, score, model, note = _link_scores(dm, fam, directed, allowed, pairs, order, tuple(link_evidence))
     by_id = np.argsort(np.argsort(np.array(dm.labels, dtype=object)))  # each id's position in sorted order
     keys = (by_id[pairs["a"]], by_id[pairs["b"]], pairs["distance"], np.maximum(pairs["rank_a"], pairs["rank_b"]))
     perm = _ORDERS[used](*keys, pairs["p_value"], pairs["p_normal"], *((score,) if used == "link_model" else ()))
@@ -530,25 +527,26 @@ class _Reference:
         return cls(mask, centre, spread, usable, np.where(usable, n_ref, 0))
 
 
-def _candidate_pairs(
-    rows: pd.DataFrame,
-    meta: pd.DataFrame,
-    links: NDArray,
-    same_family: NDArray,
-    usable: NDArray,
-    *,
-    skip_same_organization: bool,
-    min_reference: int,
-) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """Pairs ``i < j`` the labels do not link (nor one family) with at least one usable side."""
-    n = links.shape[0]
-    cand = ~links & ~same_family & ~np.eye(n, dtype=bool) & (usable[:, None] | usable[None, :])
+def _allowed_pairs(
+    rows: pd.DataFrame, meta: pd.DataFrame, usable: NDArray, *, skip_same_organization: bool
+) -> NDArray[np.bool_]:
+    """Pairs that may be candidates whatever the labels link: a usable side, and (optionally) two organisations."""
+    n = usable.size
+    allowed = ~np.eye(n, dtype=bool) & (usable[:, None] | usable[None, :])
     if skip_same_organization:
         require_columns(meta, ["organization"], purpose="skip_same_organization")
         org_ = _text(rows["organization"])
         org_code = np.where(org_ != "", pd.factorize(org_)[0], -1)
-        cand &= (org_code[:, None] != org_code[None, :]) | (org_code[:, None] < 0)
-    ia, ib = np.nonzero(np.triu(cand, k=1))
+        allowed &= (org_code[:, None] != org_code[None, :]) | (org_code[:, None] < 0)
+    return allowed
+
+
+def _candidate_pairs(
+    links: NDArray, same_family: NDArray, allowed: NDArray, *, min_reference: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Pairs ``i < j`` the labels do not link (nor one family) among the allowed ones."""
+    n = links.shape[0]
+    ia, ib = np.nonzero(np.triu(~links & ~same_family & allowed, k=1))
     if ia.size == 0:
         raise PhyloLLMError(
             f"no candidate pair among the {n} models: every pair is linked by the labels, or no model "
@@ -629,7 +627,7 @@ def _orient_by_release(pairs: dict[str, NDArray], year: NDArray[np.float64]) -> 
 
 _EVIDENCE_WORDS = {
     "dna": "DNA neighbour ranks and z",
-    "names": "shared id tokens, organisation, documented children",
+    "names": "shared id tokens, name ranks, organisation, documented children",
     "labels": "how many of the two are unlabelled",
 }
 

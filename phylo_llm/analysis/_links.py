@@ -15,7 +15,8 @@ DNA
     larger and the smaller robust z-score of the distance among each model's distances to all others;
 names
     the Jaccard similarity of the two ids' tokens (lower-cased alphanumeric runs of ``org/name``),
-    same organisation, the share of the shorter id's tokens found in the other and whether all
+    same organisation (the ids' owners, the part before ``/``: label-free, so a model without a
+    metadata row has one too), the share of the shorter id's tokens found in the other and whether all
     are, ``log(1 + documented children)`` of the pair's more prolific model, and the log of the
     larger and the smaller *name rank* (where each model puts the other among all models by token
     similarity);
@@ -40,7 +41,7 @@ from numpy.typing import NDArray
 from ..errors import PhyloLLMError
 from ..util import check_fraction, check_int, fit_logistic
 
-__all__ = ["LINK_EVIDENCE", "LINK_FEATURES", "LinkModel", "fit_link_model", "name_tokens"]
+__all__ = ["LINK_EVIDENCE", "LINK_FEATURES", "LinkModel", "PairEvidence", "fit_link_model", "name_tokens", "owner"]
 
 #: Columns of the link model's evidence, in order.
 LINK_FEATURES = (
@@ -65,6 +66,19 @@ LINK_EVIDENCE = {"dna": (0, 1, 2, 3), "names": (4, 5, 6, 7, 8, 9, 10), "labels":
 MIN_LINKS = 8
 
 
+#: Robust z-scores beyond this are clipped (a near-constant model's scale would dominate the fit).
+Z_CLIP = 100.0
+
+
+def owner(model: str) -> str:
+    """The organisation of a model id: the part before the first ``/`` (lower-cased), else ``""``.
+
+    >>> owner("Qwen/Qwen2.5-7B"), owner("gpt2")
+    ('qwen', '')
+    """
+    return model.split("/", 1)[0].strip().lower() if "/" in model else ""
+
+
 def name_tokens(model: str) -> frozenset[str]:
     """Lower-cased alphanumeric runs of a model id.
 
@@ -77,7 +91,7 @@ def name_tokens(model: str) -> frozenset[str]:
 class PairEvidence:
     """The label-free evidence of every pair (n x n), made once per distance matrix."""
 
-    def __init__(self, d: NDArray[np.float64], labels: Sequence[str], organization: NDArray[np.object_]):
+    def __init__(self, d: NDArray[np.float64], labels: Sequence[str]):
         from scipy.stats import rankdata
 
         d = np.asarray(d, dtype=np.float64)
@@ -87,7 +101,10 @@ class PairEvidence:
         off = np.where(eye, np.nan, d)
         centre = np.nanmedian(off, axis=1)
         spread = 1.4826 * np.nanmedian(np.abs(off - centre[:, None]), axis=1)
-        self.z = (d - centre[:, None]) / np.maximum(spread[:, None], 1e-12)
+        # a model with no spread (its distances mostly equal) has no usable z: 0, as for a typical pair
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(spread[:, None] > 0, (d - centre[:, None]) / spread[:, None], 0.0)
+        self.z = np.clip(z, -Z_CLIP, Z_CLIP)
         toks = [name_tokens(x) for x in labels]
         vocab = {t: k for k, t in enumerate(sorted(set().union(*toks)))}
         incidence = np.zeros((n, max(1, len(vocab))), dtype=np.float32)
@@ -97,7 +114,7 @@ class PairEvidence:
         inter = (incidence @ incidence.T).astype(np.float64)
         self.jaccard = inter / np.maximum(size[:, None] + size[None, :] - inter, 1.0)
         self.contained = inter / np.maximum(np.minimum(size[:, None], size[None, :]), 1.0)
-        org = np.asarray(organization, dtype=object)
+        org = np.array([owner(x) for x in labels], dtype=object)
         self.same_org = (org[:, None] != "") & (org[:, None] == org[None, :])
         self.name_rank = rankdata(np.where(eye, np.inf, -self.jaccard), method="average", axis=1)
 
@@ -188,13 +205,21 @@ def fit_link_model(
     links: Sequence[tuple[int, int]],
     *,
     use: Sequence[str] = ("dna", "names", "labels"),
+    allowed: NDArray[np.bool_] | None = None,
     splits: int = 4,
     hide: float = 0.25,
     max_negatives: int = 100_000,
     seed: int = 0,
 ) -> LinkModel:
     """Fit the link model on simulated discoveries of the table (``family`` per model, ``""`` =
-    unlabelled; ``links`` = documented ``(child, parent)`` index pairs); see the module docstring."""
+    unlabelled; ``links`` = documented ``(child, parent)`` index pairs); see the module docstring.
+
+    ``allowed`` (n x n, symmetric) marks the pairs that may be candidates at all, whatever the
+    labels (``discover``'s usable-side and same-organisation rules); simulated candidates outside
+    it are left out, so the model learns from pairs like the ones it will score. The documented
+    children of each model are counted on the links a simulation keeps, scaled by
+    ``len(links) / len(kept)``, so that they read like the full table's counts at scoring time.
+    """
     splits = check_int("splits", splits, min=1)
     check_fraction("hide", hide, open_left=True, open_right=True)
     unknown = sorted(set(use) - set(LINK_EVIDENCE))
@@ -205,7 +230,7 @@ def fit_link_model(
         raise PhyloLLMError(f"the link model needs at least {MIN_LINKS} documented parent links, got {len(links)}")
     n = len(family)
     rng = np.random.default_rng(seed)
-    xs, ys, kept_share = [], [], []
+    xs, ys, n_neg, n_kept = [], [], 0, 0
     for _ in range(splits):
         pick = set(rng.choice(len(links), size=max(1, int(round(hide * len(links)))), replace=False).tolist())
         hidden = [v for k, v in enumerate(links) if k in pick]
@@ -213,21 +238,32 @@ def fit_link_model(
         fam = family.copy()
         fam[[c for c, _ in hidden]] = ""
         ci, cj = candidate_pairs_of(fam, kept, n)
+        if allowed is not None:
+            ok = allowed[ci, cj]
+            ci, cj = ci[ok], cj[ok]
         hk = np.array([min(c, p) * n + max(c, p) for c, p in hidden], dtype=np.int64)
         pos = np.isin(ci.astype(np.int64) * n + cj, hk)
         neg = np.flatnonzero(~pos)
-        kept_share.append(min(1.0, max_negatives / max(1, neg.size)))
+        n_neg += neg.size
         if neg.size > max_negatives:
             neg = rng.choice(neg, max_negatives, replace=False)
+        n_kept += neg.size
         take = np.r_[np.flatnonzero(pos), neg]
-        xs.append(evidence.features(children_per_model(kept, n), fam != "", ci[take], cj[take]))
+        children = children_per_model(kept, n) * (len(links) / max(1, len(kept)))
+        xs.append(evidence.features(children, fam != "", ci[take], cj[take]))
         ys.append(np.r_[np.ones(int(pos.sum())), np.zeros(neg.size)])
-    evidence = tuple(kind for kind in LINK_EVIDENCE if kind in use)
-    columns = tuple(c for kind in evidence for c in LINK_EVIDENCE[kind])
+    kinds = tuple(kind for kind in LINK_EVIDENCE if kind in use)
+    columns = tuple(c for kind in kinds for c in LINK_EVIDENCE[kind])
     x, y = np.vstack(xs)[:, list(columns)], np.concatenate(ys)
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-12
+    if not y.any():
+        raise PhyloLLMError(
+            f"no simulated hidden link is a candidate ({len(links)} documented links, none allowed as a candidate "
+            "once hidden, e.g. all within one organisation while same-organisation pairs are skipped)"
+        )
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    scale = np.where(std > 0, std, 1.0)  # a constant column (e.g. same organisation, all skipped) weighs nothing
     w = fit_logistic(np.column_stack([np.ones(len(x)), (x - mean) / scale]), y, ridge=1e-2, max_iter=60, tol=1e-9)
-    w[0] += float(np.log(np.mean(kept_share)))  # negatives were subsampled: back to the candidates' odds
+    w[0] += float(np.log(n_kept / max(1, n_neg)))  # negatives were subsampled: back to the candidates' odds
     return LinkModel(
         features=tuple(LINK_FEATURES[c] for c in columns),
         columns=columns,
@@ -238,5 +274,5 @@ def fit_link_model(
         n_negative=int(len(y) - y.sum()),
         splits=splits,
         hide=float(hide),
-        evidence=evidence,
+        evidence=kinds,
     )
