@@ -67,8 +67,10 @@ list is a separate choice:
 The default is measured by ``benchmarks/bench_discover.py`` (BENCHMARKS.md; hidden documented
 links as the target): ranking by p put clusters of models that answer in the same *form* (terse,
 empty) first; ranking by mutual neighbour rank put near-duplicates first and found 2–5x more
-hidden links in the top 5–50; the link model, chosen on the paper's published DNA, found about
-twice as many again and beat both baselines (distance, name tokens) there and on rand-zh.
+hidden links in the top 5–50; the link model found 2–4x as many again and beats both baselines
+(distance, name tokens) on the paper's three published DNA sets and on rand-zh (docs/discover.md
+says where its choice departs from the pre-registered rule: without the DNA it would rank about
+as well on the Qwen3 DNA).
 
 Orientation: ``a`` is the earlier-released model (a parent does not postdate its child); when the
 release dates are equal or missing the pair is left unoriented and the result says why.
