@@ -21,7 +21,7 @@ names
     larger and the smaller *name rank* (where each model puts the other among all models by token
     similarity);
 labels
-    how many of the two models have no family label.
+    whether exactly one of the two models has no family label, and whether both have none.
 
 The score (``link_score``) is the fitted probability that a pair with this evidence is a hidden
 parent link among the simulated candidates (the intercept is corrected for the subsampling of

@@ -51,9 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--order",
         choices=("link_model", "neighbour_rank", "p_value"),
         default="link_model",
-        help="list order: link_model (most like the documented parent links, learned from them; default, "
-        "needs 8 of them and a model without a family label, else neighbour_rank), neighbour_rank (mutual nearest neighbours first) or p_value (calls first); the "
-        "q-values are the same",
+        help="list order: link_model (most like the documented parent links, learned from them; default; "
+        "needs 8 of them and a model without a family label, else neighbour_rank, and the output says why), "
+        "neighbour_rank (mutual nearest neighbours first) or p_value (calls first); the q-values are the same",
     )
     p.add_argument(
         "--link-evidence",
