@@ -87,6 +87,8 @@ class TqdmProgress:
         bar.update(ev.done - bar.n)
         if ev.tokens is not None and ev.seconds > 0:
             bar.set_postfix_str(f"{ev.tokens / ev.seconds:.1f} tok/s", refresh=False)
+        if ev.total and ev.done >= ev.total:
+            self.close()  # finished: the bar's last line now, not after whatever prints next
 
     def close(self) -> None:
         if self._bar is not None:

@@ -279,3 +279,36 @@ def test_out_of_fold_calibration_places_each_member_once_per_split_with_the_othe
     assert cal["n"] == 3 * len(members) and cal["note"].startswith("fitted out of fold")
     # judged only where its own half did not shape the distances: far from the in-sample 1.0
     assert cal["loo_accuracy"] < 0.6
+
+
+def test_the_neighbourhood_figure_is_quiet_about_nj_clamping_but_not_about_other_warnings(monkeypatch) -> None:
+    """NJ's clamped negative branches are routine on a placement's 31 tips and change no tip's
+    place: the figure's tree does not warn about them (it did on every demo placement), and any
+    other warning still reaches the user."""
+    import warnings
+
+    import phylo_llm.plot.atlas as plot_atlas
+    from phylo_llm import PhyloLLMWarning
+    from phylo_llm.tree import nj
+
+    atlas = make_atlas()
+
+    def clamping_nj(dm, *, other: bool = False):
+        warnings.warn(
+            "nj: 2 negative branch length(s) set to 0, each value moved to its sibling branch so the joined "
+            "pair's path length is kept",
+            PhyloLLMWarning,
+            stacklevel=2,
+        )
+        if other:
+            warnings.warn("something else", PhyloLLMWarning, stacklevel=2)
+        return nj(dm)
+
+    monkeypatch.setattr(plot_atlas, "nj", clamping_nj)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tree, meta = plot_atlas.neighbourhood(atlas, atlas.dna[0], "new", n=10)
+    assert len(meta) == 11 and meta["family"].iloc[-1] == plot_atlas.PLACED
+    monkeypatch.setattr(plot_atlas, "nj", lambda dm: clamping_nj(dm, other=True))
+    with pytest.warns(PhyloLLMWarning, match="something else"):
+        plot_atlas.neighbourhood(atlas, atlas.dna[0], "new", n=10)

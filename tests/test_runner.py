@@ -217,6 +217,14 @@ def test_tqdm_progress_shows_probes_tokens_per_second_and_model_lines() -> None:
     text = buf.getvalue()
     assert "org/m responses" in text and "5/10" in text and "50.0 tok/s" in text
     assert text.rstrip().endswith("org/m: 10 probes, 0 empty")
+    # a finished stage closes its bar at once: its 100% line comes before anything printed next
+    buf = io.StringIO()
+    p = TqdmProgress(file=buf)
+    p(ProgressEvent("org/m", "embeddings", done=16, total=16))
+    buf.write("NEXT\n")
+    text = buf.getvalue()
+    before = text.split("NEXT")[0]
+    assert "16/16" in before and before.endswith("\n")  # an open bar has no line end yet
 
 
 def test_failing_model_stops_the_run_or_is_skipped(tmp_path: Path) -> None:

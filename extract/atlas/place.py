@@ -329,6 +329,12 @@ def _answers_in_processes(
 def _answer_task(
     task: tuple, *, cache_dir: Path
 ) -> tuple[tuple[int, int], tuple[str, tuple[str, ...], dict[str, Any]]]:
+    """One worker's job. Its transformers progress bars are off: side by side, the workers'
+    "Loading weights" bars would overwrite each other on one terminal (the parent reports
+    each model's start and end instead)."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     key, atlas, probes, model, kwargs = task
     return key, _run_spec(atlas, probes, model, kwargs, cache_dir=cache_dir)
 

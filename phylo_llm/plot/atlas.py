@@ -8,6 +8,7 @@ black and named ``>> model <<``.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from numpy.typing import NDArray
 
 from ..atlas import Atlas, Placement
 from ..data import pairwise_distances
+from ..errors import PhyloLLMWarning
 from ..tree import ladderize, nj, root_midpoint
 from ._style import check_figure_path, family_colors, save_figure
 from .tree import plot_tree
@@ -35,7 +37,11 @@ def neighbourhood(atlas: Atlas, vector: NDArray[np.floating], model: str, *, n: 
     tip = f">> {model} <<"
     labels = [atlas.members[i].model for i in near] + [tip]
     x = np.vstack([ref[near], v[None, :]])
-    tree = ladderize(root_midpoint(nj(pairwise_distances(x, labels))))
+    with warnings.catch_warnings():
+        # A drawing, not an estimate: NJ's clamped negative branches (routine on 31 close tips)
+        # change no tip's place, and a warning on every placement would only be noise.
+        warnings.filterwarnings("ignore", message="nj: .* negative branch length", category=PhyloLLMWarning)
+        tree = ladderize(root_midpoint(nj(pairwise_distances(x, labels))))
     fam = []
     for i in near:
         m = atlas.members[i]
