@@ -61,7 +61,6 @@ from __future__ import annotations
 import argparse
 import json
 import lzma
-import re
 import sys
 import time
 from pathlib import Path
@@ -74,7 +73,7 @@ sys.path.insert(0, str(REPO))
 
 from scipy.stats import norm, rankdata
 
-from phylo_llm.analysis import discover_relationships, lineage_pairs
+from phylo_llm.analysis import discover_relationships, lineage_pairs, name_tokens
 from phylo_llm.atlas import load_atlas
 from phylo_llm.data import dna_distances, pairwise_distances, read_meta
 from phylo_llm.io import read_distance_matrix, read_dna
@@ -93,12 +92,8 @@ def mostly_empty(path: Path) -> set[str]:
     return out
 
 
-def tokens(model: str) -> frozenset[str]:
-    return frozenset(t for t in re.split(r"[^a-z0-9]+", model.lower()) if t)
-
-
 def name_similarity(labels: tuple[str, ...], a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    toks = [tokens(x) for x in labels]
+    toks = [name_tokens(x) for x in labels]
     return np.array([len(toks[i] & toks[j]) / max(1, len(toks[i] | toks[j])) for i, j in zip(a, b)])
 
 

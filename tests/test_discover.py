@@ -515,6 +515,20 @@ def _lineages(n_fam: int = 12, seed: int = 0):
     return pairwise_distances(np.array(x), labels), meta_frame(pd.DataFrame(rows)), new
 
 
+def _lineage_fit_inputs():
+    """:func:`_lineages` as :func:`fit_link_model` takes it: (dm, meta, family per model, the
+    documented ``(child, parent)`` index links, the pair evidence, documented children per model)."""
+    from phylo_llm.analysis import PairEvidence
+
+    dm, meta, _ = _lineages()
+    fam = meta["family"].reindex(list(dm.labels)).astype("string").fillna("").to_numpy(dtype=object)
+    lp = lineage_pairs(list(meta.index), meta)
+    pos = np.array([dm.index(x) for x in meta.index])
+    links = list(zip(pos[lp.child].tolist(), pos[lp.parent].tolist()))
+    children = np.bincount([p for _, p in links], minlength=len(dm)).astype(float)
+    return dm, meta, fam, links, PairEvidence(dm.values, dm.labels), children
+
+
 def test_link_model_order_puts_the_undocumented_fine_tunes_first():
     dm, meta, new = _lineages()
     res = discover_relationships(dm, meta)
@@ -551,18 +565,10 @@ def test_link_model_falls_back_to_neighbour_rank_with_too_few_links_and_says_why
 
 
 def test_link_model_evidence_can_be_chosen_and_bad_choices_are_refused():
-    from phylo_llm.analysis import PairEvidence
-
-    dm, meta, _ = _lineages()
-    fam = meta["family"].reindex(list(dm.labels)).astype("string").fillna("").to_numpy(dtype=object)
-    lp = lineage_pairs(list(meta.index), meta)
-    pos = np.array([dm.index(x) for x in meta.index])
-    links = list(zip(pos[lp.child].tolist(), pos[lp.parent].tolist()))
-    ev = PairEvidence(dm.values, dm.labels)
+    dm, meta, fam, links, ev, children = _lineage_fit_inputs()
     dna_only = fit_link_model(ev, fam, links, use=("dna",))
     assert dna_only.features == LINK_FEATURES[:4] and dna_only.weights.shape == (5,)
     # DNA alone: each unlabelled fine-tune's most link-like partner is of its own (true) family
-    children = np.bincount([p for _, p in links], minlength=len(dm)).astype(float)
     for f in range(6):
         me = dm.index(f"org{f}/base{f}-ft-new")
         others = np.array([j for j in range(len(dm)) if j != me])
@@ -605,19 +611,11 @@ def test_link_score_is_a_probability_on_the_candidates_scale_when_negatives_are_
     """The intercept is corrected for the subsampled negatives: fitted on 300 negatives per
     simulation instead of all ~1,700, the scores stay on the same scale (uncorrected, they would
     be ~5.7x higher: the odds of a link among the training pairs)."""
-    from phylo_llm.analysis import PairEvidence
-
-    dm, meta, _ = _lineages()
-    fam = meta["family"].reindex(list(dm.labels)).astype("string").fillna("").to_numpy(dtype=object)
-    lp = lineage_pairs(list(meta.index), meta)
-    pos = np.array([dm.index(x) for x in meta.index])
-    links = list(zip(pos[lp.child].tolist(), pos[lp.parent].tolist()))
-    ev = PairEvidence(dm.values, dm.labels)
+    dm, meta, fam, links, ev, children = _lineage_fit_inputs()
     full = fit_link_model(ev, fam, links)
     sub = fit_link_model(ev, fam, links, max_negatives=300)
     assert sub.n_negative == 4 * 300 < full.n_negative
     res = discover_relationships(dm, meta)  # the real candidates: unlinked pairs
-    children = np.bincount([p for _, p in links], minlength=len(dm)).astype(float)
     x = ev.features(children, fam != "", res.a, res.b)
     ratio = sub.probability(x).mean() / full.probability(x).mean()
     assert 0.5 < ratio < 2, ratio

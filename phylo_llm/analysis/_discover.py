@@ -105,7 +105,7 @@ from ..data import (  # noqa: F401  (pairwise_distances: examples)
 from ..errors import PhyloLLMError
 from ..util import check_choice, check_fraction, check_int, readonly
 from ._evaluate import lineage_pairs
-from ._links import LINK_EVIDENCE, MIN_LINKS, LinkModel, PairEvidence, fit_link_model
+from ._links import LINK_EVIDENCE, MIN_LINKS, LinkModel, PairEvidence, children_per_model, fit_link_model
 
 __all__ = ["Discoveries", "discover_relationships", "benjamini_hochberg", "conformal_p_values", "discoveries_markdown"]
 
@@ -392,8 +392,7 @@ def _link_scores(dm: DistanceMatrix, fam, directed, allowed, pairs, order: str, 
     except PhyloLLMError as e:  # e.g. no simulated link is a candidate
         return "neighbour_rank", nan, None, f"ordered by neighbour rank: {e}"
     known = fam != ""
-    children = np.bincount(np.array([p for _, p in directed], dtype=np.intp), minlength=len(dm)).astype(float)
-    score = model.probability(evidence.features(children, known, pairs["a"], pairs["b"]))
+    score = model.probability(evidence.features(children_per_model(directed, len(dm)), known, pairs["a"], pairs["b"]))
     return order, score, model, ""
 
 
