@@ -40,14 +40,23 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from extract.atlas.build import SOURCES, exclusions, family_key, half_of, member_labels, read_population
+from extract.atlas.build import (
+    SOURCES,
+    curated_families,
+    exclusions,
+    family_key,
+    half_of,
+    label_table,
+    member_labels,
+    read_population,
+)
 from extract.atlas.population import embed_population
 from extract.embed import load_embedder
 from extract.probes import ProbeSet
 from extract.projection import project
 from extract.recipe import BasisRecipe, WhitenedRecipe, fit_reference
 from phylo_llm.analysis import evaluate_lineage
-from phylo_llm.atlas import family_votes, fit_confidence, shared_members
+from phylo_llm.atlas import family_votes, fit_confidence, name_relabels, shared_members
 from phylo_llm.data import (
     meta_frame,
     pairwise_distances,
@@ -81,14 +90,17 @@ def loo(dna: np.ndarray, members, rows: np.ndarray):
     return out
 
 
-def evaluate_rows(members, rows, neigh):
+def evaluate_rows(members, rows, neigh, relabel=None):
+    """Leave-one-out placements of ``rows``; ``relabel`` (``name_relabels``) hides the name
+    families read from the placed model's own label, as for a model that is not in the atlas."""
     index = {m.model: i for i, m in enumerate(members)}
     recs = []
     for i, (order, dist) in zip(rows, neigh):
         m = members[i]
         fam_truth = m.family
         top = order[:K]
-        fams = [members[j].family for j in top]
+        seen = (relabel or {}).get(i, {})
+        fams = [seen[j] if j in seen else members[j].family for j in top]
         fam, share, margin = family_votes(fams, dist[:K])
         parents = [index[p] for p in m.parents if p in index]
         prank = None
@@ -154,13 +166,19 @@ def load_population(name: str, data: Path, n_probes: int | None = None, embedder
     return src, prompts, members, emb_all[keep], excluded
 
 
-def evaluable_rows(members) -> np.ndarray:
+def evaluable_rows(members, relabel=None) -> np.ndarray:
+    """Curated members with a documented parent or a family-mate in the atlas (a mate whose
+    family was read from the member's own label does not count: ``relabel``)."""
     index = {m.model: i for i, m in enumerate(members)}
+
+    def mates(i, m):
+        seen = (relabel or {}).get(i, {})
+        return sum((seen[j] if j in seen else o.family) == m.family for j, o in enumerate(members) if j != i)
+
     return np.array(
         [
-            m.family_source == "curated"
-            and (any(p in index for p in m.parents) or sum(o.family == m.family for o in members) > 1)
-            for m in members
+            m.family_source == "curated" and (any(p in index for p in m.parents) or mates(i, m) > 0)
+            for i, m in enumerate(members)
         ]
     )
 
@@ -180,12 +198,14 @@ def curated_labels(members):
     return meta, np.array([index[x] for x in meta.index])
 
 
-def score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows, aucs, same) -> pd.DataFrame:
+def score_half(
+    members, dna, halves, fit_half, evaluable, curated_meta, lab_rows, aucs, same, relabel=None
+) -> pd.DataFrame:
     """Placements of the scored half (``halves != fit_half``), out of fold (the statistics behind
     ``dna`` were fitted on the other half); the scored half's parent-child and same-family AUCs
     are appended to ``aucs`` / ``same``."""
     score_rows = np.flatnonzero((halves != fit_half) & evaluable)
-    ev_score = evaluate_rows(members, score_rows, loo(dna, members, score_rows))
+    ev_score = evaluate_rows(members, score_rows, loo(dna, members, score_rows), relabel)
     # AUC: distances among labelled models of the scored half's side
     sub = lab_rows[halves[lab_rows] != fit_half]
     try:
@@ -263,7 +283,8 @@ def main() -> None:
     src, prompts, members, emb, excluded = load_population(args.atlas, args.data, args.probes, args.embedder)
     probe_set = ProbeSet(prompts).id
     fam_count = pd.Series([m.family for m in members if m.family_source == "curated"]).value_counts()
-    evaluable = evaluable_rows(members)
+    relabel = name_relabels(members, curated_families(label_table(args.data / "llm-dna-paper" / "models_meta.csv")))
+    evaluable = evaluable_rows(members, relabel)
     print(
         f"# atlas {args.atlas}: {len(members)} models ({len(excluded)} excluded), {len(prompts)} probes, "
         f"embedder {args.embedder or src.embedder}; "
@@ -281,7 +302,9 @@ def main() -> None:
                 fit_rows = np.flatnonzero(halves == fit_half)
                 stats = fit_reference(emb[fit_rows], prompts=prompts, embedder="minilm", name="x", basis_k=src.basis_k)
                 dna = variant_dna(variant, stats, emb, probe_set)
-                placed.append(score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows, aucs, same))
+                placed.append(
+                    score_half(members, dna, halves, fit_half, evaluable, curated_meta, lab_rows, aucs, same, relabel)
+                )
             frames.append(calibrate_halves(placed).assign(seed=seed))
         summarise(variant, frames, aucs, same, dna.shape[1], args.splits)
     print(f"\ntotal {time.time() - t0:.0f} s")

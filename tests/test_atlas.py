@@ -17,7 +17,10 @@ from phylo_llm.atlas import (
     family_votes,
     fit_confidence,
     load_atlas,
+    name_relabels,
+    name_relative,
     place,
+    placement_votes,
     read_atlas,
     write_atlas,
 )
@@ -184,10 +187,93 @@ def test_bad_options(kw: dict, match: str) -> None:
         ("EleutherAI/pythia-160m", "pythia"),
         ("openai-community/gpt2", "gpt2"),
         ("acme/secret-model", None),
+        # a specific name before the general one it contains
+        ("unsloth/DeepSeek-R1-Distill-Qwen-7B", "qwen2.5"),
+        ("RedHatAI/DeepSeek-R1-Distill-Llama-8B-quantized.w8a8", "llama-3"),
+        ("unsloth/Phi-4-mini-instruct", "phi-4-mini"),
+        ("google/recurrentgemma-2b-it", "recurrentgemma"),
     ],
 )
 def test_family_from_name(model: str, family: str | None) -> None:
     assert family_from_name(model) == family
+
+
+KNOWN = {
+    "Nexusflow/Starling-LM-7B-beta": "mistral-7b",
+    "huggyllama/llama-7b": "llama-1",
+    "Vision-CAIR/vicuna": "llama-1",
+    "microsoft/phi-4": "phi-4",
+    "microsoft/phi-1": "phi-1",
+    "openchat/openchat-3.5-0106": "mistral-7b",
+    "openchat/openchat_3.5": "mistral-7b",
+}
+
+
+@pytest.mark.parametrize(
+    "model,relative",
+    [
+        ("chujiezheng/Starling-LM-7B-beta-ExPO", "Nexusflow/Starling-LM-7B-beta"),  # an edit keeps the name
+        ("someone/starling_lm_7b_beta", "Nexusflow/Starling-LM-7B-beta"),  # case and separators alike
+        ("Enoch/llama-7b-hf", "huggyllama/llama-7b"),
+        ("codellama/CodeLlama-7b-hf", None),  # contains "llama-7b" but does not start with it
+        ("lmsys/vicuna-13b-v1.5", None),  # a number after the name is a version or size, not an edit
+        ("microsoft/phi-1_5", None),
+        ("QuixiAI/openchat-3.5-0106-laser", "openchat/openchat-3.5-0106"),  # the longest name wins
+        ("Nexusflow/Starling-LM-7B-beta", None),  # never itself
+    ],
+)
+def test_name_relative_is_a_word_boundary_extension(model: str, relative: str | None) -> None:
+    assert name_relative(model, KNOWN) == relative
+
+
+def test_name_relative_ignores_very_short_names() -> None:
+    assert name_relative("x/gpt-4-clone", {"y/gpt": "f"}) is None
+    assert name_relative("x/gpt2-clone", {"y/gpt2": "gpt2"}) == "y/gpt2"
+
+
+@pytest.mark.parametrize(
+    "model,family",
+    [
+        ("chujiezheng/Starling-LM-7B-beta-ExPO", "mistral-7b"),  # no pattern matches: the relative decides
+        ("Enoch/llama-7b-hf", "llama-1"),  # the relative refines the pattern's coarser "llama"
+        ("unsloth/Phi-4-mini-instruct", "phi-4-mini"),  # the pattern is finer than phi-4's label: kept
+        ("acme/secret-model", None),
+    ],
+)
+def test_family_from_name_reads_a_relatives_curated_label(model: str, family: str | None) -> None:
+    assert family_from_name(model, KNOWN) == family
+
+
+def test_leave_one_out_hides_the_labels_read_from_the_placed_model() -> None:
+    # b1 is a re-upload of a0 (its family read from a0's label) and a0's nearest model
+    members = [
+        AtlasMember("org/alpha-7b", family="fa", family_source="curated"),
+        AtlasMember("up/alpha-7b-bnb-4bit", family="fa", family_source="name"),
+        AtlasMember("org/beta", family="fb", family_source="curated"),
+        AtlasMember("org/beta-2", family="fb", family_source="curated"),
+    ]
+    known = {"org/alpha-7b": "fa", "org/beta": "fb", "org/beta-2": "fb"}
+    relabel = name_relabels(members, known)
+    assert relabel == {0: {1: None}}  # without a0's label b1's name says nothing
+    d = np.array([[0, 1, 3, 3], [1, 0, 3, 3], [3, 3, 0, 1], [3, 3, 1, 0]], dtype=float)
+    # placed as if new, a0 sees an unlabelled nearest model and the fb pair: wrong, not right
+    assert placement_votes(members, d, rows=[0], k=3)[2] == [True]
+    assert placement_votes(members, d, rows=[0], k=3, relabel=relabel)[2] == [False]
+    # the re-upload itself is judged by the label it carries, and nobody else's view changes
+    assert placement_votes(members, d, rows=[1, 2], k=3, relabel=relabel) == placement_votes(
+        members, d, rows=[1, 2], k=3
+    )
+
+
+def test_member_labels_read_a_relatives_family_from_the_label_table(tmp_path: Path) -> None:
+    from extract.atlas.build import member_labels
+
+    meta = tmp_path / "models_meta.csv"
+    meta.write_text("model,organization,family,base_model\nNexusflow/Starling-LM-7B-beta,Nexusflow,mistral-7b,\n")
+    a, b, c = member_labels(["Nexusflow/Starling-LM-7B-beta", "x/Starling-LM-7B-beta-ExPO", "x/other"], meta)
+    assert (a.family, a.family_source) == ("mistral-7b", "curated")
+    assert (b.family, b.family_source, b.organisation) == ("mistral-7b", "name", "x")
+    assert (c.family, c.family_source) == (None, None)
 
 
 def test_family_votes_weights_by_rank_and_ignores_unlabelled() -> None:

@@ -42,6 +42,7 @@ from phylo_llm.atlas import (
     compose_atlas,
     family_from_name,
     load_atlas,
+    name_relabels,
     placement_votes,
     shared_members,
     write_atlas,
@@ -67,6 +68,8 @@ __all__ = [
     "exclusions",
     "degenerate",
     "member_labels",
+    "label_table",
+    "curated_families",
     "calibrate",
     "atlas_recipe",
     "API_MEMBERS",
@@ -221,14 +224,27 @@ def _text(v: Any) -> str | None:
     return s or None
 
 
-def member_labels(models: Sequence[str], meta_path: Path | None) -> list[AtlasMember]:
-    """Labels per model: the curated table's row when present, else organisation + name family."""
-    table: dict[str, dict[str, str]] = {}
-    if meta_path is not None and meta_path.is_file():
-        import csv
+def label_table(meta_path: Path | None) -> dict[str, dict[str, str]]:
+    """The curated label table (``models_meta.csv``) by model id; empty when there is none."""
+    if meta_path is None or not meta_path.is_file():
+        return {}
+    import csv
 
-        with meta_path.open(encoding="utf-8", newline="") as fh:
-            table = {row["model"]: row for row in csv.DictReader(fh)}
+    with meta_path.open(encoding="utf-8", newline="") as fh:
+        return {row["model"]: row for row in csv.DictReader(fh)}
+
+
+def curated_families(table: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """``{model: family}`` of the label table's rows that have a family: what a name family
+    is read from when an id is or extends a curated model's name (:func:`family_from_name`)."""
+    return {m: f for m, row in table.items() if (f := _text(row.get("family")))}
+
+
+def member_labels(models: Sequence[str], meta_path: Path | None) -> list[AtlasMember]:
+    """Labels per model: the curated table's row when present, else organisation + name family
+    (from the curated model whose name the id is or extends, else from name patterns)."""
+    table = label_table(meta_path)
+    known = curated_families(table)
     out = []
     for m in models:
         org = m.split("/", 1)[0] if "/" in m else None
@@ -251,7 +267,7 @@ def member_labels(models: Sequence[str], meta_path: Path | None) -> list[AtlasMe
                 )
             )
         else:
-            fam = family_from_name(m)
+            fam = family_from_name(m, known)
             out.append(AtlasMember(m, organisation=org, family=fam, family_source="name" if fam else None, group=group))
     return out
 
@@ -324,6 +340,7 @@ def build_atlas(
     dna = atlas_vectors(recipe, emb[keep], probe_set=probes.id, projection=projection, seed=seed, dims=dims)
     labels_file = Path(meta_path) if meta_path else Path(data_dir) / "llm-dna-paper" / "models_meta.csv"
     members = member_labels(kept, labels_file)
+    relabel = name_relabels(members, curated_families(label_table(labels_file)))
     dm = pairwise_distances(dna, kept)  # one matrix for the tree and the calibration
     tree = nj(dm)
     stats_meta, stats_arrays = stats_to_arrays(stats)
@@ -348,7 +365,7 @@ def build_atlas(
         dna=dna.astype(np.float32),
         excluded=excluded,
         newick=to_newick(tree, precision=5),
-        calibration=crossfit_calibration(members, _single_dna_for(src, prompts, probes.id, emb[keep]))
+        calibration=crossfit_calibration(members, _single_dna_for(src, prompts, probes.id, emb[keep]), relabel=relabel)
         or calibrate(members, dm.values),
         stats=stats_arrays,
         stats_meta=stats_meta,
@@ -420,11 +437,14 @@ def crossfit_calibration(
     *,
     splits: int = CALIBRATION_SPLITS,
     k: int = 10,
+    relabel: Mapping[int, Mapping[int, str | None]] | None = None,
 ) -> dict[str, Any] | None:
     """Confidence calibration fitted **out of fold**: for each seeded split of the members into
     two halves by :func:`family_key`, ``dna_for(seed, halves, fit_half)`` gives every member's DNA
     made with statistics fitted on the fitting half (``halves == fit_half``) only, and the other half's members are placed
-    (leave-one-out, among all members); the logistic model is fitted on all those placements.
+    (leave-one-out, among all members; ``relabel``, from :func:`~phylo_llm.atlas.name_relabels`,
+    hides the name families read from the placed model's own label); the logistic model is
+    fitted on all those placements.
     A placed model's own answers then never shaped the distances it is judged by, as for a new
     model placed by a user (in-sample fitting made the composite atlas over-confident).
 
@@ -439,7 +459,7 @@ def crossfit_calibration(
             if (halves == fit_half).sum() < 2 or not (halves != fit_half).any():
                 continue  # a tiny population whose families all fell in one half: nothing to fit or score
             d = pairwise_distances(dna_for(seed, halves, fit_half), ids).values
-            s, g, r = placement_votes(members, d, rows=np.flatnonzero(halves != fit_half), k=k)
+            s, g, r = placement_votes(members, d, rows=np.flatnonzero(halves != fit_half), k=k, relabel=relabel)
             share += s
             margin += g
             right += r

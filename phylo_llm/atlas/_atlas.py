@@ -50,6 +50,8 @@ __all__ = [
     "placement_votes",
     "place",
     "family_from_name",
+    "name_relative",
+    "name_relabels",
     "check_settings",
     "family_votes",
     "fit_confidence",
@@ -77,12 +79,16 @@ _LABEL_FIELDS = (
 # Family from a model id (a weak label, always marked as such)
 # ---------------------------------------------------------------------------------------------
 
-# Ordered: the first pattern that matches the repository name (after the organisation) wins.
-# Names follow the curated labels' vocabulary (models_meta.csv) where one exists.
+# Ordered: the first pattern that matches the repository name (after the organisation) wins, so
+# a specific name comes before the general one it contains ("deepseek-r1-distill-qwen" before
+# "qwen"). Names follow the curated labels' vocabulary (models_meta.csv) where one exists.
 _NAME_FAMILIES: tuple[tuple[str, str], ...] = (
+    (r"deepseek-r1-distill-qwen", "qwen2.5"),
+    (r"deepseek-r1-distill-llama", "llama-3"),
     (r"smollm3", "smollm3"),
     (r"smollm2", "smollm2"),
     (r"smollm", "smollm"),
+    (r"recurrentgemma", "recurrentgemma"),
     (r"gemma-?3n", "gemma-3n"),
     (r"gemma-?3", "gemma-3"),
     (r"gemma-?2", "gemma-2"),
@@ -102,6 +108,7 @@ _NAME_FAMILIES: tuple[tuple[str, str], ...] = (
     (r"mistral-nemo", "mistral-nemo"),
     (r"mistral-small", "mistral-small-3"),
     (r"mistral|zephyr|openhermes-2\.5", "mistral-7b"),
+    (r"phi-?4-mini", "phi-4-mini"),
     (r"phi-?4", "phi-4"),
     (r"phi-?3", "phi-3"),
     (r"phi-?2", "phi-2"),
@@ -118,13 +125,13 @@ _NAME_FAMILIES: tuple[tuple[str, str], ...] = (
     (r"falcon", "falcon"),
     (r"^yi-|[-_]yi-", "yi"),
     (r"deepseek-coder", "deepseek-coder"),
-    (r"deepseek-r1-distill-qwen", "qwen2.5"),
-    (r"deepseek-r1-distill-llama", "llama-3"),
+    (r"deepseek-llm", "deepseek-llm"),
     (r"deepseek", "deepseek"),
     (r"olmoe", "olmoe"),
     (r"olmo-?2", "olmo-2"),
     (r"olmo", "olmo"),
     (r"granite", "granite"),
+    (r"minicpm-?4", "minicpm4"),
     (r"minicpm", "minicpm"),
     (r"internlm", "internlm"),
     (r"baichuan", "baichuan"),
@@ -143,24 +150,98 @@ _NAME_FAMILIES: tuple[tuple[str, str], ...] = (
     (r"aya|command-r", "cohere"),
 )
 _NAME_RE = tuple((re.compile(p), fam) for p, fam in _NAME_FAMILIES)
+_NAME_SEP = re.compile(r"[-_.\s]+")
+
+#: Shortest repository name (normalised) that another id may extend in :func:`name_relative`.
+MIN_RELATIVE_NAME = 4
 
 
-def family_from_name(model_id: str) -> str | None:
+def _repo_name(model_id: str) -> str:
+    """The id's repository name, lower case, every run of ``- _ .`` and white space one ``-``."""
+    return _NAME_SEP.sub("-", model_id.rsplit("/", 1)[-1].lower()).strip("-")
+
+
+def name_relative(model_id: str, known: Sequence[str] | Mapping[str, Any]) -> str | None:
+    """The known model whose repository name ``model_id``'s repository name is or extends.
+
+    "Extends" is at a word boundary: ``unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit`` extends
+    ``deepseek-ai/DeepSeek-R1-Distill-Qwen-7B`` (a quantisation), ``chujiezheng/Starling-LM-7B-beta-ExPO``
+    extends ``Nexusflow/Starling-LM-7B-beta``, but ``codellama/CodeLlama-7b-hf`` does not extend
+    ``huggyllama/llama-7b``. Names are compared lower case, with ``-``, ``_``, ``.`` and spaces
+    alike; the longest match wins (ties: the first in ``known``); ``model_id`` itself and names
+    shorter than :data:`MIN_RELATIVE_NAME` characters never match. ``None`` when nothing does.
+
+    Examples
+    --------
+    >>> known = ["deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", "huggyllama/llama-7b"]
+    >>> name_relative("unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit", known)
+    'deepseek-ai/DeepSeek-R1-Distill-Qwen-7B'
+    >>> name_relative("codellama/CodeLlama-7b-hf", known) is None
+    True
+    """
+    name = _repo_name(model_id)
+    best, best_len = None, MIN_RELATIVE_NAME - 1
+    for k in known:
+        if k == model_id:
+            continue
+        kn = _repo_name(k)
+        if len(kn) > best_len and (name == kn or (name.startswith(kn + "-") and not name[len(kn) + 1].isdigit())):
+            best, best_len = k, len(kn)
+    return best
+
+
+def family_from_name(model_id: str, known: Mapping[str, str] | None = None) -> str | None:
     """A family guessed from the model id's repository name, or ``None`` when nothing matches.
 
-    A weak label: fine-tunes usually keep their base's name, so it is right far more often than
-    not, but renamed merges and distillations fool it. Atlases mark it ``family_source="name"``.
+    With ``known`` (``{model id: curated family}``), the family of the known model whose name
+    this id's name is or extends (:func:`name_relative`: re-uploads, quantisations and edits
+    keep their source's name) comes first; otherwise an ordered list of name patterns decides.
+    A weak label either way: renamed merges and distillations fool it. Atlases mark it
+    ``family_source="name"``.
 
     Examples
     --------
     >>> family_from_name("unsloth/gemma-3-270m-it"), family_from_name("someone/my-model")
     ('gemma-3', None)
+    >>> family_from_name("chujiezheng/Starling-LM-7B-beta-ExPO", {"Nexusflow/Starling-LM-7B-beta": "mistral-7b"})
+    'mistral-7b'
     """
     name = model_id.rsplit("/", 1)[-1].lower()
-    for rx, fam in _NAME_RE:
-        if rx.search(name):
-            return fam
-    return None
+    guess = next((fam for rx, fam in _NAME_RE if rx.search(name)), None)
+    rel = name_relative(model_id, known) if known else None
+    if rel is not None and (guess is None or known[rel].startswith(guess)):
+        return known[rel]
+    return guess
+
+
+def name_relabels(members: Sequence[AtlasMember], known: Mapping[str, str]) -> dict[int, dict[int, str | None]]:
+    """What a leave-one-out placement of member ``i`` must not see: ``{i: {j: family}}`` for the
+    members ``j`` whose name family was read from ``i``'s curated label (``j``'s name is or
+    extends ``i``'s, :func:`name_relative`) and is another without it, with that other family.
+
+    A model a user places is not in the atlas, so no atlas label was read from its own; placing
+    a member as if new must hide those labels too, or a re-upload "labelled" by the placed model
+    would vouch for it.
+
+    Examples
+    --------
+    >>> ms = [AtlasMember("org/Star-7B", family="mistral-7b", family_source="curated"),
+    ...       AtlasMember("x/Star-7B-ExPO", family="mistral-7b", family_source="name")]
+    >>> name_relabels(ms, {"org/Star-7B": "mistral-7b"})
+    {0: {1: None}}
+    """
+    index = {m.model: i for i, m in enumerate(members)}
+    out: dict[int, dict[int, str | None]] = {}
+    for j, m in enumerate(members):
+        if m.family_source != "name":
+            continue
+        donor = name_relative(m.model, known)
+        if donor is None or donor not in index or known[donor] != m.family:
+            continue
+        without = family_from_name(m.model, {k: v for k, v in known.items() if k != donor})
+        if without != m.family:
+            out.setdefault(index[donor], {})[j] = without
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -577,10 +658,12 @@ def placement_votes(
     *,
     rows: Sequence[int] | None = None,
     k: int = 10,
+    relabel: Mapping[int, Mapping[int, str | None]] | None = None,
 ) -> tuple[list[float], list[float], list[bool]]:
     """``(share, margin, right)`` of the leave-one-out placements of ``rows`` (default: every
     member) that have a family: each is placed among all the other members, and the family vote of
-    its ``k`` nearest (:func:`family_votes`) is right or wrong.
+    its ``k`` nearest (:func:`family_votes`) is right or wrong. ``relabel`` (:func:`name_relabels`)
+    gives the families member ``i``'s placement sees instead of the members' own.
 
     Examples
     --------
@@ -595,7 +678,8 @@ def placement_votes(
         m = members[i]
         if m.family is None:
             continue
-        fam, s, g = family_votes([members[j].family for j in order[i]], dist[i])
+        seen = relabel.get(i, {}) if relabel else {}
+        fam, s, g = family_votes([seen[j] if j in seen else members[j].family for j in order[i]], dist[i])
         if fam is None:
             continue
         share.append(s)
