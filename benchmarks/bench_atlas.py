@@ -20,6 +20,7 @@ Usage::
     python benchmarks/bench_atlas.py --atlas rand-zh            # probes: the atlas's default
     python benchmarks/bench_atlas.py --atlas paper --probes 32
     python benchmarks/bench_atlas.py --atlas combined   # the composite paper + rand-zh atlas
+    python benchmarks/bench_atlas.py --groups           # rand-zh's chat-API members vs raw prompts
 
 ``combined`` (a composite atlas: the models in both data sets, DNA = both parts' DNA, each
 weighted to unit mean squared norm) is cross-fitted the same way: each part's statistics are
@@ -266,6 +267,44 @@ def combined(args: argparse.Namespace) -> None:
     print(f"\ntotal {time.time() - t0:.0f} s")
 
 
+def settings_groups(args: argparse.Namespace) -> None:
+    """Where rand-zh's chat-API members land: their nearest models, the ranks of the other
+    chat-API members and of the same model's raw-prompt entry (its "twin", the id spelt
+    otherwise), with statistics cross-fitted (fitted on the half of the families the member
+    is not in)."""
+    t0 = time.time()
+    src, prompts, members, emb, _ = load_population("rand-zh", args.data, args.probes, args.embedder)
+    probe_set = ProbeSet(prompts).id
+    api = [i for i, m in enumerate(members) if m.group == "chat-api"]
+    ids = [m.model for m in members]
+    halves = np.array([half_of(family_key(m), 0) for m in members])
+    print(f"# rand-zh settings groups: {len(api)} chat-API members of {len(members)}; split 0, both halves")
+    print("| chat-API member | nearest model (distance) | other chat-API members' ranks | raw twin's rank |")
+    print("|---|---|---|---|")
+    within, twin_ranks = [], []
+    for fit_half in (0, 1):
+        rows = [i for i in api if halves[i] != fit_half]
+        if not rows:
+            continue
+        stats = fit_reference(emb[halves == fit_half], prompts=prompts, embedder="x", name="x", basis_k=src.basis_k)
+        dna = variant_dna("v2-exact", stats, emb, probe_set)
+        for i, (order, dist) in zip(rows, loo(dna, members, np.array(rows))):
+            rank = {j: r for r, j in enumerate(order, 1)}
+            others = sorted(rank[j] for j in api if j != i)
+            twins = [rank[j] for j, x in enumerate(ids) if j != i and x.lower() == ids[i].lower()]
+            within += others
+            twin_ranks += twins
+            print(
+                f"| `{ids[i]}` | `{ids[order[0]]}` ({dist[0]:.3f}) | {', '.join(map(str, others))} | "
+                f"{', '.join(map(str, twins)) or '—'} |"
+            )
+    n = len(members) - 1
+    print(
+        f"\nother chat-API members: median rank {np.median(within):.0f} of {n} (random: {(n + 1) / 2:.0f}); "
+        f"raw twins: ranks {sorted(twin_ranks)}; {time.time() - t0:.0f} s"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--atlas", choices=sorted([*SOURCES, "combined"]), default="rand-zh")
@@ -274,9 +313,14 @@ def main() -> None:
     ap.add_argument("--variants", default="basis,v2-exact,v2-jl-1024d,v2-jl-4096d")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--embedder", help="embedder name or id (default: the atlas's own)")
+    ap.add_argument(
+        "--groups", action="store_true", help="rand-zh only: where the members that answered through a chat API land"
+    )
     args = ap.parse_args()
     if not args.data.is_dir():
         sys.exit(f"reference data not found at {args.data}: this benchmark needs ../shared/data")
+    if args.groups:
+        return settings_groups(args)
     if args.atlas == "combined":
         return combined(args)
     t0 = time.time()
