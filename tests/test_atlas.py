@@ -20,6 +20,7 @@ from phylo_llm.atlas import (
     name_relabels,
     name_relative,
     place,
+    placement_parents,
     placement_votes,
     read_atlas,
     write_atlas,
@@ -311,6 +312,19 @@ def test_cli_show_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert cli.main(["atlas", "show", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["sha256"] == read_atlas(path).sha
     assert cli.main(["atlas", "list"]) == 0
+    assert "placed " not in out  # a calibration without its placement record says nothing
+
+
+def test_cli_show_tells_how_placements_of_the_atlas_own_models_went(tmp_path: Path, capsys) -> None:
+    import dataclasses
+
+    cal = {"k": 5, "coef": [0, 1, 1], "n": 40, "loo_accuracy": 0.625, "parents": {"n": 8, "first": 0.25, "among": 0.5}}
+    path = write_atlas(dataclasses.replace(make_atlas(), calibration=cal), tmp_path / "toy.npz")
+    assert cli.main(["atlas", "show", str(path)]) == 0
+    assert (
+        "placed      family right for 62% of 40 leave-one-out placements; parent first candidate 25%, among them 50% (8)"
+        in capsys.readouterr().out
+    )
 
 
 @pytest.mark.parametrize(
@@ -398,3 +412,31 @@ def test_the_neighbourhood_figure_is_quiet_about_nj_clamping_but_not_about_other
     monkeypatch.setattr(plot_atlas, "nj", lambda dm: clamping_nj(dm, other=True))
     with pytest.warns(PhyloLLMWarning, match="something else"):
         plot_atlas.neighbourhood(atlas, atlas.dna[0], "new", n=10)
+
+
+def test_placement_parents_finds_the_parent_among_the_candidates_place_names() -> None:
+    members = [
+        AtlasMember("p", family="fa"),  # the parent
+        AtlasMember("c1", family="fa", base_model="p"),  # its fine-tune: parent first
+        AtlasMember("x", family="fa"),
+        AtlasMember("c2", family="fa", base_model="p|elsewhere"),  # parent second, after x
+        AtlasMember("y", family="fb", base_model="gone"),  # parent not in the atlas: not judged
+        AtlasMember("z", family="fb", base_model="p"),  # its vote says fb: p is no candidate
+        AtlasMember("w", family="fb"),
+    ]
+    d = np.array(
+        [
+            [0, 1, 2, 3, 9, 6, 9],
+            [1, 0, 2, 3, 9, 9, 9],
+            [2, 2, 0, 1, 9, 9, 9],
+            [3, 3, 1, 0, 9, 9, 9],
+            [9, 9, 9, 9, 0, 1, 1],
+            [6, 9, 9, 9, 1, 0, 1],
+            [9, 9, 9, 9, 1, 1, 0],
+        ],
+        dtype=float,
+    )
+    assert placement_parents(members, d, k=3) == [1, 2, None]
+    assert placement_parents(members, d, rows=[3], k=3) == [2]
+    # hiding x's family (as name_relabels would) moves p up for c2
+    assert placement_parents(members, d, rows=[3], k=3, relabel={3: {2: None}}) == [1]

@@ -94,6 +94,9 @@ def test_build_writes_a_complete_atlas(atlas_path: Path) -> None:
     # model fits on that, so the build falls back to the in-sample one
     assert a.calibration["n"] == 9 and len(a.calibration["coef"]) == 3
     assert a.calibration["note"].startswith("fitted in sample")
+    # the six curated fine-tunes (documented parent in the atlas) are judged on their parent candidates
+    rec = a.calibration["parents"]
+    assert rec["n"] == 6 and 0 <= rec["first"] <= rec["among"] <= 1
     assert a.newick.count(",") == 17  # 18 tips
     assert dict(a.match) == MATCH
 
@@ -116,6 +119,12 @@ def test_placing_a_members_own_answers_reproduces_its_atlas_dna(
     doc = json.loads((out / "placement.json").read_text())
     assert doc["placements"][0]["neighbours"][0]["model"] == rec["model"]
     assert f"| 1 | `{rec['model']}` |" in (out / "placement.md").read_text()
+    assert "(parent candidates): `org-beta/beta-2`" in (out / "placement.md").read_text()
+    rates = read_atlas(atlas_path).calibration["parents"]
+    assert (
+        f"placed as if new (6 placements), the parent was the first candidate {rates['first']:.0%} and among "
+        f"them {rates['among']:.0%} of the time" in (out / "placement.md").read_text()
+    )
     png = out / "reupload__beta-2-neighbourhood.png"
     assert png.read_bytes()[:4] == b"\x89PNG"
 

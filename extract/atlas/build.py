@@ -43,6 +43,7 @@ from phylo_llm.atlas import (
     family_from_name,
     load_atlas,
     name_relabels,
+    placement_parents,
     placement_votes,
     shared_members,
     write_atlas,
@@ -451,7 +452,7 @@ def crossfit_calibration(
     ``None`` when there are fewer than 3 such placements or they are all right or all wrong (a
     tiny or perfectly separated population): no confidence model can be fitted on them, and the caller falls back to
     :func:`~phylo_llm.atlas.calibrate` in sample."""
-    share, margin, right = [], [], []
+    share, margin, right, parents = [], [], [], []
     ids = [m.model for m in members]
     for seed in range(splits):
         halves = np.array([half_of(family_key(m), seed) for m in members])
@@ -459,7 +460,9 @@ def crossfit_calibration(
             if (halves == fit_half).sum() < 2 or not (halves != fit_half).any():
                 continue  # a tiny population whose families all fell in one half: nothing to fit or score
             d = pairwise_distances(dna_for(seed, halves, fit_half), ids).values
-            s, g, r = placement_votes(members, d, rows=np.flatnonzero(halves != fit_half), k=k, relabel=relabel)
+            rows = np.flatnonzero(halves != fit_half)
+            s, g, r = placement_votes(members, d, rows=rows, k=k, relabel=relabel)
+            parents += placement_parents(members, d, rows=rows, k=k, relabel=relabel)
             share += s
             margin += g
             right += r
@@ -469,7 +472,7 @@ def crossfit_calibration(
         f"fitted out of fold: {splits} seeded family splits, statistics fitted on one half and the other "
         "half placed leave-one-out, both ways"
     )
-    return calibration_record(share, margin, right, k=k, note=note)
+    return calibration_record(share, margin, right, k=k, note=note, parents=parents)
 
 
 def _projection(src: AtlasSource, n_probes: int, dim: int) -> tuple[str, int | None, int]:

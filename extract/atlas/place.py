@@ -60,6 +60,7 @@ __all__ = [
     "model_answers",
     "atlas_dna",
     "place_models",
+    "parent_note",
     "write_placement",
 ]
 
@@ -346,6 +347,20 @@ def _settings_only(atlas: Atlas) -> Atlas:
     )
 
 
+def parent_note(atlas: Atlas, *, short: bool = False) -> str | None:
+    """How often the parent candidates held the parent for the atlas's own members, placed as if
+    new when the calibration was fitted (``calibration["parents"]``); ``None`` when not recorded."""
+    rec = atlas.calibration.get("parents") if atlas.calibration else None
+    if not rec or not rec.get("n"):
+        return None
+    if short:
+        return f"for the atlas's own models: parent first {rec['first']:.0%}, among them {rec['among']:.0%}"
+    return (
+        f"for the atlas's own models with a documented parent in it, placed as if new ({rec['n']} placements), "
+        f"the parent was the first candidate {rec['first']:.0%} and among them {rec['among']:.0%} of the time"
+    )
+
+
 def _markdown(atlas: Atlas, placements: Sequence[Placement]) -> str:
     lines = [
         f"# Placement in atlas `{atlas.name}`",
@@ -362,10 +377,12 @@ def _markdown(atlas: Atlas, placements: Sequence[Placement]) -> str:
         )
         lines += [f"## {p.model}", "", f"Family: {verdict}.", ""]
         if p.parent_candidates:
+            note = parent_note(atlas)
             lines += [
-                "Nearest models of that family (the likely parent is among them): "
+                "Nearest models of that family (parent candidates): "
                 + ", ".join(f"`{c}`" for c in p.parent_candidates)
-                + ".",
+                + "."
+                + (f" {note[0].upper()}{note[1:]}." if note else ""),
                 "",
             ]
         lines += ["| rank | atlas model | distance | family | relation | parent |", "|---|---|---|---|---|---|"]

@@ -69,7 +69,9 @@ def _recorded(path: Path, atlas_name: str) -> list:
 
 
 def run_place(args: argparse.Namespace) -> int:
-    from ..atlas.place import place_models
+    from phylo_llm.atlas import load_atlas
+
+    from ..atlas.place import parent_note, place_models
 
     if bool(args.model) == bool(args.responses):
         raise ValueError("give MODELs to run or --responses FILE, not both and not neither")
@@ -104,6 +106,7 @@ def run_place(args: argparse.Namespace) -> int:
         figures=not args.no_figures,
         jobs=args.jobs,
     )
+    atlas = load_atlas(args.atlas)
     for p in placements:
         verdict = (
             f"family {p.family} (confidence {p.confidence:.2f})"
@@ -111,6 +114,9 @@ def run_place(args: argparse.Namespace) -> int:
             else f"unsure (best guess {p.family}, confidence {p.confidence:.2f})"
         )
         print(f"{p.model}: {verdict}")
+        if p.parent_candidates:
+            note = parent_note(atlas, short=True)
+            print(f"  parent candidates: {', '.join(p.parent_candidates)}" + (f" ({note})" if note else ""))
         for n in p.neighbours:
             fam = (n.family or "?") + ("~" if n.family_source == "name" else "")
             print(f"  {n.rank:>3}  {n.distance:.4f}  {n.model}  [{fam}]")

@@ -48,6 +48,8 @@ __all__ = [
     "calibrate",
     "calibration_record",
     "placement_votes",
+    "placement_parents",
+    "PARENT_CANDIDATES",
     "place",
     "family_from_name",
     "name_relative",
@@ -428,6 +430,11 @@ class Atlas(Picklable):
                 "with_release": sum(m.release is not None for m in self.members),
             },
             "groups": _counts(m.group for m in self.members),
+            "calibration": {
+                key: self.calibration[key]
+                for key in ("n", "loo_accuracy", "parents", "note")
+                if key in self.calibration
+            },
             "parts": [{"name": p.name, "sha256": p.sha, "weight": p.weight, "dims": p.dims} for p in self.parts],
             "sha256": self.sha,
             "build": dict(self.build),
@@ -688,17 +695,75 @@ def placement_votes(
     return share, margin, right
 
 
+#: Parent candidates a placement names: the nearest models of the inferred family among its ``k``.
+PARENT_CANDIDATES = 5
+
+
+def placement_parents(
+    members: Sequence[AtlasMember],
+    distances: NDArray[np.float64],
+    *,
+    rows: Sequence[int] | None = None,
+    k: int = 10,
+    relabel: Mapping[int, Mapping[int, str | None]] | None = None,
+) -> list[int | None]:
+    """For the leave-one-out placements of ``rows`` (default: every member) whose model has a
+    documented parent among the members: the position (1-based) of the first parent among the
+    placement's parent candidates (:data:`PARENT_CANDIDATES` nearest of the inferred family among
+    the ``k`` nearest, as :func:`place` names them), or ``None`` when no parent is among them.
+
+    Examples
+    --------
+    >>> ms = [AtlasMember("p", family="f"), AtlasMember("c", family="f", base_model="p"),
+    ...       AtlasMember("x", family="f")]
+    >>> d = np.array([[0, 1, 2], [1, 0, 2], [2, 2, 0]], dtype=float)
+    >>> placement_parents(ms, d, k=2)  # only c has a documented parent: its nearest
+    [1]
+    """
+    index = {m.model: i for i, m in enumerate(members)}
+    order, dist = _loo_neighbours(distances, min(k, len(members) - 1))
+    out: list[int | None] = []
+    for i in range(len(members)) if rows is None else rows:
+        parents = {index[p] for p in members[i].parents if p in index}
+        if not parents:
+            continue
+        seen = relabel.get(i, {}) if relabel else {}
+        fams = [seen[j] if j in seen else members[j].family for j in order[i]]
+        fam = family_votes(fams, dist[i])[0]
+        cands = [j for j, f in zip(order[i], fams) if fam is not None and f == fam][:PARENT_CANDIDATES]
+        out.append(next((r for r, j in enumerate(cands, 1) if j in parents), None))
+    return out
+
+
+def _parent_record(positions: Sequence[int | None]) -> dict[str, Any]:
+    n = len(positions)
+    first = sum(p == 1 for p in positions)
+    among = sum(p is not None for p in positions)
+    return {"n": n, "first": first / n if n else None, "among": among / n if n else None}
+
+
 def calibration_record(
-    share: Sequence[float], margin: Sequence[float], right: Sequence[bool], *, k: int, note: str
+    share: Sequence[float],
+    margin: Sequence[float],
+    right: Sequence[bool],
+    *,
+    k: int,
+    note: str,
+    parents: Sequence[int | None] | None = None,
 ) -> dict[str, Any]:
-    """The :attr:`Atlas.calibration` record of a confidence model fitted on these placements."""
-    return {
+    """The :attr:`Atlas.calibration` record of a confidence model fitted on these placements;
+    with ``parents`` (:func:`placement_parents` of the same placements) also how often the
+    documented parent was the first parent candidate and among them (``"parents"``)."""
+    rec = {
         "k": k,
         "coef": fit_confidence(share, margin, right),
         "n": len(right),
         "loo_accuracy": float(np.mean(right)),
         "note": note,
     }
+    if parents:
+        rec["parents"] = _parent_record(parents)
+    return rec
 
 
 def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *, k: int = 10) -> dict[str, Any]:
@@ -712,6 +777,7 @@ def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *,
         right,
         k=k,
         note="fitted in sample: leave-one-out placements of the atlas's members, statistics not refitted",
+        parents=placement_parents(members, distances, k=k),
     )
 
 
@@ -960,7 +1026,7 @@ def _placement(
     )
     fam, share, margin = family_votes([m.family for m in members], dist)
     conf = _confidence(atlas.calibration, share, margin) if fam is not None else 0.0
-    parents = tuple(m.model for m in members if fam is not None and m.family == fam)[:5]
+    parents = tuple(m.model for m in members if fam is not None and m.family == fam)[:PARENT_CANDIDATES]
     votes = {"share": share, "margin": margin}
     return Placement(label, neighbours, fam, conf, conf >= threshold, parents, votes)
 

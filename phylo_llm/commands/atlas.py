@@ -48,6 +48,17 @@ def run(args: argparse.Namespace) -> int:
         f"none {lab['no_family']}; documented parent {lab['with_parent']}; release date {lab['with_release']}"
     )
     print(f"  groups      {json.dumps(s['groups'])}")
+    cal = s["calibration"]
+    if "loo_accuracy" in cal:
+        par = cal.get("parents") or {}
+        print(
+            f"  placed      family right for {cal['loo_accuracy']:.0%} of {cal['n']} leave-one-out placements"
+            + (
+                f"; parent first candidate {par['first']:.0%}, among them {par['among']:.0%} ({par['n']})"
+                if par.get("n")
+                else ""
+            )
+        )
     print(f"  sha256      {s['sha256']}")
     print(f"  built by    {s['build'].get('command', '?')}")
     return 0
