@@ -14,6 +14,7 @@ from extract.atlas.build import build_atlas, exclusions
 from extract.atlas.place import place_models
 from extract.atlas.population import distinct_windows, embed_population
 from extract.backends.recorded import RecordedBackend
+from extract.embed import load_embedder
 from extract.probes import ProbeSet
 from phylo_llm import cli
 from phylo_llm.atlas import read_atlas
@@ -242,6 +243,42 @@ def test_composite_atlas_holds_the_shared_models_with_both_parts_dna(composite_p
     )
     assert dict(c.match) == {"paper": PAPER_MATCH, "rand-zh": MATCH}
     assert composite_path.stat().st_size < 20_000  # the parts' DNA is not stored twice
+
+
+def test_composite_calibration_is_fitted_out_of_fold_from_the_parts_answers(
+    composite_path: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    from extract.atlas.build import CALIBRATION_SPLITS, build_composite
+
+    class NoisyLetters(Letters):
+        """The parts' embedder id with noise added: the toy families (perfectly separated, so no
+        confidence model could be fitted) become confusable, and the out-of-fold fit runs."""
+
+        rng = np.random.default_rng(0)
+
+        def encode(self, texts):
+            return super().encode(texts) + self.rng.normal(scale=3.0, size=(len(texts), 26)).astype(np.float32)
+
+    in_sample = read_atlas(composite_path)
+    c = build_composite(
+        "combined",
+        out=composite_path,
+        data_dir=data_dir,
+        cache_dir=tmp_path / "noisy-cache",  # not the parts' cached (noise-free) embeddings
+        embedders={"paper": NoisyLetters(), "rand-zh": NoisyLetters()},
+    )
+    assert in_sample.calibration["note"].startswith("fitted in sample")
+    assert c.calibration["note"].startswith("fitted out of fold")
+    # every member with a family is placed once per split, from the half its family is not in
+    assert c.calibration["n"] == CALIBRATION_SPLITS * sum(m.family is not None for m in c.members)
+    assert c.calibration["parents"]["n"] == CALIBRATION_SPLITS * sum(
+        any(p in c.models for p in m.parents) for m in c.members
+    )
+    assert np.array_equal(c.dna, in_sample.dna) and read_atlas(composite_path).sha == c.sha
+    with pytest.raises(PhyloLLMError, match="was embedded with 'letters', not 'char-ngram"):
+        build_composite(
+            "combined", out=composite_path, data_dir=data_dir, embedders={"paper": load_embedder("char-ngram")}
+        )
 
 
 def test_composite_refuses_a_changed_part(composite_path: Path, tmp_path: Path) -> None:

@@ -389,13 +389,15 @@ def build_composite(
     data_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     progress: ProgressCallback | None = None,
+    embedders: Mapping[str, Any] | None = None,
 ) -> Atlas:
     """Build the composite atlas ``name`` (a key of :data:`COMPOSITES`) from the atlases next to
     ``out`` (default: the bundled ones); written to ``out`` (default the bundled location).
 
     With ``data_dir`` (the reference data the parts were built from) the confidence calibration
     is fitted out of fold (:func:`crossfit_calibration`: each part's statistics refitted on half
-    of that part's population); without it, in sample on the composite distances."""
+    of that part's population, its answers re-embedded with the part's embedder, or with
+    ``embedders[part name]`` when given); without it, in sample on the composite distances."""
     parts, description = COMPOSITES[name]
     target = Path(out) if out is not None else ATLAS_DIR / f"{name}.npz"
     atlases = []
@@ -404,7 +406,7 @@ def build_composite(
         atlases.append(load_atlas(local if local.is_file() else part))
     atlas = compose_atlas(name, description, atlases)
     if data_dir is not None:
-        feats = [_part_features(a, Path(data_dir), cache_dir, progress) for a in atlases]
+        feats = [_part_features(a, Path(data_dir), cache_dir, progress, (embedders or {}).get(a.name)) for a in atlases]
         dna_for = _composite_dna_for(atlases, feats)
         atlas = dataclasses.replace(
             atlas, calibration=crossfit_calibration(atlas.members, dna_for) or atlas.calibration
@@ -498,15 +500,24 @@ def _single_dna_for(src: AtlasSource, prompts: Sequence[str], probe_set: str, em
     return dna_for
 
 
-def _part_features(part: Atlas, data_dir: Path, cache_dir: str | Path | None, progress: ProgressCallback | None):
+def _part_features(
+    part: Atlas, data_dir: Path, cache_dir: str | Path | None, progress: ProgressCallback | None, embedder: Any = None
+):
     """The embeddings of a part atlas's members, re-read from the reference data (checked: the
     same models in the same order, else the part must be rebuilt first)."""
     src = SOURCES[part.name]
     prompts, models, answers = read_population(data_dir / src.folder, len(part.prompts))
     keep = [i for i, m in enumerate(models) if m not in part.excluded]
-    if [models[i] for i in keep] != list(part.models) or tuple(prompts) != tuple(part.prompts):
+    recorded = part.build.get("responses_sha256")
+    if (
+        [models[i] for i in keep] != list(part.models)
+        or tuple(prompts) != tuple(part.prompts)
+        or (recorded is not None and recorded != sha256_file(data_dir / src.folder / "responses.jsonl.xz"))
+    ):
         raise PhyloLLMError(f"atlas {part.name!r} was not built from the data in {str(data_dir)!r}: rebuild it first")
-    emb_model = load_embedder(part.provenance.embedder, batch_size=32)
+    emb_model = embedder or load_embedder(part.provenance.embedder, batch_size=32)
+    if emb_model.id != part.provenance.embedder:
+        raise PhyloLLMError(f"atlas {part.name!r} was embedded with {part.provenance.embedder!r}, not {emb_model.id!r}")
     emb = embed_population(emb_model, [answers[i] for i in keep], cache_dir=cache_dir, progress=progress)
     return src, prompts, emb
 
