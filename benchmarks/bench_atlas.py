@@ -320,6 +320,8 @@ def main() -> None:
     if not args.data.is_dir():
         sys.exit(f"reference data not found at {args.data}: this benchmark needs ../shared/data")
     if args.groups:
+        if args.atlas != "rand-zh":
+            sys.exit(f"--groups is about rand-zh's chat-API members, got --atlas {args.atlas}")
         return settings_groups(args)
     if args.atlas == "combined":
         return combined(args)

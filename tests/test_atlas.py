@@ -207,6 +207,7 @@ KNOWN = {
     "microsoft/phi-1": "phi-1",
     "openchat/openchat-3.5-0106": "mistral-7b",
     "openchat/openchat_3.5": "mistral-7b",
+    "y/Starling-LM-7B-beta-pro": "other",
 }
 
 
@@ -219,12 +220,21 @@ KNOWN = {
         ("codellama/CodeLlama-7b-hf", None),  # contains "llama-7b" but does not start with it
         ("lmsys/vicuna-13b-v1.5", None),  # a number after the name is a version or size, not an edit
         ("microsoft/phi-1_5", None),
-        ("QuixiAI/openchat-3.5-0106-laser", "openchat/openchat-3.5-0106"),  # the longest name wins
+        ("QuixiAI/openchat-3.5-0106-laser", "openchat/openchat-3.5-0106"),
+        ("x/Starling-LM-7B-beta-pro-gguf", "y/Starling-LM-7B-beta-pro"),  # the longest name wins
+        ("mlx-community/llama-7b-4bit", "huggyllama/llama-7b"),  # a quantisation width is an edit
+        ("turbo/llama-7b-4.0bpw-exl2", "huggyllama/llama-7b"),
         ("Nexusflow/Starling-LM-7B-beta", None),  # never itself
     ],
 )
 def test_name_relative_is_a_word_boundary_extension(model: str, relative: str | None) -> None:
     assert name_relative(model, KNOWN) == relative
+
+
+def test_name_relative_ties_go_to_the_first_known() -> None:
+    known = {"a/foo-chat": "f1", "b/Foo_Chat": "f2"}
+    assert name_relative("x/foo-chat-gguf", known) == "a/foo-chat"
+    assert name_relative("x/foo-chat-gguf", dict(reversed(known.items()))) == "b/Foo_Chat"
 
 
 def test_name_relative_ignores_very_short_names() -> None:
@@ -322,8 +332,8 @@ def test_cli_show_tells_how_placements_of_the_atlas_own_models_went(tmp_path: Pa
     path = write_atlas(dataclasses.replace(make_atlas(), calibration=cal), tmp_path / "toy.npz")
     assert cli.main(["atlas", "show", str(path)]) == 0
     assert (
-        "placed      family right for 62% of 40 leave-one-out placements; parent first candidate 25%, among them 50% (8)"
-        in capsys.readouterr().out
+        "placed      family right for 62% of 40 leave-one-out placements (every member with a family, curated "
+        "or from its name); parent first candidate 25%, among them 50% (8)" in capsys.readouterr().out
     )
 
 

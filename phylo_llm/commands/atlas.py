@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if "loo_accuracy" in cal:
         par = cal.get("parents") or {}
         print(
-            f"  placed      family right for {cal['loo_accuracy']:.0%} of {cal['n']} leave-one-out placements"
+            f"  placed      family right for {cal['loo_accuracy']:.0%} of {cal['n']} leave-one-out placements "
+            "(every member with a family, curated or from its name)"
             + (
                 f"; parent first candidate {par['first']:.0%}, among them {par['among']:.0%} ({par['n']})"
                 if par.get("n")
