@@ -284,7 +284,8 @@ def test_member_labels_read_a_relatives_family_from_the_label_table(tmp_path: Pa
     a, b, c = member_labels(["Nexusflow/Starling-LM-7B-beta", "x/Starling-LM-7B-beta-ExPO", "x/other"], meta)
     assert (a.family, a.family_source) == ("mistral-7b", "curated")
     assert (b.family, b.family_source, b.organisation) == ("mistral-7b", "name", "x")
-    assert (c.family, c.family_source) == (None, None)
+    assert b.family_from == "Nexusflow/Starling-LM-7B-beta" and a.family_from is None
+    assert (c.family, c.family_source, c.family_from) == (None, None, None)
 
 
 def test_family_votes_weights_by_rank_and_ignores_unlabelled() -> None:
@@ -318,7 +319,10 @@ def test_cli_show_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     path = write_atlas(make_atlas(), tmp_path / "toy.npz")
     assert cli.main(["atlas", "show", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "models      18 (1 recorded models excluded)" in out and "family curated 9, from name 9" in out
+    assert (
+        "models      18 (1 recorded models excluded)" in out
+        and "family curated 9, from name 9 (0 of them a curated relative's)" in out
+    )
     assert cli.main(["atlas", "show", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["sha256"] == read_atlas(path).sha
     assert cli.main(["atlas", "list"]) == 0
@@ -450,3 +454,29 @@ def test_placement_parents_finds_the_parent_among_the_candidates_place_names() -
     assert placement_parents(members, d, rows=[3], k=3) == [2]
     # hiding x's family (as name_relabels would) moves p up for c2
     assert placement_parents(members, d, rows=[3], k=3, relabel={3: {2: None}}) == [1]
+
+
+def test_placement_names_the_relative_a_name_family_was_read_from(tmp_path: Path) -> None:
+    import dataclasses
+
+    from extract.atlas.place import write_placement
+
+    a = make_atlas()
+    members = list(a.members)
+    assert members[1].family_source == "name"
+    members[1] = dataclasses.replace(members[1], family_from="org0/fam0-m0")
+    a = dataclasses.replace(a, members=tuple(members))
+    dna = DnaSet(("new",), np.asarray(a.dna[1:2], dtype=np.float64), a.provenance)
+    (p,) = place(a, dna, k=6)
+    assert p.neighbours[0].model == "org0/fam0-m1" and p.neighbours[0].family_from == "org0/fam0-m0"
+    write_placement(a, dna, [p], tmp_path, figures=False)
+    assert (
+        "| `org0/fam0-m1` | 0.0000 | F0 (from name: extends `org0/fam0-m0`) |"
+        in (tmp_path / "placement.md").read_text()
+    )
+    doc = json.loads((tmp_path / "placement.json").read_text())
+    assert doc["placements"][0]["neighbours"][0]["family_from"] == "org0/fam0-m0"
+    plain = [n for n in p.neighbours[1:] if n.family_source == "name"]
+    assert plain  # make_atlas labels every other member from its name
+    for n in plain:
+        assert f"| `{n.model}` | {n.distance:.4f} | {n.family} (from name) |" in (tmp_path / "placement.md").read_text()

@@ -40,7 +40,7 @@ from phylo_llm.atlas import (
     calibrate,
     calibration_record,
     compose_atlas,
-    family_from_name,
+    family_and_relative,
     load_atlas,
     name_relabels,
     placement_parents,
@@ -268,8 +268,12 @@ def member_labels(models: Sequence[str], meta_path: Path | None) -> list[AtlasMe
                 )
             )
         else:
-            fam = family_from_name(m, known)
-            out.append(AtlasMember(m, organisation=org, family=fam, family_source="name" if fam else None, group=group))
+            fam, rel = family_and_relative(m, known)
+            out.append(
+                AtlasMember(
+                    m, organisation=org, family=fam, family_source="name" if fam else None, group=group, family_from=rel
+                )
+            )
     return out
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "PARENT_CANDIDATES",
     "place",
     "family_from_name",
+    "family_and_relative",
     "name_relative",
     "name_relabels",
     "check_settings",
@@ -222,12 +223,24 @@ def family_from_name(model_id: str, known: Mapping[str, str] | None = None) -> s
     >>> family_from_name("chujiezheng/Starling-LM-7B-beta-ExPO", {"Nexusflow/Starling-LM-7B-beta": "mistral-7b"})
     'mistral-7b'
     """
+    return family_and_relative(model_id, known)[0]
+
+
+def family_and_relative(model_id: str, known: Mapping[str, str] | None = None) -> tuple[str | None, str | None]:
+    """``(family, relative)``: :func:`family_from_name`'s family and the known model it was read
+    from (``None`` when name patterns decided).
+
+    Examples
+    --------
+    >>> family_and_relative("x/Starling-LM-7B-beta-ExPO", {"Nexusflow/Starling-LM-7B-beta": "mistral-7b"})
+    ('mistral-7b', 'Nexusflow/Starling-LM-7B-beta')
+    """
     name = model_id.rsplit("/", 1)[-1].lower()
     guess = next((fam for rx, fam in _NAME_RE if rx.search(name)), None)
     rel = name_relative(model_id, known) if known else None
-    if rel is not None and (guess is None or known[rel].startswith(guess)):
-        return known[rel]
-    return guess
+    if rel is not None and known is not None and (guess is None or known[rel].startswith(guess)):
+        return known[rel], rel
+    return guess, None
 
 
 def name_relabels(members: Sequence[AtlasMember], known: Mapping[str, str]) -> dict[int, dict[int, str | None]]:
@@ -251,8 +264,8 @@ def name_relabels(members: Sequence[AtlasMember], known: Mapping[str, str]) -> d
     for j, m in enumerate(members):
         if m.family_source != "name":
             continue
-        donor = name_relative(m.model, known)
-        if donor is None or donor not in index or known[donor] != m.family:
+        donor = m.family_from if m.family_from is not None else name_relative(m.model, known)
+        if donor is None or donor not in index or known.get(donor) != m.family:
             continue
         without = family_from_name(m.model, {k: v for k, v in known.items() if k != donor})
         if without != m.family:
@@ -268,7 +281,9 @@ def name_relabels(members: Sequence[AtlasMember], known: Mapping[str, str]) -> d
 @dataclass(frozen=True)
 class AtlasMember:
     """Labels of one atlas model; ``None`` where unknown. ``family_source`` says where the family
-    comes from: ``"curated"`` (the reference labels) or ``"name"`` (:func:`family_from_name`)."""
+    comes from: ``"curated"`` (the reference labels) or ``"name"`` (:func:`family_from_name`);
+    ``family_from`` names the curated model a name family was read from, when it was
+    (:func:`name_relative`)."""
 
     model: str
     organisation: str | None = None
@@ -280,6 +295,7 @@ class AtlasMember:
     release: str | None = None
     params_b: float | None = None
     group: str | None = None
+    family_from: str | None = None
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -439,6 +455,7 @@ class Atlas(Picklable):
             "labels": {
                 "family_curated": fam.count("curated"),
                 "family_from_name": fam.count("name"),
+                "family_from_relative": sum(m.family_from is not None for m in self.members),
                 "no_family": fam.count(None),
                 "with_parent": sum(bool(m.parents) for m in self.members),
                 "with_release": sum(m.release is not None for m in self.members),
@@ -894,6 +911,7 @@ class Neighbour:
     family_source: str | None
     relation: str | None
     base_model: str | None
+    family_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1043,7 +1061,7 @@ def _placement(
 ) -> Placement:
     members = [atlas.members[i] for i in order]
     neighbours = tuple(
-        Neighbour(r, m.model, float(d), m.family, m.family_source, m.relation, m.base_model)
+        Neighbour(r, m.model, float(d), m.family, m.family_source, m.relation, m.base_model, m.family_from)
         for r, (m, d) in enumerate(zip(members, dist), 1)
     )
     fam, share, margin = family_votes([m.family for m in members], dist)

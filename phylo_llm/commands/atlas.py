@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"  settings    {json.dumps(s['settings'])}")
     print(f"  must match  {json.dumps(s['match'])}")
     print(
-        f"  labels      family curated {lab['family_curated']}, from name {lab['family_from_name']}, "
+        f"  labels      family curated {lab['family_curated']}, from name {lab['family_from_name']} "
+        f"({lab.get('family_from_relative', 0)} of them a curated relative's), "
         f"none {lab['no_family']}; documented parent {lab['with_parent']}; release date {lab['with_release']}"
     )
     print(f"  groups      {json.dumps(s['groups'])}")
