@@ -30,9 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_atlas as B  # noqa: E402  (the shipped benchmark's loading and scoring)
 
-from extract.atlas.build import family_key, half_of  # noqa: E402
+from extract.atlas.build import curated_families, family_key, half_of, label_table  # noqa: E402
 from extract.probes import ProbeSet  # noqa: E402
 from extract.recipe import WhitenedRecipe, fit_reference  # noqa: E402
+from phylo_llm.atlas import name_relabels  # noqa: E402
+from phylo_llm.data import pairwise_distances  # noqa: E402
 
 
 def per_probe_distances(f: np.ndarray) -> np.ndarray:
@@ -49,10 +51,8 @@ def csls(d: np.ndarray, k: int) -> np.ndarray:
 
 
 def euclidean(f: np.ndarray) -> np.ndarray:
-    """The shipped distance: Euclidean over the concatenated features."""
-    x = f.reshape(len(f), -1)
-    sq = (x * x).sum(axis=1)
-    return np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0))
+    """The shipped distance: Euclidean over the concatenated features, as bench_atlas computes it."""
+    return pairwise_distances(f.reshape(len(f), -1), [str(i) for i in range(len(f))]).values
 
 
 def distance_variants(f: np.ndarray) -> dict[str, np.ndarray]:
@@ -61,7 +61,7 @@ def distance_variants(f: np.ndarray) -> dict[str, np.ndarray]:
     euclid = euclidean(f)
     srt = np.sort(dp, axis=0)
     out = {
-        "euclidean (shipped)": euclid,
+        "euclidean": euclid,
         "median": np.median(dp, axis=0),
         "mean of the best 75%": srt[: max(1, int(0.75 * n_p))].mean(axis=0),
         "mean of square roots": np.sqrt(np.maximum(dp, 0)).mean(axis=0),
@@ -73,7 +73,7 @@ def distance_variants(f: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def scores(members, evaluable, halves_list, dna_for) -> dict[str, pd.DataFrame]:
+def scores(members, evaluable, halves_list, dna_for, relabel) -> dict[str, pd.DataFrame]:
     """``{variant: placements}`` over every split and half; ``dna_for(fit_rows)`` gives
     ``{variant: distance matrix}`` with statistics fitted on ``fit_rows``."""
     out: dict[str, list] = {}
@@ -87,7 +87,7 @@ def scores(members, evaluable, halves_list, dna_for) -> dict[str, pd.DataFrame]:
                     di[i] = np.inf
                     o = np.argsort(di, kind="stable")
                     neigh.append((o, di[o]))
-                out.setdefault(name, []).append(B.evaluate_rows(members, rows, neigh))
+                out.setdefault(name, []).append(B.evaluate_rows(members, rows, neigh, relabel))
     return {k: pd.concat(v) for k, v in out.items()}
 
 
@@ -106,7 +106,9 @@ def main() -> None:
     t0 = time.time()
     src, prompts, members, emb, _ = B.load_population(args.atlas, args.data, args.probes)
     probe_set = ProbeSet(prompts).id
-    evaluable = B.evaluable_rows(members)
+    # as bench_atlas: a placement does not see labels read from the placed model's own
+    relabel = name_relabels(members, curated_families(label_table(args.data / "llm-dna-paper" / "models_meta.csv")))
+    evaluable = B.evaluable_rows(members, relabel)
     halves_list = [np.array([half_of(family_key(m), s) for m in members]) for s in range(args.splits)]
     shrinks = [float(x) for x in args.shrinkage.split(",")] if args.shrinkage else [0.01]
     deflates = [float(x) for x in args.deflate.split(",")] if args.deflate else [None]
@@ -114,7 +116,9 @@ def main() -> None:
     def dna_for(fit_rows):
         out = {}
         for sh in shrinks:
-            stats = fit_reference(emb[fit_rows], prompts=prompts, embedder="x", name="x", shrinkage=sh)
+            stats = fit_reference(
+                emb[fit_rows], prompts=prompts, embedder="x", name="x", shrinkage=sh, basis_k=src.basis_k
+            )
             for de in deflates:
                 f = np.stack(
                     [WhitenedRecipe(stats, scope="probe", deflate=de).features(e, probe_set=probe_set) for e in emb]
@@ -130,7 +134,7 @@ def main() -> None:
         f"# atlas {args.atlas}: {len(members)} models, {len(prompts)} probes, {int(evaluable.sum())} placed per split"
     )
     print("| variant | nn family | inferred family | parent top-1 / top-5 |\n|---|---|---|---|")
-    for name, ev in scores(members, evaluable, halves_list, dna_for).items():
+    for name, ev in scores(members, evaluable, halves_list, dna_for, relabel).items():
         pr = ev["parent_rank"].dropna()
         print(
             f"| {name} | {np.mean(ev['nn'] == ev['truth']):.3f} | {np.mean(ev['inferred'] == ev['truth']):.3f} | "

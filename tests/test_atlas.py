@@ -224,6 +224,7 @@ KNOWN = {
         ("x/Starling-LM-7B-beta-pro-gguf", "y/Starling-LM-7B-beta-pro"),  # the longest name wins
         ("mlx-community/llama-7b-4bit", "huggyllama/llama-7b"),  # a quantisation width is an edit
         ("turbo/llama-7b-4.0bpw-exl2", "huggyllama/llama-7b"),
+        ("x/llama-7b-8-bit", "huggyllama/llama-7b"),
         ("Nexusflow/Starling-LM-7B-beta", None),  # never itself
     ],
 )
@@ -471,7 +472,7 @@ def test_placement_names_the_relative_a_name_family_was_read_from(tmp_path: Path
     assert p.neighbours[0].model == "org0/fam0-m1" and p.neighbours[0].family_from == "org0/fam0-m0"
     write_placement(a, dna, [p], tmp_path, figures=False)
     assert (
-        "| `org0/fam0-m1` | 0.0000 | F0 (from name: extends `org0/fam0-m0`) |"
+        "| `org0/fam0-m1` | 0.0000 | F0 (from name: is or extends `org0/fam0-m0`) |"
         in (tmp_path / "placement.md").read_text()
     )
     doc = json.loads((tmp_path / "placement.json").read_text())
@@ -480,3 +481,23 @@ def test_placement_names_the_relative_a_name_family_was_read_from(tmp_path: Path
     assert plain  # make_atlas labels every other member from its name
     for n in plain:
         assert f"| `{n.model}` | {n.distance:.4f} | {n.family} (from name) |" in (tmp_path / "placement.md").read_text()
+
+
+def test_members_without_a_relative_keep_the_old_file_format_and_unknown_labels_are_refused(tmp_path: Path) -> None:
+    import dataclasses
+
+    a = make_atlas()  # no member has family_from: written as before the field existed
+    path = write_atlas(a, tmp_path / "toy.npz")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    assert all("family_from" not in m for m in meta["members"])
+    b = dataclasses.replace(a, members=(dataclasses.replace(a.members[0], family_from="x/y"), *a.members[1:]))
+    write_atlas(b, tmp_path / "b.npz")
+    assert read_atlas(tmp_path / "b.npz").members[0].family_from == "x/y"
+    # a label field this version does not know: one line, not a TypeError
+    meta["members"][0]["newer_label"] = 1
+    arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    np.savez_compressed(tmp_path / "newer.npz", **arrays)
+    with pytest.raises(PhyloLLMError, match=r"has member labels this phylo_llm does not know \(\['newer_label'\]\)"):
+        read_atlas(tmp_path / "newer.npz")

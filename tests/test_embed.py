@@ -202,6 +202,7 @@ def fake_mpnet_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.setenv("PHYLO_LLM_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no hub cache of the user's to find a model in
     return tmp_path / "site"
 
 

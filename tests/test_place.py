@@ -279,6 +279,14 @@ def test_composite_calibration_is_fitted_out_of_fold_from_the_parts_answers(
         build_composite(
             "combined", out=composite_path, data_dir=data_dir, embedders={"paper": load_embedder("char-ngram")}
         )
+    # answers that are not the ones a part was built from are refused, naming what differs
+    answers = data_dir / "llm-dna-paper" / "responses.jsonl.xz"
+    with lzma.open(answers, "rt", encoding="utf-8") as fh:
+        text = fh.read().replace("aaab", "aaac")
+    with lzma.open(answers, "wt", encoding="utf-8") as fh:
+        fh.write(text)
+    with pytest.raises(PhyloLLMError, match=r"atlas 'paper' was not built from the data in .* \(its answers differ\)"):
+        build_composite("combined", out=composite_path, data_dir=data_dir, embedders={"paper": Letters()})
 
 
 def test_composite_refuses_a_changed_part(composite_path: Path, tmp_path: Path) -> None:

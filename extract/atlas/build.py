@@ -515,12 +515,20 @@ def _part_features(
     prompts, models, answers = read_population(data_dir / src.folder, len(part.prompts))
     keep = [i for i, m in enumerate(models) if m not in part.excluded]
     recorded = part.build.get("responses_sha256")
-    if (
-        [models[i] for i in keep] != list(part.models)
-        or tuple(prompts) != tuple(part.prompts)
-        or (recorded is not None and recorded != sha256_file(data_dir / src.folder / "responses.jsonl.xz"))
-    ):
-        raise PhyloLLMError(f"atlas {part.name!r} was not built from the data in {str(data_dir)!r}: rebuild it first")
+    differs = [
+        what
+        for what, same in (
+            ("models", [models[i] for i in keep] == list(part.models)),
+            ("prompts", tuple(prompts) == tuple(part.prompts)),
+            ("answers", recorded is None or recorded == sha256_file(data_dir / src.folder / "responses.jsonl.xz")),
+        )
+        if not same
+    ]
+    if differs:
+        raise PhyloLLMError(
+            f"atlas {part.name!r} was not built from the data in {str(data_dir)!r} (its {' and '.join(differs)} "
+            "differ): rebuild it first"
+        )
     emb_model = embedder or load_embedder(part.provenance.embedder, batch_size=32)
     if emb_model.id != part.provenance.embedder:
         raise PhyloLLMError(f"atlas {part.name!r} was embedded with {part.provenance.embedder!r}, not {emb_model.id!r}")

@@ -389,7 +389,7 @@ def _markdown(atlas: Atlas, placements: Sequence[Placement]) -> str:
         for n in p.neighbours:
             fam = n.family or ""
             if n.family_source == "name":
-                fam += f" (from name: extends `{n.family_from}`)" if n.family_from else " (from name)"
+                fam += f" (from name: is or extends `{n.family_from}`)" if n.family_from else " (from name)"
             lines.append(
                 f"| {n.rank} | `{n.model}` | {n.distance:.4f} | {fam} | {n.relation or ''} | {n.base_model or ''} |"
             )

@@ -15,6 +15,7 @@ the bundled ones live in ``phylo_llm/atlas/bundled/`` and are built from the sha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -164,7 +165,7 @@ def _repo_name(model_id: str) -> str:
     return _NAME_SEP.sub("-", model_id.rsplit("/", 1)[-1].lower()).strip("-")
 
 
-_QUANT_SUFFIX = re.compile(r"\d+(-\d+)?(bit|bpw)(-|$)")
+_QUANT_SUFFIX = re.compile(r"\d+(-\d+)?-?(bits?|bpw)(-|$)")
 
 
 def _is_edit(rest: str) -> bool:
@@ -489,7 +490,8 @@ def _meta(atlas: Atlas) -> dict[str, Any]:
         "settings": dict(atlas.settings),
         "match": dict(atlas.match),
         "provenance": atlas.provenance.to_dict(),
-        "members": [{k: v for k, v in vars(m).items()} for m in atlas.members],
+        # family_from only where set: files written before the field existed keep their hash
+        "members": [{k: v for k, v in vars(m).items() if k != "family_from" or v is not None} for m in atlas.members],
         "excluded": dict(atlas.excluded),
         "newick": atlas.newick,
         "calibration": dict(atlas.calibration),
@@ -497,6 +499,18 @@ def _meta(atlas: Atlas) -> dict[str, Any]:
         "build": dict(atlas.build),
         **({"parts": [{**vars(p), "members": list(p.members)} for p in atlas.parts]} if atlas.parts else {}),
     }
+
+
+def _members(rows: Sequence[Mapping[str, Any]], path: Path) -> tuple[AtlasMember, ...]:
+    known = {f.name for f in dataclasses.fields(AtlasMember)}
+    for row in rows:
+        extra = sorted(set(row) - known)
+        if extra:
+            raise PhyloLLMError(
+                f"atlas {str(path)!r} has member labels this phylo_llm does not know ({extra}): "
+                "it was written by a newer version; upgrade phylo_llm"
+            )
+    return tuple(AtlasMember(**row) for row in rows)
 
 
 def write_atlas(atlas: Atlas, path: str | Path) -> Path:
@@ -540,7 +554,7 @@ def read_atlas(path: str | Path) -> Atlas:
         settings=meta["settings"],
         match=meta["match"],
         provenance=Provenance(**meta["provenance"]),
-        members=tuple(AtlasMember(**m) for m in meta["members"]),
+        members=_members(meta["members"], path),
         dna=dna,
         excluded=meta["excluded"],
         newick=meta["newick"],
