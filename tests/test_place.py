@@ -123,7 +123,8 @@ def test_placing_a_members_own_answers_reproduces_its_atlas_dna(
     assert "(parent candidates): `org-beta/beta-2`" in (out / "placement.md").read_text()
     rates = read_atlas(atlas_path).calibration["parents"]
     assert (
-        f"placed as if new (6 placements), the parent was the first candidate {rates['first']:.0%} and among "
+        # placed with k=3 here, measured with the calibration's k=10: the note says so
+        f"placed as if new (6 placements, measured with k=10), the parent was the first candidate {rates['first']:.0%} and among "
         f"them {rates['among']:.0%} of the time" in (out / "placement.md").read_text()
     )
     png = out / "reupload__beta-2-neighbourhood.png"

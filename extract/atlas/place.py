@@ -347,17 +347,22 @@ def _settings_only(atlas: Atlas) -> Atlas:
     )
 
 
-def parent_note(atlas: Atlas, *, short: bool = False) -> str | None:
+def parent_note(atlas: Atlas, *, short: bool = False, k: int | None = None) -> str | None:
     """How often the parent candidates held the parent for the atlas's own members, placed as if
-    new when the calibration was fitted (``calibration["parents"]``); ``None`` when not recorded."""
+    new when the calibration was fitted (``calibration["parents"]``); ``None`` when not recorded.
+    With ``k`` (the neighbours of this placement) other than the calibration's, the note says
+    with which ``k`` the rates were measured."""
     rec = atlas.calibration.get("parents") if atlas.calibration else None
     if not rec or not rec.get("n"):
         return None
+    cal_k = atlas.calibration.get("k")
+    other_k = f", measured with k={cal_k}" if k is not None and cal_k is not None and k != cal_k else ""
     if short:
-        return f"for the atlas's own models: parent first {rec['first']:.0%}, among them {rec['among']:.0%}"
+        return f"for the atlas's own models: parent first {rec['first']:.0%}, among them {rec['among']:.0%}{other_k}"
     return (
-        f"for the atlas's own models with a documented parent in it, placed as if new ({rec['n']} placements), "
-        f"the parent was the first candidate {rec['first']:.0%} and among them {rec['among']:.0%} of the time"
+        f"for the atlas's own models with a documented parent in it, placed as if new ({rec['n']} placements"
+        f"{other_k}), the parent was the first candidate {rec['first']:.0%} and among them {rec['among']:.0%} "
+        "of the time"
     )
 
 
@@ -377,7 +382,7 @@ def _markdown(atlas: Atlas, placements: Sequence[Placement]) -> str:
         )
         lines += [f"## {p.model}", "", f"Family: {verdict}.", ""]
         if p.parent_candidates:
-            note = parent_note(atlas)
+            note = parent_note(atlas, k=len(p.neighbours))
             lines += [
                 "Nearest models of that family (parent candidates): "
                 + ", ".join(f"`{c}`" for c in p.parent_candidates)

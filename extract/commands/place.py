@@ -115,7 +115,7 @@ def run_place(args: argparse.Namespace) -> int:
         )
         print(f"{p.model}: {verdict}")
         if p.parent_candidates:
-            note = parent_note(atlas, short=True)
+            note = parent_note(atlas, short=True, k=len(p.neighbours))
             print(f"  parent candidates: {', '.join(p.parent_candidates)}" + (f" ({note})" if note else ""))
         for n in p.neighbours:
             fam = (n.family or "?") + ("~" if n.family_source == "name" else "")
