@@ -57,7 +57,7 @@ from extract.probes import ProbeSet
 from extract.projection import project
 from extract.recipe import BasisRecipe, WhitenedRecipe, fit_reference
 from phylo_llm.analysis import evaluate_lineage
-from phylo_llm.atlas import family_votes, fit_confidence, name_relabels, shared_members
+from phylo_llm.atlas import families_seen, family_votes, fit_confidence, name_relabels, shared_members
 from phylo_llm.data import (
     meta_frame,
     pairwise_distances,
@@ -81,7 +81,12 @@ def variant_dna(name: str, stats, emb: np.ndarray, probe_set: str) -> np.ndarray
 
 def loo(dna: np.ndarray, members, rows: np.ndarray):
     """For each row i in ``rows``: neighbours (excluding i) and their distances."""
-    d = pairwise_distances(dna, [str(i) for i in range(len(dna))]).values
+    return loo_neighbours(pairwise_distances(dna, [str(i) for i in range(len(dna))]).values, rows)
+
+
+def loo_neighbours(d: np.ndarray, rows: np.ndarray):
+    """For each row i in ``rows`` of the distance matrix ``d``: every other model, nearest first
+    (ties by index), and its distance."""
     out = []
     for i in rows:
         di = d[i].copy()
@@ -100,8 +105,7 @@ def evaluate_rows(members, rows, neigh, relabel=None):
         m = members[i]
         fam_truth = m.family
         top = order[:K]
-        seen = (relabel or {}).get(i, {})
-        fams = [seen[j] if j in seen else members[j].family for j in top]
+        fams = families_seen(members, i, top, relabel)
         fam, share, margin = family_votes(fams, dist[:K])
         parents = [index[p] for p in m.parents if p in index]
         prank = None
@@ -173,8 +177,8 @@ def evaluable_rows(members, relabel=None) -> np.ndarray:
     index = {m.model: i for i, m in enumerate(members)}
 
     def mates(i, m):
-        seen = (relabel or {}).get(i, {})
-        return sum((seen[j] if j in seen else o.family) == m.family for j, o in enumerate(members) if j != i)
+        others = [j for j in range(len(members)) if j != i]
+        return sum(f == m.family for f in families_seen(members, i, others, relabel))
 
     return np.array(
         [

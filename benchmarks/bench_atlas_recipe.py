@@ -81,12 +81,7 @@ def scores(members, evaluable, halves_list, dna_for, relabel) -> dict[str, pd.Da
         for fit_half in (0, 1):
             rows = np.flatnonzero((halves != fit_half) & evaluable)
             for name, d in dna_for(np.flatnonzero(halves == fit_half)).items():
-                neigh = []
-                for i in rows:
-                    di = d[i].copy()
-                    di[i] = np.inf
-                    o = np.argsort(di, kind="stable")
-                    neigh.append((o, di[o]))
+                neigh = B.loo_neighbours(d, rows)
                 out.setdefault(name, []).append(B.evaluate_rows(members, rows, neigh, relabel))
     return {k: pd.concat(v) for k, v in out.items()}
 

@@ -56,6 +56,7 @@ __all__ = [
     "family_and_relative",
     "name_relative",
     "name_relabels",
+    "families_seen",
     "check_settings",
     "family_votes",
     "fit_confidence",
@@ -697,6 +698,25 @@ def compose_atlas(name: str, description: str, parts: Sequence[Atlas], *, k: int
     )
 
 
+def families_seen(
+    members: Sequence[AtlasMember],
+    i: int,
+    neighbours: Sequence[int],
+    relabel: Mapping[int, Mapping[int, str | None]] | None = None,
+) -> list[str | None]:
+    """The families of ``neighbours`` as member ``i``'s leave-one-out placement sees them: their
+    own, except where ``relabel`` (:func:`name_relabels`) hides one read from ``i``'s label.
+
+    Examples
+    --------
+    >>> ms = [AtlasMember("a", family="f"), AtlasMember("b", family="f", family_source="name")]
+    >>> families_seen(ms, 0, [1]), families_seen(ms, 0, [1], {0: {1: None}})
+    (['f'], [None])
+    """
+    seen = relabel.get(i, {}) if relabel else {}
+    return [seen[j] if j in seen else members[j].family for j in neighbours]
+
+
 def _loo_neighbours(distances: NDArray[np.float64], k: int) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
     d = np.array(distances, dtype=np.float64, copy=True)
     np.fill_diagonal(d, np.inf)
@@ -730,8 +750,7 @@ def placement_votes(
         m = members[i]
         if m.family is None:
             continue
-        seen = relabel.get(i, {}) if relabel else {}
-        fam, s, g = family_votes([seen[j] if j in seen else members[j].family for j in order[i]], dist[i])
+        fam, s, g = family_votes(families_seen(members, i, order[i], relabel), dist[i])
         if fam is None:
             continue
         share.append(s)
@@ -772,8 +791,7 @@ def placement_parents(
         parents = {index[p] for p in members[i].parents if p in index}
         if not parents:
             continue
-        seen = relabel.get(i, {}) if relabel else {}
-        fams = [seen[j] if j in seen else members[j].family for j in order[i]]
+        fams = families_seen(members, i, order[i], relabel)
         fam = family_votes(fams, dist[i])[0]
         cands = [j for j, f in zip(order[i], fams) if fam is not None and f == fam][:PARENT_CANDIDATES]
         out.append(next((r for r, j in enumerate(cands, 1) if j in parents), None))
