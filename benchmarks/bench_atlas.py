@@ -325,7 +325,7 @@ def main() -> None:
         sys.exit(f"reference data not found at {args.data}: this benchmark needs ../shared/data")
     if args.groups:
         if args.atlas != "rand-zh":
-            sys.exit(f"--groups is about rand-zh's chat-API members, got --atlas {args.atlas}")
+            ap.error(f"--groups is about rand-zh's chat-API members, got --atlas {args.atlas!r}")
         return settings_groups(args)
     if args.atlas == "combined":
         return combined(args)
